@@ -1,0 +1,25 @@
+"""tntopo: real-space topological invariants of 1D chiral chains as optimized, differentiable
+tensor networks, and a study of how neural networks learn them.
+
+>>> import tntopo
+>>> chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
+>>> round(tntopo.winding_number(chain, method="dense"), 6)
+1.0
+"""
+from ._version import __version__
+from .chains import ChainBatch, ChiralHamiltonian, SSHChain, sample_chains
+from .errors import ChiralSymmetryError, GaplessError, GaplessWarning
+from .invariants import local_winding_marker, winding_number
+
+__all__ = [
+    "__version__",
+    "SSHChain",
+    "ChiralHamiltonian",
+    "ChainBatch",
+    "sample_chains",
+    "winding_number",
+    "local_winding_marker",
+    "ChiralSymmetryError",
+    "GaplessError",
+    "GaplessWarning",
+]

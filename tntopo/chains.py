@@ -1,0 +1,575 @@
+"""SSH-family chiral chains: single chains, user Hamiltonians and random batches.
+
+Conventions (see the *Conventions* page of the docs):
+
+* cells ``n = 0..N-1`` with sites ``A_n`` and ``B_n``; chiral operator ``+1`` on A, ``-1`` on B;
+* ``hoppings={m: t_m}`` means ``<A_n|H|B_{n-m}> = t_m``, so the A->B block has
+  ``h[n, n-m] = t_m``; the standard SSH chain is ``{0: v, 1: w}`` and has ``W = +1`` for
+  ``|w| > |v|``; the Bloch function is ``h(k) = sum_m t_m exp(i m k)``;
+* ``disorder={m: W_m}`` gives every bond of range ``m`` its own amplitude
+  ``t_m + W_m * u`` with ``u ~ U[-1/2, 1/2]`` drawn from ``seed``.
+
+A chain stores its bonds (``O(N)`` memory); dense matrices are built only on request.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._typing import BOUNDARIES, Boundary
+from .errors import ChiralSymmetryError
+
+__all__ = ["SSHChain", "ChiralHamiltonian", "ChainBatch", "sample_chains", "make_seed_sequence"]
+
+SeedLike = Union[None, int, np.random.SeedSequence]
+MIN_CELLS = 4
+
+
+def make_seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
+    """Return a :class:`numpy.random.SeedSequence` for ``seed`` (int, SeedSequence or None).
+
+    ``None`` draws fresh entropy; the entropy is kept on the sequence so the draw can be
+    repeated (``SSHChain.seed`` reports it).
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(
+            f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}; "
+            "pass e.g. seed=0"
+        )
+    return np.random.SeedSequence(int(seed))
+
+
+def _check_amplitude(name: str, key, value) -> complex:
+    try:
+        z = complex(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}[{key!r}] = {value!r} is not a number; give a real or complex amplitude") from None
+    if not np.isfinite(z.real) or not np.isfinite(z.imag):
+        raise ValueError(f"{name}[{key!r}] = {value!r} is not finite (NaN or inf); give a finite amplitude")
+    return z
+
+
+def _check_range(name: str, m) -> int:
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, numbers.Integral):
+        raise ValueError(
+            f"{name} keys are integer hopping ranges m (bond A_n -> B_(n-m)), got {m!r}; "
+            "use e.g. {0: 0.5, 1: 1.0}"
+        )
+    return int(m)
+
+
+def _check_n_cells(n_cells) -> int:
+    if isinstance(n_cells, (bool, np.bool_)) or not isinstance(n_cells, numbers.Integral):
+        raise ValueError(f"n_cells must be an integer, got {n_cells!r}")
+    if n_cells < MIN_CELLS:
+        raise ValueError(
+            f"n_cells={n_cells} is too small: a chain needs at least {MIN_CELLS} cells for a bulk "
+            "region; use a longer chain"
+        )
+    return int(n_cells)
+
+
+def _check_boundary(boundary) -> str:
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary {boundary!r}; choose one of {set(BOUNDARIES)}")
+    return boundary
+
+
+def _check_fits(ranges: Sequence[int], n_cells: int, boundary: str) -> None:
+    if not ranges:
+        return
+    r = max(abs(m) for m in ranges)
+    if boundary == "open" and r >= n_cells:
+        raise ValueError(
+            f"hopping range {r} does not fit an open chain of {n_cells} cells; use n_cells > {r}"
+        )
+    if boundary == "periodic" and 2 * r >= n_cells:
+        raise ValueError(
+            f"hopping range {r} does not fit a periodic chain of {n_cells} cells (bonds would wrap "
+            f"onto each other); use n_cells > {2 * r}"
+        )
+
+
+class SSHChain:
+    """A one-dimensional chiral chain with hoppings of any range, clean or disordered.
+
+    Parameters
+    ----------
+    hoppings : dict {int: complex}
+        ``{m: t_m}`` with ``<A_n|H|B_{n-m}> = t_m``. Standard SSH: ``{0: v, 1: w}``.
+    n_cells : int
+        Number of unit cells ``N`` (at least 4).
+    boundary : {"open", "periodic"}
+        Open chain, or ring (bonds of range ``m`` wrap around).
+    disorder : dict {int: float}, optional
+        ``{m: W_m}``: each bond of range ``m`` gets ``t_m + W_m u``, ``u ~ U[-1/2, 1/2]``.
+        Ranges absent from ``hoppings`` start from ``t_m = 0``.
+    seed : int, numpy.random.SeedSequence or None
+        Seed of the disorder. ``None`` draws fresh entropy (kept in :attr:`seed`).
+
+    Notes
+    -----
+    Bond amplitudes are stored per range as arrays of length ``N`` indexed by the A cell ``n``
+    (``O(N)`` memory): chains of millions of cells are cheap to build. An open chain and a
+    periodic chain with the same seed share all their common bonds.
+
+    Examples
+    --------
+    >>> chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
+    >>> h = chain.hopping_block()        # (40, 40), h[n, n-1] = 1.0
+    """
+
+    def __init__(
+        self,
+        hoppings: Mapping[int, complex],
+        n_cells: int,
+        boundary: Boundary = "open",
+        disorder: Optional[Mapping[int, float]] = None,
+        seed: SeedLike = None,
+    ):
+        if not isinstance(hoppings, Mapping) or not hoppings:
+            raise ValueError(
+                f"hoppings must be a non-empty dict {{range m: amplitude t_m}}, got {hoppings!r}; "
+                "use e.g. {0: 0.5, 1: 1.0}"
+            )
+        self.n_cells = _check_n_cells(n_cells)
+        self.boundary = _check_boundary(boundary)
+        self.hoppings = {}
+        for m, t in hoppings.items():
+            self.hoppings[_check_range("hoppings", m)] = _check_amplitude("hoppings", m, t)
+        dis = {}
+        if disorder is not None:
+            if not isinstance(disorder, Mapping):
+                raise ValueError(f"disorder must be a dict {{range m: strength W_m}}, got {disorder!r}")
+            for m, w in disorder.items():
+                z = _check_amplitude("disorder", m, w)
+                if z.imag != 0 or z.real < 0:
+                    raise ValueError(
+                        f"disorder[{m!r}] = {w!r}: disorder strengths are real and >= 0 "
+                        "(the width of the uniform distribution)"
+                    )
+                if z.real > 0:
+                    dis[_check_range("disorder", m)] = z.real
+        self.disorder = dis
+        self.ranges: Tuple[int, ...] = tuple(sorted(set(self.hoppings) | set(dis)))
+        _check_fits(self.ranges, self.n_cells, self.boundary)
+        self._seedseq = make_seed_sequence(seed)
+        is_complex = any(t.imag != 0 for t in self.hoppings.values())
+        dtype = np.complex128 if is_complex else np.float64
+        bonds = np.empty((len(self.ranges), self.n_cells), dtype=dtype)
+        for i, m in enumerate(self.ranges):
+            t = self.hoppings.get(m, 0.0)
+            bonds[i] = t if is_complex else t.real
+        if dis:
+            rng = np.random.default_rng(self._seedseq)
+            u = rng.random((len(dis), self.n_cells)) - 0.5
+            for j, m in enumerate(sorted(dis)):
+                bonds[self.ranges.index(m)] += dis[m] * u[j]
+        self._bonds = bonds
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def seed(self):
+        """Entropy of the disorder seed (an int): ``SSHChain(..., seed=chain.seed)`` repeats the draw."""
+        return self._seedseq.entropy
+
+    @property
+    def is_clean(self) -> bool:
+        """True when the chain has no disorder (translation invariant)."""
+        return not self.disorder
+
+    @property
+    def dtype(self):
+        return self._bonds.dtype
+
+    def bonds(self, m: int) -> np.ndarray:
+        """Bond amplitudes of range ``m`` indexed by A cell ``n`` (bond ``A_n -> B_{n-m}``).
+
+        For an open chain, entries whose partner ``n - m`` lies outside the chain are set to 0.
+        """
+        m = int(m)
+        if m not in self.ranges:
+            return np.zeros(self.n_cells, dtype=self.dtype)
+        b = self._bonds[self.ranges.index(m)].copy()
+        if self.boundary == "open":
+            n = np.arange(self.n_cells)
+            b[(n - m < 0) | (n - m >= self.n_cells)] = 0
+        return b
+
+    def _coo(self):
+        N = self.n_cells
+        n = np.arange(N)
+        rows, cols, vals = [], [], []
+        for i, m in enumerate(self.ranges):
+            c = n - m
+            if self.boundary == "open":
+                ok = (c >= 0) & (c < N)
+                rows.append(n[ok]); cols.append(c[ok]); vals.append(self._bonds[i][ok])
+            else:
+                rows.append(n); cols.append(c % N); vals.append(self._bonds[i])
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+    def hopping_block(self, sparse: bool = False):
+        """The ``N x N`` A->B block ``h`` with ``h[n, n-m] = t_m`` (dense, or scipy CSR if ``sparse``)."""
+        r, c, v = self._coo()
+        h = sp.csr_matrix((v, (r, c)), shape=(self.n_cells, self.n_cells), dtype=self.dtype)
+        return h if sparse else h.toarray()
+
+    def hamiltonian(self, sparse: bool = False):
+        """The ``2N x 2N`` Hamiltonian ``[[0, h], [h^dagger, 0]]`` in the basis (A_0..A_{N-1}, B_0..B_{N-1})."""
+        h = self.hopping_block(sparse=True)
+        H = sp.bmat([[None, h], [h.conj().T, None]], format="csr")
+        return H if sparse else H.toarray()
+
+    def bloch(self, k) -> np.ndarray:
+        """Bloch function ``h(k) = sum_m t_m exp(i m k)`` of the clean chain (array of k)."""
+        k = np.asarray(k, dtype=float)
+        return sum(t * np.exp(1j * m * k) for m, t in self.hoppings.items())
+
+    def with_boundary(self, boundary: Boundary) -> "SSHChain":
+        """The same chain (same hoppings, disorder and seed) with another boundary."""
+        return SSHChain(self.hoppings, self.n_cells, boundary, self.disorder, self._seedseq)
+
+    def graph(self):
+        """A :class:`networkx.Graph` of sites and bonds.
+
+        Nodes are ``("A", n)`` and ``("B", n)`` with attributes ``sublattice`` (+1 on A, -1 on
+        B) and ``cell``; edges carry ``hopping`` (amplitude A->B) and ``range`` m.
+        """
+        import networkx as nx
+
+        G = nx.Graph()
+        for n in range(self.n_cells):
+            G.add_node(("A", n), sublattice=+1, cell=n)
+            G.add_node(("B", n), sublattice=-1, cell=n)
+        N = self.n_cells
+        for i, m in enumerate(self.ranges):
+            for n in range(N):
+                c = n - m
+                if self.boundary == "open" and not (0 <= c < N):
+                    continue
+                t = self._bonds[i, n]
+                if t != 0:
+                    G.add_edge(("A", n), ("B", c % N), hopping=t, range=m)
+        return G
+
+    def __repr__(self) -> str:
+        hop = {m: (t.real if t.imag == 0 else t) for m, t in self.hoppings.items()}
+        s = f"SSHChain(hoppings={hop}, n_cells={self.n_cells}, boundary={self.boundary!r}"
+        if self.disorder:
+            s += f", disorder={self.disorder}, seed={self.seed}"
+        return s + ")"
+
+
+class ChiralHamiltonian:
+    """A user's own chiral Hamiltonian, split into its A->B hopping block.
+
+    Parameters
+    ----------
+    H : array_like, shape (2N, 2N)
+        Hermitian Hamiltonian (dense array or scipy sparse matrix).
+    sublattice : array_like of {+1, -1} or bool, shape (2N,), optional
+        Chiral eigenvalue of each site (+1 / True on A). If omitted, the standard basis
+        (A_0..A_{N-1}, B_0..B_{N-1}) is tried first, then a bipartition of the hopping graph
+        is inferred with networkx.
+    positions : array_like, shape (2N,), optional
+        Cell coordinate of each site (the position operator ``X`` of the winding number; A and B
+        of one cell share it). If omitted: ``index mod N`` in the standard basis, otherwise the
+        order in which each sublattice's sites appear.
+    atol : float
+        Entries of the A-A and B-B blocks larger than this break chiral symmetry.
+
+    Raises
+    ------
+    ChiralSymmetryError
+        The A-A or B-B block is non-zero, the sublattices differ in size, or no bipartition exists.
+    """
+
+    def __init__(self, H, sublattice=None, positions=None, atol: float = 1e-10):
+        if sp.issparse(H):
+            H = H.toarray()
+        H = np.asarray(H)
+        if H.ndim != 2 or H.shape[0] != H.shape[1]:
+            raise ValueError(f"H must be a square (2N, 2N) matrix, got shape {H.shape}")
+        if not np.issubdtype(H.dtype, np.number):
+            raise ValueError(f"H must be numeric, got dtype {H.dtype}")
+        if not np.all(np.isfinite(H)):
+            raise ValueError("H contains NaN or inf entries; give a finite Hamiltonian")
+        if H.shape[0] % 2 or H.shape[0] < 2 * MIN_CELLS:
+            raise ValueError(
+                f"H has shape {H.shape}: it needs an even size 2N with N >= {MIN_CELLS} cells"
+            )
+        scale = max(np.abs(H).max(), 1.0)
+        if np.abs(H - H.conj().T).max() > atol * scale:
+            raise ValueError("H is not Hermitian (H != H^dagger); pass a Hermitian Hamiltonian")
+        n2 = H.shape[0]
+        if sublattice is None:
+            std = np.arange(n2) < n2 // 2
+            if self._violation(H, std) <= atol * scale:
+                sublattice = std
+            else:
+                sublattice = self._infer_sublattice(H, atol * scale)
+        gamma = np.asarray(sublattice)
+        if gamma.shape != (n2,):
+            raise ValueError(f"sublattice must have shape ({n2},), got {gamma.shape}")
+        isA = gamma > 0 if gamma.dtype != bool else gamma
+        if isA.sum() != n2 - isA.sum():
+            raise ChiralSymmetryError(
+                f"sublattices differ in size ({isA.sum()} A vs {n2 - isA.sum()} B sites); the "
+                "winding number needs a square A->B block: check the sublattice labels"
+            )
+        viol = self._violation(H, isA)
+        if viol > atol * scale:
+            raise ChiralSymmetryError(
+                f"H is not chiral: its A-A or B-B block has entries up to {viol:.3g} (> atol={atol:g}); "
+                "remove on-site/same-sublattice terms or pass the right `sublattice`"
+            )
+        idxA, idxB = np.flatnonzero(isA), np.flatnonzero(~isA)
+        N = len(idxA)
+        if positions is None:
+            if np.array_equal(idxA, np.arange(N)):
+                pos = np.arange(n2) % N
+            else:
+                pos = np.empty(n2)
+                pos[idxA] = np.arange(N)
+                pos[idxB] = np.arange(N)
+        else:
+            pos = np.asarray(positions, dtype=float)
+            if pos.shape != (n2,) or not np.all(np.isfinite(pos)):
+                raise ValueError(f"positions must be {n2} finite cell coordinates, got shape {pos.shape}")
+        oA = idxA[np.argsort(pos[idxA], kind="stable")]
+        oB = idxB[np.argsort(pos[idxB], kind="stable")]
+        self.H = H
+        self.n_cells = N
+        self.sublattice = np.where(isA, 1, -1)
+        self.positions_A = pos[oA].astype(float)
+        self.positions_B = pos[oB].astype(float)
+        self._h = H[np.ix_(oA, oB)]
+
+    @staticmethod
+    def _violation(H, isA) -> float:
+        a, b = H[np.ix_(isA, isA)], H[np.ix_(~isA, ~isA)]
+        return max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0))
+
+    @staticmethod
+    def _infer_sublattice(H, tol):
+        import networkx as nx
+
+        G = nx.Graph()
+        G.add_nodes_from(range(H.shape[0]))
+        r, c = np.nonzero(np.abs(H) > tol)
+        G.add_edges_from((int(i), int(j)) for i, j in zip(r, c) if i != j)
+        if any(abs(H[i, i]) > tol for i in range(H.shape[0])):
+            raise ChiralSymmetryError(
+                "H has on-site terms, which break chiral symmetry; remove them or pass `sublattice`"
+            )
+        try:
+            color = nx.bipartite.color(G)
+        except nx.NetworkXError:
+            raise ChiralSymmetryError(
+                "H is not chiral: its hopping graph has odd loops, so no A/B split exists; "
+                "check the Hamiltonian or pass `sublattice`"
+            ) from None
+        isA = np.array([color[i] == 0 for i in range(H.shape[0])])
+        # balance disconnected components greedily is ambiguous: require a balanced split
+        return isA
+
+    def hopping_block(self) -> np.ndarray:
+        """The ``N x N`` A->B block, rows and columns sorted by cell position."""
+        return self._h.copy()
+
+    def hamiltonian(self) -> np.ndarray:
+        return self.H.copy()
+
+    def __repr__(self) -> str:
+        return f"ChiralHamiltonian(n_cells={self.n_cells})"
+
+
+# ---------------------------------------------------------------------------------- batches
+def _bloch_coefficients(hoppings: np.ndarray, ranges: Sequence[int]):
+    """Dense Laurent coefficients c[:, m - m_min] for ranges m_min..m_max."""
+    m_min, m_max = min(ranges), max(ranges)
+    c = np.zeros((hoppings.shape[0], m_max - m_min + 1), dtype=hoppings.dtype)
+    for j, m in enumerate(ranges):
+        c[:, m - m_min] += hoppings[:, j]
+    return c, m_min
+
+
+class ChainBatch:
+    """Many chains of one shape: per-sample hoppings over fixed ranges, plus shared disorder.
+
+    Sample ``i`` is the :class:`SSHChain` ``batch[i]``; its disorder is seeded by
+    ``SeedSequence(seed, spawn_key=(i,))`` so it does not depend on batch size or order.
+
+    Attributes
+    ----------
+    hoppings : ndarray, shape (B, len(ranges))
+        Clean amplitudes ``t_m`` of each sample.
+    ranges : tuple of int
+    n_cells : int
+    boundary : {"open", "periodic"}
+    disorder : dict or None
+    seed : int
+    """
+
+    def __init__(self, hoppings, ranges, n_cells, boundary="open", disorder=None, seed=0):
+        self.hoppings = np.asarray(hoppings)
+        self.ranges = tuple(int(m) for m in ranges)
+        if self.hoppings.ndim != 2 or self.hoppings.shape[1] != len(self.ranges):
+            raise ValueError(
+                f"hoppings must have shape (B, {len(self.ranges)}) for ranges {self.ranges}, "
+                f"got {self.hoppings.shape}"
+            )
+        if not np.all(np.isfinite(self.hoppings)):
+            raise ValueError("hoppings contain NaN or inf; give finite amplitudes")
+        self.n_cells = _check_n_cells(n_cells)
+        self.boundary = _check_boundary(boundary)
+        self.disorder = dict(disorder) if disorder else {}
+        _check_fits(tuple(self.ranges) + tuple(self.disorder), self.n_cells, self.boundary)
+        self._seedseq = make_seed_sequence(seed)
+        self.seed = self._seedseq.entropy
+
+    def __len__(self) -> int:
+        return self.hoppings.shape[0]
+
+    def __getitem__(self, i: int) -> SSHChain:
+        i = range(len(self))[i]
+        hop = {m: self.hoppings[i, j] for j, m in enumerate(self.ranges)}
+        seq = np.random.SeedSequence(self._seedseq.entropy, spawn_key=self._seedseq.spawn_key + (i,))
+        return SSHChain(hop, self.n_cells, self.boundary, self.disorder or None, seq)
+
+    def __iter__(self) -> Iterator[SSHChain]:
+        return (self[i] for i in range(len(self)))
+
+    def hopping_blocks(self) -> np.ndarray:
+        """All A->B blocks, shape ``(B, N, N)``."""
+        N = self.n_cells
+        if self.disorder:
+            return np.stack([c.hopping_block() for c in self])
+        out = np.zeros((len(self), N, N), dtype=self.hoppings.dtype)
+        n = np.arange(N)
+        for j, m in enumerate(self.ranges):
+            c = n - m
+            if self.boundary == "open":
+                ok = (c >= 0) & (c < N)
+                out[:, n[ok], c[ok]] += self.hoppings[:, j:j + 1]
+            else:
+                out[:, n, c % N] += self.hoppings[:, j:j + 1]
+        return out
+
+    def bloch_windings(self) -> np.ndarray:
+        """Exact winding numbers of the clean parts (Bloch route), int array of shape (B,)."""
+        from .invariants.bloch import bloch_winding_coefficients
+
+        c, m_min = _bloch_coefficients(self.hoppings, self.ranges)
+        w, _ = bloch_winding_coefficients(c, m_min)
+        return w
+
+    def __repr__(self) -> str:
+        return (
+            f"ChainBatch({len(self)} chains, ranges={self.ranges}, n_cells={self.n_cells}, "
+            f"boundary={self.boundary!r}, disorder={self.disorder or None}, seed={self.seed})"
+        )
+
+
+def sample_chains(
+    n_samples: int,
+    n_cells: int,
+    ranges: Sequence[int] = (0, 1),
+    *,
+    windings: Optional[Sequence[int]] = None,
+    amplitude: float = 1.0,
+    complex_hoppings: bool = False,
+    min_gap: float = 0.0,
+    disorder: Optional[Mapping[int, float]] = None,
+    boundary: Boundary = "open",
+    seed: SeedLike = 0,
+    max_tries: int = 10_000,
+) -> ChainBatch:
+    """Sample random chains with hoppings over chosen ranges, optionally balanced over windings.
+
+    Each amplitude ``t_m`` is uniform in ``[-amplitude, amplitude]`` (real and imaginary parts
+    for ``complex_hoppings``). With ``windings``, sample ``i`` is in sector
+    ``windings[i % len(windings)]`` (balanced classes) by rejection; ``min_gap`` rejects clean
+    chains with ``min_k |h(k)| < min_gap``.
+
+    Sample ``i`` only depends on ``(seed, i)``, not on ``n_samples``: the same seed gives the
+    same chains whatever the batch is split into.
+
+    Parameters
+    ----------
+    n_samples, n_cells : int
+    ranges : sequence of int
+        Hopping ranges ``m`` with random amplitudes.
+    windings : sequence of int, optional
+        Winding sectors to fill in turn. Each must lie in ``[min(ranges), max(ranges)]``.
+    amplitude : float
+    complex_hoppings : bool
+    min_gap : float
+        Minimum clean Bloch gap ``min_k |h(k)|``.
+    disorder : dict {int: float}, optional
+        Disorder on top of the clean hoppings (see :class:`SSHChain`).
+    boundary : {"open", "periodic"}
+    seed : int
+    max_tries : int
+        Candidate draws per sample before giving up with an error.
+
+    Returns
+    -------
+    ChainBatch
+    """
+    if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    ranges = tuple(_check_range("ranges", m) for m in ranges)
+    if not ranges or len(set(ranges)) != len(ranges):
+        raise ValueError(f"ranges must be distinct integers, got {ranges}")
+    if not (np.isfinite(amplitude) and amplitude > 0):
+        raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")
+    if windings is not None:
+        windings = [int(w) for w in windings]
+        for w in windings:
+            if not min(ranges) <= w <= max(ranges):
+                raise ValueError(
+                    f"winding {w} is unreachable with hopping ranges {ranges}: a chain's winding lies "
+                    f"between its lowest and highest range; add range {w} to `ranges`"
+                )
+    seq = make_seed_sequence(seed)
+    R = len(ranges)
+    dtype = np.complex128 if complex_hoppings else np.float64
+    out = np.empty((n_samples, R), dtype=dtype)
+    target = None if windings is None else np.array([windings[i % len(windings)] for i in range(n_samples)])
+    rngs = [np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key + (i, 1)))
+            for i in range(n_samples)]
+    todo = np.arange(n_samples)
+    from .invariants.bloch import bloch_gap, bloch_winding_coefficients
+
+    for _ in range(max_tries):
+        cand = np.stack([
+            r.uniform(-amplitude, amplitude, (2, R)) for r in (rngs[i] for i in todo)
+        ])
+        cand = cand[:, 0] + 1j * cand[:, 1] if complex_hoppings else cand[:, 0]
+        ok = np.ones(len(todo), bool)
+        if min_gap > 0 or target is not None:
+            c, m_min = _bloch_coefficients(cand, ranges)
+            if min_gap > 0:
+                ok &= bloch_gap(c, m_min) >= min_gap
+            if target is not None:
+                w, margin = bloch_winding_coefficients(c, m_min, check_gap=False)
+                ok &= (w == target[todo]) & (margin > 1e-9)
+        out[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+        if len(todo) == 0:
+            break
+    else:
+        raise ValueError(
+            f"could not sample {len(todo)} chains in their winding sector with min_gap={min_gap} "
+            f"after {max_tries} tries each; lower min_gap or change ranges/windings"
+        )
+    return ChainBatch(out, ranges, n_cells, boundary, disorder, seq)
