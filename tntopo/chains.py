@@ -278,7 +278,8 @@ class ChiralHamiltonian:
     sublattice : array_like of {+1, -1} or bool, shape (2N,), optional
         Chiral eigenvalue of each site (+1 / True on A). If omitted, the standard basis
         (A_0..A_{N-1}, B_0..B_{N-1}) is tried first, then a bipartition of the hopping graph
-        is inferred with networkx.
+        is inferred with networkx, with the lowest-index site of each connected component on A.
+        Exchanging A and B flips the sign of the winding number.
     positions : array_like, shape (2N,), optional
         Cell coordinate of each site (the position operator ``X`` of the winding number; A and B
         of one cell share it). If omitted: ``index mod N`` in the standard basis, otherwise the
@@ -377,8 +378,13 @@ class ChiralHamiltonian:
                 "H is not chiral: its hopping graph has odd loops, so no A/B split exists; "
                 "check the Hamiltonian or pass `sublattice`"
             ) from None
-        isA = np.array([color[i] == 0 for i in range(H.shape[0])])
-        # balance disconnected components greedily is ambiguous: require a balanced split
+        # in each connected component the lowest-index site is on A (the choice of A vs B
+        # flips the sign of W; pass `sublattice` to fix it otherwise)
+        isA = np.zeros(H.shape[0], bool)
+        for comp in nx.connected_components(G):
+            first = min(comp)
+            for i in comp:
+                isA[i] = color[i] == color[first]
         return isA
 
     def hopping_block(self) -> np.ndarray:

@@ -47,7 +47,12 @@ def bloch_winding_coefficients(c, m_min: int, check_gap: bool = True, gap_tol: f
     Returns ``(W, margin)``: integer windings and ``min | |z_i| - 1 |`` over the zeros (the
     distance to a transition; ``0`` for an identically zero polynomial).
     """
-    c = np.atleast_2d(np.asarray(c))
+    c = np.array(np.atleast_2d(c), dtype=complex)
+    # negligible coefficients are set to zero: a tiny leading one only adds a zero far outside
+    # the unit circle, a tiny trailing one a zero near the origin -- the count is unchanged and
+    # the companion matrix stays well scaled
+    scale = np.abs(c).max(axis=1, keepdims=True)
+    c[np.abs(c) <= 1e-14 * scale] = 0
     roots = _roots_batched(c)
     W = np.empty(len(roots), dtype=np.int64)
     margin = np.empty(len(roots))

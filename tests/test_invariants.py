@@ -1,0 +1,219 @@
+import warnings
+
+import numpy as np
+import pytest
+
+import tntopo
+from tntopo import GaplessError, GaplessWarning, SSHChain, sample_chains, winding_number
+from tntopo.invariants import (
+    bulk_window,
+    polar_factor,
+    position_kernel,
+    reference_winding_number,
+    twisted_winding,
+)
+from tntopo.tn import contract_rswn, expression_cache_info, rswn_network
+
+
+@pytest.mark.parametrize(
+    "hoppings, W",
+    [
+        ({0: 0.5, 1: 1.0}, 1),
+        ({0: 1.0, 1: 0.5}, 0),
+        ({0: 0.5, -1: 1.0}, -1),
+        ({0: 0.3, 2: 1.0}, 2),
+        ({0: 0.2, 1: 0.3, 3: 1.0}, 3),
+        ({0: 0.1, -2: 1.0}, -2),
+        ({0: 0.3, 1: 0.1 + 0.5j, 2: 1j}, 2),
+        ({-1: 0.2, 0: 1.0, 1: 0.3}, 0),
+    ],
+)
+def test_known_windings_all_methods(hoppings, W):
+    chain = SSHChain(hoppings, n_cells=120)
+    ring = chain.with_boundary("periodic")
+    assert winding_number(chain, method="bloch") == W
+    assert winding_number(ring, method="twisted") == W
+    assert winding_number(chain) == W  # auto: exact Bloch integer
+    assert winding_number(chain, method="dense") == pytest.approx(W, abs=1e-6)
+    assert winding_number(ring, method="dense") == pytest.approx(W, abs=1e-6)
+
+
+def test_ssh_analytic_limit_flat_band():
+    # v = 0: fully dimerized, every bulk marker is exactly 1
+    chain = SSHChain({0: 0.0, 1: 1.0}, n_cells=20)
+    w = tntopo.local_winding_marker(chain)
+    np.testing.assert_allclose(w[1:-1], 1.0, atol=1e-12)
+    assert winding_number(chain, method="dense") == pytest.approx(1.0, abs=1e-12)
+    assert tntopo.local_winding_marker(SSHChain({0: 1.0, 1: 0.0}, n_cells=20)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tensor_network_matches_plain_matrix_route():
+    b = sample_chains(30, 16, ranges=(-1, 0, 1, 2), seed=3)
+    h = b.hopping_blocks()
+    Q = polar_factor(h)
+    N = 16
+    X = position_kernel(N)
+    R = bulk_window(N)
+    Wtn = contract_rswn(Q, X, R)
+    Xd = np.diag(np.arange(N, dtype=float))
+    mask = R > 0
+    for i in range(len(b)):
+        QAB, QBA = Q[i], Q[i].conj().T
+        w = np.real(np.diag(QAB @ (QBA @ Xd - Xd @ QBA)))
+        assert Wtn[i] == pytest.approx(w[mask].mean(), abs=1e-10)
+    # markers without a window
+    np.testing.assert_allclose(contract_rswn(Q, X, None)[:, mask].mean(axis=1), Wtn, atol=1e-12)
+
+
+def test_polar_factor_is_sign_of_H():
+    b = sample_chains(50, 12, ranges=(0, 1), seed=1, complex_hoppings=True)
+    h = b.hopping_blocks()
+    Q = polar_factor(h)
+    for i in range(0, 50, 7):
+        H = b[i].hamiltonian()
+        E, psi = np.linalg.eigh(H)
+        S = (psi * np.sign(E)) @ psi.conj().T
+        np.testing.assert_allclose(Q[i], S[:12, 12:], atol=1e-9)
+        np.testing.assert_allclose(Q[i] @ Q[i].conj().T, np.eye(12), atol=1e-10)
+    # threaded and single-threaded give the same bytes
+    big = np.concatenate([h] * 12)
+    np.testing.assert_array_equal(polar_factor(big, threads=1), polar_factor(big, threads=2))
+
+
+def test_dense_matches_naive_reference_route():
+    b = sample_chains(60, 24, ranges=(-1, 0, 1), windings=[-1, 0, 1], min_gap=0.3, seed=2)
+    h = b.hopping_blocks()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GaplessWarning)
+        W = winding_number(h, method="dense")
+    np.testing.assert_allclose(W, reference_winding_number(h), atol=1e-8)
+    assert W.shape == (60,)
+
+
+def test_batch_matches_loop_and_chain_batch():
+    b = sample_chains(12, 40, ranges=(0, 1, 2), windings=[0, 1, 2], min_gap=0.4, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GaplessWarning)
+        Wb = winding_number(b.hopping_blocks())
+        Wc = winding_number(b, method="dense")
+        Wl = np.array([winding_number(c, method="dense") for c in b])
+    np.testing.assert_allclose(Wb, Wl, atol=1e-12)
+    np.testing.assert_allclose(Wb, Wc, atol=1e-12)
+    np.testing.assert_array_equal(winding_number(b, method="bloch"), b.bloch_windings())
+    single = winding_number(b.hopping_blocks()[0])
+    assert isinstance(single, float)
+
+
+def test_open_vs_periodic_bulk_limit_disordered():
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=200, boundary="periodic", disorder={0: 0.5, 1: 0.5}, seed=0)
+    Wt = winding_number(chain, method="twisted")
+    assert Wt == 1
+    assert winding_number(chain, method="dense") == pytest.approx(1.0, abs=1e-6)
+    assert winding_number(chain.with_boundary("open"), method="dense") == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_rule_periodic_disordered_nn_ssh(seed):
+    rng = np.random.default_rng(seed)
+    v, w = rng.uniform(0.5, 1.5, 2)
+    chain = SSHChain({0: v, 1: w}, n_cells=60, boundary="periodic", disorder={0: 1.5, 1: 1.0}, seed=seed)
+    rule = int(np.sum(np.log(np.abs(chain.bonds(1)))) > np.sum(np.log(np.abs(chain.bonds(0)))))
+    assert winding_number(chain, method="twisted") == rule
+    assert winding_number(chain) == rule  # auto on a disordered ring: twisted
+
+
+def test_topological_anderson_insulator():
+    clean = SSHChain({0: 1.1, 1: 1.0}, n_cells=400, boundary="periodic")
+    assert winding_number(clean) == 0
+    Ws = [
+        winding_number(
+            SSHChain({0: 1.1, 1: 1.0}, n_cells=400, boundary="periodic", disorder={0: 2.5, 1: 1.25}, seed=s),
+            method="twisted",
+        )
+        for s in range(10)
+    ]
+    assert np.mean(Ws) >= 0.8  # disorder makes the clean trivial chain topological
+
+
+def test_twisted_large_chain_uses_sparse_lu():
+    chain = SSHChain({0: 0.8, 1: 1.0, 2: 0.3}, n_cells=600, boundary="periodic", disorder={0: 0.4}, seed=1)
+    small = SSHChain({0: 0.8, 1: 1.0, 2: 0.3}, n_cells=600, boundary="periodic")
+    assert twisted_winding(chain) == winding_number(small, method="bloch")
+
+
+def test_expression_cache_reused():
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=33)
+    winding_number(chain, method="dense")
+    before = expression_cache_info()
+    for _ in range(3):
+        winding_number(chain, method="dense")
+    after = expression_cache_info()
+    assert after.misses == before.misses and after.hits >= before.hits + 3
+
+
+def test_rswn_network_structure():
+    Q = polar_factor(SSHChain({0: 0.5, 1: 1.0}, n_cells=10).hopping_block())
+    tn = rswn_network(Q[None], position_kernel(10), bulk_window(10))
+    assert set(tn.tags) == {"Q", "Qc", "X", "R"}
+    assert tn.num_tensors == 4
+    assert float(tn.contract(output_inds=("b",)).data[0]) == pytest.approx(
+        winding_number(Q, method="dense") if False else float(contract_rswn(Q[None], position_kernel(10), bulk_window(10))[0])
+    )
+
+
+def test_region_argument():
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
+    a = winding_number(chain, method="dense", region=(15, 25))
+    b = winding_number(chain, method="dense", region=slice(15, 25))
+    c = winding_number(chain, method="dense", region=np.arange(15, 25))
+    assert a == b == c == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="region"):
+        winding_number(chain, method="dense", region=(30, 50))
+
+
+# ------------------------------------------------------------------------ errors & warnings
+@pytest.mark.parametrize(
+    "h, match",
+    [
+        (np.full((6, 6), np.nan), "NaN or inf"),
+        (np.ones((6, 5)), "square"),
+        (np.ones((3, 3)), "too small"),
+        (np.ones((2, 3, 6, 6)), "square"),
+        (np.array([["a"] * 5] * 5), "numeric"),
+    ],
+)
+def test_bad_blocks(h, match):
+    with pytest.raises(ValueError, match=match):
+        winding_number(h)
+
+
+def test_bad_methods():
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=10)
+    with pytest.raises(ValueError, match="unknown method"):
+        winding_number(chain, method="magic")
+    with pytest.raises(ValueError, match="periodic"):
+        winding_number(chain, method="twisted")
+    with pytest.raises(ValueError, match="clean"):
+        winding_number(SSHChain({0: 0.5, 1: 1.0}, n_cells=10, disorder={0: 1.0}, seed=0), method="bloch")
+    with pytest.raises(ValueError, match="SSHChain"):
+        winding_number(chain.hopping_block(), method="bloch")
+
+
+def test_gapless_errors_and_warnings():
+    crit = SSHChain({0: 1.0, 1: 1.0}, n_cells=40)
+    with pytest.raises(GaplessError, match="gapless"):
+        winding_number(crit, method="bloch")
+    with pytest.raises(GaplessError, match="gapless"):
+        winding_number(crit.with_boundary("periodic"), method="twisted")
+    with pytest.warns(GaplessWarning):
+        W = winding_number(crit)  # auto: real-space value, warned
+    assert 0 < W < 1
+    with pytest.warns(GaplessWarning, match="integer"):
+        winding_number(crit, method="dense")
+    assert issubclass(GaplessError, ValueError)
+
+
+def test_no_warning_deep_in_phase():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        winding_number(SSHChain({0: 0.3, 1: 1.0}, n_cells=30), method="dense")
