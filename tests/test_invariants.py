@@ -217,3 +217,18 @@ def test_no_warning_deep_in_phase():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         winding_number(SSHChain({0: 0.3, 1: 1.0}, n_cells=30), method="dense")
+
+
+def test_batch_auto_matches_single_chain_auto():
+    clean = sample_chains(9, 30, ranges=(-1, 0, 1), windings=[-1, 0, 1], seed=8)
+    np.testing.assert_array_equal(winding_number(clean), [winding_number(c) for c in clean])
+    ring = sample_chains(4, 30, ranges=(0, 1), disorder={0: 1.0}, boundary="periodic", seed=8)
+    np.testing.assert_array_equal(winding_number(ring), [winding_number(c) for c in ring])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GaplessWarning)
+        opn = sample_chains(4, 30, ranges=(0, 1), disorder={0: 1.0}, seed=8)
+        np.testing.assert_allclose(winding_number(opn), [winding_number(c) for c in opn], atol=1e-12)
+    crit = tntopo.ChainBatch([[1.0, 1.0], [0.2, 1.0]], (0, 1), 20)
+    with pytest.warns(GaplessWarning, match="gapless"):
+        W = winding_number(crit)
+    assert W[1] == 1 and 0 < W[0] < 1

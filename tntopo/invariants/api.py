@@ -114,16 +114,7 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
     """
     method = _check_method(method)
     if isinstance(system, ChainBatch):
-        if method == "auto":
-            if not system.disorder and system.boundary == "open" and system.n_cells <= AUTO_LOCAL_CELLS:
-                method = "dense"
-        if method == "dense":
-            return realspace.winding_from_blocks(system.hopping_blocks(), system.boundary, region)
-        if method == "bloch":
-            if system.disorder:
-                raise ValueError("method='bloch' needs clean chains; this batch is disordered: use 'twisted' or 'dense'")
-            return system.bloch_windings().astype(float)
-        return np.array([winding_number(c, method, region=region, **kwargs) for c in system])
+        return _batch_winding(system, method, region, **kwargs)
     if isinstance(system, SSHChain):
         return _chain_winding(system, method, region, **kwargs)
     if isinstance(system, ChiralHamiltonian):
@@ -150,6 +141,43 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
         return _local(h, region=region, **kwargs)
     W = realspace.winding_from_blocks(h, "open", region)
     return float(W) if h.ndim == 2 else W
+
+
+def _batch_winding(batch: ChainBatch, method: str, region, **kwargs) -> np.ndarray:
+    """Batched routes for a ChainBatch; per sample the same semantics as for one chain."""
+    from ..chains import _bloch_coefficients
+    from .bloch import GAP_TOL, bloch_winding_coefficients
+
+    big = batch.n_cells > AUTO_LOCAL_CELLS
+    if method == "auto" and not batch.disorder:
+        c, m_min = _bloch_coefficients(batch.hoppings, batch.ranges)
+        W, margin = bloch_winding_coefficients(c, m_min, check_gap=False)
+        W = W.astype(float)
+        gapless = np.flatnonzero(margin < GAP_TOL)
+        if len(gapless):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GaplessWarning)
+                W[gapless] = [winding_number(batch[i], "dense" if not big else "local", region=region, **kwargs)
+                              for i in gapless]
+            warnings.warn(
+                f"{len(gapless)} clean chain(s) of the batch are gapless (e.g. sample {gapless[0]}): "
+                "their real-space values are returned and are not quantized invariants",
+                GaplessWarning,
+                stacklevel=3,
+            )
+        return W
+    if method == "auto":
+        method = "twisted" if batch.boundary == "periodic" else ("local" if big else "dense")
+    if method == "dense":
+        return realspace.winding_from_blocks(batch.hopping_blocks(), batch.boundary, region)
+    if method == "bloch":
+        if batch.disorder:
+            raise ValueError(
+                "method='bloch' needs clean chains; this batch is disordered: use 'twisted' on a "
+                "periodic batch or 'dense'"
+            )
+        return batch.bloch_windings().astype(float)
+    return np.array([winding_number(c, method, region=region, **kwargs) for c in batch])
 
 
 def _chain_winding(chain: SSHChain, method: str, region, **kwargs) -> float:
