@@ -46,16 +46,16 @@ def _n_threads(B: int) -> int:
 def _polar_chunk(h: np.ndarray) -> np.ndarray:
     hd = np.conj(np.swapaxes(h, -1, -2))
     evals, U = np.linalg.eigh(h @ hd)
-    ok = evals[:, 0] > (_RCOND ** 2) * evals[:, -1]
-    Q = np.empty_like(h)
-    if ok.any():
-        Uo = U[ok]
-        Vh = np.conj(np.swapaxes(Uo, -1, -2)) @ h[ok]  # rows sigma_k v_k^dagger
-        Vh /= np.linalg.norm(Vh, axis=-1, keepdims=True)
-        Q[ok] = Uo @ Vh
-    if not ok.all():
-        u, _, vh = np.linalg.svd(h[~ok])
-        Q[~ok] = u @ vh
+    Vh = np.conj(np.swapaxes(U, -1, -2)) @ h  # rows s_k v_k^dagger
+    norms = np.sqrt(np.einsum("bij,bij->bi", Vh.real, Vh.real) + (
+        np.einsum("bij,bij->bi", Vh.imag, Vh.imag) if np.iscomplexobj(Vh) else 0.0))
+    bad = ~(evals[:, 0] > (_RCOND ** 2) * evals[:, -1])
+    norms[bad] = 1.0
+    Vh /= norms[:, :, None]
+    Q = U @ Vh
+    if bad.any():
+        u, _, vh = np.linalg.svd(h[bad])
+        Q[bad] = u @ vh
     return Q
 
 
