@@ -232,3 +232,9 @@ def test_batch_auto_matches_single_chain_auto():
     with pytest.warns(GaplessWarning, match="gapless"):
         W = winding_number(crit)
     assert W[1] == 1 and 0 < W[0] < 1
+
+
+def test_twisted_exactly_singular_large_ring_is_gapless():
+    # v = w on a ring of 300 cells: det h(theta) vanishes exactly at a sampled twist
+    with pytest.raises(GaplessError):
+        twisted_winding(SSHChain({0: 1.0, 1: -1.0}, n_cells=300, boundary="periodic"))

@@ -105,7 +105,10 @@ def _log_det(A):
     if A.shape[0] <= 256:
         s, ld = np.linalg.slogdet(A.toarray() if sp.issparse(A) else A)
         return s, ld
-    lu = spla.splu(sp.csc_matrix(A))
+    try:
+        lu = spla.splu(sp.csc_matrix(A))
+    except RuntimeError:  # "Factor is exactly singular": det = 0
+        return 0.0, -np.inf
     d = lu.U.diagonal()
     if np.any(d == 0):
         return 0.0, -np.inf
