@@ -1,0 +1,244 @@
+"""Disorder ensembles: deterministic on any executor, resumable, failures reported."""
+import json
+import warnings
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import tntopo
+from tntopo import SSHChain, disorder_average, disorder_sweep
+from tntopo.ensemble import realization_windings
+from tntopo.parallel import SerialExecutor, task_seed
+
+TAI = ({0: 1.1, 1: 1.0}, {0: 2.5, 1: 1.25})
+POINTS = [({0: t0, 1: 1.0}, {0: 1.5, 1: 0.75}) for t0 in (0.5, 0.9, 1.1, 1.3, 1.6)]
+KW = dict(n_cells=60, n_realizations=6, progress=False)
+
+
+def _bytes(res):
+    return res.values.tobytes() + res.n_gapless.tobytes()
+
+
+def test_values_are_per_realization_windings():
+    res = disorder_sweep(POINTS[:2], executor="serial", method="twisted", seed=7, **KW)
+    assert res.values.shape == (2, 6) and res.complete
+    h, d = POINTS[1]
+    for r in range(6):
+        ring = SSHChain(h, 60, "periodic", d, task_seed(7, r))
+        assert res.values[1, r] == tntopo.winding_number(ring, method="twisted")
+    assert res.mean[1] == pytest.approx(res.values[1].mean())
+    assert res.std[1] == pytest.approx(res.values[1].std(ddof=1))
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_identical_bytes_for_any_executor_and_chunking(executor):
+    ref = disorder_sweep(POINTS, executor="serial", **KW)
+    other = disorder_sweep(POINTS, executor=executor, max_workers=2, chunk_size=4, **KW)
+    assert _bytes(other) == _bytes(ref)
+    one = disorder_sweep(POINTS, executor=ThreadPoolExecutor(1), chunk_size=1, **KW)
+    assert _bytes(one) == _bytes(ref)
+
+
+@pytest.mark.filterwarnings("ignore::tntopo.GaplessWarning")  # thread workers do not silence them
+def test_real_space_routes_are_deterministic_too():
+    kw = dict(KW, n_cells=80, n_realizations=3, boundary="open")
+    a = disorder_sweep(POINTS[:2], method="local", executor="serial", **kw)
+    b = disorder_sweep(POINTS[:2], method="local", executor="thread", max_workers=2, chunk_size=1, **kw)
+    assert _bytes(a) == _bytes(b)
+    d = disorder_sweep(POINTS[:2], method="dense", executor="serial", **kw)
+    np.testing.assert_allclose(a.values, d.values, atol=1e-6)
+
+
+def test_point_values_do_not_depend_on_the_grid():
+    full = disorder_sweep(POINTS, executor="serial", **KW)
+    sub = disorder_sweep(POINTS[::-1][:2], executor="serial", **KW)
+    assert sub.values[0].tobytes() == full.values[-1].tobytes()
+    assert sub.values[1].tobytes() == full.values[-2].tobytes()
+
+
+def test_disorder_average_tai():
+    res = disorder_average(*TAI, n_cells=200, n_realizations=8, executor="serial", progress=False)
+    assert res.mean == 1.0 and res.std == 0.0 and res.count == 8 and res.failed is None
+
+
+def _part_files(path):
+    return list(path.rglob("*.part"))
+
+
+def test_store_resumes_and_extends(tmp_path):
+    store = tmp_path / "store"
+    ref = disorder_sweep(POINTS, executor="serial", **KW)
+    first = disorder_sweep(POINTS, executor="serial", store=store, chunk_size=2, **KW)
+    assert _bytes(first) == _bytes(ref) and first.n_computed == 30 and first.n_loaded == 0
+    assert len(list(store.glob("*.json"))) == 15 and not _part_files(store)
+    again = disorder_sweep(POINTS, executor="serial", store=store, **KW)
+    assert again.n_computed == 0 and again.n_loaded == 30 and _bytes(again) == _bytes(ref)
+    more = disorder_sweep(POINTS, executor="serial", store=store, **dict(KW, n_realizations=9))
+    assert more.n_loaded == 30 and more.n_computed == 15
+    ref9 = disorder_sweep(POINTS, executor="serial", **dict(KW, n_realizations=9))
+    assert _bytes(more) == _bytes(ref9)
+    # a different seed or size is a different point: nothing is wrongly reused
+    other = disorder_sweep(POINTS, executor="serial", store=store, seed=1, **KW)
+    assert other.n_loaded == 0
+
+
+class BreaksAfter(Executor):
+    """Runs ``n`` tasks, then fails like a dead cluster: submit raises."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def submit(self, fn, *args, **kwargs):
+        if self.n <= 0:
+            raise RuntimeError("cluster went away")
+        self.n -= 1
+        return SerialExecutor().submit(fn, *args, **kwargs)
+
+
+class FailingFutures(Executor):
+    """Futures of every third task fail (a worker crashes)."""
+
+    def __init__(self):
+        self.i = 0
+
+    def submit(self, fn, *args, **kwargs):
+        self.i += 1
+        if self.i % 3 == 0:
+            fut = Future()
+            fut.set_exception(OSError("worker died"))
+            return fut
+        return SerialExecutor().submit(fn, *args, **kwargs)
+
+
+def test_executor_failing_mid_sweep_keeps_finished_points(tmp_path):
+    store = tmp_path / "s"
+    ref = disorder_sweep(POINTS, executor="serial", **KW)
+    with pytest.warns(UserWarning, match="failed tasks"):
+        broken = disorder_sweep(POINTS, executor=BreaksAfter(2), store=store, chunk_size=6, **KW)
+    assert sorted(broken.failed) == [2, 3, 4]
+    assert "cluster went away" in broken.failed[2] and "not run" in broken.failed[3]
+    np.testing.assert_array_equal(broken.values[:2], ref.values[:2])
+    assert np.isnan(broken.values[2:]).all() and np.isnan(broken.mean[2:]).all()
+    assert len(list(store.glob("*.json"))) == 2 and not _part_files(store)
+    resumed = disorder_sweep(POINTS, executor="serial", store=store, **KW)
+    assert resumed.complete and resumed.n_loaded == 12 and resumed.n_computed == 18
+    assert _bytes(resumed) == _bytes(ref)
+
+
+def test_failed_futures_are_reported(tmp_path):
+    with pytest.warns(UserWarning, match="failed tasks"):
+        res = disorder_sweep(POINTS, executor=FailingFutures(), store=tmp_path, chunk_size=6, **KW)
+    assert set(res.failed) == {2} and "worker died" in res.failed[2]
+    assert np.isfinite(res.values[[0, 1, 3, 4]]).all()
+
+
+def test_point_that_raises_in_its_task():
+    pts = [POINTS[0], ({0: 0.5, 40: 1.0}, {})]  # range 40 does not fit a 60-cell ring
+    with pytest.warns(UserWarning, match="failed tasks"):
+        res = disorder_sweep(pts, executor="serial", **KW)
+    assert list(res.failed) == [1] and "does not fit" in res.failed[1]
+    assert np.isfinite(res.values[0]).all()
+
+
+def test_damaged_store_file_is_recomputed(tmp_path):
+    ref = disorder_sweep(POINTS[:1], executor="serial", **KW)
+    disorder_sweep(POINTS[:1], executor="serial", store=tmp_path, chunk_size=3, **KW)
+    f = sorted(tmp_path.glob("*.json"))[0]
+    f.write_text("{not json")
+    with pytest.warns(UserWarning, match="unreadable"):
+        res = disorder_sweep(POINTS[:1], executor="serial", store=tmp_path, **KW)
+    assert res.n_computed == 3 and _bytes(res) == _bytes(ref)
+    assert (tmp_path / (f.name + ".corrupt")).exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = disorder_sweep(POINTS[:1], executor="serial", store=tmp_path, **KW)
+    assert again.n_computed == 0 and _bytes(again) == _bytes(ref)
+    for g in tmp_path.glob("*.json"):
+        json.loads(g.read_text())
+
+
+def test_gapless_realizations_are_counted():
+    # clean transition point: every realization is gapless for the exact route
+    res = disorder_sweep([({0: 1.0, 1: 1.0}, {})], executor="serial", method="twisted", **KW)
+    assert res.n_gapless[0] == 6 and np.isnan(res.values[0]).all() and res.count[0] == 0
+
+
+def test_realization_windings_unit():
+    vals, ng = realization_windings(*TAI, 100, "periodic", "twisted", 0, 3, 5)
+    assert vals.tolist() == [1.0, 1.0] and ng == 0
+
+
+# ------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("n", [0, -2, 1.5, True, "3"])
+def test_non_positive_realization_counts(n):
+    with pytest.raises(ValueError, match="n_realizations must be a positive integer"):
+        disorder_sweep(POINTS, 60, n, executor="serial", progress=False)
+    with pytest.raises(ValueError, match="n_realizations"):
+        disorder_average(*TAI, n_cells=60, n_realizations=n, executor="serial", progress=False)
+
+
+@pytest.mark.parametrize(
+    "points, msg",
+    [
+        ([({0: float("nan"), 1: 1.0}, {})], "point 0: .*NaN"),
+        ([POINTS[0], ({0: 1.0, 1: 1.0}, {0: float("inf")})], "point 1: .*NaN or infinite"),
+        ([({0: 1.0, 1: 1.0}, {0: -1.0})], ">= 0"),
+        ([({}, {})], "non-empty"),
+        ([], "empty"),
+        ([42], "a point is"),
+        ([({0.5: 1.0}, {})], "integer"),
+    ],
+)
+def test_bad_points(points, msg):
+    with pytest.raises(ValueError, match=msg):
+        disorder_sweep(points, 60, 2, executor="serial", progress=False)
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(method="twisted", boundary="open"), "periodic"),
+        (dict(method="magic"), "unknown method"),
+        (dict(boundary="moebius"), "unknown boundary"),
+        (dict(seed=-1), "seed"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(executor="nonsense"), "unknown executor"),
+    ],
+)
+def test_bad_settings(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        disorder_sweep(POINTS, 60, 2, progress=False, **{"executor": "serial", **kw})
+
+
+def test_dask_local_cluster_gives_identical_bytes():
+    distributed = pytest.importorskip("dask.distributed")
+    ref = disorder_sweep(POINTS, executor="serial", **KW)
+    ref_local = disorder_sweep(POINTS[:2], executor="serial", method="local", boundary="open",
+                               **dict(KW, n_cells=80, n_realizations=2))
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        ex = client.get_executor()
+        res = disorder_sweep(POINTS, executor=ex, chunk_size=2, **KW)
+        res_local = disorder_sweep(POINTS[:2], executor=ex, chunk_size=1, method="local", boundary="open",
+                                   **dict(KW, n_cells=80, n_realizations=2))
+    assert res.complete and _bytes(res) == _bytes(ref)
+    assert _bytes(res_local) == _bytes(ref_local)
+
+
+class InterruptedAfter(BreaksAfter):
+    """Ctrl-C (or a killed driver) after ``n`` tasks."""
+
+    def submit(self, fn, *args, **kwargs):
+        if self.n <= 0:
+            raise KeyboardInterrupt
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_interrupted_sweep_restarts_where_it_stopped(tmp_path):
+    ref = disorder_sweep(POINTS, executor="serial", **KW)
+    with pytest.raises(KeyboardInterrupt):
+        disorder_sweep(POINTS, executor=InterruptedAfter(3), store=tmp_path, chunk_size=3, **KW)
+    assert len(list(tmp_path.glob("*.json"))) == 3 and not _part_files(tmp_path)
+    res = disorder_sweep(POINTS, executor="serial", store=tmp_path, **KW)
+    assert res.n_loaded == 9 and res.n_computed == 21 and _bytes(res) == _bytes(ref)

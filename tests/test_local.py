@@ -1,0 +1,225 @@
+"""The local O(N) route: markers from windows of the chain agree with the dense bulk trace."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tntopo
+from tntopo import ChiralHamiltonian, GaplessWarning, SSHChain, local_winding_marker, winding_number
+from tntopo.invariants import api, local
+from tntopo.invariants.local import local_markers, localization_length, winding_number_local
+
+DIS_CHAIN = dict(hoppings={0: 0.6, 1: 1.0}, disorder={0: 1.0, 1: 0.5})
+
+
+def _dense_bulk(chain):
+    return winding_number(chain, method="dense")
+
+
+@pytest.fixture(scope="module")
+def dis_chain():
+    return SSHChain(n_cells=600, seed=3, **DIS_CHAIN)
+
+
+def test_local_matches_dense_bulk_trace(dis_chain):
+    W_dense = _dense_bulk(dis_chain)
+    W_local, info = winding_number_local(dis_chain, return_info=True)
+    assert abs(W_local - W_dense) < 1e-8
+    assert not info.whole_chain and info.n_windows > 1 and info.window < dis_chain.n_cells
+    assert info.error_estimate < 1e-8
+    assert winding_number(dis_chain, method="local") == pytest.approx(W_dense, abs=1e-8)
+
+
+def test_local_markers_match_dense_in_bulk(dis_chain):
+    N = dis_chain.n_cells
+    cells = np.array([N // 2, N // 4, 3 * N // 4 - 1, N // 3, N // 2 + 1])  # unsorted on purpose
+    wd = local_winding_marker(dis_chain, method="dense")
+    wl = local_winding_marker(dis_chain, cells=cells, method="local")
+    assert wl.shape == cells.shape
+    np.testing.assert_allclose(wl, wd[cells], atol=1e-9)
+
+
+def test_markers_near_open_ends_use_the_true_edge():
+    # trivial chain: no edge modes, so even the end markers are unambiguous
+    chain = SSHChain({0: 1.0, 1: 0.4}, 300, disorder={0: 0.3}, seed=0)
+    wd = local_winding_marker(chain, method="dense")
+    wl = local_winding_marker(chain, method="local")
+    np.testing.assert_allclose(wl, wd, atol=1e-9)
+
+
+@pytest.mark.parametrize("hoppings, W", [({0: 0.5, 1: 1.0}, 1), ({0: 0.3, 2: 1.0}, 2), ({0: 0.5, -1: 1.0}, -1),
+                                         ({-1: 0.2, 0: 0.3, 1: 0.1 + 0.5j, 2: 1j}, 2)])
+def test_clean_and_long_range_chains(hoppings, W):
+    chain = SSHChain(hoppings, 400)
+    assert winding_number(chain, method="local") == pytest.approx(W, abs=1e-8)
+    dis = SSHChain(hoppings, 400, disorder={m: 0.2 for m in hoppings}, seed=1)
+    assert winding_number(dis, method="local") == pytest.approx(_dense_bulk(dis), abs=1e-8)
+
+
+def test_periodic_chain(dis_chain):
+    ring = dis_chain.with_boundary("periodic")
+    wd = local_winding_marker(ring, method="dense")
+    wl = local_winding_marker(ring, method="local")
+    np.testing.assert_allclose(wl, wd, atol=1e-9)
+    assert winding_number(ring, method="local") == pytest.approx(winding_number(ring, method="twisted"), abs=1e-6)
+
+
+def test_raw_blocks_single_and_batch():
+    chains = [SSHChain(n_cells=300, seed=s, **DIS_CHAIN) for s in range(3)]
+    h = np.stack([c.hopping_block() for c in chains])
+    dense = winding_number(h, method="dense")
+    loc = winding_number(h, method="local")
+    assert loc.shape == (3,)
+    np.testing.assert_allclose(loc, dense, atol=1e-8)
+    assert isinstance(winding_number(h[0], method="local"), float)
+    m = local_winding_marker(h, cells=[150, 151], method="local")
+    assert m.shape == (3, 2)
+    np.testing.assert_allclose(m, local_winding_marker(h, method="dense")[:, [150, 151]], atol=1e-9)
+
+
+def test_chiral_hamiltonian_with_custom_positions():
+    chain = SSHChain(n_cells=200, seed=5, **DIS_CHAIN)
+    H = chain.hamiltonian()
+    ham = ChiralHamiltonian(H)
+    assert winding_number(ham, method="local") == pytest.approx(_dense_bulk(chain), abs=1e-8)
+    # positions scaled by 2: every marker doubles, and the local route must follow
+    pos = 2.0 * (np.arange(400) % 200)
+    ham2 = ChiralHamiltonian(H, positions=pos)
+    wd = local_winding_marker(ham2, method="dense")
+    wl = local_winding_marker(ham2, cells=np.arange(60, 140), method="local")
+    np.testing.assert_allclose(wl, wd[60:140], atol=1e-8)
+
+
+def test_never_builds_the_dense_block(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("the local route must not build the N x N block")
+
+    monkeypatch.setattr(SSHChain, "hopping_block", boom)
+    monkeypatch.setattr(SSHChain, "hamiltonian", boom)
+    chain = SSHChain(n_cells=20_000, seed=0, **DIS_CHAIN)
+    W, info = winding_number_local(chain, return_info=True)
+    assert abs(W - 1) < 1e-2 and info.window < 200
+
+
+def test_auto_routes_long_chains_to_local(monkeypatch):
+    calls = []
+    real = local.winding_number_local
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(local, "winding_number_local", spy)
+    chain = SSHChain(n_cells=api.AUTO_LOCAL_CELLS + 100, seed=0, **DIS_CHAIN)
+    W = winding_number(chain)  # open and disordered: real space, long -> local
+    assert calls and W == pytest.approx(1.0, abs=1e-2)
+
+
+def test_localization_length():
+    v = 0.6
+    assert localization_length(SSHChain({0: v, 1: 1.0}, 50)) == pytest.approx(1 / np.log(1 / v))
+    chain = SSHChain(n_cells=5000, seed=0, **DIS_CHAIN)
+    t0, t1 = chain.bonds(0)[1:], chain.bonds(1)[1:]
+    expected = 1 / abs(np.mean(np.log(np.abs(t1))) - np.mean(np.log(np.abs(t0))))
+    assert localization_length(chain) == pytest.approx(expected, rel=1e-9)
+    # long-range disordered chain: transfer-matrix Lyapunov exponents, close to the clean value
+    lr = SSHChain({0: 0.3, 1: 0.2, 2: 1.0}, 3000, disorder={0: 0.01, 2: 0.01}, seed=0)
+    clean = localization_length(SSHChain({0: 0.3, 1: 0.2, 2: 1.0}, 50))
+    assert localization_length(lr) == pytest.approx(clean, rel=0.05)
+    assert localization_length(SSHChain({0: 0.0, 1: 1.0}, 50)) == 0.0  # flat band
+    assert np.isinf(localization_length(SSHChain({0: 1.0, 1: 1.0}, 50)))  # transition
+
+
+def test_whole_chain_window_is_the_dense_route():
+    chain = SSHChain(n_cells=40, seed=0, **DIS_CHAIN)
+    W, info = winding_number_local(chain, return_info=True)
+    assert info.whole_chain
+    assert W == pytest.approx(_dense_bulk(chain), abs=1e-12)
+
+
+def test_user_buffer_and_core():
+    chain = SSHChain(n_cells=500, seed=2, **DIS_CHAIN)
+    ref = _dense_bulk(chain)
+    for buffer, core in [(40, None), (40, 7), (35, 100)]:
+        W, info = winding_number_local(chain, buffer=buffer, core=core, return_info=True)
+        assert info.buffer == buffer and W == pytest.approx(ref, abs=1e-8)
+
+
+# ------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(buffer=0), "too small"),
+        (dict(buffer=-3), "too small"),
+        (dict(buffer=2.5), "integer"),
+        (dict(buffer=300), "does not fit"),
+        (dict(core=0), "too small"),
+        (dict(tol=0.0), "tol"),
+        (dict(tol=2.0), "tol"),
+    ],
+)
+def test_bad_window_parameters(kw, msg):
+    chain = SSHChain(n_cells=400, seed=0, **DIS_CHAIN)
+    with pytest.raises(ValueError, match=msg):
+        winding_number(chain, method="local", **kw)
+
+
+def test_buffer_smaller_than_hopping_range():
+    chain = SSHChain({0: 0.3, 3: 1.0}, 200)
+    with pytest.raises(ValueError, match="hopping range 3"):
+        winding_number_local(chain, buffer=2)
+
+
+def test_bad_cells():
+    chain = SSHChain(n_cells=100, seed=0, **DIS_CHAIN)
+    with pytest.raises(ValueError, match="cells must lie"):
+        local_markers(chain, cells=[5, 100])
+    with pytest.raises(ValueError, match="no cells"):
+        local_markers(chain, cells=[])
+    with pytest.raises(ValueError, match="integer"):
+        local_markers(chain, cells=[1.5])
+
+
+def test_long_range_raw_block_is_rejected():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="short-range"):
+        winding_number(rng.normal(size=(40, 40)), method="local")
+
+
+def test_too_small_buffer_is_reported():
+    chain = SSHChain(n_cells=400, seed=0, **DIS_CHAIN)
+    with pytest.warns(GaplessWarning, match="not converged"):
+        winding_number_local(chain, buffer=3)
+
+
+@pytest.mark.filterwarnings("ignore:local markers are not converged", "ignore:real-space winding number")
+def test_diverging_localization_length_warns():
+    with pytest.warns(GaplessWarning, match="near a phase transition"):
+        winding_number_local(SSHChain({0: 1.0, 1: 1.0}, 2000), max_buffer=60)
+    chain = SSHChain({0: 0.9, 1: 1.0}, 1000)  # xi ~ 9.5: needs a buffer ~ 150
+    with pytest.warns(GaplessWarning, match="capped"):
+        winding_number_local(chain, max_buffer=30)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    v=st.floats(0.05, 0.75),
+    w=st.floats(0.9, 1.5),
+    wv=st.floats(0.0, 0.6),
+    ww=st.floats(0.0, 0.6),
+    seed=st.integers(0, 2**31),
+)
+def test_local_equals_dense_property(v, w, wv, ww, seed):
+    chain = SSHChain({0: v, 1: w}, 240, disorder={0: wv, 1: ww}, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GaplessWarning)
+        assert winding_number(chain, method="local") == pytest.approx(_dense_bulk(chain), abs=1e-7)
+
+
+def test_chain_batch():
+    batch = tntopo.sample_chains(3, 200, ranges=(0, 1), windings=[0, 1], disorder={0: 0.2, 1: 0.1}, seed=0)
+    np.testing.assert_allclose(winding_number(batch, method="local"), winding_number(batch, method="dense"), atol=1e-8)
+    m = local_winding_marker(batch, cells=[100], method="local")
+    assert m.shape == (3, 1)

@@ -1,0 +1,174 @@
+"""Phase diagrams, the exact boundary of the disordered SSH chain, and the topological Anderson insulator."""
+import contextlib
+import json
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.integrate import quad
+
+import tntopo
+from tntopo import SSHChain, disorder_average, phase_diagram, winding_number
+from tntopo.phase import (
+    analytic_winding,
+    critical_t0,
+    expected_log_abs,
+    lyapunov_gap,
+    point_from_params,
+)
+
+TAI_HOP, TAI_DIS = {0: 1.1, 1: 1.0}, {0: 2.5, 1: 1.25}
+
+
+def _quad_log(a, b):
+    if b == 0:
+        return np.log(abs(a))
+    pts = [-a / b] if abs(a / b) < 0.5 else None
+    return quad(lambda u: np.log(abs(a + b * u)), -0.5, 0.5, points=pts, limit=200)[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(a=st.floats(-3, 3).filter(lambda a: abs(a) > 1e-3), b=st.floats(0, 5))
+def test_expected_log_abs_matches_quadrature(a, b):
+    assert expected_log_abs(a, b) == pytest.approx(_quad_log(a, b), abs=1e-7)
+
+
+def test_expected_log_abs_special_values():
+    assert expected_log_abs(0.0, 1.0) == pytest.approx(np.log(0.5) - 1)
+    assert expected_log_abs(2.0, 0.0) == pytest.approx(np.log(2.0))
+    assert expected_log_abs(2.0, 1e-12) == pytest.approx(np.log(2.0))
+    assert expected_log_abs(-1.3, 0.7) == pytest.approx(expected_log_abs(1.3, 0.7))
+    out = expected_log_abs(np.array([0.5, 1.0]), np.array([[0.0], [1.0]]))
+    assert out.shape == (2, 2)
+
+
+def test_critical_t0():
+    assert critical_t0(0.0) == pytest.approx(1.0)
+    for W in (1.0, 2.5, 3.5):
+        tc = critical_t0(W)
+        assert lyapunov_gap(tc, 1.0, W, W / 2) == pytest.approx(0.0, abs=1e-10)
+    assert critical_t0(2.5) > 1.1  # the TAI point lies inside the topological region
+    assert np.isnan(critical_t0(6.0))  # strong disorder: trivial for every t0
+    np.testing.assert_allclose(critical_t0(np.array([0.0, 1.0])), [critical_t0(0.0), critical_t0(1.0)])
+
+
+def test_tai_analytic_and_numerical():
+    assert winding_number(SSHChain(TAI_HOP, 100), method="bloch") == 0  # clean: trivial
+    assert analytic_winding(1.1, 1.0) == 0
+    assert analytic_winding(1.1, 1.0, 2.5, 1.25) == 1  # disorder makes it topological
+    # exact per-realization integers on rings
+    res = disorder_average(TAI_HOP, TAI_DIS, n_cells=300, n_realizations=12, method="twisted",
+                           executor="serial", progress=False)
+    assert res.mean == 1.0 and res.count == 12
+    # and the real-space routes on open chains (bulk average, close to 1 but not exactly quantized)
+    for method in ("dense", "local"):
+        ch = SSHChain(TAI_HOP, 500, disorder=TAI_DIS, seed=4)
+        with _no_gapless_warnings():
+            assert winding_number(ch, method=method) == pytest.approx(1.0, abs=0.15)
+
+
+@contextlib.contextmanager
+def _no_gapless_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tntopo.GaplessWarning)
+        yield
+
+
+@pytest.fixture(scope="module")
+def small_diagram():
+    t0 = np.array([0.3, 0.7, 1.1, 1.5, 1.9])
+    W = np.array([0.0, 1.0, 2.5, 4.5])
+    return phase_diagram(t0, W, n_cells=200, n_realizations=4, executor="serial", progress=False)
+
+
+def test_phase_diagram_matches_the_boundary(small_diagram):
+    pd = small_diagram
+    assert pd.mean.shape == (4, 5) and not pd.failed and pd.is_nearest_neighbour
+    assert pd.agreement(margin=0.05) == 1.0
+    np.testing.assert_array_equal(pd.analytic()[2], [1, 1, 1, 0, 0])  # W = 2.5: TAI at t0 = 1.1
+    assert pd.mean[2, 2] == 1.0  # the TAI point shows up
+    assert pd.mean[0, 2] == 0.0  # ... and is trivial without disorder
+    assert (pd.mean[3] == 0).all()  # strong disorder: Anderson insulator, trivial
+
+
+def test_phase_diagram_other_parameters():
+    pd = phase_diagram([0.0, 1.0], [0.5, 2.0], x_param="W0", y_param="t0", hoppings={1: 1.0},
+                       disorder={1: 0.3}, n_cells=100, n_realizations=2, executor="serial", progress=False)
+    h, d = pd.sweep.points[3]
+    assert h == {0: 2.0, 1: 1.0} and d == {0: 1.0, 1: 0.3}
+    np.testing.assert_array_equal(pd.mean, pd.analytic())
+
+
+def test_phase_diagram_resumes_from_store(tmp_path):
+    kw = dict(n_cells=80, n_realizations=3, executor="serial", progress=False, store=tmp_path)
+    a = phase_diagram([0.5, 1.5], [0.0, 2.0], **kw)
+    b = phase_diagram([0.5, 1.5], [0.0, 2.0], **kw)
+    assert b.sweep.n_computed == 0 and a.mean.tobytes() == b.mean.tobytes()
+    a.save(tmp_path / "pd.json")
+    assert json.loads((tmp_path / "pd.json").read_text())["x"] == [0.5, 1.5]
+
+
+def test_point_from_params():
+    assert point_from_params({"t0": 0.3, "W": 2.0}, {0: 1, 1: 1}, {0: 1.0, 1: 0.5}) == ({0: 0.3, 1: 1}, {0: 2.0, 1: 1.0})
+    assert point_from_params({"t1": 2.0, "W0": 0.5}, {0: 1}, {1: 0.2}) == ({0: 1, 1: 2.0}, {1: 0.2, 0: 0.5})
+    for bad in ("x", "t", "Wx", "t0.5"):
+        with pytest.raises(ValueError, match="parameter"):
+            point_from_params({bad: 1.0}, {0: 1}, {})
+
+
+@pytest.mark.parametrize(
+    "x, y, msg",
+    [
+        ([0.1, np.nan], [1.0], "x contains NaN"),
+        ([0.1], [1.0, np.inf], "y contains NaN or inf"),
+        ([], [1.0], "non-empty"),
+        ([[0.1, 0.2]], [1.0], "1D"),
+        (["a"], [1.0], "numbers"),
+    ],
+)
+def test_bad_grids(x, y, msg):
+    with pytest.raises(ValueError, match=msg):
+        phase_diagram(x, y, n_cells=60, n_realizations=2, executor="serial", progress=False)
+
+
+def test_bad_phase_settings():
+    with pytest.raises(ValueError, match="n_realizations"):
+        phase_diagram([1.0], [1.0], n_cells=60, n_realizations=0, executor="serial", progress=False)
+    with pytest.raises(ValueError, match="different"):
+        phase_diagram([1.0], [1.0], x_param="W", y_param="W", executor="serial", progress=False)
+
+
+def test_plot_phase_diagram(small_diagram):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tntopo.plot import plot_local_marker, plot_phase_diagram
+
+    fig = plot_phase_diagram(small_diagram, mark=[(1.1, 2.5, "TAI")])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "t0" and ax.get_ylabel() == "W"
+    assert any("analytic" in t.get_text() for t in ax.get_legend().get_texts())
+    fig2, ax2 = plt.subplots()
+    assert plot_phase_diagram(small_diagram, ax=ax2, colorbar=False) is fig2
+    fig3 = plot_local_marker(np.ones(10), winding=1.0, label="w")
+    assert fig3.axes[0].get_ylabel() == "local marker w(n)"
+    plt.close("all")
+
+
+def test_cli_phase_diagram(tmp_path, capsys):
+    from tntopo.cli import main
+
+    out, data = tmp_path / "pd.png", tmp_path / "pd.json"
+    rc = main(["phase-diagram", "--x", "0.5,1.5", "--y", "0:2.5:2", "--quick", "--executor", "serial",
+               "--quiet", "--out", str(out), "--data", str(data)])
+    assert rc == 0 and out.stat().st_size > 0 and json.loads(data.read_text())["y"] == [0.0, 2.5]
+    assert "agreement" in capsys.readouterr().out
+    assert main(["phase-diagram", "--x", "0:1", "--quiet"]) == 2  # bad grid: one-line error
+    assert "START:STOP:NUM" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["phase-diagram", "--help"])
+    assert e.value.code == 0

@@ -1,0 +1,555 @@
+"""Disorder ensembles: winding numbers averaged over realizations, on grids, on any executor.
+
+A *point* is a pair ``(hoppings, disorder)``. Realization ``r`` of every point is the chain
+``SSHChain(hoppings, n_cells, boundary, disorder, seed=task_seed(seed, r))``: the seeds depend
+only on the master ``seed`` and ``r`` -- never on the executor, the number of workers, the
+chunking, the order of the grid or which other points it holds -- so a sweep gives identical
+bytes wherever it runs, and a point keeps its values when the grid grows. (All points share
+the same random numbers ``u`` for realization ``r``, "common random numbers", which makes
+phase diagrams smooth; each point's average is still an unbiased disorder average.)
+
+Work is split into tasks of ``chunk_size`` realizations of one point and run through
+``executor=`` (see :mod:`tntopo.parallel`: a process pool by default, ``"serial"``,
+``"thread"``, a dask scheduler address, or any :class:`concurrent.futures.Executor` such as
+``dask.distributed.Client(...).get_executor()``).
+
+With ``store=DIR`` every finished task is written at once, atomically, to its own small JSON
+file in ``DIR`` (named by a hash of everything that determines its values, plus the range of
+realizations). A sweep that is interrupted -- killed, a worker crash, a broken executor --
+restarts where it stopped: finished tasks are read back, only the missing realizations run.
+Raising ``n_realizations`` later only computes the new ones. Failed tasks are reported in
+:attr:`SweepResult.failed`; the finished ones are kept.
+
+Examples
+--------
+>>> from tntopo.ensemble import disorder_average
+>>> res = disorder_average({0: 1.1, 1: 1.0}, {0: 2.5, 1: 1.25}, n_cells=100,
+...                        n_realizations=8, executor="serial", progress=False)
+>>> res.mean  # doctest: +SKIP
+1.0
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import numbers
+import os
+import threading
+import warnings
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._io import atomic_path, to_jsonable
+from ._typing import BOUNDARIES, METHODS
+from .chains import _check_n_cells
+from .errors import GaplessError, GaplessWarning
+from .parallel import ExecutorLike, get_executor, task_seed
+
+__all__ = [
+    "disorder_average",
+    "disorder_sweep",
+    "realization_windings",
+    "SweepResult",
+    "EnsembleResult",
+    "normalize_point",
+]
+
+STORE_VERSION = 1
+
+
+# ------------------------------------------------------------------------------- validation
+def _num(what: str, key, value, real: bool = False, nonneg: bool = False) -> Union[float, complex]:
+    try:
+        z = complex(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}[{key!r}] = {value!r} is not a number") from None
+    if not (math.isfinite(z.real) and math.isfinite(z.imag)):
+        raise ValueError(f"{what}[{key!r}] = {value!r} is NaN or infinite; give finite values (check the grid)")
+    if real or z.imag == 0:
+        if z.imag != 0:
+            raise ValueError(f"{what}[{key!r}] = {value!r} must be real")
+        if nonneg and z.real < 0:
+            raise ValueError(f"{what}[{key!r}] = {value!r} must be >= 0 (a disorder strength)")
+        return float(z.real)
+    return z
+
+
+def _range_key(what: str, m) -> int:
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, numbers.Integral):
+        raise ValueError(f"{what} keys are integer hopping ranges, got {m!r}")
+    return int(m)
+
+
+def normalize_point(point) -> Tuple[Dict[int, Any], Dict[int, float]]:
+    """Validate a point: ``(hoppings, disorder)``, ``{"hoppings": ..., "disorder": ...}`` or a hoppings dict.
+
+    Returns plain ``({m: t_m}, {m: W_m})`` dicts (sorted by range) or raises ``ValueError``.
+    """
+    if isinstance(point, Mapping) and "hoppings" in point:
+        hop, dis = point["hoppings"], point.get("disorder") or {}
+    elif isinstance(point, Mapping):
+        hop, dis = point, {}
+    elif isinstance(point, (tuple, list)) and len(point) == 2:
+        hop, dis = point[0], point[1] or {}
+    else:
+        raise ValueError(
+            f"a point is (hoppings, disorder) or {{'hoppings': ..., 'disorder': ...}}, got {point!r}"
+        )
+    if not isinstance(hop, Mapping) or not hop:
+        raise ValueError(f"hoppings must be a non-empty dict {{m: t_m}}, got {hop!r}")
+    if not isinstance(dis, Mapping):
+        raise ValueError(f"disorder must be a dict {{m: W_m}}, got {dis!r}")
+    h = {_range_key("hoppings", m): _num("hoppings", m, t) for m, t in sorted(hop.items())}
+    d = {_range_key("disorder", m): _num("disorder", m, w, real=True, nonneg=True) for m, w in sorted(dis.items())}
+    return h, d
+
+
+def _check_count(name: str, n) -> int:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+# ------------------------------------------------------------------------------ the task
+def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_start, r_stop, kwargs=None):
+    """Winding numbers of realizations ``r_start..r_stop-1`` of one point (the unit of work).
+
+    Returns ``(values, n_gapless)``: a float array (``nan`` where an exact method met a gapless
+    realization) and the number of realizations that were gapless or not quantized.
+    """
+    from .chains import SSHChain
+    from .invariants import winding_number
+
+    from .invariants.local import _single_threaded_blas
+    from .invariants.realspace import QUANTIZATION_TOL
+
+    kwargs = dict(kwargs or {})
+    out = np.empty(r_stop - r_start)
+    n_gapless = 0
+    # tasks are the parallel unit: LAPACK runs single-threaded inside them (much faster for the
+    # small matrices of ensembles). Warning filters are process-global: GaplessWarnings are only
+    # silenced when no other thread can be affected (serial runs, process pools); the gapless
+    # count below does not use warnings.
+    quiet = threading.current_thread() is threading.main_thread()
+    for i, r in enumerate(range(r_start, r_stop)):
+        chain = SSHChain(hoppings, n_cells, boundary, disorder or None, task_seed(seed, r))
+        with warnings.catch_warnings() if quiet else contextlib.nullcontext(), _single_threaded_blas():
+            if quiet:
+                warnings.simplefilter("ignore", GaplessWarning)
+            try:
+                out[i] = winding_number(chain, method=method, **kwargs)
+            except GaplessError:
+                out[i] = np.nan
+            except RuntimeError as exc:  # scipy's splu on an exactly singular ring: gapless too
+                if "singular" not in str(exc):
+                    raise
+                out[i] = np.nan
+        if not np.isfinite(out[i]) or abs(out[i] - np.round(out[i])) > QUANTIZATION_TOL:
+            n_gapless += 1
+    return out, n_gapless
+
+
+# ----------------------------------------------------------------------------------- store
+def _point_key(h, d, n_cells, boundary, method, seed, kwargs) -> str:
+    spec = {
+        "hoppings": [[m, complex(t).real, complex(t).imag] for m, t in sorted(h.items())],
+        "disorder": [[m, w] for m, w in sorted(d.items())],
+        "n_cells": n_cells,
+        "boundary": boundary,
+        "method": method,
+        "seed": seed,
+        "kwargs": {k: repr(v) for k, v in sorted((kwargs or {}).items())},
+        "version": STORE_VERSION,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _chunk_name(key: str, r0: int, r1: int) -> str:
+    return f"{key}_{r0:09d}-{r1:09d}.json"
+
+
+def _scan_store(store: Path) -> Dict[str, List[Tuple[int, int, Path]]]:
+    found: Dict[str, List[Tuple[int, int, Path]]] = {}
+    if not store.exists():
+        return found
+    for p in store.glob("*.json"):
+        stem = p.name[:-5]
+        try:
+            key, rng = stem.split("_")
+            r0, r1 = (int(x) for x in rng.split("-"))
+        except ValueError:
+            continue
+        found.setdefault(key, []).append((r0, r1, p))
+    return found
+
+
+def _read_chunk(path: Path, key: str, r0: int, r1: int):
+    try:
+        obj = json.loads(path.read_text())
+        if obj.get("key") != key or obj.get("r_start") != r0 or obj.get("r_stop") != r1:
+            raise ValueError("header does not match the file name")
+        vals = np.array([np.nan if v is None else v for v in obj["values"]], dtype=float)
+        if vals.shape != (r1 - r0,):
+            raise ValueError("wrong number of values")
+        return vals, int(obj.get("n_gapless", 0))
+    except Exception as exc:  # noqa: BLE001 - a damaged file is recomputed, never trusted
+        bad = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, bad)  # kept for inspection, out of the way of later runs
+        except OSError:  # pragma: no cover - read-only store
+            bad = path
+        warnings.warn(f"ignoring unreadable ensemble file {path} ({exc}; moved to {bad.name}); its "
+                      "realizations are recomputed", UserWarning, stacklevel=3)
+        return None
+
+
+def _write_chunk(store: Path, key: str, point_index: int, h, d, meta, r0, r1, vals, n_gapless) -> None:
+    obj = {
+        "key": key,
+        "point": {"hoppings": {str(m): [complex(t).real, complex(t).imag] for m, t in h.items()},
+                  "disorder": {str(m): w for m, w in d.items()}},
+        **meta,
+        "r_start": r0,
+        "r_stop": r1,
+        "values": [None if not np.isfinite(v) else float(v) for v in vals],
+        "n_gapless": int(n_gapless),
+    }
+    with atomic_path(store / _chunk_name(key, r0, r1)) as tmp:
+        tmp.write_text(json.dumps(obj))
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass
+class SweepResult:
+    """Disorder averages over a list of points.
+
+    Attributes
+    ----------
+    points : list of (hoppings, disorder)
+    values : ndarray, shape (n_points, n_realizations)
+        Winding number of each realization (``nan``: not computed because its task failed, or
+        gapless for an exact method).
+    mean, std, sem : ndarray, shape (n_points,)
+        Average, spread (standard deviation) and standard error over the finite values.
+    count : ndarray of int
+        Finite values per point.
+    n_gapless : ndarray of int
+        Realizations that were gapless or not quantized (real-space routes) per point.
+    failed : dict {point index: str}
+        Points with at least one failed task, and why. Their finished realizations are kept.
+    n_cells, n_realizations, boundary, method, seed, store
+        The sweep's settings.
+    """
+
+    points: List[Tuple[Dict[int, Any], Dict[int, float]]]
+    values: np.ndarray
+    n_gapless: np.ndarray
+    failed: Dict[int, str]
+    n_cells: int
+    n_realizations: int
+    boundary: str
+    method: str
+    seed: int
+    store: Optional[str] = None
+    n_loaded: int = 0
+    n_computed: int = 0
+    mean: np.ndarray = field(init=False)
+    std: np.ndarray = field(init=False)
+    sem: np.ndarray = field(init=False)
+    count: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        v = self.values
+        ok = np.isfinite(v)
+        self.count = ok.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean = np.where(self.count > 0, np.nansum(v, axis=1) / np.maximum(self.count, 1), np.nan)
+            dev = np.where(ok, v - self.mean[:, None], 0.0)
+            var = (dev ** 2).sum(axis=1) / np.maximum(self.count - 1, 1)
+            self.std = np.where(self.count > 0, np.sqrt(var), np.nan)
+            self.sem = np.where(self.count > 0, self.std / np.sqrt(np.maximum(self.count, 1)), np.nan)
+
+    @property
+    def complete(self) -> bool:
+        """True when no task failed."""
+        return not self.failed
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain-Python (JSON-ready) form."""
+        return to_jsonable({
+            "points": [{"hoppings": {m: [complex(t).real, complex(t).imag] for m, t in h.items()},
+                        "disorder": d} for h, d in self.points],
+            "n_cells": self.n_cells, "n_realizations": self.n_realizations, "boundary": self.boundary,
+            "method": self.method, "seed": self.seed, "mean": self.mean, "std": self.std,
+            "sem": self.sem, "count": self.count, "n_gapless": self.n_gapless,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "values": [[None if not np.isfinite(x) else float(x) for x in row] for row in self.values],
+        })
+
+    def save(self, path) -> None:
+        """Write :meth:`to_dict` as JSON, atomically."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict()))
+
+    def __repr__(self) -> str:
+        return (f"SweepResult({len(self.points)} points x {self.n_realizations} realizations, "
+                f"n_cells={self.n_cells}, method={self.method!r}, failed={len(self.failed)})")
+
+
+@dataclass
+class EnsembleResult:
+    """Disorder average of one point (see :func:`disorder_average`)."""
+
+    mean: float
+    std: float
+    sem: float
+    values: np.ndarray
+    count: int
+    n_gapless: int
+    failed: Optional[str]
+    sweep: SweepResult
+
+    def __repr__(self) -> str:
+        return (f"EnsembleResult(mean={self.mean:.4g}, std={self.std:.3g}, sem={self.sem:.3g}, "
+                f"count={self.count}, n_gapless={self.n_gapless})")
+
+
+# ------------------------------------------------------------------------------------ sweep
+def _default_chunk(n_points: int, n_real: int, max_workers: Optional[int]) -> int:
+    workers = max_workers or os.cpu_count() or 1
+    tasks_wanted = 4 * workers
+    per_point = max(1, math.ceil(tasks_wanted / n_points))
+    return max(1, math.ceil(n_real / per_point))
+
+
+def disorder_sweep(
+    points: Sequence,
+    n_cells: int,
+    n_realizations: int,
+    *,
+    boundary: str = "periodic",
+    method: str = "auto",
+    seed: int = 0,
+    executor: ExecutorLike = None,
+    max_workers: Optional[int] = None,
+    store=None,
+    chunk_size: Optional[int] = None,
+    progress: bool = True,
+    desc: Optional[str] = "disorder sweep",
+    **method_kwargs,
+) -> SweepResult:
+    """Disorder-averaged winding numbers of many points, in parallel and resumable.
+
+    Parameters
+    ----------
+    points : sequence
+        Each ``(hoppings, disorder)`` or ``{"hoppings": ..., "disorder": ...}``.
+    n_cells : int
+        Cells per chain.
+    n_realizations : int
+        Disorder realizations per point (realization ``r`` is seeded by ``task_seed(seed, r)``).
+    boundary : {"periodic", "open"}
+        Rings with ``method="twisted"`` (or ``"auto"``) are the exact, cheap route; open chains
+        use the real-space routes (``"dense"``, ``"local"``).
+    method : {"auto", "dense", "local", "bloch", "twisted"}
+    seed : int
+        Master seed.
+    executor : None, "process", "serial", "thread", dask address or Executor
+        Where tasks run (see :mod:`tntopo.parallel`). Results do not depend on it.
+    max_workers : int, optional
+        Workers of a pool created here.
+    store : path, optional
+        Directory of per-task result files: makes the sweep resumable (see module docs).
+    chunk_size : int, optional
+        Realizations per task (default: about four tasks per worker).
+    progress : bool
+        Show a progress bar (tqdm).
+    **method_kwargs
+        Passed to :func:`tntopo.winding_number` (e.g. ``region=``, ``buffer=``).
+
+    Returns
+    -------
+    SweepResult
+        Failed tasks are listed in ``failed`` (their realizations are ``nan``); everything else
+        is kept, and on disk if ``store`` is given.
+    """
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence) and not hasattr(points, "__iter__"):
+        raise ValueError(f"points must be a sequence of (hoppings, disorder) pairs, got {points!r}")
+    pts = []
+    for i, p in enumerate(points):
+        try:
+            pts.append(normalize_point(p))
+        except ValueError as exc:
+            raise ValueError(f"point {i}: {exc}") from None
+    if not pts:
+        raise ValueError("points is empty; give at least one (hoppings, disorder) point")
+    n_cells = _check_n_cells(n_cells)
+    n_real = _check_count("n_realizations", n_realizations)
+    seed = _check_seed(seed)
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary {boundary!r}; choose one of {set(BOUNDARIES)}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {set(METHODS)}")
+    if method == "twisted" and boundary != "periodic":
+        raise ValueError("method='twisted' needs boundary='periodic'; use 'dense'/'local' for open chains")
+    if method == "bloch" and any(d for _, d in pts):
+        raise ValueError("method='bloch' ignores disorder; use 'twisted' (rings) or 'dense'/'local'")
+    if chunk_size is None:
+        chunk_size = _default_chunk(len(pts), n_real, max_workers)
+    chunk_size = _check_count("chunk_size", chunk_size)
+    kwargs = dict(method_kwargs)
+    meta = {"n_cells": n_cells, "boundary": boundary, "method": method, "seed": seed,
+            "kwargs": {k: repr(v) for k, v in kwargs.items()}, "version": STORE_VERSION}
+
+    values = np.full((len(pts), n_real), np.nan)
+    have = np.zeros((len(pts), n_real), dtype=bool)
+    gapless = np.zeros(len(pts), dtype=np.int64)
+    keys = [_point_key(h, d, n_cells, boundary, method, seed, kwargs) for h, d in pts]
+    store_path = None if store is None else Path(store)
+    n_loaded = 0
+    if store_path is not None:
+        store_path.mkdir(parents=True, exist_ok=True)
+        found = _scan_store(store_path)
+        for i, key in enumerate(keys):
+            for r0, r1, path in sorted(found.get(key, [])):
+                if r0 >= n_real or have[i, r0:min(r1, n_real)].all():
+                    continue
+                got = _read_chunk(path, key, r0, r1)
+                if got is None:
+                    continue
+                vals, ng = got
+                hi = min(r1, n_real)
+                values[i, r0:hi] = vals[: hi - r0]
+                have[i, r0:hi] = True
+                gapless[i] += ng if r1 <= n_real else int(np.sum(~np.isfinite(vals[: hi - r0])))
+                n_loaded += hi - r0
+
+    tasks = []  # (point index, r0, r1)
+    for i in range(len(pts)):
+        missing = np.flatnonzero(~have[i])
+        if missing.size == 0:
+            continue
+        # contiguous runs of missing realizations, cut into chunks
+        breaks = np.flatnonzero(np.diff(missing) != 1) + 1
+        for run in np.split(missing, breaks):
+            for s in range(0, len(run), chunk_size):
+                part = run[s:s + chunk_size]
+                tasks.append((i, int(part[0]), int(part[-1]) + 1))
+
+    failed: Dict[int, str] = {}
+    n_computed = 0
+    if tasks:
+        from tqdm.auto import tqdm
+
+        counter = {"computed": 0}
+
+        def collect(fut, task) -> None:
+            i, r0, r1 = task
+            try:
+                vals, ng = fut.result()
+                vals = np.asarray(vals, dtype=float)
+                if vals.shape != (r1 - r0,):
+                    raise ValueError(f"task returned {vals.shape} values, expected {r1 - r0}")
+            except Exception as exc:  # noqa: BLE001 - reported, the others go on
+                failed.setdefault(i, f"realizations {r0}..{r1 - 1}: {type(exc).__name__}: {exc}")
+                return
+            values[i, r0:r1] = vals
+            gapless[i] += ng
+            counter["computed"] += r1 - r0
+            if store_path is not None:
+                _write_chunk(store_path, keys[i], i, *pts[i], meta, r0, r1, vals, ng)
+
+        with get_executor(executor, max_workers) as ex:
+            inflight_max = max(8, 4 * (max_workers or os.cpu_count() or 1))
+            pending: Dict[Any, Tuple[int, int, int]] = {}
+            queue = iter(tasks)
+            broken: Optional[BaseException] = None
+            with tqdm(total=len(tasks), desc=desc, disable=not progress, unit="task") as bar:
+                try:
+                    while True:
+                        while broken is None and len(pending) < inflight_max:
+                            task = next(queue, None)
+                            if task is None:
+                                break
+                            i, r0, r1 = task
+                            h, d = pts[i]
+                            try:
+                                fut = ex.submit(realization_windings, h, d, n_cells, boundary, method, seed,
+                                                r0, r1, kwargs)
+                            except Exception as exc:  # noqa: BLE001 - the executor broke: stop submitting
+                                broken = exc
+                                failed.setdefault(i, f"realizations {r0}..{r1 - 1}: executor refused the task: {exc!r}")
+                                bar.update(1)
+                                break
+                            pending[fut] = task
+                        if not pending:
+                            break
+                        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            collect(fut, pending.pop(fut))
+                            bar.update(1)
+                except BaseException:
+                    # interrupted (Ctrl-C, a dying driver...): keep every task that did finish
+                    for fut, task in list(pending.items()):
+                        if fut.done() and not fut.cancelled():
+                            collect(fut, task)
+                    raise
+                if broken is not None:
+                    for i, r0, r1 in queue:
+                        failed.setdefault(i, f"realizations {r0}..{r1 - 1}: not run, the executor broke: {broken!r}")
+                        bar.update(1)
+        n_computed = counter["computed"]
+        if failed:
+            warnings.warn(
+                f"{len(failed)} of {len(pts)} point(s) had failed tasks (see result.failed); finished "
+                f"realizations are kept{' in ' + str(store_path) if store_path else ''} -- run the sweep "
+                "again with the same store= to compute only what is missing",
+                UserWarning,
+                stacklevel=2,
+            )
+    return SweepResult(
+        points=pts, values=values, n_gapless=gapless, failed=failed, n_cells=n_cells,
+        n_realizations=n_real, boundary=boundary, method=method, seed=seed,
+        store=None if store_path is None else str(store_path), n_loaded=n_loaded, n_computed=n_computed,
+    )
+
+
+def disorder_average(
+    hoppings,
+    disorder,
+    n_cells: int,
+    n_realizations: int,
+    **kwargs,
+) -> EnsembleResult:
+    """Disorder average (and spread) of the winding number of one point.
+
+    ``disorder_average(hoppings, disorder, n_cells, n_realizations, **kw)`` is
+    :func:`disorder_sweep` on the single point ``(hoppings, disorder)``, with the same keywords
+    (``boundary="periodic"``, ``method="auto"``, ``seed=0``, ``executor=``, ``store=``,
+    ``chunk_size=``, ``progress=``...). Realizations are spread over the executor's workers.
+
+    Returns
+    -------
+    EnsembleResult
+        ``mean``, ``std``, ``sem``, ``values`` (one per realization), ``count``, ``n_gapless``,
+        ``failed`` (a message or None) and the underlying ``sweep``.
+    """
+    kwargs.setdefault("desc", "disorder average")
+    res = disorder_sweep([(hoppings, disorder)], n_cells, n_realizations, **kwargs)
+    return EnsembleResult(
+        mean=float(res.mean[0]), std=float(res.std[0]), sem=float(res.sem[0]), values=res.values[0],
+        count=int(res.count[0]), n_gapless=int(res.n_gapless[0]), failed=res.failed.get(0), sweep=res,
+    )
