@@ -9,7 +9,15 @@ Number = Union[int, float, complex, np.number]
 Hoppings = Mapping[int, Number]
 Disorder = Mapping[int, float]
 
+# learning stack (tntopo.nn, tntopo.data, tntopo.study)
+Feature = Literal["wavefunctions", "densities", "hamiltonian"]
+Target = Literal["label", "W", "exact"]
+Kernel = Literal["full", "translation_invariant"]
+StateWeights = Literal["per_state", "rank"]
+Window = Literal["learned", "profile", "fixed"]
+Init = Literal["exact", "random"]
+
 METHODS = ("auto", "dense", "local", "bloch", "twisted")
 BOUNDARIES = ("open", "periodic")
 
-__all__ = ["Method", "Boundary", "Number", "Hoppings", "Disorder", "METHODS", "BOUNDARIES", "Dict"]
+__all__ = ["Method", "Boundary", "Feature", "Target", "Kernel", "StateWeights", "Window", "Init", "Number", "Hoppings", "Disorder", "METHODS", "BOUNDARIES", "Dict"]

@@ -1,0 +1,139 @@
+"""tntopo.data: features, in-memory datasets, HDF5 shards (determinism, resume, corruption), TopoDataset."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import tntopo
+from tntopo.data import (
+    NO_EXACT, CorruptDatasetError, TopoDataset, compute_features, densities, generate, hamiltonians,
+    make_arrays, make_dataset, read_arrays, wavefunctions,
+)
+
+SMALL = dict(n_samples=24, n_cells=8, shard_size=8, ranges=(0, 1), disorder=[None, 0.5], seed=3)
+
+
+def _gen(path, **kw):
+    args = {**SMALL, **kw}
+    return generate(path, args.pop("n_samples"), args.pop("n_cells"), progress=False, **args)
+
+
+def test_features():
+    h = tntopo.sample_chains(3, 6, ranges=(0, 1, 2), seed=0, disorder={0: 0.3}).hopping_blocks()
+    psi = wavefunctions(h)
+    H = hamiltonians(h)
+    assert psi.shape == H.shape == (3, 12, 12)
+    E = np.linalg.eigvalsh(H)
+    np.testing.assert_allclose(np.einsum("bin,bij,bjn->bn", psi, H, psi), E, atol=1e-10)  # columns by energy
+    np.testing.assert_allclose(psi.transpose(0, 2, 1) @ psi, np.broadcast_to(np.eye(12), (3, 12, 12)), atol=1e-10)
+    piv = np.take_along_axis(psi, np.abs(psi).argmax(1)[:, None], 1)
+    assert np.all(piv > 0)  # fixed gauge
+    np.testing.assert_allclose(densities(h), psi ** 2)
+    f = compute_features(h[0], ["hamiltonian", "densities"])
+    assert list(f) == ["hamiltonian", "densities"] and f["densities"].shape == (12, 12)
+    with pytest.raises(ValueError, match="unknown feature"):
+        compute_features(h, "spins")
+
+
+def test_make_dataset_labels_and_determinism():
+    ds = make_dataset(16, 8, ranges=(-1, 0, 1), seed=1, shard_size=5, dtype=torch.float64)
+    assert len(ds) == 16 and ds.x.shape == (16, 16, 16) and ds.y.dtype == torch.int64
+    assert np.array_equal(np.bincount(ds.sector + 1), [6, 5, 5])  # balanced sectors -1, 0, 1
+    assert np.array_equal(ds.exact, ds.sector)  # clean chains: exact = Bloch
+    from tntopo.invariants.realspace import winding_from_blocks
+
+    np.testing.assert_allclose(ds.W, winding_from_blocks(ds.h, warn=False), atol=1e-10)
+    assert np.array_equal(ds.labels, np.rint(ds.W))
+    again = make_dataset(16, 8, ranges=(-1, 0, 1), seed=1, shard_size=5, dtype=torch.float64)
+    assert torch.equal(ds.x, again.x)
+    w = make_dataset(4, 8, seed=1, target="W", features="densities")
+    assert w.y.dtype == torch.float64 and torch.all(w.x >= 0)
+    a, b = ds.split(0.75, seed=0)
+    assert len(a) == 12 and len(b) == 4
+
+
+def test_exact_routes_for_disorder():
+    arr = make_arrays(8, 8, ranges=(0, 1), disorder=0.5, seed=0, shard_size=8)
+    assert np.all(arr["exact"] == NO_EXACT)  # open disordered: no exact route
+    ring = make_arrays(4, 8, ranges=(0, 1), disorder=0.3, boundary="periodic", seed=0, min_gap=0.3)
+    assert np.array_equal(ring["exact"], ring["label"])  # twisted boundaries
+
+
+def test_generate_and_read(tmp_path):
+    root = _gen(tmp_path / "ds")
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["complete"] and meta["tntopo_version"] == tntopo.__version__ and len(meta["shards"]) == 3
+    arrs = read_arrays(root)
+    mem = make_arrays(**SMALL)
+    for k in ("h", "W", "label", "exact", "sector", "wavefunctions"):
+        assert np.array_equal(arrs[k], mem[k]), k
+    ds = TopoDataset(root)
+    x, y = ds[13]
+    assert x.shape == (16, 16) and x.dtype == torch.float32 and int(y) == arrs["label"][13]
+    assert torch.equal(x, torch.as_tensor(arrs["wavefunctions"][13]).float())
+    hd = TopoDataset(root, features="hamiltonian", target="W", dtype=torch.float64)  # not stored: computed
+    torch.testing.assert_close(hd[-1][0], torch.as_tensor(hamiltonians(arrs["h"][-1])))
+    assert float(hd[-1][1]) == arrs["W"][-1]
+    mem_ds = ds.to_memory()
+    assert torch.equal(mem_ds.x[13], x) and len(mem_ds) == 24
+    loader = torch.utils.data.DataLoader(ds, batch_size=6, num_workers=2)
+    xs = torch.cat([xb for xb, _ in loader])
+    assert torch.equal(xs, mem_ds.x)
+
+
+def test_deterministic_serial_vs_dask(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    serial = _gen(tmp_path / "serial", executor="serial")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        dask = _gen(tmp_path / "dask", executor=client.get_executor())
+    a, b = read_arrays(serial), read_arrays(dask)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+
+
+def test_resume_skips_complete_shards(tmp_path):
+    root = _gen(tmp_path / "ds", executor="serial")
+    shard1 = root / "shard-00001.h5"
+    before = {p.name: p.stat().st_mtime_ns for p in root.glob("shard-*.h5")}
+    shard1.unlink()
+    _gen(root, executor="serial")
+    after = {p.name: p.stat().st_mtime_ns for p in root.glob("shard-*.h5")}
+    assert after["shard-00000.h5"] == before["shard-00000.h5"] and after["shard-00002.h5"] == before["shard-00002.h5"]
+    assert after["shard-00001.h5"] != before["shard-00001.h5"]
+    assert np.array_equal(read_arrays(root)["W"], make_arrays(**SMALL)["W"])
+    assert not list(root.glob("*.part"))
+    with pytest.raises(ValueError, match="other parameters"):
+        _gen(root, seed=4)
+    _gen(root, seed=4, overwrite=True, executor="serial")
+
+
+def test_corrupt_and_truncated_files(tmp_path):
+    root = _gen(tmp_path / "ds", executor="serial")
+    shard = root / "shard-00001.h5"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(CorruptDatasetError, match="corrupt or truncated"):
+        TopoDataset(root)
+    shard.write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(CorruptDatasetError, match="shard-00001.h5"):
+        read_arrays(root)
+    with pytest.warns(RuntimeWarning, match="regenerating"):
+        _gen(root, executor="serial")
+    assert len(TopoDataset(root)) == 24
+    (root / "meta.json").write_text("{ broken")
+    with pytest.raises(CorruptDatasetError, match="meta.json"):
+        TopoDataset(root)
+    with pytest.raises(FileNotFoundError, match="not a tntopo dataset"):
+        TopoDataset(tmp_path / "nothing")
+
+
+def test_generate_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown feature"):
+        _gen(tmp_path / "x", features=("spins",))
+    with pytest.raises(ValueError, match="n_samples"):
+        _gen(tmp_path / "x", n_samples=0)
+    with pytest.raises(ValueError, match="disorder"):
+        _gen(tmp_path / "x", disorder="strong")

@@ -1,0 +1,132 @@
+"""TopoNet (exactness, variants, tensor network) and the baselines (shapes, seeds, pruning)."""
+import numpy as np
+import pytest
+import torch
+
+import tntopo
+from tntopo.data import wavefunctions
+from tntopo.invariants.realspace import winding_from_blocks
+from tntopo.nn import CNN, MLP, MODELS, ShallowNet, SymmetricNet, TopoNet, build_model, prune_svd, singular_values
+
+VARIANTS = [
+    {},
+    dict(kernel="translation_invariant"),
+    dict(kernel="translation_invariant", state_weights="rank", window="profile"),
+    dict(kernel="translation_invariant", state_weights="rank", window="fixed"),
+]
+
+
+def _data(N=12, n=8, boundary="open", seed=0, **kw):
+    kw.setdefault("disorder", {0: 0.6, 1: 0.3})
+    h = tntopo.sample_chains(n, N, ranges=(-1, 0, 1, 2), windings=(-1, 0, 1, 2), boundary=boundary, seed=seed, **kw).hopping_blocks()
+    return h, torch.as_tensor(wavefunctions(h)), winding_from_blocks(h, boundary, warn=False)
+
+
+@pytest.mark.parametrize("boundary", ["open", "periodic"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_exact_init_reproduces_winding(boundary, variant):
+    h, x, W = _data(boundary=boundary)
+    for dtype in (torch.float64, torch.float32):
+        net = TopoNet(12, init="exact", boundary=boundary, dtype=dtype, **variant)
+        assert np.abs(net(x).detach().numpy() - W).max() < 1e-6
+    # float32 inputs too (the network of float32 wavefunctions)
+    assert np.abs(net(x.float()).detach().numpy() - W).max() < 1e-5
+
+
+def test_exact_on_complex_wavefunctions():
+    h = tntopo.sample_chains(4, 12, ranges=(0, 1), complex_hoppings=True, min_gap=0.3, seed=5).hopping_blocks()
+    x = torch.as_tensor(wavefunctions(h))
+    assert x.is_complex()
+    net = TopoNet(12, dtype=torch.float64)
+    np.testing.assert_allclose(net(x).detach().numpy(), winding_from_blocks(h, warn=False), atol=1e-8)
+
+
+def test_network_is_quimb_and_matches_forward():
+    import quimb.tensor as qtn
+
+    from tntopo.tn import contract_network
+
+    _, x, W = _data(n=3)
+    net = TopoNet(12, dtype=torch.float64)
+    tn = net.network(x)
+    assert isinstance(tn, qtn.TensorNetwork) and tn.num_tensors == 8
+    assert np.abs(contract_network(tn, ("b",)).detach().numpy() - W).max() < 1e-8
+    wn = net.weight_network()
+    assert set(wn.tags) == {"S", "X", "R"} and all(isinstance(t.data, torch.nn.Parameter) for t in wn)
+
+
+def test_random_init_is_far_seeded_and_trainable():
+    _, x, W = _data()
+    a, b, c = TopoNet(12, "random", seed=1), TopoNet(12, "random", seed=1), TopoNet(12, "random", seed=2)
+    pa = a(x.float())
+    assert torch.equal(pa, b(x.float())) and not torch.equal(pa, c(x.float()))
+    assert np.abs(pa.detach().numpy() - W).mean() > 0.3
+    loss = ((pa - torch.as_tensor(W).float()) ** 2).mean()
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in a.parameters())
+
+
+def test_constrained_variant_any_length():
+    net = TopoNet(8, kernel="translation_invariant", state_weights="rank", window="fixed", kernel_range=15,
+                  dtype=torch.float64)
+    _, x, W = _data(N=16, n=4, disorder=None, min_gap=0.3)
+    assert np.abs(net(x).detach().numpy() - W).max() < 1e-8
+    with pytest.raises(ValueError, match="any chain length"):
+        TopoNet(8)(x)
+
+
+def test_repr_and_errors():
+    r = repr(TopoNet(12, kernel="translation_invariant", state_weights="rank", window="profile"))
+    assert "translation_invariant" in r and "parameters=" in r and "(S)" in r
+    with pytest.raises(ValueError, match="kernel"):
+        TopoNet(12, kernel="dense")
+    with pytest.raises(ValueError, match="init"):
+        TopoNet(12, init="zeros")
+    with pytest.raises(ValueError, match="wavefunctions"):
+        TopoNet(12)(torch.zeros(2, 24))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_one_interface(name):
+    _, x, _ = _data(n=5)
+    m1, m2 = build_model(name, 12, seed=3), build_model(name, 12, seed=3)
+    y = m1(x.float())
+    assert y.shape == (5,) and y.dtype == torch.float32
+    assert torch.equal(y, m2(x.float()))
+    # float64 input: baselines cast it to their dtype, TopoNet computes in the promoted dtype
+    torch.testing.assert_close(m1(x).float(), y, atol=1e-5, rtol=1e-5)
+    y.sum().backward()
+    assert name in repr(m1).lower() or type(m1).__name__ in repr(m1)
+
+
+def test_size_agnostic_baselines():
+    _, x16, _ = _data(N=16, n=2, disorder=None)
+    assert CNN(12)(x16.float()).shape == (2,)
+    assert SymmetricNet(12)(x16.float()).shape == (2,)
+    with pytest.raises(ValueError, match="n_cells=12"):
+        MLP(12)(x16.float())
+    with pytest.raises(ValueError, match="real"):
+        MLP(12)(torch.zeros(1, 24, 24, dtype=torch.complex64))
+
+
+def test_symmetric_net_gauge_invariant():
+    _, x, _ = _data(n=3)
+    net = SymmetricNet(12, seed=0, dtype=torch.float64)
+    flip = torch.ones(24, dtype=torch.float64)
+    flip[::3] = -1  # flip the sign of some eigenvectors
+    torch.testing.assert_close(net(x), net(x * flip))
+
+
+def test_prune_svd():
+    net = ShallowNet(12, hidden=32, seed=0)
+    s = net.singular_values()
+    assert s.shape == (32,) and torch.all(s[:-1] >= s[1:])
+    torch.testing.assert_close(singular_values(net), s)
+    p = prune_svd(net, 4)
+    sp = p.singular_values()
+    assert torch.all(sp[4:] < 1e-5 * sp[0]) and torch.allclose(sp[:4], s[:4], rtol=1e-5)
+    assert torch.equal(net.singular_values(), s)  # not in place by default
+    _, x, _ = _data(n=2)
+    assert torch.allclose(prune_svd(net, 32)(x.float()), net(x.float()), atol=1e-5)
+    with pytest.raises(ValueError, match="rank"):
+        prune_svd(net, 0)

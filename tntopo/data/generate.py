@@ -1,0 +1,388 @@
+"""Dataset generation: random chains -> features and labels, in memory or as HDF5 shards.
+
+A dataset is cut into shards of ``shard_size`` samples. Shard ``k`` depends only on
+``(seed, k)`` (its chains come from :func:`tntopo.parallel.task_seed`), so the data are identical
+for any executor and number of workers, and an interrupted :func:`generate` resumes by computing
+only the missing shards. Each shard is written atomically (``<dir>/shard-00000.h5``; no half-written
+files); ``<dir>/meta.json`` records the parameters, the tntopo version and the shard sizes.
+
+Per sample the arrays are
+
+* ``h`` ``(N, N)``: the A->B hopping block (any feature can be recomputed from it);
+* the requested features (``"wavefunctions"``, ``"densities"``, ``"hamiltonian"``; ``(2N, 2N)``);
+* ``W`` (float): the real-space winding number (dense tensor-network route, bulk average);
+* ``label`` (int): ``round(W)``, the class a model should predict;
+* ``exact`` (int): the winding number from an independent exact route -- Bloch for clean chains,
+  twisted boundaries for disordered rings -- or :data:`NO_EXACT` (disordered open chains,
+  gapless rings);
+* ``sector`` (int): the Bloch winding of the clean hoppings (the sector the sample was drawn in);
+* ``hoppings`` ``(len(ranges),)``: the clean amplitudes; ``disorder_level`` (int): index into the
+  ``disorder`` list.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .features import FEATURES, compute_features
+
+__all__ = ["generate", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "shard_path", "read_meta"]
+
+#: ``exact`` value of samples with no exact-integer route (disordered open chains, gapless rings).
+NO_EXACT = -9999
+META = "meta.json"
+FORMAT_VERSION = 1
+
+
+class CorruptDatasetError(ValueError):
+    """A dataset file is corrupt, truncated or not a tntopo dataset."""
+
+
+def shard_path(root: Union[str, Path], k: int) -> Path:
+    return Path(root) / f"shard-{k:05d}.h5"
+
+
+# ------------------------------------------------------------------------------- parameters
+def _norm_disorder(disorder) -> List[Optional[Dict[int, float]]]:
+    """``None`` | strength | ``{m: W_m}`` | list of those -> list of levels (dicts or None).
+
+    A bare strength ``W`` means the Mondragon-Shem convention ``{0: W, 1: W/2}``.
+    """
+    if disorder is None:
+        return [None]
+    items = list(disorder) if isinstance(disorder, (list, tuple)) else [disorder]
+    if not items:
+        raise ValueError("disorder is an empty list; give None, a strength, a dict {m: W_m} or a list of them")
+    out: List[Optional[Dict[int, float]]] = []
+    for d in items:
+        if d is None:
+            out.append(None)
+        elif isinstance(d, numbers.Real):
+            if not np.isfinite(d) or d < 0:
+                raise ValueError(f"disorder strength {d!r} must be finite and >= 0")
+            out.append({0: float(d), 1: float(d) / 2} if d > 0 else None)
+        elif isinstance(d, Mapping):
+            dd = {int(m): float(w) for m, w in d.items() if float(w) != 0}
+            out.append(dd or None)
+        else:
+            raise ValueError(f"bad disorder level {d!r}; give None, a strength, or a dict {{m: W_m}}")
+    return out
+
+
+def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hoppings, min_gap,
+          boundary, features, shard_size, seed, dtype) -> Dict[str, Any]:
+    if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if not isinstance(shard_size, numbers.Integral) or shard_size < 1:
+        raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
+    if not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    ranges = [int(m) for m in ranges]
+    if windings == "balanced":
+        windings = list(range(min(ranges), max(ranges) + 1))
+    elif windings is not None:
+        windings = [int(w) for w in windings]
+    feats = [features] if isinstance(features, str) else list(features)
+    bad = [f for f in feats if f not in FEATURES]
+    if bad:
+        raise ValueError(f"unknown feature(s) {bad}; choose from {set(FEATURES)}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    levels = _norm_disorder(disorder)
+    return {
+        "n_samples": int(n_samples), "n_cells": int(n_cells), "ranges": ranges, "windings": windings,
+        "disorder": [None if d is None else {str(m): w for m, w in d.items()} for d in levels],
+        "amplitude": float(amplitude), "complex_hoppings": bool(complex_hoppings), "min_gap": float(min_gap),
+        "boundary": boundary, "features": feats, "shard_size": int(shard_size), "seed": int(seed),
+        "dtype": dtype,
+    }
+
+
+def _n_shards(spec) -> int:
+    return -(-spec["n_samples"] // spec["shard_size"])
+
+
+def _shard_len(spec, k: int) -> int:
+    return min(spec["shard_size"], spec["n_samples"] - k * spec["shard_size"])
+
+
+# ------------------------------------------------------------------------------- computation
+def _exact_windings(batch, clean: bool) -> np.ndarray:
+    from ..errors import GaplessError
+    from ..invariants.bloch import twisted_winding
+
+    if clean:
+        return batch.bloch_windings().astype(np.int64)
+    if batch.boundary != "periodic":
+        return np.full(len(batch), NO_EXACT, np.int64)
+    out = np.empty(len(batch), np.int64)
+    for i, chain in enumerate(batch):
+        try:
+            out[i] = twisted_winding(chain)
+        except GaplessError:
+            out[i] = NO_EXACT
+    return out
+
+
+def compute_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]:
+    """All arrays of shard ``k`` (a pure function of ``spec`` and ``k``)."""
+    from ..chains import sample_chains
+    from ..invariants.realspace import winding_from_blocks
+    from ..parallel import task_seed
+
+    n = _shard_len(spec, k)
+    levels = spec["disorder"]
+    parts = []
+    bounds = np.linspace(0, n, len(levels) + 1).round().astype(int)
+    for j, n_j in enumerate(np.diff(bounds)):
+        if n_j == 0:
+            continue
+        level = levels[j]
+        dis = None if level is None else {int(m): w for m, w in level.items()}
+        windings = spec["windings"]
+        if windings:  # sample i of the whole dataset is in sector windings[i % len(windings)]
+            r = (k * spec["shard_size"] + int(bounds[j])) % len(windings)
+            windings = windings[r:] + windings[:r]
+        batch = sample_chains(
+            int(n_j), spec["n_cells"], spec["ranges"], windings=windings, amplitude=spec["amplitude"],
+            complex_hoppings=spec["complex_hoppings"], min_gap=spec["min_gap"], disorder=dis,
+            boundary=spec["boundary"], seed=task_seed(spec["seed"], k, j),
+        )
+        h = batch.hopping_blocks()
+        parts.append({
+            "h": h,
+            "W": winding_from_blocks(h, spec["boundary"], warn=False),
+            "exact": _exact_windings(batch, dis is None),
+            "sector": batch.bloch_windings().astype(np.int64),
+            "hoppings": batch.hoppings,
+            "disorder_level": np.full(int(n_j), j, np.int64),
+        })
+    out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    out["label"] = np.rint(out["W"]).astype(np.int64)
+    real = np.dtype(spec["dtype"])
+    cplx = np.result_type(real, np.complex64)
+    for name, arr in compute_features(out["h"], spec["features"]).items():
+        out[name] = arr.astype(cplx if np.iscomplexobj(arr) else real)
+    return out
+
+
+def make_arrays(n_samples: int, n_cells: int = 20, *, executor="serial", progress: bool = False, **kwargs) -> Dict[str, np.ndarray]:
+    """The arrays :func:`generate` would write, concatenated in memory (no disk).
+
+    Same parameters as :func:`generate` (without ``path``); identical values for the same seed.
+    """
+    from ..parallel import map_tasks
+
+    spec = _spec(n_samples, n_cells, **_defaults(kwargs))
+    tasks = [(k, (spec, k)) for k in range(_n_shards(spec))]
+    res = map_tasks(compute_shard, tasks, executor, progress=progress, desc="generate")
+    _raise_failures(res)
+    shards = [res[k] for k in range(len(tasks))]
+    arrays = {key: np.concatenate([s[key] for s in shards]) for key in shards[0]}
+    arrays["_spec"] = spec  # type: ignore[assignment]
+    return arrays
+
+
+_DEFAULTS = dict(ranges=(0, 1), windings="balanced", disorder=None, amplitude=1.0, complex_hoppings=False,
+                 min_gap=0.05, boundary="open", features=("wavefunctions",), shard_size=1000, seed=0,
+                 dtype="float64")
+
+
+def _defaults(kwargs) -> Dict[str, Any]:
+    bad = set(kwargs) - set(_DEFAULTS)
+    if bad:
+        raise TypeError(f"unexpected argument(s) {sorted(bad)}; allowed: {sorted(_DEFAULTS)}")
+    return {**_DEFAULTS, **kwargs}
+
+
+def _raise_failures(res) -> None:
+    from ..parallel import TaskFailure
+
+    fails = [r for r in res.values() if isinstance(r, TaskFailure)]
+    if fails:
+        err = fails[0].error
+        msg = f"{len(fails)} shard(s) failed, e.g. shard {fails[0].key}: {type(err).__name__}: {err}"
+        if isinstance(err, ValueError):
+            raise ValueError(msg) from err
+        raise RuntimeError(msg) from err
+
+
+# ------------------------------------------------------------------------------- HDF5
+def _write_shard(path: Path, arrays: Dict[str, np.ndarray], spec: Dict[str, Any], k: int) -> None:
+    import h5py
+
+    from .._io import atomic_path
+    from .._version import __version__
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, arr in arrays.items():
+                f.create_dataset(key, data=arr, chunks=(1,) + arr.shape[1:] if arr.ndim > 1 else None)
+            f.attrs["tntopo_version"] = __version__
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["seed"] = spec["seed"]
+            f.attrs["shard"] = k
+            f.attrs["n_samples"] = len(arrays["W"])
+            f.attrs["spec"] = json.dumps(spec)
+            f.attrs["complete"] = True
+
+
+def open_shard(path: Union[str, Path]):
+    """Open a shard read-only, turning any HDF5 failure into a :class:`CorruptDatasetError`."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"dataset shard {str(path)!r} does not exist; run tntopo.data.generate to create it")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise CorruptDatasetError(
+            f"dataset shard {str(path)!r} is corrupt or truncated ({exc}); delete it and rerun generate "
+            "(it rebuilds only the missing shards)"
+        ) from None
+    if not f.attrs.get("complete", False) or "W" not in f:
+        f.close()
+        raise CorruptDatasetError(
+            f"{str(path)!r} is not a complete tntopo dataset shard; delete it and rerun generate"
+        )
+    return f
+
+
+def _shard_ok(path: Path, spec: Dict[str, Any]) -> bool:
+    """True when ``path`` is a complete shard of this spec; False (with a warning) when corrupt."""
+    if not path.exists():
+        return False
+    try:
+        with open_shard(path) as f:
+            return json.loads(f.attrs["spec"]) == spec
+    except CorruptDatasetError as exc:
+        warnings.warn(f"{exc} -- regenerating it", RuntimeWarning, stacklevel=3)
+        return False
+
+
+def _shard_task(spec: Dict[str, Any], k: int, root: str) -> int:
+    arrays = compute_shard(spec, k)
+    _write_shard(shard_path(root, k), arrays, spec, k)
+    return len(arrays["W"])
+
+
+def read_meta(path: Union[str, Path]) -> Dict[str, Any]:
+    """The ``meta.json`` of a dataset directory (clear errors when missing or damaged)."""
+    p = Path(path) / META
+    if not p.exists():
+        raise FileNotFoundError(f"{str(path)!r} is not a tntopo dataset (no {META}); create it with tntopo.data.generate")
+    try:
+        return json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptDatasetError(f"{str(p)!r} is corrupt ({exc}); rerun generate with overwrite=True") from None
+
+
+def generate(
+    path: Union[str, Path],
+    n_samples: int,
+    n_cells: int = 20,
+    *,
+    ranges: Sequence[int] = (0, 1),
+    windings: Union[str, Sequence[int], None] = "balanced",
+    disorder=None,
+    amplitude: float = 1.0,
+    complex_hoppings: bool = False,
+    min_gap: float = 0.05,
+    boundary: str = "open",
+    features: Union[str, Sequence[str]] = ("wavefunctions",),
+    shard_size: int = 1000,
+    seed: int = 0,
+    dtype: str = "float64",
+    executor=None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Sample chains, compute features and labels, and write them as HDF5 shards in directory ``path``.
+
+    Parameters
+    ----------
+    path : path
+        Dataset directory (created).
+    n_samples, n_cells : int
+    ranges : sequence of int
+        Hopping ranges with random amplitudes (``{0, 1}``: SSH).
+    windings : "balanced", sequence of int or None
+        Winding sectors filled in turn (balanced classes); ``"balanced"``: every winding between
+        ``min(ranges)`` and ``max(ranges)``; ``None``: no balancing.
+    disorder : None, float, dict {m: W_m}, or a list of those
+        Disorder levels; the samples of a shard are split evenly among them. A bare strength
+        ``W`` means ``{0: W, 1: W/2}``.
+    amplitude, complex_hoppings, min_gap, boundary :
+        As in :func:`tntopo.sample_chains` (``min_gap`` on the clean Bloch gap).
+    features : str or sequence of {"wavefunctions", "densities", "hamiltonian"}
+        Stored features (any feature can still be recomputed from ``h`` when reading).
+    shard_size : int
+        Samples per shard (the unit of parallel work, resumption and determinism).
+    seed : int
+    dtype : {"float64", "float32"}
+        Storage dtype of the features.
+    executor : see :mod:`tntopo.parallel`
+        ``None`` (a local process pool), ``"serial"``, a dask ``Client(...).get_executor()``...
+        Workers write their shards themselves, so they need the same file system.
+    progress : bool
+    overwrite : bool
+        Replace an existing dataset with other parameters (otherwise that is an error).
+
+    Returns
+    -------
+    pathlib.Path
+        The dataset directory, readable with :class:`tntopo.data.TopoDataset`.
+    """
+    from .._io import write_json
+    from .._version import __version__
+    from ..parallel import map_tasks
+
+    spec = _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hoppings, min_gap,
+                 boundary, features, shard_size, seed, dtype)
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{str(root)!r} exists and is not a directory; give a directory for the dataset")
+    if (root / META).exists():
+        old = read_meta(root).get("spec")
+        if old != spec:
+            if not overwrite:
+                diff = sorted(k for k in spec if (old or {}).get(k) != spec[k])
+                raise ValueError(
+                    f"{str(root)!r} holds a dataset generated with other parameters ({', '.join(diff)}); "
+                    "use another path or overwrite=True"
+                )
+            for p in root.glob("shard-*.h5"):
+                p.unlink()
+    meta = {"format_version": FORMAT_VERSION, "tntopo_version": __version__, "spec": spec,
+            "n_shards": _n_shards(spec), "complete": False}
+    write_json(root / META, meta)
+    # a spec change removes all old shards above; a stale extra shard from a larger run is ignored
+    todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec)]
+    res = map_tasks(_shard_task, [(k, (spec, k, str(root))) for k in todo], executor,
+                    progress=progress, desc=f"generate {root.name}")
+    _raise_failures(res)
+    meta["shards"] = [{"file": shard_path(root, k).name, "n_samples": _shard_len(spec, k)} for k in range(_n_shards(spec))]
+    meta["complete"] = True
+    write_json(root / META, meta)
+    return root
+
+
+def read_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    """Load a whole dataset (all shards, concatenated) into numpy arrays."""
+    meta = read_meta(path)
+    if not meta.get("complete"):
+        raise CorruptDatasetError(f"dataset {str(path)!r} is incomplete (generation was interrupted); rerun generate to finish it")
+    out: Dict[str, List[np.ndarray]] = {}
+    for sh in meta["shards"]:
+        with open_shard(Path(path) / sh["file"]) as f:
+            for key in (keys or list(f.keys())):
+                if key not in f:
+                    raise ValueError(f"dataset {str(path)!r} has no array {key!r}; it has {sorted(f.keys())}")
+                out.setdefault(key, []).append(f[key][()])
+    return {k: np.concatenate(v) for k, v in out.items()}
