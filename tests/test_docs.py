@@ -1,0 +1,105 @@
+"""The documentation: it builds with warnings as errors, every example draws its figure, and the
+code on the prose pages runs as printed.
+
+The sphinx build copies docs/ to a temporary directory, so it leaves nothing in the source tree
+and never reuses a cached gallery run: it is the build CI and a fresh checkout see.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EXAMPLES = sorted((DOCS / "examples").glob("plot_*.py"))
+# pages whose ``>>>`` examples are doctested (their outputs are printed on the page)
+DOCTEST_PAGES = sorted((DOCS / "guide").glob("*.rst")) + [DOCS / "conventions.rst"]
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory):
+    """Build the docs once with ``-W`` (examples executed); return the HTML directory."""
+    pytest.importorskip("sphinx")
+    pytest.importorskip("numpydoc")
+    pytest.importorskip("sphinx_gallery")
+    tmp = tmp_path_factory.mktemp("docs")
+    src = tmp / "docs"
+    shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns("_build", "auto_examples", "gen_modules"))
+    shutil.copy(ROOT / "README.md", tmp / "README.md")  # getting_started includes its Quickstart
+    out = tmp / "html"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp / "doctrees"), str(src), str(out)],
+        cwd=tmp, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, f"sphinx-build -W failed:\n{proc.stderr[-6000:]}"
+    return out
+
+
+def test_docs_build_without_warnings(html):
+    for page in ["index", "getting_started", "conventions", "theory", "api",
+                 "guide/chains", "guide/invariants", "guide/disorder", "auto_examples/index"]:
+        assert (html / f"{page}.html").is_file(), page
+
+
+def test_every_example_renders_a_figure(html):
+    assert EXAMPLES, "no gallery examples found"
+    for ex in EXAMPLES:
+        assert (html / "auto_examples" / f"{ex.stem}.html").is_file(), ex.name
+        figure = html / "_images" / f"sphx_glr_{ex.stem}_001.png"
+        assert figure.is_file() and figure.stat().st_size > 5000, f"{ex.name} drew no figure"
+
+
+def test_theory_network_drawing(html):
+    assert any((html / "_images").glob("theory-*.png")), "the tensor-network drawing is missing"
+
+
+def test_api_reference_lists_public_names(html):
+    import tntopo
+
+    for name in tntopo.__all__:
+        if not name.startswith("_"):
+            assert (html / "gen_modules" / "api" / f"tntopo.{name}.html").is_file(), name
+
+
+@pytest.mark.parametrize("page", DOCTEST_PAGES, ids=lambda p: p.name)
+def test_page_examples_run_as_printed(page):
+    # in a fresh process with single-threaded BLAS, as in the docs build (conf.py)
+    env = dict(os.environ, **{v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    proc = subprocess.run(
+        [sys.executable, "-m", "doctest", "-o", "ELLIPSIS", "-o", "NORMALIZE_WHITESPACE", str(page)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"{page.name}: examples do not print what the page says\n{proc.stdout[-4000:]}"
+
+
+def test_getting_started_code_runs():
+    text = (DOCS / "getting_started.rst").read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", text)
+    assert blocks
+    for block in blocks:
+        exec(compile("\n".join(line[3:] for line in block.splitlines()), "getting_started", "exec"), {})
+
+
+def test_getting_started_shows_the_readme_quickstart(html):
+    """getting_started includes the first ```bash block of the README: it must be the Quickstart."""
+    readme = (ROOT / "README.md").read_text()
+    quick = re.search(r"## Quickstart\n\n```bash\n(.*?)```", readme, re.S)
+    assert quick and readme.index("```bash") == quick.start() + len("## Quickstart\n\n")
+    page = unescape(re.sub(r"<[^>]+>", "", (html / "getting_started.html").read_text()))
+    for line in quick.group(1).strip().splitlines():
+        assert line in page, f"the README Quickstart line {line!r} is not on getting_started"
+
+
+def test_citation_matches_the_package_version():
+    import tntopo
+
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert re.search(r"^cff-version: 1\.2\.0$", cff, re.M)
+    assert re.search(rf"^version: {re.escape(tntopo.__version__)}$", cff, re.M), "CITATION.cff version is stale"
