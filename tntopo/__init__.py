@@ -10,6 +10,20 @@ from ._version import __version__
 from .chains import ChainBatch, ChiralHamiltonian, SSHChain, sample_chains
 from .errors import ChiralSymmetryError, GaplessError, GaplessWarning
 from .invariants import local_winding_marker, winding_number
+from .ensemble import disorder_average, disorder_sweep
+from .phase import phase_diagram
+
+_LAZY_SUBPACKAGES = ("nn", "data", "study", "plot")
+
+
+def __getattr__(name):
+    """Import the torch-based subpackages (``tntopo.nn``, ``tntopo.data``, ``tntopo.study``) on first use."""
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'tntopo' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -19,6 +33,9 @@ __all__ = [
     "sample_chains",
     "winding_number",
     "local_winding_marker",
+    "disorder_average",
+    "disorder_sweep",
+    "phase_diagram",
     "ChiralSymmetryError",
     "GaplessError",
     "GaplessWarning",

@@ -33,6 +33,7 @@ class SerialExecutor(Executor):
     """An :class:`~concurrent.futures.Executor` that runs each task at submission, in this process."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """Run ``fn(*args, **kwargs)`` now; return a finished Future with its result or error."""
         fut: Future = Future()
         try:
             fut.set_result(fn(*args, **kwargs))
