@@ -98,3 +98,157 @@ html_theme_options = {
     "page_width": "1100px",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
+
+
+# -- the command line reference (cli.rst) ------------------------------------------------------
+# ``.. tntopo-help:: winding`` renders ``tntopo winding --help`` from tntopo.cli.build_parser at
+# build time (no argument: ``tntopo --help``), so the page cannot drift from the code. A
+# subcommand of the parser that no directive renders is a warning -- an error under ``-W``.
+from docutils import nodes  # noqa: E402
+from docutils.parsers.rst import Directive  # noqa: E402
+
+CLI_HELP_WIDTH = 92
+
+
+def _cli_parsers():
+    """``{"": the tntopo parser, "winding": its subparser, ...}``."""
+    import argparse
+
+    from tntopo.cli import build_parser
+
+    parser = build_parser()
+    out = {"": parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            out.update(action.choices)
+    return out
+
+
+def _cli_help(parser) -> str:
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(CLI_HELP_WIDTH)  # argparse reads the width from COLUMNS
+    try:
+        return parser.format_help().rstrip()
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+
+
+class TntopoHelp(Directive):
+    """``.. tntopo-help:: [SUBCOMMAND]``: the ``--help`` text of the tntopo command."""
+
+    optional_arguments = 1
+
+    def run(self):
+        name = self.arguments[0] if self.arguments else ""
+        parsers = _cli_parsers()
+        if name not in parsers:
+            raise self.error(f"tntopo has no subcommand {name!r}; it has {sorted(n for n in parsers if n)}")
+        env = self.state.document.settings.env
+        if not hasattr(env, "tntopo_cli_documented"):
+            env.tntopo_cli_documented = {}
+        env.tntopo_cli_documented.setdefault(env.docname, set()).add(name)
+        cmd = "tntopo " + (f"{name} " if name else "") + "--help"
+        block = nodes.literal_block(text=f"$ {cmd}\n{_cli_help(parsers[name])}")
+        block["language"] = "text"
+        return [block]
+
+
+def _check_cli_documented(app, env):
+    from sphinx.util import logging
+
+    if "cli" not in env.found_docs:
+        return
+    documented = set().union(*getattr(env, "tntopo_cli_documented", {}).values())
+    missing = sorted(set(_cli_parsers()) - documented)
+    if missing:
+        logging.getLogger(__name__).warning(
+            "docs/cli.rst does not document the tntopo subcommand(s) %s: add a section with "
+            "'.. tntopo-help:: NAME'", ", ".join(repr(m) for m in missing))
+
+
+def _purge_cli_documented(app, env, docname):
+    getattr(env, "tntopo_cli_documented", {}).pop(docname, None)
+
+
+def _merge_cli_documented(app, env, docnames, other):
+    if not hasattr(env, "tntopo_cli_documented"):
+        env.tntopo_cli_documented = {}
+    env.tntopo_cli_documented.update(getattr(other, "tntopo_cli_documented", {}))
+
+
+def _cli_always_outdated(app, env, added, changed, removed):
+    """Re-read the pages with ``--help`` outputs on every build: the parser may have changed."""
+    return [d for d in getattr(env, "tntopo_cli_documented", {}) if d in env.found_docs]
+
+
+def setup(app):
+    app.add_directive("tntopo-help", TntopoHelp)
+    _setup_study_table(app)
+    app.connect("env-check-consistency", _check_cli_documented)
+    app.connect("env-purge-doc", _purge_cli_documented)
+    app.connect("env-merge-info", _merge_cli_documented)
+    app.connect("env-get-outdated", _cli_always_outdated)
+    return {"parallel_read_safe": True}
+
+
+# -- tables of the study's configuration (guide/study.rst) --------------------------------------
+# ``.. tntopo-study-table:: models`` / ``presets``: generated from tntopo.study.config, so the
+# page shows the settings the code runs.
+class TntopoStudyTable(Directive):
+    """``.. tntopo-study-table:: models|presets``."""
+
+    required_arguments = 1
+
+    PRESET_ROWS = [
+        ("n_cells", "chain length N"), ("ranges", "hopping ranges"), ("train_windings", "training windings"),
+        ("unseen_windings", "unseen windings"), ("min_gap", "minimum Bloch gap"),
+        ("n_train", "training chains"), ("n_val", "validation chains"), ("n_test", "test chains"),
+        ("size_factor", "size generalization: length factor"), ("n_size", "size generalization: chains"),
+        ("n_unseen", "unseen-winding chains"), ("disorder_strengths", "disorder strengths W"),
+        ("n_disorder", "chains per disorder strength"), ("seeds", "seeds per model"),
+        ("epochs", "epochs (default)"), ("batch_size", "batch size"),
+        ("trainability_threshold", "trainability threshold"), ("pruning_ranks", "pruning ranks"),
+    ]
+
+    def _rows(self):
+        from tntopo.study.config import PRESETS
+
+        kind = self.arguments[0]
+        if kind == "models":
+            full = PRESETS["full"]
+            header = ["name", "kind", "learning rate", "epochs (full / quick)", "description"]
+            rows = []
+            for name, spec in full.models.items():
+                quick = PRESETS["quick"].models.get(name)
+                epochs = f"{full.epochs_of(name)} / {PRESETS['quick'].epochs_of(name) if quick else '-'}"
+                rows.append([f"``{name}``", f"``{spec.kind}``", f"{spec.lr:g}", epochs, spec.description])
+            return header, rows, [14, 16, 10, 12, 48]
+        if kind == "presets":
+            names = list(PRESETS)
+            header = ["setting"] + [f"``{n}``" for n in names]
+            rows = []
+            for key, label in self.PRESET_ROWS:
+                vals = [getattr(PRESETS[n], key) for n in names]
+                rows.append([f"{label} (``{key}``)"] + [", ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in vals])
+            rows.append(["models"] + [", ".join(PRESETS[n].models) for n in names])
+            return header, rows, [30] + [20] * len(names)
+        raise self.error(f"unknown table {kind!r}; choose 'models' or 'presets'")
+
+    def run(self):
+        from docutils.statemachine import StringList
+
+        header, rows, widths = self._rows()
+        lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {' '.join(map(str, widths))}", ""]
+        for row in [header] + rows:
+            lines.append(f"   * - {row[0]}")
+            lines += [f"     - {cell}" for cell in row[1:]]
+        node = nodes.container()
+        self.state.nested_parse(StringList(lines, source="tntopo-study-table"), self.content_offset, node)
+        return node.children
+
+
+def _setup_study_table(app):
+    app.add_directive("tntopo-study-table", TntopoStudyTable)

@@ -43,8 +43,9 @@ def html(tmp_path_factory):
 
 
 def test_docs_build_without_warnings(html):
-    for page in ["index", "getting_started", "conventions", "theory", "api",
-                 "guide/chains", "guide/invariants", "guide/disorder", "auto_examples/index"]:
+    for page in ["index", "getting_started", "conventions", "theory", "api", "cli",
+                 "guide/chains", "guide/invariants", "guide/disorder", "guide/datasets", "guide/models",
+                 "guide/training", "guide/study", "auto_examples/index"]:
         assert (html / f"{page}.html").is_file(), page
 
 
@@ -57,7 +58,33 @@ def test_every_example_renders_a_figure(html):
 
 
 def test_theory_network_drawing(html):
-    assert any((html / "_images").glob("theory-*.png")), "the tensor-network drawing is missing"
+    # the winding network, then TopoNet's network (plot directives of theory.rst, in order)
+    assert len(list((html / "_images").glob("theory-*.png"))) >= 2, "a tensor-network drawing is missing"
+
+
+def test_cli_page_shows_every_subcommand_help(html):
+    """cli.rst renders ``--help`` of the parser at build time: every subcommand, as the code has it."""
+    import argparse
+
+    from tntopo.cli import build_parser
+
+    page = unescape(re.sub(r"<[^>]+>", "", (html / "cli.html").read_text()))
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "usage: tntopo [-h]" in page
+    for name, parser in sub.choices.items():
+        assert f"$ tntopo {name} --help" in page and f"usage: tntopo {name}" in page, name
+        for action in parser._actions:
+            for flag in action.option_strings:
+                assert flag in page, f"tntopo {name} {flag} is not on the CLI page"
+
+
+def test_study_page_tables_follow_the_config(html):
+    from tntopo.study.config import PRESETS
+
+    page = unescape(re.sub(r"<[^>]+>", "", (html / "guide" / "study.html").read_text()))
+    for preset in PRESETS.values():
+        for name, spec in preset.models.items():
+            assert name in page and spec.kind in page, name
 
 
 def test_api_reference_lists_public_names(html):

@@ -123,7 +123,7 @@ def plot_disorder_accuracy(results, ax=None, *, metric: str = "accuracy"):
     rounded real-space invariant of the same chain) or ``"agreement_quantized"`` (the same, on the
     chains whose invariant is quantized).
 
-    The exact TopoNet's accuracy (the finite-size ceiling) is drawn dashed, and the topological
+    The exact TopoNet's accuracy (the invariant of the finite input chain) is drawn dashed, and the topological
     Anderson insulator window is shaded.
 
     Parameters

@@ -1,0 +1,62 @@
+"""The learning comparison behind ``tntopo reproduce``: every model, accuracy, trainability, generalization.
+
+    python benchmarks/bench_learning.py                 # the "quick" study preset (minutes)
+    python benchmarks/bench_learning.py --quick         # CI smoke test: the "tiny" preset (seconds)
+    python benchmarks/bench_learning.py --preset full --executor tcp://scheduler:8786
+
+Runs :func:`tntopo.study.reproduce` into ``--out`` (a temporary directory by default), then prints
+per model: test accuracy, trainability, size / unseen-winding / TAI-disorder / edge-ablation accuracy,
+and the training throughput (samples/s on one thread) side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="CI smoke test (the tiny preset)")
+    p.add_argument("--preset", default=None, choices=["tiny", "quick", "full"], help="study preset (default quick)")
+    p.add_argument("--out", default=None, help="output directory (default: a temporary one)")
+    p.add_argument("--executor", default=None, help="process (default), serial, or a dask scheduler address")
+    p.add_argument("--seeds", type=int, default=None)
+    args = p.parse_args(argv)
+
+    from tntopo.study import get_config, reproduce
+    from tntopo.study.report import TAI_WINDOW
+
+    preset = args.preset or ("tiny" if args.quick else "quick")
+    cfg = get_config(preset)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or tmp
+        res = reproduce(cfg, out=out, executor=args.executor or ("serial" if args.quick else None), seeds=args.seeds,
+                        progress=not args.quick, figures=not args.quick)
+        cfg_d = res["config"]
+        print(f"\nlearning comparison, preset {preset}: N={cfg_d['n_cells']}, {cfg_d['seeds']} seeds/model, "
+              f"{cfg_d['n_train']} training chains, total {res['timings']['total_s']:.0f} s")
+        head = f"{'model':16s} {'test':>6s} {'train.':>6s} {'size':>6s} {'unseen':>6s} {'TAI':>6s} {'ablat.':>6s} {'samples/s':>10s}"
+        print(head)
+        print("-" * len(head))
+
+        def f(x):
+            return f"{x:6.3f}" if isinstance(x, float) else f"{'n/a':>6s}"
+
+        for name, e in res["models"].items():
+            tai = [v for k, v in e["disorder_accuracy"].items() if TAI_WINDOW[0] <= float(k) <= TAI_WINDOW[1] and v is not None]
+            epochs = cfg_d["models"][name]["epochs"] or cfg_d["epochs"]
+            rate = cfg_d["n_train"] * epochs / e["train_seconds"] if e["train_seconds"] else float("nan")
+            print(f"{name:16s} {f(e['test_accuracy'])} {f(e['trainability'])} {f(e['size_generalization_accuracy'])} "
+                  f"{f(e['unseen_winding_accuracy'])} {f(sum(tai) / len(tai) if tai else None)} "
+                  f"{f(e['edge_ablation_accuracy'])} {rate:10.0f}")
+        print(f"exact TopoNet max |error| vs tntopo.winding_number: {res['exact_topo']['max_abs_error']:.2e}")
+        for fnd in res["findings"]:
+            print(f"[{ {True: 'holds', False: 'does not hold', None: 'n/a'}[fnd['holds']] }] {fnd['claim']}")
+        if args.out:
+            print(f"results in {out}/results.md")
+    return 1 if res.get("failures") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
