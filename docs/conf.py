@@ -36,11 +36,14 @@ extensions = [
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",  # the study results page includes the results.md written by `tntopo reproduce`
 ]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+myst_heading_anchors = 3
 
 templates_path = ["_templates"]
 html_static_path = []
-exclude_patterns = ["_build", "examples", "Thumbs.db", ".DS_Store"]  # examples: sources of auto_examples
+exclude_patterns = ["_build", "examples", "study_results", "Thumbs.db", ".DS_Store"]  # examples: sources of auto_examples
 root_doc = "index"
 nitpicky = False
 pygments_style = "sphinx"

@@ -49,6 +49,20 @@ def test_docs_build_without_warnings(html):
         assert (html / f"{page}.html").is_file(), page
 
 
+def test_results_page_shows_the_full_study(html):
+    """results.md of a full `tntopo reproduce` run is included with its figures, and its table
+    matches the committed results.json."""
+    import json
+
+    page = (html / "results.html").read_text()
+    res = json.loads((DOCS / "study_results" / "results.json").read_text())
+    for name in res["models"]:
+        assert name in page, name
+    for fig in ["disorder_accuracy", "trainability", "pruning", "toponet_weights", "training_curves"]:
+        assert (html / "_images" / f"{fig}.png").is_file(), fig
+        assert f"{fig}.png" in page
+
+
 def test_every_example_renders_a_figure(html):
     assert EXAMPLES, "no gallery examples found"
     for ex in EXAMPLES:

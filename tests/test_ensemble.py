@@ -242,3 +242,16 @@ def test_interrupted_sweep_restarts_where_it_stopped(tmp_path):
     assert len(list(tmp_path.glob("*.json"))) == 3 and not _part_files(tmp_path)
     res = disorder_sweep(POINTS, executor="serial", store=tmp_path, **KW)
     assert res.n_loaded == 9 and res.n_computed == 21 and _bytes(res) == _bytes(ref)
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    from tntopo._io import write_json
+
+    write_json(tmp_path / "r.json", {"a": 1})
+    mode = os.stat(tmp_path / "r.json").st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask  # like any file the user writes, not mkstemp's 0600
+    assert not list(tmp_path.glob("*.part"))

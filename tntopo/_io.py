@@ -14,6 +14,9 @@ __all__ = ["atomic_path", "write_json", "read_json", "to_jsonable"]
 
 PathLike = Union[str, os.PathLike]
 
+_UMASK = os.umask(0)  # read the process umask once (os.umask can only be read by setting it)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
@@ -29,6 +32,8 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files: give the result the usual permissions (umask applied)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
