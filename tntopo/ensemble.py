@@ -132,7 +132,7 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
     from .chains import SSHChain
     from .invariants import winding_number
 
-    from .invariants.local import _single_threaded_blas
+    from ._blas import single_threaded_blas
     from .invariants.realspace import QUANTIZATION_TOL
 
     kwargs = dict(kwargs or {})
@@ -145,7 +145,7 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
     quiet = threading.current_thread() is threading.main_thread()
     for i, r in enumerate(range(r_start, r_stop)):
         chain = SSHChain(hoppings, n_cells, boundary, disorder or None, task_seed(seed, r))
-        with warnings.catch_warnings() if quiet else contextlib.nullcontext(), _single_threaded_blas():
+        with warnings.catch_warnings() if quiet else contextlib.nullcontext(), single_threaded_blas():
             if quiet:
                 warnings.simplefilter("ignore", GaplessWarning)
             try:

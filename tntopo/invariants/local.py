@@ -24,14 +24,13 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import threading
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .._blas import single_threaded_blas
 from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
 from ..errors import GaplessWarning
 from . import realspace
@@ -70,79 +69,6 @@ def _warn(message: str) -> None:
         f = f.f_back
         level += 1
     warnings.warn(message, GaplessWarning, stacklevel=level)
-
-
-# ------------------------------------------------------------------------------ BLAS threads
-_BLAS_LOCK = threading.Lock()
-_BLAS_STATE: Dict[str, Any] = {"depth": 0, "restore": None}
-
-
-@contextmanager
-def _single_threaded_blas():
-    """Run LAPACK single-threaded: windows are small, and batches are threaded by tntopo itself.
-
-    Multi-threaded BLAS on many small matrices is several times slower (much more on a loaded
-    machine). Uses threadpoolctl when installed, else numpy's bundled OpenBLAS, else nothing.
-    Re-entrant and thread-safe: the first entrant limits the threads, the last one out restores
-    them (the limit is process-wide while any thread is inside).
-    """
-    with _BLAS_LOCK:
-        if _BLAS_STATE["depth"] == 0:
-            _BLAS_STATE["restore"] = _limit_blas_threads()
-        _BLAS_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_STATE["depth"] -= 1
-            if _BLAS_STATE["depth"] == 0 and _BLAS_STATE["restore"] is not None:
-                _BLAS_STATE["restore"]()
-                _BLAS_STATE["restore"] = None
-
-
-def _limit_blas_threads():
-    """Set BLAS to one thread; return a function that restores the previous setting (or None)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = None
-    if threadpool_limits is not None:
-        limiter = threadpool_limits(1, user_api="blas")
-        return limiter.restore_original_limits
-    lib = _openblas()
-    if lib is None:
-        return None
-    get, set_ = lib
-    old = get()
-    set_(1)
-    return lambda: set_(old)
-
-
-_OPENBLAS: Any = False
-
-
-def _openblas():
-    global _OPENBLAS
-    if _OPENBLAS is False:
-        _OPENBLAS = None
-        try:
-            import ctypes
-            import glob
-            import os
-
-            d = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-            for path in glob.glob(os.path.join(d, "*openblas*")):
-                lib = ctypes.CDLL(path)
-                for pre, suf in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"), ("openblas", "")):
-                    g, s_ = f"{pre}_get_num_threads{suf}", f"{pre}_set_num_threads{suf}"
-                    if hasattr(lib, g) and hasattr(lib, s_):
-                        _OPENBLAS = (getattr(lib, g), getattr(lib, s_))
-                        break
-                if _OPENBLAS:
-                    break
-        except Exception:  # pragma: no cover - platform dependent
-            _OPENBLAS = None
-    return _OPENBLAS
 
 
 # ---------------------------------------------------------------------------- banded systems
@@ -458,7 +384,7 @@ def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, th
     for s in range(0, len(starts), per):
         st, wr = starts[s:s + per], wrap[s:s + per]
         nt = threads if threads is not None else max(1, min(ncpu, len(st) // 64))
-        with _single_threaded_blas():
+        with single_threaded_blas():
             Q = realspace.polar_factor(_window_blocks(b, st, L, wr), threads=nt)
         res = np.empty((len(st), L))
         for flag in (False, True):

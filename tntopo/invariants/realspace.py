@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
+from .._blas import single_threaded_blas
 from ..errors import GaplessWarning
 
 __all__ = [
@@ -167,23 +168,25 @@ def markers_from_blocks(h, boundary: str = "open", positions=None, threads=None)
     """Local markers ``w(n)`` of every A cell, shape ``(B, N)`` (or ``(N,)``)."""
     from ..tn import contract_rswn
 
-    Q = polar_factor(h, threads=threads)
-    N = Q.shape[-1]
-    pa, pb = (None, None) if positions is None else positions
-    X = position_kernel(N, boundary, pa, pb)
-    return np.asarray(contract_rswn(Q, X, None))
+    with single_threaded_blas():
+        Q = polar_factor(h, threads=threads)
+        N = Q.shape[-1]
+        pa, pb = (None, None) if positions is None else positions
+        X = position_kernel(N, boundary, pa, pb)
+        return np.asarray(contract_rswn(Q, X, None))
 
 
 def winding_from_blocks(h, boundary: str = "open", region=None, positions=None, threads=None, warn=True):
     """Bulk-averaged real-space winding numbers of A->B blocks, contracted as a tensor network."""
     from ..tn import contract_rswn
 
-    Q = polar_factor(h, threads=threads)
-    N = Q.shape[-1]
-    pa, pb = (None, None) if positions is None else positions
-    X = position_kernel(N, boundary, pa, pb)
-    R = bulk_window(N, boundary, region)
-    W = np.asarray(contract_rswn(Q, X, R), dtype=float)
+    with single_threaded_blas():
+        Q = polar_factor(h, threads=threads)
+        N = Q.shape[-1]
+        pa, pb = (None, None) if positions is None else positions
+        X = position_kernel(N, boundary, pa, pb)
+        R = bulk_window(N, boundary, region)
+        W = np.asarray(contract_rswn(Q, X, R), dtype=float)
     if warn:
         _warn_quantization(W)
     return W
