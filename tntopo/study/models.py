@@ -106,4 +106,5 @@ def accepts_size(model: nn.Module, n_cells: int) -> Optional[str]:
 
 
 def n_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars of ``model`` (the ``params`` column of the study table)."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
