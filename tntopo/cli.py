@@ -186,7 +186,6 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_reproduce(args) -> int:
     from .study import reproduce
-    from .study.report import TAI_WINDOW
 
     preset = "quick" if args.quick else args.preset
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None

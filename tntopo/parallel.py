@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -43,17 +43,26 @@ class SerialExecutor(Executor):
 
 
 @contextmanager
-def get_executor(executor: ExecutorLike = None, max_workers: Optional[int] = None) -> Iterator[Executor]:
+def get_executor(
+    executor: ExecutorLike = None, max_workers: Optional[int] = None, mp_context: Optional[str] = None
+) -> Iterator[Executor]:
     """Context manager resolving ``executor=`` (see the module docstring) to an Executor.
 
     Executors created here are shut down on exit; user-provided ones are left running.
+    ``mp_context`` (e.g. ``"spawn"``, needed once torch is loaded: it is not fork-safe) sets the
+    start method of the default process pool.
     """
     if isinstance(executor, Executor):
         yield executor
         return
     if executor is None or executor == "process":
         n = max_workers or os.cpu_count() or 1
-        ex: Executor = ProcessPoolExecutor(max_workers=n)
+        ctx = None
+        if mp_context is not None:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context(mp_context)
+        ex: Executor = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
     elif executor == "serial":
         ex = SerialExecutor()
     elif executor == "thread":
@@ -108,6 +117,7 @@ def map_tasks(
     desc: Optional[str] = None,
     on_result: Optional[Callable[[Any, Any], None]] = None,
     max_workers: Optional[int] = None,
+    mp_context: Optional[str] = None,
 ) -> Dict[Any, Any]:
     """Run ``fn(*args)`` for each ``(key, args)`` of ``tasks`` on an executor.
 
@@ -122,6 +132,8 @@ def map_tasks(
     on_result : callable(key, result), optional
         Called in this process as each task finishes (e.g. to save it to disk at once, which
         makes a sweep resumable).
+    max_workers, mp_context : optional
+        Size and start method of the default process pool (see :func:`get_executor`).
 
     Returns
     -------
@@ -134,7 +146,7 @@ def map_tasks(
     out: Dict[Any, Any] = {}
     if not tasks:
         return out
-    with get_executor(executor, max_workers) as ex:
+    with get_executor(executor, max_workers, mp_context) as ex:
         futs = {ex.submit(fn, *args): key for key, args in tasks}
         with tqdm(total=len(futs), desc=desc, disable=not progress) as bar:
             for fut in as_completed(futs):

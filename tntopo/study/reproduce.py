@@ -25,7 +25,6 @@ import threading
 import time
 import warnings
 import zlib
-from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -311,16 +310,6 @@ def _versions() -> Dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- driver
-def _executor(executor, max_workers):
-    """``None``/"process" -> a spawn-context process pool (torch is not fork-safe), else as given."""
-    if executor is None or executor == "process":
-        import multiprocessing as mp
-
-        n = max_workers or os.cpu_count() or 1
-        return ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
-    return executor
-
-
 def reproduce(
     config: Union[str, StudyConfig] = "quick",
     out: Union[str, os.PathLike] = "results",
@@ -435,12 +424,9 @@ def reproduce(
     def save(key, res):
         write_json(runs_dir / key[0] / f"seed{key[1]:03d}.json", res)
 
-    ex = _executor(executor, max_workers)
-    try:
-        res = map_tasks(run_training, tasks, ex, progress=progress, desc="training runs", on_result=save)
-    finally:
-        if ex is not executor and isinstance(ex, Executor):
-            ex.shutdown(wait=True)
+    # a spawn-context pool by default: torch is not fork-safe
+    res = map_tasks(run_training, tasks, executor, progress=progress, desc="training runs", on_result=save,
+                    max_workers=max_workers, mp_context="spawn")
     failures = {f"{k[0]}/seed{k[1]}": repr(v.error) for k, v in res.items() if isinstance(v, TaskFailure)}
     done.update({k: v for k, v in res.items() if not isinstance(v, TaskFailure)})
     timings["training_wall_s"] = time.perf_counter() - t0
