@@ -158,3 +158,64 @@ def test_sample_chains_errors():
         sample_chains(4, 10, ranges=(0, 1), windings=[2])
     with pytest.raises(ValueError, match="positive"):
         sample_chains(0, 10)
+
+
+# ------------------------------------------------------------------ explicit bonds (issue 9)
+def test_from_bonds_matches_disordered_chain():
+    chain = SSHChain({0: 0.5, 1: 1.0, -1: 0.2}, 30, "periodic", disorder={0: 0.4, 1: 0.3}, seed=5)
+    rebuilt = SSHChain.from_bonds(dict(zip(chain.ranges, chain.bond_array)), "periodic")
+    np.testing.assert_array_equal(rebuilt.hopping_block(), chain.hopping_block())
+    assert rebuilt.ranges == chain.ranges and not rebuilt.is_clean and rebuilt.seed is None
+    from tntopo import winding_number
+
+    assert winding_number(rebuilt, method="twisted") == winding_number(chain, method="twisted")
+    assert winding_number(rebuilt, method="auto") == winding_number(chain, method="auto")
+    assert "from_bonds" in repr(rebuilt)
+
+
+def test_from_bonds_uniform_is_clean_and_open_edges():
+    N = 12
+    ring = SSHChain.from_bonds({0: 0.5, 1: np.ones(N)}, boundary="periodic")
+    assert ring.is_clean and ring.hoppings == {0: 0.5, 1: 1.0} and ring.n_cells == N
+    # open chain: entries whose partner lies outside are kept in bond_array, not in the block
+    w = np.ones(N)
+    w[0] = 7.0  # bond A_0 -> B_{-1}: outside the open chain
+    open_chain = SSHChain.from_bonds({0: 0.5, 1: w})
+    assert open_chain.is_clean  # the Hamiltonian's bonds are uniform
+    assert open_chain.bond_array[1, 0] == 7.0 and open_chain.bonds(1)[0] == 0
+    np.testing.assert_array_equal(open_chain.hopping_block(), SSHChain({0: 0.5, 1: 1.0}, N).hopping_block())
+    closed = open_chain.with_boundary("periodic")
+    assert not closed.is_clean and closed.hopping_block()[0, N - 1] == 7.0
+
+
+def test_bond_array_is_read_only():
+    chain = SSHChain({0: 0.5, 1: 1.0}, 10, disorder={0: 0.1}, seed=0)
+    b = chain.bond_array
+    assert b.shape == (2, 10)
+    with pytest.raises(ValueError):
+        b[0, 0] = 3.0
+
+
+@pytest.mark.parametrize("bonds, kw, match", [
+    ({}, {}, "non-empty"),
+    ({0: np.ones(10), 1: np.ones(11)}, {}, "different lengths"),
+    ({0: np.ones((2, 10))}, {}, "1D array"),
+    ({0: [1.0, np.nan, 1, 1, 1]}, {}, "NaN"),
+    ({0: 0.5, 1: 1.0}, {}, "n_cells"),
+    ({0: np.ones(10)}, {"n_cells": 12}, "does not match"),
+    ({0.5: np.ones(10)}, {}, "integer hopping ranges"),
+    ({0: ["a"] * 10}, {}, "numbers"),
+    ({0: np.ones(10), 6: np.ones(10)}, {"boundary": "periodic"}, "does not fit"),
+    ({0: np.ones(10)}, {"boundary": "twisted"}, "boundary"),
+])
+def test_from_bonds_errors(bonds, kw, match):
+    with pytest.raises(ValueError, match=match):
+        SSHChain.from_bonds(bonds, **kw)
+
+
+def test_validators_are_public():
+    from tntopo.chains import check_boundary, check_n_cells
+
+    assert check_n_cells(10) == 10 and check_boundary("open") == "open"
+    with pytest.raises(ValueError, match="too small"):
+        check_n_cells(2)

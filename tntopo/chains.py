@@ -19,8 +19,9 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import scipy.sparse as sp
 
+from ._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
 from ._typing import BOUNDARIES, Boundary
-from .errors import ChiralSymmetryError
+from .errors import ChiralSymmetryError, GaplessError, PrecisionError
 
 __all__ = ["SSHChain", "ChiralHamiltonian", "ChainBatch", "sample_chains", "make_seed_sequence"]
 
@@ -46,7 +47,7 @@ def make_seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(seed))
 
 
-def _check_amplitude(name: str, key, value) -> complex:
+def check_amplitude(name: str, key, value) -> complex:
     try:
         z = complex(value)
     except (TypeError, ValueError):
@@ -56,7 +57,7 @@ def _check_amplitude(name: str, key, value) -> complex:
     return z
 
 
-def _check_range(name: str, m) -> int:
+def check_range(name: str, m) -> int:
     if isinstance(m, (bool, np.bool_)) or not isinstance(m, numbers.Integral):
         raise ValueError(
             f"{name} keys are integer hopping ranges m (bond A_n -> B_(n-m)), got {m!r}; "
@@ -65,7 +66,7 @@ def _check_range(name: str, m) -> int:
     return int(m)
 
 
-def _check_n_cells(n_cells) -> int:
+def check_n_cells(n_cells) -> int:
     if isinstance(n_cells, (bool, np.bool_)) or not isinstance(n_cells, numbers.Integral):
         raise ValueError(f"n_cells must be an integer, got {n_cells!r}")
     if n_cells < MIN_CELLS:
@@ -76,13 +77,13 @@ def _check_n_cells(n_cells) -> int:
     return int(n_cells)
 
 
-def _check_boundary(boundary) -> str:
+def check_boundary(boundary) -> str:
     if boundary not in BOUNDARIES:
         raise ValueError(f"unknown boundary {boundary!r}; choose one of {set(BOUNDARIES)}")
     return boundary
 
 
-def _check_fits(ranges: Sequence[int], n_cells: int, boundary: str) -> None:
+def check_fits(ranges: Sequence[int], n_cells: int, boundary: str) -> None:
     if not ranges:
         return
     r = max(abs(m) for m in ranges)
@@ -95,6 +96,14 @@ def _check_fits(ranges: Sequence[int], n_cells: int, boundary: str) -> None:
             f"hopping range {r} does not fit a periodic chain of {n_cells} cells (bonds would wrap "
             f"onto each other); use n_cells > {2 * r}"
         )
+
+
+# the validators other modules import (historical underscore names kept as aliases)
+_check_amplitude = check_amplitude
+_check_range = check_range
+_check_n_cells = check_n_cells
+_check_boundary = check_boundary
+_check_fits = check_fits
 
 
 class SSHChain:
@@ -173,21 +182,136 @@ class SSHChain:
             for j, m in enumerate(sorted(dis)):
                 bonds[self.ranges.index(m)] += dis[m] * u[j]
         self._bonds = bonds
+        self._clean = not dis
+        self._explicit = False
+
+    @classmethod
+    def from_bonds(
+        cls,
+        bonds: Mapping[int, Union[complex, Sequence[complex], np.ndarray]],
+        boundary: Boundary = "open",
+        *,
+        n_cells: Optional[int] = None,
+    ) -> "SSHChain":
+        """A chain with explicit amplitudes for every bond.
+
+        Parameters
+        ----------
+        bonds : dict {int: array_like}
+            ``{m: b_m}`` with ``b_m[n]`` the amplitude of the bond ``A_n -> B_{n-m}``
+            (``<A_n|H|B_{n-m}> = b_m[n]``), an array of length ``N`` per range; a scalar gives
+            every bond of that range the same amplitude. Real or complex, finite.
+        boundary : {"open", "periodic"}
+            On a ring, ``b_m[n]`` for ``n - m`` outside ``0..N-1`` is the bond that wraps
+            around to ``B_{(n - m) mod N}``. On an open chain those entries are not part of the
+            Hamiltonian: they are kept in :attr:`bond_array` (so :meth:`with_boundary`
+            (``"periodic"``) closes the ring with them) but ignored otherwise.
+        n_cells : int, optional
+            Number of cells; needed only when every value is a scalar, otherwise it must equal
+            the arrays' length.
+
+        Returns
+        -------
+        SSHChain
+            :attr:`is_clean` is True exactly when every range has one amplitude (over the bonds
+            that are part of the Hamiltonian); :attr:`hoppings` then holds it, otherwise the
+            mean amplitude of each range. :attr:`disorder` is empty and :attr:`seed` is None.
+            Every method, ``method="twisted"`` included on rings, uses the given bonds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> v = np.full(50, 0.4); w = np.linspace(0.9, 1.1, 50)
+        >>> ring = SSHChain.from_bonds({0: v, 1: w}, boundary="periodic")
+        >>> int(tntopo.winding_number(ring, method="twisted"))  # doctest: +SKIP
+        1
+        """
+        if not isinstance(bonds, Mapping) or not bonds:
+            raise ValueError(
+                f"bonds must be a non-empty dict {{range m: amplitudes of the bonds A_n -> B_(n-m)}}, "
+                f"got {bonds!r}; use e.g. {{0: np.full(40, 0.5), 1: np.ones(40)}}"
+            )
+        boundary = check_boundary(boundary)
+        arrays = {}
+        for m, b in bonds.items():
+            m = check_range("bonds", m)
+            if m in arrays:
+                raise ValueError(f"bonds has range {m} twice; give each range once")
+            try:
+                a = np.asarray(b)
+                if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+                    raise TypeError
+                a = a.astype(np.complex128)
+            except (TypeError, ValueError):
+                raise ValueError(f"bonds[{m}] must be numbers (an array of amplitudes), got {b!r}") from None
+            if a.ndim > 1:
+                raise ValueError(f"bonds[{m}] must be a 1D array (one amplitude per cell) or a scalar, got shape {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"bonds[{m}] contains NaN or inf; give finite amplitudes")
+            arrays[m] = a
+        lengths = {a.shape[0] for a in arrays.values() if a.ndim == 1}
+        if len(lengths) > 1:
+            raise ValueError(f"bonds arrays have different lengths {sorted(lengths)}; give one amplitude per cell (N each)")
+        if lengths:
+            N = lengths.pop()
+            if n_cells is not None and check_n_cells(n_cells) != N:
+                raise ValueError(f"n_cells={n_cells} does not match the bond arrays' length {N}")
+        elif n_cells is None:
+            raise ValueError("every bonds value is a scalar: pass n_cells=..., or use SSHChain(hoppings, n_cells)")
+        else:
+            N = n_cells
+        N = check_n_cells(N)
+        ranges = tuple(sorted(arrays))
+        check_fits(ranges, N, boundary)
+        table = np.empty((len(ranges), N), dtype=np.complex128)
+        for i, m in enumerate(ranges):
+            table[i] = arrays[m]
+        if not np.any(table.imag):
+            table = table.real.copy()
+        self = cls.__new__(cls)
+        self.n_cells, self.boundary, self.disorder = N, boundary, {}
+        self.ranges = ranges
+        self._seedseq = None
+        self._bonds = table
+        self._explicit = True
+        n = np.arange(N)
+        # the bonds that are part of the Hamiltonian (an open chain drops those leaving it)
+        parts = [table[i] if boundary == "periodic" else table[i][(n - m >= 0) & (n - m < N)]
+                 for i, m in enumerate(ranges)]
+        clean = all(bool(np.all(p == p[0])) for p in parts)
+        self.hoppings = {m: complex(p[0] if clean else p.mean()) for m, p in zip(ranges, parts)}
+        self._clean = clean
+        return self
 
     # ------------------------------------------------------------------ properties
     @property
     def seed(self):
-        """Entropy of the disorder seed (an int): ``SSHChain(..., seed=chain.seed)`` repeats the draw."""
-        return self._seedseq.entropy
+        """Entropy of the disorder seed (an int): ``SSHChain(..., seed=chain.seed)`` repeats the draw.
+
+        None for chains built with :meth:`from_bonds`.
+        """
+        return None if self._seedseq is None else self._seedseq.entropy
 
     @property
     def is_clean(self) -> bool:
-        """True when the chain has no disorder (translation invariant)."""
-        return not self.disorder
+        """True when the chain is translation invariant (no disorder; uniform explicit bonds)."""
+        return self._clean
 
     @property
     def dtype(self):
         return self._bonds.dtype
+
+    @property
+    def bond_array(self) -> np.ndarray:
+        """All bond amplitudes, shape ``(len(ranges), n_cells)``, read-only: row ``i`` holds the
+        bonds of range ``ranges[i]`` indexed by A cell ``n`` (bond ``A_n -> B_{n - m}``).
+
+        Unlike :meth:`bonds`, entries of an open chain whose partner lies outside are kept as
+        drawn (they are not part of the Hamiltonian).
+        """
+        view = self._bonds.view()
+        view.flags.writeable = False
+        return view
 
     def bonds(self, m: int) -> np.ndarray:
         """Bond amplitudes of range ``m`` indexed by A cell ``n`` (bond ``A_n -> B_{n-m}``).
@@ -204,17 +328,9 @@ class SSHChain:
         return b
 
     def _coo(self):
-        N = self.n_cells
-        n = np.arange(N)
-        rows, cols, vals = [], [], []
-        for i, m in enumerate(self.ranges):
-            c = n - m
-            if self.boundary == "open":
-                ok = (c >= 0) & (c < N)
-                rows.append(n[ok]); cols.append(c[ok]); vals.append(self._bonds[i][ok])
-            else:
-                rows.append(n); cols.append(c % N); vals.append(self._bonds[i])
-        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        from ._bonds import bond_coo  # the one bonds -> matrix construction
+
+        return bond_coo(self._bonds, self.ranges, self.n_cells, self.boundary)[:3]
 
     def hopping_block(self, sparse: bool = False):
         """The ``N x N`` A->B block ``h`` with ``h[n, n-m] = t_m`` (dense, or scipy CSR if ``sparse``)."""
@@ -234,7 +350,9 @@ class SSHChain:
         return sum(t * np.exp(1j * m * k) for m, t in self.hoppings.items())
 
     def with_boundary(self, boundary: Boundary) -> "SSHChain":
-        """The same chain (same hoppings, disorder and seed) with another boundary."""
+        """The same chain (same hoppings, disorder and seed, or the same explicit bonds) with another boundary."""
+        if self._explicit:
+            return SSHChain.from_bonds(dict(zip(self.ranges, self._bonds)), boundary)
         return SSHChain(self.hoppings, self.n_cells, boundary, self.disorder, self._seedseq)
 
     def graph(self):
@@ -261,6 +379,9 @@ class SSHChain:
         return G
 
     def __repr__(self) -> str:
+        if self._explicit:
+            return (f"SSHChain.from_bonds(<ranges {list(self.ranges)}>, n_cells={self.n_cells}, "
+                    f"boundary={self.boundary!r}{'' if self._clean else ', non-uniform'})")
         hop = {m: (t.real if t.imag == 0 else t) for m, t in self.hoppings.items()}
         s = f"SSHChain(hoppings={hop}, n_cells={self.n_cells}, boundary={self.boundary!r}"
         if self.disorder:
@@ -399,13 +520,61 @@ class ChiralHamiltonian:
 
 
 # ---------------------------------------------------------------------------------- batches
-def _bloch_coefficients(hoppings: np.ndarray, ranges: Sequence[int]):
-    """Dense Laurent coefficients c[:, m - m_min] for ranges m_min..m_max."""
-    m_min, m_max = min(ranges), max(ranges)
-    c = np.zeros((hoppings.shape[0], m_max - m_min + 1), dtype=hoppings.dtype)
-    for j, m in enumerate(ranges):
-        c[:, m - m_min] += hoppings[:, j]
-    return c, m_min
+#: Dense Laurent coefficients ``c[:, m - m_min]`` of per-sample hoppings over ``ranges`` (one
+#: construction for the whole package: :func:`tntopo._laurent.laurent_coefficients`).
+_bloch_coefficients = laurent_coefficients
+
+
+def certified_windings(c, m_min: int, check_gap: bool = True, gap_tol: float = GAP_TOL):
+    """Certified winding numbers of Laurent polynomials ``sum_k c[:, k] z^(k + m_min)``.
+
+    The one place where a certified zero count (:func:`tntopo._laurent.certified_zero_count`)
+    becomes an integer or an error; :func:`tntopo.invariants.bloch.bloch_winding_coefficients`
+    is this function.
+
+    Parameters
+    ----------
+    c : array_like, shape (B, d + 1)
+        Coefficients (e.g. from :func:`tntopo._laurent.laurent_coefficients`).
+    m_min : int
+        Power of the first column.
+    check_gap : bool
+        Raise :class:`~tntopo.GaplessError` if any polynomial is gapless. With ``False`` the
+        gapless rows get ``margin = 0`` (and an uncertified ``W``) for the caller to handle.
+    gap_tol : float
+        Zeros within this distance of the unit circle mean gapless.
+
+    Returns
+    -------
+    W : ndarray of int, shape (B,)
+    margin : ndarray, shape (B,)
+        ``min | |z_i| - 1 |`` over the zeros (the distance to a transition); 0 for gapless rows.
+
+    Raises
+    ------
+    GaplessError
+        With ``check_gap``, if a polynomial is gapless.
+    PrecisionError
+        If the companion-matrix count and the argument-principle count disagree (never
+        returned as a number, whatever ``check_gap``).
+    """
+    W, margin, _, status = certified_zero_count(c, m_min, gap_tol=gap_tol)
+    if np.any(status == 2):
+        bad = np.flatnonzero(status == 2)
+        raise PrecisionError(
+            f"{len(bad)} Bloch polynomial(s) (e.g. sample {bad[0]}) got different zero counts from "
+            "the companion matrix and the argument principle: the coefficients are too badly scaled "
+            "to certify the winding number; rescale the hoppings or use method='dense'"
+        )
+    margin = np.where(status == 1, 0.0, margin)
+    if check_gap and np.any(status == 1):
+        bad = np.flatnonzero(status == 1)
+        raise GaplessError(
+            f"{len(bad)} system(s) are gapless (h(k) = 0 for some k, e.g. sample {bad[0]}): the winding "
+            "number is undefined at a phase transition; move the hoppings away from it or use "
+            "method='dense' for a real-space value"
+        )
+    return W, margin
 
 
 class ChainBatch:
@@ -472,10 +641,8 @@ class ChainBatch:
 
     def bloch_windings(self) -> np.ndarray:
         """Exact winding numbers of the clean parts (Bloch route), int array of shape (B,)."""
-        from .invariants.bloch import bloch_winding_coefficients
-
-        c, m_min = _bloch_coefficients(self.hoppings, self.ranges)
-        w, _ = bloch_winding_coefficients(c, m_min)
+        c, m_min = laurent_coefficients(self.hoppings, self.ranges)
+        w, _ = certified_windings(c, m_min)
         return w
 
     def __repr__(self) -> str:
@@ -554,8 +721,6 @@ def sample_chains(
     rngs = [np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key + (i, 1)))
             for i in range(n_samples)]
     todo = np.arange(n_samples)
-    from .invariants.bloch import bloch_gap, bloch_winding_coefficients
-
     for _ in range(max_tries):
         cand = np.stack([
             r.uniform(-amplitude, amplitude, (2, R)) for r in (rngs[i] for i in todo)
@@ -563,11 +728,11 @@ def sample_chains(
         cand = cand[:, 0] + 1j * cand[:, 1] if complex_hoppings else cand[:, 0]
         ok = np.ones(len(todo), bool)
         if min_gap > 0 or target is not None:
-            c, m_min = _bloch_coefficients(cand, ranges)
+            c, m_min = laurent_coefficients(cand, ranges)
             if min_gap > 0:
-                ok &= bloch_gap(c, m_min) >= min_gap
+                ok &= sampled_min_abs(c, m_min) >= min_gap
             if target is not None:
-                w, margin = bloch_winding_coefficients(c, m_min, check_gap=False)
+                w, margin = certified_windings(c, m_min, check_gap=False)
                 ok &= (w == target[todo]) & (margin > 1e-9)
         out[todo[ok]] = cand[ok]
         todo = todo[~ok]

@@ -14,7 +14,12 @@ Disorder can make a trivial clean chain topological: the *topological Anderson i
 
 :func:`phase_diagram` sweeps two parameters (by default the intracell hopping ``t0`` and the
 disorder strength ``W`` with disorder ``{0: W, 1: W/2}``) through
-:func:`tntopo.ensemble.disorder_sweep` -- any executor, deterministic seeds, resumable store.
+:func:`tntopo.ensemble.disorder_sweep` -- any executor, deterministic seeds, resumable store. By
+default every grid point reuses the same disorder realizations (common random numbers: smooth
+curves, correlated errors); ``common_random_numbers=False`` draws independent ones per point.
+
+:func:`critical_t0`, :func:`analytic_winding` and :func:`lyapunov_gap` are also top-level names
+(``tntopo.critical_t0``, ...).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ._typing import strict_keywords
 from .ensemble import SweepResult, disorder_sweep
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "phase_diagram",
     "PhaseDiagram",
     "point_from_params",
+    "point_seed",
 ]
 
 
@@ -44,6 +51,7 @@ def _F(x):
         return np.where(ax > 0, x * np.log(np.where(ax > 0, ax, 1.0)) - x, 0.0)
 
 
+@strict_keywords
 def expected_log_abs(a, b):
     """``E ln|a + b u|`` for ``u ~ U[-1/2, 1/2]``, exactly (vectorized over ``a`` and ``b``).
 
@@ -63,6 +71,7 @@ def expected_log_abs(a, b):
     return out[()] if out.ndim == 0 else out
 
 
+@strict_keywords
 def lyapunov_gap(t0, t1, W0=0.0, W1=0.0):
     """``E ln|t1 + W1 u| - E ln|t0 + W0 u|``: positive in the topological (``W = 1``) phase.
 
@@ -71,6 +80,7 @@ def lyapunov_gap(t0, t1, W0=0.0, W1=0.0):
     return expected_log_abs(t1, W1) - expected_log_abs(t0, W0)
 
 
+@strict_keywords
 def analytic_winding(t0, t1, W0=0.0, W1=0.0):
     """Winding number of the disordered nearest-neighbour SSH chain in the long-chain limit.
 
@@ -79,6 +89,7 @@ def analytic_winding(t0, t1, W0=0.0, W1=0.0):
     return (np.asarray(lyapunov_gap(t0, t1, W0, W1)) > 0).astype(int)
 
 
+@strict_keywords
 def critical_t0(W, t1: float = 1.0, ratios: Tuple[float, float] = (1.0, 0.5)):
     """Critical intracell hopping ``t0_c >= 0`` at disorder strength ``W`` (disorder ``{0: r0 W, 1: r1 W}``).
 
@@ -106,6 +117,7 @@ def critical_t0(W, t1: float = 1.0, ratios: Tuple[float, float] = (1.0, 0.5)):
 _PARAM = re.compile(r"^(t|W)(-?\d+)?$")
 
 
+@strict_keywords
 def point_from_params(params: Mapping[str, float], hoppings: Mapping[int, complex], disorder: Mapping[int, float]):
     """Apply named parameters to base hoppings/disorder.
 
@@ -214,23 +226,21 @@ class PhaseDiagram:
         return float(np.mean(np.round(self.mean[keep]) == (g[keep] > 0)))
 
     def to_dict(self) -> Dict[str, Any]:
-        from ._io import to_jsonable
+        from ._io import hoppings_to_json, to_jsonable
 
         return to_jsonable({"x": self.x, "y": self.y, "x_param": self.x_param, "y_param": self.y_param,
                             "mean": self.mean, "std": self.std, "sem": self.sem,
-                            "hoppings": {m: [complex(t).real, complex(t).imag] for m, t in self.hoppings.items()},
+                            "hoppings": hoppings_to_json(self.hoppings),
                             "disorder": self.disorder, "sweep": self.sweep.to_dict()})
 
     def save(self, path) -> None:
         """Write the diagram as JSON, atomically."""
-        import json
+        from ._io import write_json
 
-        from ._io import atomic_path
-
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict()))
+        write_json(path, self.to_dict(), indent=None)
 
 
+@strict_keywords
 def phase_diagram(
     x: Sequence[float],
     y: Sequence[float],
@@ -244,12 +254,18 @@ def phase_diagram(
     boundary: str = "periodic",
     method: str = "twisted",
     seed: int = 0,
+    common_random_numbers: bool = True,
     executor=None,
     max_workers: Optional[int] = None,
     store=None,
     chunk_size: Optional[int] = None,
     progress: bool = True,
-    **method_kwargs,
+    region=None,
+    buffer: Optional[int] = None,
+    core: Optional[int] = None,
+    tol: Optional[float] = None,
+    max_buffer: Optional[int] = None,
+    check: Optional[bool] = None,
 ) -> PhaseDiagram:
     """Disorder-averaged winding number over a two-parameter grid.
 
@@ -268,6 +284,24 @@ def phase_diagram(
     n_cells, n_realizations, boundary, method, seed, executor, max_workers, store, chunk_size, progress
         As in :func:`tntopo.ensemble.disorder_sweep`. The default -- rings with
         ``method="twisted"`` -- is exact per realization and cheap.
+    common_random_numbers : bool
+        ``True`` (default): every grid point uses the *same* disorder realizations (realization
+        ``r`` draws its uniform numbers ``u`` from ``task_seed(seed, r)`` at every point; only
+        the amplitudes ``t_m + W_m u`` change). Curves are smooth and differences between
+        points are precise, but the errors of neighbouring points are correlated: a feature
+        of one unlucky realization shows up at every point. ``False``: each grid point draws
+        its own independent realizations (point ``i`` uses the master seed
+        ``SeedSequence(seed, spawn_key=(1, i))``), so the errors are independent.
+    region, buffer, core, tol, max_buffer, check : optional
+        Options of the real-space routes, passed to :func:`tntopo.winding_number` (see
+        :func:`tntopo.ensemble.disorder_sweep`); a ``TypeError`` if ``method`` does not use them.
+
+    Raises
+    ------
+    TypeError
+        An unknown keyword (the message lists the valid ones).
+    ValueError
+        Bad grids, parameters or sweep settings.
 
     Returns
     -------
@@ -288,13 +322,55 @@ def phase_diagram(
     for yv in ys:
         for xv in xs:
             points.append(point_from_params({x_param: xv, y_param: yv}, hop, dis))
-    sweep = disorder_sweep(
-        points, n_cells, n_realizations, boundary=boundary, method=method, seed=seed, executor=executor,
-        max_workers=max_workers, store=store, chunk_size=chunk_size, progress=progress,
-        desc="phase diagram", **method_kwargs,
-    )
+    route = dict(region=region, buffer=buffer, core=core, tol=tol, max_buffer=max_buffer, check=check)
+    route = {k: v for k, v in route.items() if v is not None}
+    common = dict(boundary=boundary, method=method, chunk_size=chunk_size, **route)
+    if not isinstance(common_random_numbers, (bool, np.bool_)):
+        raise ValueError(f"common_random_numbers must be True or False, got {common_random_numbers!r}")
+    if common_random_numbers:
+        sweep = disorder_sweep(
+            points, n_cells, n_realizations, seed=seed, executor=executor, max_workers=max_workers,
+            store=store, progress=progress, desc="phase diagram", **common,
+        )
+    else:
+        sweep = _independent_sweep(points, n_cells, n_realizations, seed, executor, max_workers, store,
+                                   progress, common)
     shape = (len(ys), len(xs))
     return PhaseDiagram(
         x=xs, y=ys, x_param=x_param, y_param=y_param, mean=sweep.mean.reshape(shape),
         std=sweep.std.reshape(shape), sem=sweep.sem.reshape(shape), hoppings=hop, disorder=dis, sweep=sweep,
+    )
+
+
+def point_seed(seed: int, i: int) -> int:
+    """Master seed of grid point ``i`` when realizations are independent per point.
+
+    ``SeedSequence(seed, spawn_key=(1, i))`` reduced to a 63-bit integer: deterministic,
+    independent of the grid's size and of the executor.
+    """
+    from .parallel import task_seed
+
+    return int(task_seed(seed, 1, i).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _independent_sweep(points, n_cells, n_realizations, seed, executor, max_workers, store, progress, common):
+    """One :func:`disorder_sweep` per point, each with its own master seed, on one shared executor."""
+    from tqdm.auto import tqdm
+
+    from ._typing import check_integer
+    from .parallel import get_executor
+
+    seed = check_integer("seed", seed, 0)
+    parts = []
+    with get_executor(executor, max_workers) as ex:
+        for i, pt in enumerate(tqdm(points, desc="phase diagram", unit="point", disable=not progress)):
+            parts.append(disorder_sweep([pt], n_cells, n_realizations, seed=point_seed(seed, i), executor=ex,
+                                        store=store, progress=False, desc=None, **common))
+    failed = {i: msg for i, p in enumerate(parts) for msg in p.failed.values()}
+    return SweepResult(
+        points=[p.points[0] for p in parts], values=np.concatenate([p.values for p in parts]),
+        n_gapless=np.concatenate([p.n_gapless for p in parts]), failed=failed, n_cells=parts[0].n_cells,
+        n_realizations=parts[0].n_realizations, boundary=parts[0].boundary, method=parts[0].method,
+        seed=seed, store=parts[0].store, n_loaded=sum(p.n_loaded for p in parts),
+        n_computed=sum(p.n_computed for p in parts),
     )
