@@ -8,26 +8,36 @@ Compares, in one run:
 * tntopo    -- ``tntopo.winding_number(blocks, method="dense")``: batched, threaded polar factor +
                cached tensor-network contraction; also its two steps separately.
 
-Then the cost of one chain versus N. Run ``python benchmarks/bench_invariant.py [--quick]``.
+Then the contraction cache: tntopo's former own ``lru_cache`` of ``opt_einsum.contract_expression``
+objects against cotengra's expression cache (what :func:`tntopo.tn.contract_rswn` uses now), on
+networks from one tiny chain to large batches; and the cost of one chain versus N.
+
+Run ``python benchmarks/bench_invariant.py [--quick] [--json PATH]``.
 """
 import argparse
-import time
 import warnings
+from functools import lru_cache
 
 import numpy as np
+import opt_einsum as oe
 
 import tntopo
+from _common import add_json_option, best_of, interleaved, write_ratios
 from tntopo.invariants import bulk_window, polar_factor, position_kernel, reference_winding_number
-from tntopo.tn import contract_rswn
+from tntopo.tn import contract_rswn, rswn_network
 
 
-def best_of(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+@lru_cache(maxsize=256)
+def _own_expression(eq, shapes):
+    return oe.contract_expression(eq, *shapes, optimize="auto-hq")
+
+
+def own_cache_contract(Q, X, R):
+    """The former route of tntopo.tn: quimb network, then a self-cached opt_einsum expression."""
+    tn = rswn_network(Q, X, R)
+    eq = tn.get_equation(output_inds=("b",))
+    arrays = [t.data for t in tn]
+    return _own_expression(eq, tuple(a.shape for a in arrays))(*arrays).real
 
 
 def main(argv=None):
@@ -35,6 +45,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--n-cells", type=int, default=20)
+    add_json_option(p)
     args = p.parse_args(argv)
     B = args.batch or (400 if args.quick else 4000)
     N = args.n_cells
@@ -46,14 +57,14 @@ def main(argv=None):
     print(f"batch: {B} random chains of {N} cells ({2 * N} sites), ranges -1..2, float64")
 
     W = tntopo.winding_number(h, method="dense")  # warm-up (imports, path search)
-    t_naive = best_of(lambda: reference_winding_number(h), 1 if not args.quick else 1)
-    t_svd = best_of(lambda: np.linalg.svd(h), rep)
-    t_ours = best_of(lambda: tntopo.winding_number(h, method="dense"), rep)
-    t_ours1 = best_of(lambda: tntopo.invariants.realspace.winding_from_blocks(h, threads=1), rep)
-    t_polar = best_of(lambda: polar_factor(h), rep)
+    t_naive = best_of(lambda: reference_winding_number(h), 1)[0]
+    t_svd = best_of(lambda: np.linalg.svd(h), rep)[0]
+    t_ours = best_of(lambda: tntopo.winding_number(h, method="dense"), rep)[0]
+    t_ours1 = best_of(lambda: tntopo.invariants.realspace.winding_from_blocks(h, threads=1), rep)[0]
+    t_polar = best_of(lambda: polar_factor(h), rep)[0]
     Q = polar_factor(h)
     X, R = position_kernel(N), bulk_window(N)
-    t_contract = best_of(lambda: contract_rswn(Q, X, R), rep)
+    t_contract = best_of(lambda: contract_rswn(Q, X, R), rep)[0]
     err = np.abs(W - reference_winding_number(h)).max()
 
     print(f"{'route':42s} {'time [s]':>10s}")
@@ -68,6 +79,22 @@ def main(argv=None):
     print(f"RATIO tntopo / svd             = {t_ours / t_svd:6.2f}x   (target <= 1.5, aim < 1)")
     print(f"RATIO tntopo(1 thread) / svd   = {t_ours1 / t_svd:6.2f}x")
     print(f"RATIO contraction / spectral   = {t_contract / t_polar:6.3f}")
+    ratios = {"naive_over_tntopo": t_naive / t_ours, "tntopo_over_svd": t_ours / t_svd,
+              "tntopo_1thread_over_svd": t_ours1 / t_svd, "contraction_over_spectral": t_contract / t_polar}
+
+    print("\ncontraction cache: own lru_cache of opt_einsum expressions vs cotengra's cache (tntopo.tn now)")
+    print(f"{'networks B x N':>16s} {'own [us]':>10s} {'cotengra [us]':>14s} {'own / cotengra':>15s}")
+    rng = np.random.default_rng(0)
+    cases = [(1, 40), (64, 40), (B, N), (8, 400)]
+    for b, n in cases:
+        Qc = rng.standard_normal((b, n, n))
+        Xc, Rc = position_kernel(n), bulk_window(n)
+        np.testing.assert_allclose(own_cache_contract(Qc, Xc, Rc), contract_rswn(Qc, Xc, Rc), rtol=1e-10, atol=1e-12)
+        inner = max(1, min(200, int(2e6 // (b * n * n))))
+        t = interleaved({"own": lambda: own_cache_contract(Qc, Xc, Rc), "ctg": lambda: contract_rswn(Qc, Xc, Rc)},
+                        rep + 1, inner)
+        ratios[f"own_cache_over_cotengra_B{b}_N{n}"] = t["own"] / t["ctg"]
+        print(f"{b:>7d} x {n:<6d} {t['own'] * 1e6:10.1f} {t['ctg'] * 1e6:14.1f} {t['own'] / t['ctg']:15.2f}")
 
     sizes = [100, 200, 400] if args.quick else [100, 200, 500, 1000, 2000, 4000]
     print("\nsingle chain, SSH v=0.6 w=1 with disorder {0: 1.0, 1: 0.5}:")
@@ -75,12 +102,13 @@ def main(argv=None):
     for n in sizes:
         chain = tntopo.SSHChain({0: 0.6, 1: 1.0}, n_cells=n, disorder={0: 1.0, 1: 0.5}, seed=0)
         hb = chain.hopping_block()
-        t1 = best_of(lambda: tntopo.winding_number(chain, method="dense"), 1 if n >= 2000 else 2)
+        t1 = best_of(lambda: tntopo.winding_number(chain, method="dense"), 1 if n >= 2000 else 2)[0]
         if n <= 2000:
-            t2 = best_of(lambda: reference_winding_number(hb), 1)
+            t2 = best_of(lambda: reference_winding_number(hb), 1)[0]
             print(f"{n:6d} {t1:17.4f} {t2:19.4f} {t2 / t1:7.2f}")
         else:
             print(f"{n:6d} {t1:17.4f} {'(skipped)':>19s} {'':>7s}")
+    write_ratios(args.json, ratios, quick=args.quick, batch=B, n_cells=N, max_abs_error=float(err))
     return 0
 
 

@@ -10,30 +10,23 @@ One run prints:
 
 ``--quick`` uses N = 800 for the comparison and N = 10^4, 10^5 for the scaling (seconds).
 
-    python benchmarks/bench_local.py [--quick]
+    python benchmarks/bench_local.py [--quick] [--json PATH]
 """
 import argparse
 import os
 import resource
-import time
 import warnings
 
 import numpy as np
 
-
-def best_of(fn, repeat):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+from _common import add_json_option, best_of, write_ratios
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
     p.add_argument("--seed", type=int, default=1)
+    add_json_option(p)
     args = p.parse_args(argv)
 
     import tntopo
@@ -73,6 +66,9 @@ def main(argv=None):
     a, b = sizes[-2], sizes[-1]
     target = "; target <= 13" if (a, b) == (10**5, 10**6) else ""
     print(f"  t({b:.0e})/t({a:.0e}) = {times[b] / times[a]:.2f}   (linear: {b // a}{target})")
+    write_ratios(args.json, {"dense_over_local": t_dense / t_local, f"local_t{b}_over_t{a}": times[b] / times[a]},
+                 quick=args.quick, n_compare=n_cmp, accuracy=abs(W_local - W_dense),
+                 seconds={str(k): v for k, v in times.items()})
 
 
 if __name__ == "__main__":

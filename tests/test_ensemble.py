@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tntopo
-from tntopo import SSHChain, disorder_average, disorder_sweep
+from tntopo import SSHChain, disorder_average, disorder_sweep, winding_number
 from tntopo.ensemble import realization_windings
 from tntopo.parallel import SerialExecutor, task_seed
 
@@ -255,3 +255,83 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     os.umask(umask)
     assert mode == 0o666 & ~umask  # like any file the user writes, not mkstemp's 0600
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_unknown_and_inapplicable_options_raise_typeerror():
+    with pytest.raises(TypeError, match=r"'bufer'.*valid keywords: .*buffer"):
+        disorder_sweep(POINTS, bufer=3, executor="serial", **KW)
+    with pytest.raises(TypeError, match="buffer= is inapplicable with method='twisted'"):
+        disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 40, 2, method="twisted", buffer=5, executor="serial")
+    with pytest.raises(TypeError, match="region= is inapplicable with method='twisted'"):
+        disorder_sweep(POINTS, method="twisted", region=(0, 10), executor="serial", **KW)
+    with pytest.raises(TypeError, match="valid keywords"):
+        tntopo.parallel.map_tasks(abs, [], "serial", progres=False)
+
+
+def test_route_options_reach_winding_number():
+    pts = [({0: 0.6, 1: 1.0}, {0: 1.0})]
+    res = disorder_sweep(pts, 200, 2, boundary="open", method="local", buffer=20, check=False,
+                         executor="serial", seed=3)
+    for r in range(2):
+        chain = SSHChain({0: 0.6, 1: 1.0}, 200, "open", {0: 1.0}, task_seed(3, r))
+        assert res.values[0, r] == winding_number(chain, method="local", buffer=20, check=False)
+    # realization_windings takes the same options by name (tasks are plain argument tuples)
+    vals, _ = realization_windings({0: 0.6, 1: 1.0}, {0: 1.0}, 200, "open", "local", 3, 0, 2, buffer=20,
+                                   check=False)
+    np.testing.assert_array_equal(vals, res.values[0])
+
+
+def test_progress_bar_is_opt_in(capsys):
+    disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 40, 2, executor="serial")
+    assert "disorder average" not in capsys.readouterr().err
+    disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 40, 2, executor="serial", progress=True)
+    assert "disorder average" in capsys.readouterr().err
+
+
+class _CountingPool(ThreadPoolExecutor):
+    """Records how many submitted tasks were unfinished at each submission."""
+
+    def __init__(self):
+        super().__init__(2)
+        self.inflight, self.most = 0, 0
+        self.lock = __import__("threading").Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self.lock:
+            self.inflight += 1
+            self.most = max(self.most, self.inflight)
+        fut = super().submit(fn, *args, **kwargs)
+
+        def done(_):
+            with self.lock:
+                self.inflight -= 1
+
+        fut.add_done_callback(done)
+        return fut
+
+
+def _slow_square(x):
+    import time
+
+    time.sleep(0.002)
+    return x * x
+
+
+def test_map_tasks_bounded_queue_and_results():
+    from tntopo.parallel import map_tasks
+
+    with _CountingPool() as pool:
+        out = map_tasks(_slow_square, ((i, (i,)) for i in range(40)), pool, progress=False, max_pending=3)
+    assert out == {i: i * i for i in range(40)} and 1 <= pool.most <= 3
+
+
+def test_map_tasks_on_result_error_is_a_failure():
+    from tntopo.parallel import TaskFailure, map_tasks
+
+    def reject(key, res):
+        if key == 2:
+            raise ValueError("bad shape")
+
+    out = map_tasks(_slow_square, [(i, (i,)) for i in range(4)], "serial", progress=False, on_result=reject)
+    assert isinstance(out[2], TaskFailure) and "bad shape" in str(out[2].error)
+    assert [out[i] for i in (0, 1, 3)] == [0, 1, 9]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tntopo
-from tntopo import GaplessError, GaplessWarning, SSHChain, sample_chains, winding_number
+from tntopo import GaplessError, GaplessWarning, SSHChain, local_winding_marker, sample_chains, winding_number
 from tntopo.invariants import (
     bulk_window,
     polar_factor,
@@ -147,8 +147,10 @@ def test_expression_cache_reused():
     before = expression_cache_info()
     for _ in range(3):
         winding_number(chain, method="dense")
-    after = expression_cache_info()
-    assert after.misses == before.misses and after.hits >= before.hits + 3
+    # the cache is cotengra's now: no new expression (no path search) for a structure seen before
+    assert expression_cache_info().currsize == before.currsize
+    winding_number(SSHChain({0: 0.5, 1: 1.0}, n_cells=34), method="dense")
+    assert expression_cache_info().currsize == before.currsize + 1  # a new shape is one new entry
 
 
 def test_rswn_network_structure():
@@ -216,7 +218,46 @@ def test_gapless_errors_and_warnings():
 def test_no_warning_deep_in_phase():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        winding_number(SSHChain({0: 0.3, 1: 1.0}, n_cells=30), method="dense")
+        W = winding_number(SSHChain({0: 0.3, 1: 1.0}, n_cells=30), method="dense")
+    # deep in the topological phase (xi = 1/ln(1/0.3) < 1 cell) the bulk value is the integer up to
+    # the O(exp(-N/(4 xi))) finite-size term, and it is the naive eigh route's value
+    assert abs(W - 1.0) < 1e-6
+    assert W == pytest.approx(reference_winding_number(SSHChain({0: 0.3, 1: 1.0}, n_cells=30).hopping_block()),
+                              abs=1e-12)
+
+
+def test_unknown_and_inapplicable_options_raise_typeerror():
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
+    with pytest.raises(TypeError, match=r"'bufer', 'nonsense'.*valid keywords: .*buffer"):
+        winding_number(chain, method="dense", bufer=3, nonsense=True)
+    with pytest.raises(TypeError, match="buffer= is inapplicable with method='dense'"):
+        winding_number(chain, method="dense", buffer=3)
+    with pytest.raises(TypeError, match="region= is inapplicable with method='bloch'"):
+        winding_number(chain, method="bloch", region=(10, 30))
+    with pytest.raises(TypeError, match="inapplicable"):
+        local_winding_marker(chain, method="dense", buffer=5)
+    with pytest.raises(TypeError, match="valid keywords"):
+        local_winding_marker(chain, windows=3)
+    with pytest.raises(ValueError, match="unknown method 'dnse'; choose one of 'auto', 'dense'"):
+        winding_number(chain, method="dnse")
+    # applicable options still work (auto accepts the local options for when it picks that route)
+    assert winding_number(chain, method="auto", buffer=8) == 1.0
+    assert abs(winding_number(chain, method="local", buffer=12, check=False) - 1.0) < 1e-5
+
+
+def test_option_sets_are_the_literals():
+    import inspect
+    from typing import get_args
+
+    from tntopo import _typing
+
+    assert _typing.METHODS == get_args(_typing.Method)
+    assert _typing.BOUNDARIES == get_args(_typing.Boundary)
+    assert inspect.signature(winding_number).parameters["method"].annotation in ("Method", _typing.Method)
+    with pytest.raises(ValueError, match="choose one of 'open', 'periodic'"):
+        _typing.check_option("boundary", "opn", _typing.Boundary)
+    with pytest.raises(ValueError, match="unknown boundary"):
+        _typing.check_option("boundary", ["open"], _typing.Boundary)
 
 
 def test_batch_auto_matches_single_chain_auto():

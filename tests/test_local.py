@@ -223,3 +223,39 @@ def test_chain_batch():
     np.testing.assert_allclose(winding_number(batch, method="local"), winding_number(batch, method="dense"), atol=1e-8)
     m = local_winding_marker(batch, cells=[100], method="local")
     assert m.shape == (3, 1)
+
+
+def test_progress_bar_of_long_local_runs(capsys):
+    chain = SSHChain(n_cells=3000, seed=0, **DIS_CHAIN)
+    W = winding_number(chain, method="local", progress=True)
+    assert "local windows" in capsys.readouterr().err
+    assert W == winding_number(chain, method="local")  # the bar changes nothing
+    assert "local windows" not in capsys.readouterr().err  # off by default
+
+
+def test_strict_options_of_the_local_route():
+    chain = SSHChain(n_cells=200, seed=0, **DIS_CHAIN)
+    with pytest.raises(TypeError, match="valid keywords: .*buffer"):
+        local_markers(chain, bufer=3)
+    with pytest.raises(TypeError, match="valid keywords"):
+        winding_number_local(chain, window=30)
+
+
+@pytest.mark.parametrize("boundary", ["open", "periodic"])
+def test_bonds_to_matrix_is_one_construction(boundary):
+    from tntopo._bonds import bond_coo, window_blocks
+
+    chain = SSHChain({-1: 0.2, 0: 0.7, 2: 1.0 + 0.3j}, 17, boundary, {0: 0.5, 2: 0.4}, seed=4)
+    h = chain.hopping_block()
+    ref = np.zeros_like(h)  # independent: the convention h[n, n - m] = bond of range m at cell n
+    for k, m in enumerate(chain.ranges):
+        for n in range(17):
+            if boundary == "periodic" or 0 <= n - m < 17:
+                ref[n, (n - m) % 17] += chain.bond_array[k, n]
+    np.testing.assert_array_equal(h, ref)
+    whole = window_blocks(chain.bond_array, chain.ranges, 17, boundary, [0], 17, boundary == "periodic")[0]
+    np.testing.assert_array_equal(whole, ref)
+    r, c, v, m = bond_coo(chain.bond_array, chain.ranges, 17, boundary)
+    assert set(np.unique(m)) <= set(chain.ranges) and np.all((r - c - m) % 17 == 0)
+    with pytest.raises(ValueError):
+        chain.bond_array[0, 0] = 1.0  # read-only view

@@ -102,6 +102,5 @@ def test_disordered_ring_rule(t0, t1, signs):
     t1 = np.asarray(t1)
     d = np.sum(np.log(np.abs(t1))) - np.sum(np.log(np.abs(t0)))
     assume(abs(d) > 1e-6)
-    chain = SSHChain({0: 1.0, 1: 1.0}, n_cells=30, boundary="periodic")
-    chain._bonds = np.stack([t0, t1])  # an arbitrary bond realization
+    chain = SSHChain.from_bonds({0: t0, 1: t1}, "periodic")  # an arbitrary bond realization
     assert winding_number(chain, method="twisted") == int(d > 0)

@@ -1,21 +1,46 @@
-"""File helpers: atomic writes (never a half-written file) and small JSON utilities."""
+"""File helpers: atomic writes (never a half-written file) and the JSON encoding of tntopo objects.
+
+One implementation of each, used everywhere in tntopo:
+
+* :func:`atomic_path` -- write to a temporary next to the target, rename on success;
+* :func:`write_json` / :func:`read_json` -- atomic JSON files;
+* :func:`to_jsonable` -- numpy scalars/arrays to plain Python (non-finite floats to ``null``);
+* :func:`hoppings_to_json` -- ``{m: t_m}`` (complex) to ``{"m": [re, im]}``.
+
+Importing this module changes no process state (no ``os.umask`` round trip): temporary files
+are created with mode ``0o666`` and the kernel applies the umask (and any default ACL), so the
+final file has the permissions of any file the user writes.
+"""
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Union
 
 import numpy as np
 
-__all__ = ["atomic_path", "write_json", "read_json", "to_jsonable"]
+from ._typing import strict_keywords
+
+__all__ = ["atomic_path", "write_json", "read_json", "to_jsonable", "hoppings_to_json"]
 
 PathLike = Union[str, os.PathLike]
 
-_UMASK = os.umask(0)  # read the process umask once (os.umask can only be read by setting it)
-os.umask(_UMASK)
+
+def _create_temporary(path: Path) -> Path:
+    """Create an empty, new file next to ``path`` with the process's default permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.part")
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for open(path, "w")
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file next to {path}")  # pragma: no cover
 
 
 @contextmanager
@@ -24,16 +49,13 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
 
     The rename is atomic on POSIX, so readers see either the old file or the complete new one;
     if the block raises (or the process dies) ``path`` is untouched and the temporary is removed.
+    The new file gets the usual permissions (``0o666`` less the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create_temporary(path)
     try:
         yield tmp_path
-        # mkstemp creates 0600 files: give the result the usual permissions (umask applied)
-        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -41,7 +63,10 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays (recursively) to plain Python for JSON."""
+    """Convert numpy scalars/arrays (recursively) to plain Python for JSON.
+
+    Dict keys become strings; NaN and infinities become ``None`` (JSON ``null``).
+    """
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -49,17 +74,30 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return to_jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return to_jsonable(obj.item())
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
 
 
-def write_json(path: PathLike, obj: Any) -> None:
-    """Write JSON atomically."""
+@strict_keywords
+def hoppings_to_json(hoppings: Mapping[int, Any]) -> Dict[str, list]:
+    """``{m: t_m}`` as ``{"m": [Re t_m, Im t_m]}`` (JSON has no complex numbers), in the given order."""
+    out = {}
+    for m, t in hoppings.items():
+        z = complex(t)
+        out[str(m)] = [z.real, z.imag]
+    return out
+
+
+@strict_keywords
+def write_json(path: PathLike, obj: Any, *, indent: Optional[int] = 2) -> None:
+    """Write ``to_jsonable(obj)`` as JSON, atomically (``indent=None``: compact)."""
+    text = json.dumps(to_jsonable(obj), indent=indent)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=False))
+        tmp.write_text(text)
 
 
 def read_json(path: PathLike) -> Any:
+    """Read a JSON file."""
     return json.loads(Path(path).read_text())

@@ -1,23 +1,134 @@
-"""String options accepted by the public API, as ``Literal`` aliases (one place for all)."""
-from typing import Dict, Literal, Mapping, Union
+"""Closed option sets of the public API, declared once as ``Literal`` aliases.
 
-import numpy as np
+Each alias is the single source of truth for its values: ``typing.get_args(Method)`` feeds the
+runtime checks (:func:`check_option`) and can feed ``argparse`` ``choices``. The ``METHODS`` /
+``BOUNDARIES`` ... tuples are those ``get_args`` values, kept for convenience.
 
+Also here: :func:`check_option` (a value must be one of a ``Literal``'s values) and
+:func:`strict_keywords` (a decorator: unknown keyword arguments raise a ``TypeError`` that names
+the valid ones, where Python's own message does not).
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+from typing import Any, Callable, Literal, Tuple, TypeVar, get_args
+
+__all__ = [
+    "Method",
+    "MarkerMethod",
+    "Boundary",
+    "ExecutorKind",
+    "Kernel",
+    "StateWeights",
+    "Window",
+    "Init",
+    "METHODS",
+    "MARKER_METHODS",
+    "BOUNDARIES",
+    "EXECUTOR_KINDS",
+    "check_option",
+    "check_integer",
+    "strict_keywords",
+]
+
+#: ``winding_number(method=...)``.
 Method = Literal["auto", "dense", "local", "bloch", "twisted"]
+#: ``local_winding_marker(method=...)``.
+MarkerMethod = Literal["dense", "local"]
+#: Boundary condition of a chain (or lattice).
 Boundary = Literal["open", "periodic"]
-Number = Union[int, float, complex, np.number]
-Hoppings = Mapping[int, Number]
-Disorder = Mapping[int, float]
+#: Named local executors of ``executor=`` (see :mod:`tntopo.parallel`; an Executor or a dask
+#: address ``"tcp://host:port"`` are accepted too).
+ExecutorKind = Literal["process", "serial", "thread"]
 
-# learning stack (tntopo.nn, tntopo.data, tntopo.study)
-Feature = Literal["wavefunctions", "densities", "hamiltonian"]
-Target = Literal["label", "W", "exact"]
+# learning stack (tntopo.nn)
 Kernel = Literal["full", "translation_invariant"]
 StateWeights = Literal["per_state", "rank"]
 Window = Literal["learned", "profile", "fixed"]
 Init = Literal["exact", "random"]
 
-METHODS = ("auto", "dense", "local", "bloch", "twisted")
-BOUNDARIES = ("open", "periodic")
+METHODS: Tuple[str, ...] = get_args(Method)
+MARKER_METHODS: Tuple[str, ...] = get_args(MarkerMethod)
+BOUNDARIES: Tuple[str, ...] = get_args(Boundary)
+EXECUTOR_KINDS: Tuple[str, ...] = get_args(ExecutorKind)
 
-__all__ = ["Method", "Boundary", "Feature", "Target", "Kernel", "StateWeights", "Window", "Init", "Number", "Hoppings", "Disorder", "METHODS", "BOUNDARIES", "Dict"]
+
+def check_option(name: str, value: Any, options: Any, *, hint: str = "") -> Any:
+    """Return ``value`` if it is one of ``options``, else raise ``ValueError`` naming the choices.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for the message (``"method"``).
+    value : object
+        The value given.
+    options : Literal alias or tuple
+        A ``Literal[...]`` alias of this module (its ``typing.get_args``) or a tuple of values.
+    hint : str, optional
+        Appended to the message (e.g. what to do instead).
+
+    Raises
+    ------
+    ValueError
+        ``unknown method 'dnse'; choose one of 'auto', 'dense', ...``.
+
+    Examples
+    --------
+    >>> check_option("boundary", "open", Boundary)
+    'open'
+    """
+    choices = get_args(options) or tuple(options)
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable/uncomparable value
+        ok = False
+    if not ok or not isinstance(value, str) and any(isinstance(c, str) for c in choices):
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"unknown {name} {value!r}; choose one of {listed}{hint}")
+    return value
+
+
+def check_integer(name: str, value: Any, minimum: int = 0) -> int:
+    """Return ``int(value)`` if it is an integer ``>= minimum`` (bools are not), else raise ``ValueError``.
+
+    Examples
+    --------
+    >>> check_integer("n_realizations", 8, 1)
+    8
+    """
+    desc = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or type(value).__name__ == "bool_":
+        raise ValueError(f"{name} must be {desc}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} is too small: {name} must be {desc}")
+    return int(value)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def strict_keywords(fn: F) -> F:
+    """Make unknown keyword arguments of ``fn`` raise a ``TypeError`` that lists the valid ones.
+
+    ``fn`` keeps its explicit signature (``inspect.signature`` and the docs see it unchanged);
+    the check is one set difference per call. Positional-argument errors are Python's own.
+    """
+    sig = inspect.signature(fn)
+    valid = frozenset(
+        n for n, p in sig.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    listed = ", ".join(n for n in sig.parameters if n in valid)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            unknown = kwargs.keys() - valid
+            if unknown:
+                bad = ", ".join(repr(k) for k in sorted(unknown))
+                raise TypeError(f"{fn.__name__}() got unknown keyword argument(s) {bad}; valid keywords: {listed}")
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -34,22 +34,20 @@ import contextlib
 import hashlib
 import json
 import math
-import numbers
 import os
 import threading
 import warnings
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._io import atomic_path, to_jsonable
-from ._typing import BOUNDARIES, METHODS
-from .chains import _check_n_cells
+from ._io import hoppings_to_json, to_jsonable, write_json
+from ._typing import Boundary, Method, check_integer, check_option, strict_keywords
+from .chains import check_boundary, check_n_cells, check_range
 from .errors import GaplessError, GaplessWarning
-from .parallel import ExecutorLike, get_executor, task_seed
+from .parallel import ExecutorLike, TaskFailure, map_tasks, task_seed
 
 __all__ = [
     "disorder_average",
@@ -58,9 +56,15 @@ __all__ = [
     "SweepResult",
     "EnsembleResult",
     "normalize_point",
+    "TAI_WINDOW",
 ]
 
 STORE_VERSION = 1
+#: Disorder strengths ``W`` (disorder ``{0: W, 1: W/2}``, clean hoppings ``{0: t_0 ~ 1.1, 1: 1}``)
+#: counted as the topological Anderson insulator window: trivial when clean, ``W = 1`` there.
+TAI_WINDOW = (2.0, 3.0)
+#: Options of the route forwarded by the ensemble functions to :func:`tntopo.winding_number`.
+ROUTE_OPTIONS = ("region", "buffer", "core", "tol", "max_buffer", "check")
 
 
 # ------------------------------------------------------------------------------- validation
@@ -80,12 +84,7 @@ def _num(what: str, key, value, real: bool = False, nonneg: bool = False) -> Uni
     return z
 
 
-def _range_key(what: str, m) -> int:
-    if isinstance(m, (bool, np.bool_)) or not isinstance(m, numbers.Integral):
-        raise ValueError(f"{what} keys are integer hopping ranges, got {m!r}")
-    return int(m)
-
-
+@strict_keywords
 def normalize_point(point) -> Tuple[Dict[int, Any], Dict[int, float]]:
     """Validate a point: ``(hoppings, disorder)``, ``{"hoppings": ..., "disorder": ...}`` or a hoppings dict.
 
@@ -105,26 +104,19 @@ def normalize_point(point) -> Tuple[Dict[int, Any], Dict[int, float]]:
         raise ValueError(f"hoppings must be a non-empty dict {{m: t_m}}, got {hop!r}")
     if not isinstance(dis, Mapping):
         raise ValueError(f"disorder must be a dict {{m: W_m}}, got {dis!r}")
-    h = {_range_key("hoppings", m): _num("hoppings", m, t) for m, t in sorted(hop.items())}
-    d = {_range_key("disorder", m): _num("disorder", m, w, real=True, nonneg=True) for m, w in sorted(dis.items())}
+    h = {check_range("hoppings", m): _num("hoppings", m, t) for m, t in sorted(hop.items())}
+    d = {check_range("disorder", m): _num("disorder", m, w, real=True, nonneg=True) for m, w in sorted(dis.items())}
     return h, d
 
 
-def _check_count(name: str, n) -> int:
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 # ------------------------------------------------------------------------------ the task
-def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_start, r_stop, kwargs=None):
+@strict_keywords
+def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_start, r_stop,
+                         region=None, buffer=None, core=None, tol=None, max_buffer=None, check=None):
     """Winding numbers of realizations ``r_start..r_stop-1`` of one point (the unit of work).
+
+    ``region`` ... ``check`` are passed to :func:`tntopo.winding_number` (``None``: not given).
+    All parameters are positional-or-keyword so that a task is a plain argument tuple.
 
     Returns ``(values, n_gapless)``: a float array (``nan`` where an exact method met a gapless
     realization) and the number of realizations that were gapless or not quantized.
@@ -135,7 +127,6 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
     from ._blas import single_threaded_blas
     from .invariants.realspace import QUANTIZATION_TOL
 
-    kwargs = dict(kwargs or {})
     out = np.empty(r_stop - r_start)
     n_gapless = 0
     # tasks are the parallel unit: LAPACK runs single-threaded inside them (much faster for the
@@ -149,7 +140,8 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
             if quiet:
                 warnings.simplefilter("ignore", GaplessWarning)
             try:
-                out[i] = winding_number(chain, method=method, **kwargs)
+                out[i] = winding_number(chain, method, region=region, buffer=buffer, core=core, tol=tol,
+                                        max_buffer=max_buffer, check=check)
             except GaplessError:
                 out[i] = np.nan
             except RuntimeError as exc:  # scipy's splu on an exactly singular ring: gapless too
@@ -163,8 +155,9 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
 
 # ----------------------------------------------------------------------------------- store
 def _point_key(h, d, n_cells, boundary, method, seed, kwargs) -> str:
+    # the layout of this spec is the store's file naming: changing it orphans existing stores
     spec = {
-        "hoppings": [[m, complex(t).real, complex(t).imag] for m, t in sorted(h.items())],
+        "hoppings": [[int(m), *reim] for m, reim in hoppings_to_json(dict(sorted(h.items()))).items()],
         "disorder": [[m, w] for m, w in sorted(d.items())],
         "n_cells": n_cells,
         "boundary": boundary,
@@ -215,19 +208,17 @@ def _read_chunk(path: Path, key: str, r0: int, r1: int):
         return None
 
 
-def _write_chunk(store: Path, key: str, point_index: int, h, d, meta, r0, r1, vals, n_gapless) -> None:
+def _write_chunk(store: Path, key: str, h, d, meta, r0, r1, vals, n_gapless) -> None:
     obj = {
         "key": key,
-        "point": {"hoppings": {str(m): [complex(t).real, complex(t).imag] for m, t in h.items()},
-                  "disorder": {str(m): w for m, w in d.items()}},
+        "point": {"hoppings": hoppings_to_json(h), "disorder": {str(m): w for m, w in d.items()}},
         **meta,
         "r_start": r0,
         "r_stop": r1,
         "values": [None if not np.isfinite(v) else float(v) for v in vals],
         "n_gapless": int(n_gapless),
     }
-    with atomic_path(store / _chunk_name(key, r0, r1)) as tmp:
-        tmp.write_text(json.dumps(obj))
+    write_json(store / _chunk_name(key, r0, r1), obj, indent=None)
 
 
 # ---------------------------------------------------------------------------------- results
@@ -290,8 +281,7 @@ class SweepResult:
     def to_dict(self) -> Dict[str, Any]:
         """Plain-Python (JSON-ready) form."""
         return to_jsonable({
-            "points": [{"hoppings": {m: [complex(t).real, complex(t).imag] for m, t in h.items()},
-                        "disorder": d} for h, d in self.points],
+            "points": [{"hoppings": hoppings_to_json(h), "disorder": d} for h, d in self.points],
             "n_cells": self.n_cells, "n_realizations": self.n_realizations, "boundary": self.boundary,
             "method": self.method, "seed": self.seed, "mean": self.mean, "std": self.std,
             "sem": self.sem, "count": self.count, "n_gapless": self.n_gapless,
@@ -301,8 +291,7 @@ class SweepResult:
 
     def save(self, path) -> None:
         """Write :meth:`to_dict` as JSON, atomically."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict()))
+        write_json(path, self.to_dict(), indent=None)
 
     def __repr__(self) -> str:
         return (f"SweepResult({len(self.points)} points x {self.n_realizations} realizations, "
@@ -335,21 +324,36 @@ def _default_chunk(n_points: int, n_real: int, max_workers: Optional[int]) -> in
     return max(1, math.ceil(n_real / per_point))
 
 
+def _route_options(method: str, function: str, region, buffer, core, tol, max_buffer, check) -> Dict[str, Any]:
+    """The route options that were given (not ``None``), checked against ``method``."""
+    from .invariants.api import check_method_options
+
+    given = {k: v for k, v in zip(ROUTE_OPTIONS, (region, buffer, core, tol, max_buffer, check)) if v is not None}
+    check_method_options(function, method, [k for k in given if k != "region"], "region" in given)
+    return given
+
+
+@strict_keywords
 def disorder_sweep(
     points: Sequence,
     n_cells: int,
     n_realizations: int,
     *,
-    boundary: str = "periodic",
-    method: str = "auto",
+    boundary: Boundary = "periodic",
+    method: Method = "auto",
     seed: int = 0,
     executor: ExecutorLike = None,
     max_workers: Optional[int] = None,
     store=None,
     chunk_size: Optional[int] = None,
-    progress: bool = True,
+    progress: bool = False,
     desc: Optional[str] = "disorder sweep",
-    **method_kwargs,
+    region=None,
+    buffer: Optional[int] = None,
+    core: Optional[int] = None,
+    tol: Optional[float] = None,
+    max_buffer: Optional[int] = None,
+    check: Optional[bool] = None,
 ) -> SweepResult:
     """Disorder-averaged winding numbers of many points, in parallel and resumable.
 
@@ -376,15 +380,26 @@ def disorder_sweep(
     chunk_size : int, optional
         Realizations per task (default: about four tasks per worker).
     progress : bool
-        Show a progress bar (tqdm).
-    **method_kwargs
-        Passed to :func:`tntopo.winding_number` (e.g. ``region=``, ``buffer=``).
+        Show a progress bar (tqdm) over the tasks.
+    desc : str, optional
+        Label of the progress bar.
+    region, buffer, core, tol, max_buffer, check : optional
+        Passed to :func:`tntopo.winding_number` for every realization (``region``: the
+        real-space routes; the others: the local route). A ``TypeError`` if ``method`` does
+        not use them.
 
     Returns
     -------
     SweepResult
         Failed tasks are listed in ``failed`` (their realizations are ``nan``); everything else
         is kept, and on disk if ``store`` is given.
+
+    Raises
+    ------
+    ValueError
+        Bad points, sizes, seed, boundary or method.
+    TypeError
+        An unknown keyword, or a route option ``method`` does not use.
     """
     if isinstance(points, (str, bytes)) or not isinstance(points, Sequence) and not hasattr(points, "__iter__"):
         raise ValueError(f"points must be a sequence of (hoppings, disorder) pairs, got {points!r}")
@@ -396,28 +411,26 @@ def disorder_sweep(
             raise ValueError(f"point {i}: {exc}") from None
     if not pts:
         raise ValueError("points is empty; give at least one (hoppings, disorder) point")
-    n_cells = _check_n_cells(n_cells)
-    n_real = _check_count("n_realizations", n_realizations)
-    seed = _check_seed(seed)
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"unknown boundary {boundary!r}; choose one of {set(BOUNDARIES)}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {set(METHODS)}")
+    n_cells = check_n_cells(n_cells)
+    n_real = check_integer("n_realizations", n_realizations, 1)
+    seed = check_integer("seed", seed, 0)
+    check_boundary(boundary)
+    check_option("method", method, Method)
     if method == "twisted" and boundary != "periodic":
         raise ValueError("method='twisted' needs boundary='periodic'; use 'dense'/'local' for open chains")
     if method == "bloch" and any(d for _, d in pts):
         raise ValueError("method='bloch' ignores disorder; use 'twisted' (rings) or 'dense'/'local'")
+    options = _route_options(method, "disorder_sweep", region, buffer, core, tol, max_buffer, check)
     if chunk_size is None:
         chunk_size = _default_chunk(len(pts), n_real, max_workers)
-    chunk_size = _check_count("chunk_size", chunk_size)
-    kwargs = dict(method_kwargs)
+    chunk_size = check_integer("chunk_size", chunk_size, 1)
     meta = {"n_cells": n_cells, "boundary": boundary, "method": method, "seed": seed,
-            "kwargs": {k: repr(v) for k, v in kwargs.items()}, "version": STORE_VERSION}
+            "kwargs": {k: repr(v) for k, v in options.items()}, "version": STORE_VERSION}
 
     values = np.full((len(pts), n_real), np.nan)
     have = np.zeros((len(pts), n_real), dtype=bool)
     gapless = np.zeros(len(pts), dtype=np.int64)
-    keys = [_point_key(h, d, n_cells, boundary, method, seed, kwargs) for h, d in pts]
+    keys = [_point_key(h, d, n_cells, boundary, method, seed, options) for h, d in pts]
     store_path = None if store is None else Path(store)
     n_loaded = 0
     if store_path is not None:
@@ -452,66 +465,30 @@ def disorder_sweep(
     failed: Dict[int, str] = {}
     n_computed = 0
     if tasks:
-        from tqdm.auto import tqdm
+        route = tuple(options.get(k) for k in ROUTE_OPTIONS)
 
-        counter = {"computed": 0}
-
-        def collect(fut, task) -> None:
+        def collect(task, result) -> None:  # in this process, as each task finishes
             i, r0, r1 = task
-            try:
-                vals, ng = fut.result()
-                vals = np.asarray(vals, dtype=float)
-                if vals.shape != (r1 - r0,):
-                    raise ValueError(f"task returned {vals.shape} values, expected {r1 - r0}")
-            except Exception as exc:  # noqa: BLE001 - reported, the others go on
-                failed.setdefault(i, f"realizations {r0}..{r1 - 1}: {type(exc).__name__}: {exc}")
-                return
+            vals, ng = result
+            vals = np.asarray(vals, dtype=float)
+            if vals.shape != (r1 - r0,):
+                raise ValueError(f"task returned {vals.shape} values, expected {r1 - r0}")
             values[i, r0:r1] = vals
             gapless[i] += ng
-            counter["computed"] += r1 - r0
             if store_path is not None:
-                _write_chunk(store_path, keys[i], i, *pts[i], meta, r0, r1, vals, ng)
+                _write_chunk(store_path, keys[i], *pts[i], meta, r0, r1, vals, ng)
 
-        with get_executor(executor, max_workers) as ex:
-            inflight_max = max(8, 4 * (max_workers or os.cpu_count() or 1))
-            pending: Dict[Any, Tuple[int, int, int]] = {}
-            queue = iter(tasks)
-            broken: Optional[BaseException] = None
-            with tqdm(total=len(tasks), desc=desc, disable=not progress, unit="task") as bar:
-                try:
-                    while True:
-                        while broken is None and len(pending) < inflight_max:
-                            task = next(queue, None)
-                            if task is None:
-                                break
-                            i, r0, r1 = task
-                            h, d = pts[i]
-                            try:
-                                fut = ex.submit(realization_windings, h, d, n_cells, boundary, method, seed,
-                                                r0, r1, kwargs)
-                            except Exception as exc:  # noqa: BLE001 - the executor broke: stop submitting
-                                broken = exc
-                                failed.setdefault(i, f"realizations {r0}..{r1 - 1}: executor refused the task: {exc!r}")
-                                bar.update(1)
-                                break
-                            pending[fut] = task
-                        if not pending:
-                            break
-                        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            collect(fut, pending.pop(fut))
-                            bar.update(1)
-                except BaseException:
-                    # interrupted (Ctrl-C, a dying driver...): keep every task that did finish
-                    for fut, task in list(pending.items()):
-                        if fut.done() and not fut.cancelled():
-                            collect(fut, task)
-                    raise
-                if broken is not None:
-                    for i, r0, r1 in queue:
-                        failed.setdefault(i, f"realizations {r0}..{r1 - 1}: not run, the executor broke: {broken!r}")
-                        bar.update(1)
-        n_computed = counter["computed"]
+        results = map_tasks(
+            realization_windings,
+            [((i, r0, r1), (*pts[i], n_cells, boundary, method, seed, r0, r1, *route)) for i, r0, r1 in tasks],
+            executor, progress=progress, desc=desc, on_result=collect, max_workers=max_workers,
+        )
+        for (i, r0, r1), res in sorted(results.items()):
+            if isinstance(res, TaskFailure):
+                err = res.error
+                failed.setdefault(i, f"realizations {r0}..{r1 - 1}: {type(err).__name__}: {err}")
+            else:
+                n_computed += r1 - r0
         if failed:
             warnings.warn(
                 f"{len(failed)} of {len(pts)} point(s) had failed tasks (see result.failed); finished "
@@ -527,19 +504,33 @@ def disorder_sweep(
     )
 
 
+@strict_keywords
 def disorder_average(
     hoppings,
     disorder,
     n_cells: int,
     n_realizations: int,
-    **kwargs,
+    *,
+    boundary: Boundary = "periodic",
+    method: Method = "auto",
+    seed: int = 0,
+    executor: ExecutorLike = None,
+    max_workers: Optional[int] = None,
+    store=None,
+    chunk_size: Optional[int] = None,
+    progress: bool = False,
+    desc: Optional[str] = "disorder average",
+    region=None,
+    buffer: Optional[int] = None,
+    core: Optional[int] = None,
+    tol: Optional[float] = None,
+    max_buffer: Optional[int] = None,
+    check: Optional[bool] = None,
 ) -> EnsembleResult:
     """Disorder average (and spread) of the winding number of one point.
 
-    ``disorder_average(hoppings, disorder, n_cells, n_realizations, **kw)`` is
     :func:`disorder_sweep` on the single point ``(hoppings, disorder)``, with the same keywords
-    (``boundary="periodic"``, ``method="auto"``, ``seed=0``, ``executor=``, ``store=``,
-    ``chunk_size=``, ``progress=``...). Realizations are spread over the executor's workers.
+    and defaults. Realizations are spread over the executor's workers.
 
     Returns
     -------
@@ -547,8 +538,11 @@ def disorder_average(
         ``mean``, ``std``, ``sem``, ``values`` (one per realization), ``count``, ``n_gapless``,
         ``failed`` (a message or None) and the underlying ``sweep``.
     """
-    kwargs.setdefault("desc", "disorder average")
-    res = disorder_sweep([(hoppings, disorder)], n_cells, n_realizations, **kwargs)
+    res = disorder_sweep(
+        [(hoppings, disorder)], n_cells, n_realizations, boundary=boundary, method=method, seed=seed,
+        executor=executor, max_workers=max_workers, store=store, chunk_size=chunk_size, progress=progress,
+        desc=desc, region=region, buffer=buffer, core=core, tol=tol, max_buffer=max_buffer, check=check,
+    )
     return EnsembleResult(
         mean=float(res.mean[0]), std=float(res.std[0]), sem=float(res.sem[0]), values=res.values[0],
         count=int(res.count[0]), n_gapless=int(res.n_gapless[0]), failed=res.failed.get(0), sweep=res,

@@ -18,11 +18,13 @@ numbers from :func:`task_seed` (the master seed and the task's key), never from 
 from __future__ import annotations
 
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
+
+from ._typing import EXECUTOR_KINDS, strict_keywords
 
 __all__ = ["SerialExecutor", "get_executor", "task_seed", "map_tasks", "TaskFailure"]
 
@@ -43,6 +45,7 @@ class SerialExecutor(Executor):
 
 
 @contextmanager
+@strict_keywords
 def get_executor(
     executor: ExecutorLike = None, max_workers: Optional[int] = None, mp_context: Optional[str] = None
 ) -> Iterator[Executor]:
@@ -82,8 +85,9 @@ def get_executor(
             client.close()
         return
     else:
+        kinds = ", ".join(repr(k) for k in EXECUTOR_KINDS)
         raise ValueError(
-            f"unknown executor {executor!r}; use None/'process', 'serial', 'thread', a dask scheduler "
+            f"unknown executor {executor!r}; use None, one of {kinds}, a dask scheduler "
             "address 'tcp://host:port', or a concurrent.futures.Executor"
         )
     try:
@@ -108,56 +112,114 @@ class TaskFailure:
         return f"TaskFailure(key={self.key!r}, error={self.error!r})"
 
 
+def _default_max_pending(max_workers: Optional[int]) -> int:
+    return max(8, 4 * (max_workers or os.cpu_count() or 1))
+
+
+@strict_keywords
 def map_tasks(
     fn: Callable,
-    tasks: Sequence[Tuple[Any, tuple]],
+    tasks: Iterable[Tuple[Any, tuple]],
     executor: ExecutorLike = None,
     *,
     progress: bool = True,
     desc: Optional[str] = None,
+    unit: str = "task",
+    total: Optional[int] = None,
     on_result: Optional[Callable[[Any, Any], None]] = None,
     max_workers: Optional[int] = None,
+    max_pending: Optional[int] = None,
     mp_context: Optional[str] = None,
 ) -> Dict[Any, Any]:
     """Run ``fn(*args)`` for each ``(key, args)`` of ``tasks`` on an executor.
+
+    The one scheduler of tntopo (datasets, disorder ensembles, seed sweeps). At most ``max_pending`` tasks are submitted at a time (a bounded queue: a sweep of millions
+    of tasks never holds millions of futures, and a dask cluster is fed as it drains). If the
+    executor breaks (it refuses a submission, e.g. a process pool whose worker died), nothing
+    more is submitted: the tasks already running are collected, the refused one and all that
+    were never submitted are reported as :class:`TaskFailure`. If the caller is interrupted
+    (``KeyboardInterrupt``...), every task that did finish is still handed to ``on_result``
+    before the exception propagates.
 
     Parameters
     ----------
     fn : callable
         A picklable (module-level) function for process pools and dask.
-    tasks : sequence of (key, args)
+    tasks : iterable of (key, args)
+        Consumed lazily.
     executor : see module docstring
     progress : bool
         Show a tqdm progress bar.
+    desc, unit : str, optional
+        Label and unit of the progress bar.
+    total : int, optional
+        Number of tasks, for the bar (default: ``len(tasks)`` when it has one).
     on_result : callable(key, result), optional
         Called in this process as each task finishes (e.g. to save it to disk at once, which
-        makes a sweep resumable).
+        makes a sweep resumable). If it raises, the task is recorded as a :class:`TaskFailure`.
     max_workers, mp_context : optional
         Size and start method of the default process pool (see :func:`get_executor`).
+    max_pending : int, optional
+        Tasks in flight at most (default: ``max(8, 4 * workers)``).
 
     Returns
     -------
     dict
-        ``{key: result}``, with a :class:`TaskFailure` for every task that raised; the other
-        results are kept.
+        ``{key: result}``, with a :class:`TaskFailure` for every task that raised or was not
+        run; the other results are kept.
     """
     from tqdm.auto import tqdm
 
     out: Dict[Any, Any] = {}
-    if not tasks:
+    if total is None and hasattr(tasks, "__len__"):
+        total = len(tasks)  # type: ignore[arg-type]
+    if total == 0:
         return out
-    with get_executor(executor, max_workers, mp_context) as ex:
-        futs = {ex.submit(fn, *args): key for key, args in tasks}
-        with tqdm(total=len(futs), desc=desc, disable=not progress) as bar:
-            for fut in as_completed(futs):
-                key = futs[fut]
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - reported, other tasks go on
-                    res = TaskFailure(key, exc)
-                else:
-                    if on_result is not None:
-                        on_result(key, res)
-                out[key] = res
+    limit = _default_max_pending(max_workers) if max_pending is None else max(1, int(max_pending))
+
+    def collect(fut: Future, key) -> None:
+        try:
+            res = fut.result()
+            if on_result is not None:
+                on_result(key, res)
+        except Exception as exc:  # noqa: BLE001 - reported, other tasks go on
+            res = TaskFailure(key, exc)
+        out[key] = res
+
+    queue = iter(tasks)
+    pending: Dict[Future, Any] = {}
+    broken: Optional[BaseException] = None
+    with get_executor(executor, max_workers, mp_context) as ex, \
+            tqdm(total=total, desc=desc, unit=unit, disable=not progress) as bar:
+        try:
+            while True:
+                while broken is None and len(pending) < limit:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    key, args = item
+                    try:
+                        fut = ex.submit(fn, *args)
+                    except Exception as exc:  # noqa: BLE001 - the executor broke: stop submitting
+                        broken = exc
+                        out[key] = TaskFailure(key, RuntimeError(f"the executor refused the task: {exc!r}"))
+                        bar.update(1)
+                        break
+                    pending[fut] = key
+                if not pending:
+                    break
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    collect(fut, pending.pop(fut))
+                    bar.update(1)
+        except BaseException:
+            # interrupted (Ctrl-C, a dying driver...): keep every task that did finish
+            for fut, key in list(pending.items()):
+                if fut.done() and not fut.cancelled():
+                    collect(fut, key)
+            raise
+        if broken is not None:
+            for key, _ in queue:
+                out[key] = TaskFailure(key, RuntimeError(f"not run, the executor broke: {broken!r}"))
                 bar.update(1)
     return out

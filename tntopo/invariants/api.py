@@ -2,71 +2,101 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, fields
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._typing import METHODS, Method
-from ..chains import ChainBatch, ChiralHamiltonian, SSHChain, MIN_CELLS
+from .._laurent import GAP_TOL, laurent_coefficients
+from .._typing import MarkerMethod, Method, check_option, strict_keywords
+from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
 from ..errors import GaplessError, GaplessWarning
-from . import realspace
-from .bloch import bloch_winding, twisted_winding
+from . import local, realspace
+from .bloch import bloch_winding, bloch_winding_coefficients, twisted_winding
+from .realspace import as_blocks
 
-__all__ = ["winding_number", "local_winding_marker", "as_blocks"]
+__all__ = ["winding_number", "local_winding_marker", "as_blocks", "check_method_options", "LOCAL_OPTIONS"]
 
 #: ``method="auto"`` switches from the dense to the local O(N) route above this many cells.
 AUTO_LOCAL_CELLS = 1500
 
 
-def as_blocks(h) -> np.ndarray:
-    """Validate raw A->B blocks: shape (N, N) or (B, N, N), finite, N >= 4."""
-    if hasattr(h, "detach") and hasattr(h, "numpy"):  # torch tensor
-        h = h.detach().cpu().numpy()
-    try:
-        h = np.asarray(h)
-    except Exception as exc:  # ragged input
-        raise ValueError(f"could not read the hopping blocks as an array ({exc}); give an (N, N) or (B, N, N) array") from None
-    if h.dtype == object or not np.issubdtype(h.dtype, np.number):
-        raise ValueError(f"hopping blocks must be numeric, got dtype {h.dtype}")
-    if h.ndim not in (2, 3) or h.shape[-1] != h.shape[-2]:
-        raise ValueError(
-            f"hopping blocks must be square with shape (N, N) or (B, N, N), got {h.shape}; "
-            "pass the A->B block h with h[n, n-m] = t_m"
-        )
-    if h.shape[-1] < MIN_CELLS:
-        raise ValueError(
-            f"hopping blocks of {h.shape[-1]} cells are too small: at least {MIN_CELLS} cells are "
-            "needed for a bulk region; use a longer chain"
-        )
-    if h.ndim == 3 and h.shape[0] == 0:
-        raise ValueError("empty batch of hopping blocks (B = 0)")
-    if not np.all(np.isfinite(h)):
-        raise ValueError("hopping blocks contain NaN or inf entries; give finite amplitudes")
-    if not np.issubdtype(h.dtype, np.inexact):
-        h = h.astype(np.float64)
-    return h
+@dataclass(frozen=True)
+class _LocalOptions:
+    """Options of the local route as given to :func:`winding_number` (``None``: route default)."""
+
+    buffer: Optional[int] = None
+    core: Optional[int] = None
+    tol: Optional[float] = None
+    max_buffer: Optional[int] = None
+    check: Optional[bool] = None
+    threads: Optional[int] = None
+
+    def given(self) -> Tuple[str, ...]:
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+    def run(self, system, region, progress: bool, markers: bool = False, cells=None):
+        """Call the local route with these options (defaults where ``None``)."""
+        tol = local.DEFAULT_TOL if self.tol is None else self.tol
+        max_buffer = local.MAX_BUFFER if self.max_buffer is None else self.max_buffer
+        check = True if self.check is None else self.check
+        if markers:
+            return local.local_markers(system, cells, buffer=self.buffer, core=self.core, tol=tol,
+                                       max_buffer=max_buffer, check=check, threads=self.threads,
+                                       progress=progress)
+        return local.winding_number_local(system, region, buffer=self.buffer, core=self.core, tol=tol,
+                                          max_buffer=max_buffer, check=check, threads=self.threads,
+                                          progress=progress)
+
+
+#: Keywords of :func:`winding_number` that only the local route uses.
+LOCAL_OPTIONS: Tuple[str, ...] = tuple(f.name for f in fields(_LocalOptions))
+
+
+def _inapplicable(function: str, method: str, names, why: str) -> None:
+    if names:
+        bad = ", ".join(f"{n}=" for n in names)
+        verb = "is" if len(names) == 1 else "are"
+        raise TypeError(f"{function}(): {bad} {verb} inapplicable with method={method!r} ({why})")
+
+
+def check_method_options(function: str, method: str, local_given: Sequence[str], region_given: bool) -> None:
+    """Raise ``TypeError`` if options were given that ``method`` does not use.
+
+    ``local_given``: the names of the local-route options (:data:`LOCAL_OPTIONS`) that were
+    given; they apply to ``"local"`` and ``"auto"`` only. ``region_given``: a bulk region was
+    given; it does not apply to the exact ``"bloch"`` and ``"twisted"`` routes. ``function``
+    names the caller in the message.
+    """
+    if method not in ("local", "auto"):
+        _inapplicable(function, method, tuple(local_given), "they are options of the local route: use method='local'")
+    if method in ("bloch", "twisted") and region_given:
+        _inapplicable(function, method, ("region",), "an exact integer has no bulk region; use method='dense' "
+                      "or 'local' for a region")
 
 
 def _check_method(method) -> str:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {set(METHODS)}")
-    return method
+    return check_option("method", method, Method)
 
 
-def _chain_dense(chain: SSHChain, region, warn=True) -> float:
-    return float(
-        realspace.winding_from_blocks(
-            chain.hopping_block()[None], chain.boundary, region, warn=warn
-        )[0]
-    )
+def _chain_dense(chain: SSHChain, region) -> float:
+    return float(realspace.winding_from_blocks(chain.hopping_block()[None], chain.boundary, region)[0])
 
 
-def _local(system, **kw):
-    from . import local  # the O(N) windowed route
-
-    return local.winding_number_local(system, **kw)
-
-
-def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
+@strict_keywords
+def winding_number(
+    system,
+    method: Method = "auto",
+    *,
+    region=None,
+    buffer: Optional[int] = None,
+    core: Optional[int] = None,
+    tol: Optional[float] = None,
+    max_buffer: Optional[int] = None,
+    check: Optional[bool] = None,
+    threads: Optional[int] = None,
+    progress: bool = False,
+):
     """Winding number of a 1D chiral system.
 
     Parameters
@@ -84,9 +114,15 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
         gapless), ``"twisted"`` for periodic disordered chains, ``"dense"`` for open ones and
         raw blocks, ``"local"`` beyond 1500 cells.
     region : optional
-        Bulk region for the real-space routes (see :func:`tntopo.invariants.bulk_region`).
-    **kwargs
-        Passed to the local route (``buffer``, ``window``...).
+        Bulk region of the real-space routes (see :func:`tntopo.invariants.bulk_region`);
+        inapplicable to ``"bloch"`` and ``"twisted"``.
+    buffer, core, tol, max_buffer, check, threads : optional
+        Options of the local route (see :func:`tntopo.invariants.local.local_markers`;
+        ``None``: its defaults). Accepted with ``method="local"`` and ``"auto"`` (used when
+        ``"auto"`` picks the local route); a ``TypeError`` with any other method.
+    progress : bool
+        Show a progress bar (tqdm) where the work is long: the windows of the local route,
+        the chains of a batch computed one by one.
 
     Returns
     -------
@@ -97,6 +133,9 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
     ------
     ValueError
         Bad input (NaN, non-square or too small blocks, unknown method or boundary...).
+    TypeError
+        An unknown keyword, or one inapplicable to ``method`` (e.g. ``buffer=`` with
+        ``method="dense"``).
     GaplessError
         ``"bloch"``/``"twisted"`` on a gapless system.
 
@@ -108,14 +147,17 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
     Examples
     --------
     >>> import tntopo
-    >>> tntopo.winding_number(tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40), method="dense")  # doctest: +ELLIPSIS
-    1.0...
+    >>> round(tntopo.winding_number(tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40), method="dense"), 5)
+    1.0
     """
     method = _check_method(method)
+    opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
+    check_method_options("winding_number", method, opts.given(), region is not None)
+    progress = bool(progress)
     if isinstance(system, ChainBatch):
-        return _batch_winding(system, method, region, **kwargs)
+        return _batch_winding(system, method, region, opts, progress)
     if isinstance(system, SSHChain):
-        return _chain_winding(system, method, region, **kwargs)
+        return _chain_winding(system, method, region, opts, progress)
     if isinstance(system, ChiralHamiltonian):
         if method in ("bloch", "twisted"):
             raise ValueError(
@@ -123,7 +165,7 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
                 "supports 'dense', 'local' or 'auto'"
             )
         if method == "local" or (method == "auto" and system.n_cells > AUTO_LOCAL_CELLS):
-            return float(_local(system, region=region, **kwargs))
+            return float(opts.run(system, region, progress))
         return float(
             realspace.winding_from_blocks(
                 system.hopping_block()[None], "open", region,
@@ -137,27 +179,31 @@ def winding_number(system, method: Method = "auto", *, region=None, **kwargs):
             "blocks support 'dense', 'local' or 'auto'"
         )
     if method == "local" or (method == "auto" and h.shape[-1] > AUTO_LOCAL_CELLS):
-        return _local(h, region=region, **kwargs)
+        return opts.run(h, region, progress)
     W = realspace.winding_from_blocks(h, "open", region)
     return float(W) if h.ndim == 2 else W
 
 
-def _batch_winding(batch: ChainBatch, method: str, region, **kwargs) -> np.ndarray:
-    """Batched routes for a ChainBatch; per sample the same semantics as for one chain."""
-    from ..chains import _bloch_coefficients
-    from .bloch import GAP_TOL, bloch_winding_coefficients
+def _each_chain(batch: ChainBatch, indices, method: str, region, opts: _LocalOptions, progress: bool):
+    """Winding numbers of ``batch[i]`` for ``i`` in ``indices``, one chain at a time."""
+    from tqdm.auto import tqdm
 
+    return [_chain_winding(batch[i], method, region, opts, False)
+            for i in tqdm(indices, desc="chains", unit="chain", disable=not progress)]
+
+
+def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, progress: bool) -> np.ndarray:
+    """Batched routes for a ChainBatch; per sample the same semantics as for one chain."""
     big = batch.n_cells > AUTO_LOCAL_CELLS
     if method == "auto" and not batch.disorder:
-        c, m_min = _bloch_coefficients(batch.hoppings, batch.ranges)
+        c, m_min = laurent_coefficients(batch.hoppings, batch.ranges)
         W, margin = bloch_winding_coefficients(c, m_min, check_gap=False)
         W = W.astype(float)
         gapless = np.flatnonzero(margin < GAP_TOL)
         if len(gapless):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GaplessWarning)
-                W[gapless] = [winding_number(batch[i], "dense" if not big else "local", region=region, **kwargs)
-                              for i in gapless]
+                W[gapless] = _each_chain(batch, gapless, "local" if big else "dense", region, opts, progress)
             warnings.warn(
                 f"{len(gapless)} clean chain(s) of the batch are gapless (e.g. sample {gapless[0]}): "
                 "their real-space values are returned and are not quantized invariants",
@@ -176,10 +222,10 @@ def _batch_winding(batch: ChainBatch, method: str, region, **kwargs) -> np.ndarr
                 "periodic batch or 'dense'"
             )
         return batch.bloch_windings().astype(float)
-    return np.array([winding_number(c, method, region=region, **kwargs) for c in batch])
+    return np.array(_each_chain(batch, range(len(batch)), method, region, opts, progress), dtype=float)
 
 
-def _chain_winding(chain: SSHChain, method: str, region, **kwargs) -> float:
+def _chain_winding(chain: SSHChain, method: str, region, opts: _LocalOptions, progress: bool) -> float:
     if method == "auto":
         if chain.is_clean:
             try:
@@ -188,12 +234,12 @@ def _chain_winding(chain: SSHChain, method: str, region, **kwargs) -> float:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", GaplessWarning)
                     W = _chain_dense(chain, region) if chain.n_cells <= AUTO_LOCAL_CELLS else float(
-                        _local(chain, region=region, **kwargs))
+                        opts.run(chain, region, progress))
                 warnings.warn(
                     f"the clean chain {chain!r} is gapless (h(k) = 0 for some k): returning the "
                     f"real-space value {W:.4f}, which is not a quantized invariant",
                     GaplessWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 return W
         if chain.boundary == "periodic":
@@ -209,11 +255,24 @@ def _chain_winding(chain: SSHChain, method: str, region, **kwargs) -> float:
     if method == "twisted":
         return float(twisted_winding(chain))
     if method == "local":
-        return float(_local(chain, region=region, **kwargs))
+        return float(opts.run(chain, region, progress))
     return _chain_dense(chain, region)
 
 
-def local_winding_marker(system, cells=None, method: str = "dense", **kwargs) -> np.ndarray:
+@strict_keywords
+def local_winding_marker(
+    system,
+    cells=None,
+    method: MarkerMethod = "dense",
+    *,
+    buffer: Optional[int] = None,
+    core: Optional[int] = None,
+    tol: Optional[float] = None,
+    max_buffer: Optional[int] = None,
+    check: Optional[bool] = None,
+    threads: Optional[int] = None,
+    progress: bool = False,
+) -> np.ndarray:
     """Local winding marker ``w(n)`` of A cells.
 
     Parameters
@@ -223,18 +282,21 @@ def local_winding_marker(system, cells=None, method: str = "dense", **kwargs) ->
         Cells to return (default: all).
     method : {"dense", "local"}
         ``"local"`` computes only the requested cells from windows of the chain (``O(N)``).
+    buffer, core, tol, max_buffer, check, threads, progress : optional
+        Options of the local route (see :func:`tntopo.invariants.local.local_markers`); a
+        ``TypeError`` with ``method="dense"``.
 
     Returns
     -------
     ndarray, shape (N,) / (len(cells),), or (B, ...) for a batch
         ``w(n) = sum_j |Q_nj|^2 (x_n - x_j)``; its bulk average is the winding number.
     """
-    if method not in ("dense", "local"):
-        raise ValueError(f"unknown method {method!r} for local_winding_marker; choose 'dense' or 'local'")
+    method = check_option("method", method, MarkerMethod, hint=" for local_winding_marker")
+    opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
     if method == "local":
-        from . import local
-
-        return local.local_markers(system, cells=cells, **kwargs)
+        return opts.run(system, None, bool(progress), markers=True, cells=cells)
+    _inapplicable("local_winding_marker", method, opts.given() + (("progress",) if progress else ()),
+                  "they are options of the local route: use method='local'")
     boundary, positions = "open", None
     if isinstance(system, SSHChain):
         h, boundary = system.hopping_block(), system.boundary

@@ -24,15 +24,16 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from .._blas import single_threaded_blas
+from .._bonds import window_blocks
+from .._laurent import companion_zeros, laurent_coefficients
+from .._typing import check_integer, strict_keywords
 from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
-from ..errors import GaplessWarning
 from . import realspace
 
 __all__ = [
@@ -59,18 +60,6 @@ _BATCH_ELEMS = 1 << 22
 _LYAPUNOV_CELLS = 4000
 
 
-def _warn(message: str) -> None:
-    """Issue a GaplessWarning attributed to the first caller outside tntopo."""
-    import sys
-
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    level, f = 2, sys._getframe(1)
-    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg + os.sep):
-        f = f.f_back
-        level += 1
-    warnings.warn(message, GaplessWarning, stacklevel=level)
-
-
 # ---------------------------------------------------------------------------- banded systems
 @dataclass
 class _Banded:
@@ -89,12 +78,16 @@ class _Banded:
 
     def block(self) -> np.ndarray:
         """The full ``N x N`` block (only used when one window covers the whole chain)."""
-        return _window_blocks(self, np.zeros(1, dtype=np.int64), self.n_cells, self.boundary == "periodic")[0]
+        return self.windows(np.zeros(1, dtype=np.int64), self.n_cells, self.boundary == "periodic")[0]
+
+    def windows(self, starts: np.ndarray, L: int, wrap=False) -> np.ndarray:
+        """A->B blocks of the windows ``[s, s + L)`` (see :func:`tntopo._bonds.window_blocks`)."""
+        return window_blocks(self.bonds, self.ranges, self.n_cells, self.boundary, starts, L, wrap)
 
 
 def _from_chain(chain: SSHChain) -> _Banded:
     return _Banded(
-        bonds=chain._bonds,
+        bonds=chain.bond_array,
         ranges=tuple(chain.ranges),
         n_cells=chain.n_cells,
         boundary=chain.boundary,
@@ -130,31 +123,6 @@ def _from_dense(h: np.ndarray, positions=None) -> _Banded:
     return _Banded(bonds, tuple(int(m) for m in offsets), N, "open", positions)
 
 
-def _window_blocks(b: _Banded, starts: np.ndarray, L: int, wrap=False) -> np.ndarray:
-    """A->B blocks of the windows ``[s, s + L)`` (cells mod N on a ring), shape ``(len(starts), L, L)``.
-
-    Windows with ``wrap`` (bool or one per window) are closed into rings of ``L`` cells: a bond
-    leaving the window re-enters it at the other end. A ring window has no edge zero modes, so
-    its polar factor needs no SVD; the cut is as far from the core as for an open window.
-    """
-    out = np.zeros((len(starts), L, L), dtype=b.bonds.dtype)
-    wrap = np.broadcast_to(np.asarray(wrap, dtype=bool), (len(starts),))
-    i = np.arange(L)
-    for k, m in enumerate(b.ranges):
-        inside = (i - m >= 0) & (i - m < L)
-        cells = starts[:, None] + i[None, :]
-        if b.boundary == "periodic":
-            cells %= b.n_cells
-        vals = b.bonds[k][np.clip(cells, 0, b.n_cells - 1)]
-        rows = i[inside]
-        if rows.size:
-            out[:, rows, rows - m] = vals[:, inside]
-        if (~inside).any() and wrap.any() and abs(m) < L:
-            rows = i[~inside]
-            w = np.flatnonzero(wrap)
-            out[w[:, None], rows[None, :], ((rows - m) % L)[None, :]] = vals[w][:, ~inside]
-    return out
-
 # --------------------------------------------------------------------- localization length
 def _xi_from_exponents(gammas) -> float:
     g = np.abs(np.asarray(gammas, dtype=float))
@@ -170,12 +138,8 @@ def _clean_xi(hoppings: Dict[int, complex]) -> float:
     ranges = sorted(m for m, t in hoppings.items() if t != 0)
     if not ranges:
         return math.inf
-    m_min = ranges[0]
-    c = np.zeros(ranges[-1] - m_min + 1, dtype=complex)
-    for m, t in hoppings.items():
-        if t != 0:
-            c[m - m_min] += t
-    roots = np.roots(c[::-1])  # zeros of sum_k c_k z^k
+    c, _ = laurent_coefficients([[complex(hoppings[m]) for m in ranges]], ranges)
+    roots = companion_zeros(c)[0]  # zeros of sum_k c_k z^k (c[0, -1] != 0: no zero at infinity)
     if roots.size == 0:
         return 0.0
     with np.errstate(divide="ignore"):
@@ -219,6 +183,7 @@ def _lyapunov(b: _Banded) -> np.ndarray:
     return acc / coef.shape[1]
 
 
+@strict_keywords
 def localization_length(system) -> float:
     """Localization length ``xi`` (in cells) that sets the decay of the flat-band block ``Q``.
 
@@ -244,6 +209,7 @@ def _xi(b: _Banded) -> float:
     return _xi_from_exponents(_lyapunov(b))
 
 
+@strict_keywords
 def auto_buffer(xi: float, reach: int = 1, tol: float = DEFAULT_TOL, max_buffer: int = MAX_BUFFER) -> Tuple[int, bool]:
     """Buffer (cells on each side of a core) for localization length ``xi``.
 
@@ -303,21 +269,11 @@ def _as_banded(system):
     if isinstance(system, ChainBatch):
         return [_from_chain(c) for c in system], False
     if isinstance(system, ChiralHamiltonian):
-        return [_from_dense(system._h, (system.positions_A, system.positions_B))], True
-    from .api import as_blocks
-
-    h = as_blocks(system)
+        return [_from_dense(system.hopping_block(), (system.positions_A, system.positions_B))], True
+    h = realspace.as_blocks(system)
     if h.ndim == 2:
         return [_from_dense(h)], True
     return [_from_dense(hi) for hi in h], False
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer number of cells, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} is too small: it must be at least {minimum}")
-    return int(value)
 
 
 def _resolve_buffer(b: _Banded, buffer, tol, max_buffer):
@@ -326,15 +282,15 @@ def _resolve_buffer(b: _Banded, buffer, tol, max_buffer):
     reach = max(b.reach, 1)
     if buffer is None:
         xi = _xi(b)
-        buf, capped = auto_buffer(xi, reach, tol, _check_int("max_buffer", max_buffer, reach))
+        buf, capped = auto_buffer(xi, reach, tol, check_integer("max_buffer", max_buffer, reach))
         if capped and 2 * buf + 1 <= b.n_cells:  # (a chain inside one window is computed exactly)
-            _warn(
+            realspace.warn_gapless(
                 f"localization length xi = {xi:.3g} cells is too long for the local route (the chain is "
                 f"near a phase transition): the buffer is capped at {buf} cells and the markers are not "
                 "converged; move away from the transition, raise max_buffer, or use method='dense'"
             )
         return buf, xi, True
-    buf = _check_int("buffer", buffer, 1)
+    buf = check_integer("buffer", buffer, 1)
     if buf < reach:
         raise ValueError(
             f"buffer={buf} is smaller than the hopping range {reach}: the window would cut the bonds "
@@ -373,8 +329,9 @@ def _plan(cells: np.ndarray, N: int, boundary: str, buf: int, core: int, reach: 
     return starts.astype(np.int64), L, inv, rows, wrap
 
 
-def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, threads=None) -> np.ndarray:
-    """Markers of every cell of every window, ``(n_windows, L)``, batched."""
+def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, threads=None, bar=None) -> np.ndarray:
+    """Markers of every cell of every window, ``(n_windows, L)``, batched (``bar``: a tqdm bar
+    advanced by the number of windows done)."""
     from ..tn import contract_rswn
 
     out = np.empty((len(starts), L))
@@ -385,7 +342,7 @@ def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, th
         st, wr = starts[s:s + per], wrap[s:s + per]
         nt = threads if threads is not None else max(1, min(ncpu, len(st) // 64))
         with single_threaded_blas():
-            Q = realspace.polar_factor(_window_blocks(b, st, L, wr), threads=nt)
+            Q = realspace.polar_factor(b.windows(st, L, wr), threads=nt)
         res = np.empty((len(st), L))
         for flag in (False, True):
             sel = np.flatnonzero(wr == flag)
@@ -402,13 +359,15 @@ def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, th
                     Xw = Xw - span[:, None, None] * np.round(Xw / span[:, None, None])
                 res[sel] = np.einsum("wac,wac->wa", (Q[sel] * Q[sel].conj()).real, Xw)
         out[s:s + per] = res
+        if bar is not None:
+            bar.update(len(st))
     return out
 
 
-def _markers_banded(b: _Banded, cells: np.ndarray, buffer, core, tol, max_buffer, check, threads):
+def _markers_banded(b: _Banded, cells: np.ndarray, buffer, core, tol, max_buffer, check, threads, progress=False):
     N = b.n_cells
     buf, xi, auto = _resolve_buffer(b, buffer, tol, max_buffer)
-    core = buf if core is None else _check_int("core", core, 1)
+    core = buf if core is None else check_integer("core", core, 1)
     order = np.argsort(cells, kind="stable")
     sc = cells[order]
     if core + 2 * buf >= N:
@@ -421,7 +380,10 @@ def _markers_banded(b: _Banded, cells: np.ndarray, buffer, core, tol, max_buffer
         info = LocalInfo(xi, buf, N, N, 1, math.nan, True)
         return w_all[cells], info
     starts, L, inv, rows, wrap = _plan(sc, N, b.boundary, buf, core, b.reach)
-    wm = _window_markers(b, starts, L, wrap, threads)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(starts), desc="local windows", unit="window", disable=not progress) as bar:
+        wm = _window_markers(b, starts, L, wrap, threads, bar)
     vals = wm[inv, rows]
     err = math.nan
     if check and len(sc):
@@ -435,7 +397,7 @@ def _markers_banded(b: _Banded, cells: np.ndarray, buffer, core, tol, max_buffer
             v2 = _window_markers(b, s2, L2, wrap2, threads)[inv2, rows2]
             err = float(np.max(np.abs(v2 - vals[pick])))
             if err > CHECK_TOL:
-                _warn(
+                realspace.warn_gapless(
                     f"local markers are not converged: growing the buffer from {buf} to {buf2} cells changes "
                     f"them by {err:.2g} (localization length estimate xi = {xi:.3g}); the chain is close to a "
                     "transition or strongly disordered -- pass a larger buffer= or use method='dense'"
@@ -463,6 +425,7 @@ def _cells_array(cells, N: int) -> np.ndarray:
     return c
 
 
+@strict_keywords
 def local_markers(
     system,
     cells=None,
@@ -473,6 +436,7 @@ def local_markers(
     max_buffer: int = MAX_BUFFER,
     check: bool = True,
     threads: Optional[int] = None,
+    progress: bool = False,
     return_info: bool = False,
 ):
     """Local winding markers ``w(n)`` of selected cells, from windows of the chain (``O(N)``).
@@ -494,6 +458,10 @@ def local_markers(
     check : bool
         Recompute a few cells with a 1.5x larger buffer and warn if they moved by more than
         ``1e-6``.
+    threads : int, optional
+        Worker threads of the batched polar factors (default: from the batch size and cores).
+    progress : bool
+        Show a progress bar (tqdm) over the windows; useful for chains of ``10^6`` cells.
     return_info : bool
         Also return a :class:`LocalInfo` (a list of them for a batch).
 
@@ -512,7 +480,7 @@ def local_markers(
     res, infos = [], []
     for b in bands:
         c = _cells_array(cells, b.n_cells)
-        w, info = _markers_banded(b, c, buffer, core, tol, max_buffer, check, threads)
+        w, info = _markers_banded(b, c, buffer, core, tol, max_buffer, check, threads, progress)
         res.append(w)
         infos.append(info)
     out = res[0] if single else np.stack(res)
@@ -521,6 +489,7 @@ def local_markers(
     return out
 
 
+@strict_keywords
 def winding_number_local(
     system,
     region=None,
@@ -532,13 +501,15 @@ def winding_number_local(
     check: bool = True,
     threads: Optional[int] = None,
     warn: bool = True,
+    progress: bool = False,
     return_info: bool = False,
 ):
     """Bulk-averaged winding number from local markers (the ``method="local"`` route).
 
     Same parameters as :func:`local_markers`; ``region`` is the bulk region (see
     :func:`tntopo.invariants.bulk_region`; default: the middle half of an open chain, all cells
-    of a ring). Only the markers of the region's cells are computed.
+    of a ring). Only the markers of the region's cells are computed. ``warn=False`` skips the
+    :class:`~tntopo.GaplessWarning` for values far from an integer.
 
     Returns
     -------
@@ -549,12 +520,12 @@ def winding_number_local(
     Ws, infos = [], []
     for b in bands:
         mask = realspace.bulk_region(b.n_cells, b.boundary, region)
-        w, info = _markers_banded(b, np.flatnonzero(mask), buffer, core, tol, max_buffer, check, threads)
+        w, info = _markers_banded(b, np.flatnonzero(mask), buffer, core, tol, max_buffer, check, threads, progress)
         Ws.append(float(np.mean(w)))
         infos.append(info)
     W = np.array(Ws)
     if warn:
-        realspace._warn_quantization(W)
+        realspace.warn_if_not_quantized(W)
     out = float(W[0]) if single else W
     if return_info:
         return out, (infos[0] if single else infos)

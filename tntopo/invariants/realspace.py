@@ -12,6 +12,7 @@ region ``R`` (cells ``N//4 <= n < N - N//4`` of an open chain, all cells of a ri
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
@@ -19,9 +20,14 @@ from typing import Optional
 import numpy as np
 
 from .._blas import single_threaded_blas
+from .._typing import strict_keywords
+from ..chains import MIN_CELLS
 from ..errors import GaplessWarning
 
 __all__ = [
+    "as_blocks",
+    "warn_gapless",
+    "warn_if_not_quantized",
     "polar_factor",
     "position_kernel",
     "bulk_window",
@@ -37,6 +43,78 @@ QUANTIZATION_TOL = 0.05
 #: Singular values below this fraction of the largest are handled by an SVD (edge zero modes).
 _RCOND = 1e-5
 _MIN_CHUNK = 256
+
+
+@strict_keywords
+def as_blocks(h) -> np.ndarray:
+    """Validate raw A->B blocks: shape (N, N) or (B, N, N), numeric, finite, N >= 4.
+
+    Torch tensors are detached and copied to numpy; integer blocks become float64.
+
+    Raises
+    ------
+    ValueError
+        Ragged, non-numeric, non-square, too small, empty or non-finite input.
+    """
+    if hasattr(h, "detach") and hasattr(h, "numpy"):  # torch tensor
+        h = h.detach().cpu().numpy()
+    try:
+        h = np.asarray(h)
+    except Exception as exc:  # ragged input
+        raise ValueError(f"could not read the hopping blocks as an array ({exc}); give an (N, N) or (B, N, N) array") from None
+    if h.dtype == object or not np.issubdtype(h.dtype, np.number):
+        raise ValueError(f"hopping blocks must be numeric, got dtype {h.dtype}")
+    if h.ndim not in (2, 3) or h.shape[-1] != h.shape[-2]:
+        raise ValueError(
+            f"hopping blocks must be square with shape (N, N) or (B, N, N), got {h.shape}; "
+            "pass the A->B block h with h[n, n-m] = t_m"
+        )
+    if h.shape[-1] < MIN_CELLS:
+        raise ValueError(
+            f"hopping blocks of {h.shape[-1]} cells are too small: at least {MIN_CELLS} cells are "
+            "needed for a bulk region; use a longer chain"
+        )
+    if h.ndim == 3 and h.shape[0] == 0:
+        raise ValueError("empty batch of hopping blocks (B = 0)")
+    if not np.all(np.isfinite(h)):
+        raise ValueError("hopping blocks contain NaN or inf entries; give finite amplitudes")
+    if not np.issubdtype(h.dtype, np.inexact):
+        h = h.astype(np.float64)
+    return h
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn_gapless(message: str) -> None:
+    """Issue a :class:`~tntopo.GaplessWarning` attributed to the first caller outside tntopo.
+
+    The warning points at the user's line however deep inside tntopo it was raised (so that
+    ``warnings`` filters by module and the "once per location" rule work as expected).
+    """
+    level, f = 2, sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PACKAGE_DIR):
+        f = f.f_back
+        level += 1
+    warnings.warn(message, GaplessWarning, stacklevel=level)
+
+
+def warn_if_not_quantized(W, what: str = "real-space winding number") -> None:
+    """Warn (:class:`~tntopo.GaplessWarning`) if a value of ``W`` is not close to an integer.
+
+    "Close" is within :data:`QUANTIZATION_TOL`; a value further away means the system is
+    (nearly) gapless or its bulk region is too short. ``what`` names the quantity in the message.
+    """
+    W = np.atleast_1d(np.asarray(W))
+    dev = np.abs(W - np.round(W))
+    bad = dev > QUANTIZATION_TOL
+    if bad.any():
+        warn_gapless(
+            f"{what}: {bad.sum()} of {W.size} value(s) lie up to {dev.max():.3f} from an integer; "
+            "the system is (nearly) gapless or its bulk region is not many localization lengths "
+            "long -- the value is not a quantized invariant (use a longer chain or move away from "
+            "the transition)"
+        )
 
 
 def _n_threads(B: int) -> int:
@@ -60,6 +138,7 @@ def _polar_chunk(h: np.ndarray) -> np.ndarray:
     return Q
 
 
+@strict_keywords
 def polar_factor(h, threads: Optional[int] = None) -> np.ndarray:
     """Flat-band A->B block ``Q_AB`` (unitary polar factor of ``h``), batched.
 
@@ -95,6 +174,7 @@ def polar_factor(h, threads: Optional[int] = None) -> np.ndarray:
     return Q[0] if single else Q
 
 
+@strict_keywords
 def position_kernel(n_cells: int, boundary: str = "open", positions_A=None, positions_B=None) -> np.ndarray:
     """Position kernel ``X[a, c] = x_a - x_c`` (minimum image on a ring)."""
     if positions_A is None:
@@ -109,6 +189,7 @@ def position_kernel(n_cells: int, boundary: str = "open", positions_A=None, posi
     return X
 
 
+@strict_keywords
 def bulk_region(n_cells: int, boundary: str = "open", region=None) -> np.ndarray:
     """Boolean mask of the bulk cells.
 
@@ -143,27 +224,14 @@ def bulk_region(n_cells: int, boundary: str = "open", region=None) -> np.ndarray
     return mask
 
 
+@strict_keywords
 def bulk_window(n_cells: int, boundary: str = "open", region=None) -> np.ndarray:
     """Window weights ``R[a] = 1/|R|`` on the bulk region, 0 elsewhere."""
     mask = bulk_region(n_cells, boundary, region)
     return mask / mask.sum()
 
 
-def _warn_quantization(W, what: str = "real-space winding number") -> None:
-    W = np.atleast_1d(np.asarray(W))
-    dev = np.abs(W - np.round(W))
-    bad = dev > QUANTIZATION_TOL
-    if bad.any():
-        warnings.warn(
-            f"{what}: {bad.sum()} of {W.size} value(s) lie up to {dev.max():.3f} from an integer; "
-            "the system is (nearly) gapless or its bulk region is not many localization lengths "
-            "long -- the value is not a quantized invariant (use a longer chain or move away from "
-            "the transition)",
-            GaplessWarning,
-            stacklevel=4,
-        )
-
-
+@strict_keywords
 def markers_from_blocks(h, boundary: str = "open", positions=None, threads=None) -> np.ndarray:
     """Local markers ``w(n)`` of every A cell, shape ``(B, N)`` (or ``(N,)``)."""
     from ..tn import contract_rswn
@@ -176,6 +244,7 @@ def markers_from_blocks(h, boundary: str = "open", positions=None, threads=None)
         return np.asarray(contract_rswn(Q, X, None))
 
 
+@strict_keywords
 def winding_from_blocks(h, boundary: str = "open", region=None, positions=None, threads=None, warn=True):
     """Bulk-averaged real-space winding numbers of A->B blocks, contracted as a tensor network."""
     from ..tn import contract_rswn
@@ -188,10 +257,11 @@ def winding_from_blocks(h, boundary: str = "open", region=None, positions=None, 
         R = bulk_window(N, boundary, region)
         W = np.asarray(contract_rswn(Q, X, R), dtype=float)
     if warn:
-        _warn_quantization(W)
+        warn_if_not_quantized(W)
     return W
 
 
+@strict_keywords
 def reference_winding_number(h, boundary: str = "open", region=None) -> np.ndarray:
     """Naive, independent route: dense ``eigh`` of each ``2N x 2N`` Hamiltonian, then matrix products.
 

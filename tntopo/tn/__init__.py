@@ -1,4 +1,4 @@
-"""Tensor-network form of the real-space winding number (quimb + opt_einsum)."""
+"""Tensor networks of the invariants: built with quimb, contracted with cotengra (cached expressions)."""
 from .network import contract_network, contract_rswn, expression_cache_info, rswn_network
 
 __all__ = ["rswn_network", "contract_network", "contract_rswn", "expression_cache_info"]

@@ -9,21 +9,37 @@ the bulk window ``R[a]`` -- sharing the hyper-indices ``a`` (A cell) and ``c`` (
 batch index ``b``. Written through eigenvector amplitudes (``Q_ac = sum_n s_n psi_n(a) psi_n(c)^*``)
 it becomes the 4th-order network used by :class:`tntopo.nn.TopoNet`.
 
-The network is built with quimb; its contraction path is searched once per structure (the
-equation and shapes) with opt_einsum and the compiled expression is cached, so repeated calls do
-no path search.
+The network is built with quimb and contracted with cotengra's ``array_contract``, whose own
+cache keeps one contraction expression per structure (the equation, the shapes and the path
+optimizer): the path is searched the first time a structure is seen, repeated calls do no path
+search. tntopo kept its own ``lru_cache`` of ``opt_einsum.contract_expression`` objects before;
+``python benchmarks/bench_invariant.py --quick`` compares the two in one run (own / cotengra time
+per call, 2 shared cores): 0.87-0.88 for one 40-cell network (about 190 us each: the quimb
+network build dominates), 1.0-1.1 for 64 x 40, 1.2-2.7 for 400 x 20 and 1.5-1.9 for 8 x 400 cells.
+Ours was faster only for single tiny networks, by about 20 us, so cotengra's cache is used.
+Through TopoNet (torch, forward + backward, one thread) the two are within the noise of a shared
+machine: own / cotengra 0.81-1.0 for 32 chains x 10 cells, 1.0-1.02 for 256 x 20.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence, Tuple
+from collections import namedtuple
+from typing import Sequence, Union
 
+import cotengra as ctg
 import numpy as np
-import opt_einsum as oe
+
+from .._typing import strict_keywords
 
 __all__ = ["rswn_network", "contract_network", "contract_rswn", "expression_cache_info"]
 
+#: Contraction path optimizer: an opt_einsum optimizer name (networks of a few tensors: the
+#: optimal path), a cotengra preset name prefixed ``"ctg:"``, or an explicit path.
+DEFAULT_OPTIMIZE = "auto"
 
+CacheInfo = namedtuple("CacheInfo", ["currsize"])
+
+
+@strict_keywords
 def rswn_network(Q, kernel, window=None, batch: bool = True):
     """Build the real-space winding-number tensor network with quimb.
 
@@ -58,29 +74,41 @@ def rswn_network(Q, kernel, window=None, batch: bool = True):
     return qtn.TensorNetwork(ts, virtual=True)
 
 
-@lru_cache(maxsize=256)
-def _expression(eq: str, shapes: Tuple[Tuple[int, ...], ...], optimize: str):
-    return oe.contract_expression(eq, *shapes, optimize=optimize)
+def expression_cache_info() -> CacheInfo:
+    """Size of cotengra's cache of contraction expressions (one path search per entry).
 
-
-def expression_cache_info():
-    """Hits/misses of the cached contraction expressions (one path search per miss)."""
-    return _expression.cache_info()
-
-
-def contract_network(tn, output_inds: Sequence[str], optimize: str = "auto-hq"):
-    """Contract a tensor network with a cached opt_einsum expression.
-
-    The equation and shapes of ``tn`` key a cache of ``opt_einsum.contract_expression``
-    objects: the contraction path is searched the first time a structure is seen and reused
-    afterwards. Works for any array backend opt_einsum supports (numpy, torch).
+    ``currsize`` does not grow when a network of an already seen structure is contracted.
     """
-    eq = tn.get_equation(output_inds=tuple(output_inds))
+    from cotengra import interface
+
+    return CacheInfo(currsize=len(getattr(interface, "_CONTRACT_EXPR_CACHE", ())))
+
+
+@strict_keywords
+def contract_network(tn, output_inds: Sequence[str], optimize: Union[str, Sequence] = DEFAULT_OPTIMIZE):
+    """Contract a tensor network, reusing cotengra's cached contraction expression.
+
+    Parameters
+    ----------
+    tn : quimb.tensor.TensorNetwork
+    output_inds : sequence of str
+        Indices left open, in this order.
+    optimize : str or path
+        An opt_einsum path optimizer name (``"auto"``, ``"auto-hq"``, ``"optimal"``...), a
+        cotengra preset prefixed ``"ctg:"`` (e.g. ``"ctg:auto-hq"``), or an explicit path such
+        as ``((0, 1), (0, 1))``.
+
+    Works for any array backend cotengra supports through autoray (numpy, torch: gradients
+    flow through the contraction).
+    """
+    if isinstance(optimize, str):
+        optimize = optimize[4:] if optimize.startswith("ctg:") else "opt_einsum:" + optimize
+    inputs = tuple(tuple(t.inds) for t in tn)
     arrays = [t.data for t in tn]
-    shapes = tuple(tuple(int(s) for s in a.shape) for a in arrays)
-    return _expression(eq, shapes, optimize)(*arrays)
+    return ctg.array_contract(arrays, inputs, tuple(output_inds), optimize=optimize)
 
 
+@strict_keywords
 def contract_rswn(Q, kernel, window=None):
     """Contract the winding network: ``(B,)`` windings with a window, ``(B, N)`` markers without.
 
