@@ -14,6 +14,8 @@ import argparse
 import sys
 import tempfile
 
+from _common import add_json_option, write_ratios
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -22,6 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="output directory (default: a temporary one)")
     p.add_argument("--executor", default=None, help="process (default), serial, or a dask scheduler address")
     p.add_argument("--seeds", type=int, default=None)
+    add_json_option(p)
     args = p.parse_args(argv)
 
     from tntopo.study import get_config, reproduce
@@ -43,10 +46,12 @@ def main(argv=None) -> int:
         def f(x):
             return f"{x:6.3f}" if isinstance(x, float) else f"{'n/a':>6s}"
 
+        rates = {}
         for name, e in res["models"].items():
             tai = [v for k, v in e["disorder_accuracy"].items() if TAI_WINDOW[0] <= float(k) <= TAI_WINDOW[1] and v is not None]
             epochs = cfg_d["models"][name]["epochs"] or cfg_d["epochs"]
             rate = cfg_d["n_train"] * epochs / e["train_seconds"] if e["train_seconds"] else float("nan")
+            rates[name] = rate
             print(f"{name:16s} {f(e['test_accuracy'])} {f(e['trainability'])} {f(e['size_generalization_accuracy'])} "
                   f"{f(e['unseen_winding_accuracy'])} {f(sum(tai) / len(tai) if tai else None)} "
                   f"{f(e['edge_ablation_accuracy'])} {rate:10.0f}")
@@ -55,6 +60,11 @@ def main(argv=None) -> int:
             print(f"[{ {True: 'holds', False: 'does not hold', None: 'n/a'}[fnd['holds']] }] {fnd['claim']}")
         if args.out:
             print(f"results in {out}/results.md")
+        ref = rates.get("mlp") or next(iter(rates.values()), float("nan"))
+        write_ratios(args.json, {f"throughput_{k}_over_mlp": v / ref for k, v in rates.items() if k != "mlp"},
+                     quick=args.quick, preset=preset, samples_per_s=rates,
+                     test_accuracy={k: e["test_accuracy"] for k, e in res["models"].items()},
+                     total_s=res["timings"]["total_s"])
     return 1 if res.get("failures") else 0
 
 

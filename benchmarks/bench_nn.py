@@ -20,16 +20,7 @@ import time
 import numpy as np
 import torch
 
-
-def _timings(fns, repeat):
-    """Best (minimum) seconds of each function over interleaved runs (robust to load from other processes)."""
-    ts = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            ts[k].append(time.perf_counter() - t0)
-    return {k: float(np.min(v)) for k, v in ts.items()}
+from _common import add_json_option, interleaved, write_ratios
 
 
 def plain_contraction(net, x):
@@ -78,14 +69,14 @@ def bench_toponet(B, N, repeat):
     fns = {"fwd_bwd": fwd_bwd, "fwd": lambda: net(x), "plain": lambda: plain_contraction(net, x), "numpy": numpy_plain}
     for fn in fns.values():  # warm-up (expression cache, allocator)
         fn()
-    t = _timings(fns, repeat)
+    t = interleaved(fns, repeat)
     return dict(B=B, sites=2 * N, err_float32=err, ratio=t["fwd_bwd"] / t["plain"], **t)
 
 
 def bench_training(n_train, N, batch_size, models):
     from tntopo.data import make_dataset
     from tntopo.nn import build_model
-    from tntopo.study import train
+    from tntopo.nn import train
 
     ds = make_dataset(n_train, N, ranges=(0, 1), disorder=[None, 0.5], seed=0, shard_size=max(1, n_train // 4))
     out = {}
@@ -105,6 +96,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes for a CI smoke test")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (default 1: stable ratios on shared machines; 0 = torch's default)")
+    add_json_option(p)
     a = p.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -126,6 +118,11 @@ def main(argv=None):
     print(f"  {'model':<72}{'samples/s':>12}{'params':>10}")
     for k, (v, npar) in thr.items():
         print(f"  {k:<72}{v:12.0f}{npar:10d}")
+    base = thr.get("mlp", (float("nan"),))[0]
+    write_ratios(a.json, {"fwd_bwd_over_plain": r["ratio"], "fwd_over_plain": r["fwd"] / r["plain"],
+                          **{f"throughput_{k}_over_mlp": v / base for k, (v, _) in thr.items() if k != "mlp"}},
+                 quick=a.quick, batch=r["B"], sites=r["sites"], err_float32=r["err_float32"],
+                 samples_per_s={k: v for k, (v, _) in thr.items()})
     if r["ratio"] > 3.0 and not a.quick:  # --quick sizes are overhead-dominated: report only
         print("FAIL: TopoNet forward+backward costs more than 3x the plain contraction", file=sys.stderr)
         return 1

@@ -1,4 +1,9 @@
-"""tntopo.data: features, in-memory datasets, HDF5 shards (determinism, resume, corruption), TopoDataset."""
+"""tntopo.data: features, in-memory datasets, HDF5 shards (determinism, resume, corruption, format versions),
+TopoDataset, evaluation sets.
+
+Target names (issue 10): ``label`` = exact integer winding, ``w_real`` = real-space value, ``exact`` =
+independent exact route (the v1 names ``W`` and ``labels`` were renamed; these tests were updated accordingly).
+"""
 import json
 
 import numpy as np
@@ -7,8 +12,8 @@ import torch
 
 import tntopo
 from tntopo.data import (
-    NO_EXACT, CorruptDatasetError, TopoDataset, compute_features, densities, generate, hamiltonians,
-    make_arrays, make_dataset, read_arrays, wavefunctions,
+    NO_EXACT, CorruptDatasetError, TopoDataset, UnknownFormatError, compute_features, densities, generate,
+    hamiltonians, make_arrays, make_dataset, read_arrays, wavefunctions,
 )
 
 SMALL = dict(n_samples=24, n_cells=8, shard_size=8, ranges=(0, 1), disorder=[None, 0.5], seed=3)
@@ -43,11 +48,12 @@ def test_make_dataset_labels_and_determinism():
     assert np.array_equal(ds.exact, ds.sector)  # clean chains: exact = Bloch
     from tntopo.invariants.realspace import winding_from_blocks
 
-    np.testing.assert_allclose(ds.W, winding_from_blocks(ds.h, warn=False), atol=1e-10)
-    assert np.array_equal(ds.labels, np.rint(ds.W))
+    np.testing.assert_allclose(ds.w_real, winding_from_blocks(ds.h, warn=False), atol=1e-10)
+    assert np.array_equal(ds.label, ds.exact)  # label = the exact integer where an exact route exists
+    assert ds.features == "wavefunctions" and ds.target == "label"
     again = make_dataset(16, 8, ranges=(-1, 0, 1), seed=1, shard_size=5, dtype=torch.float64)
     assert torch.equal(ds.x, again.x)
-    w = make_dataset(4, 8, seed=1, target="W", features="densities")
+    w = make_dataset(4, 8, seed=1, target="w_real", features="densities")
     assert w.y.dtype == torch.float64 and torch.all(w.x >= 0)
     a, b = ds.split(0.75, seed=0)
     assert len(a) == 12 and len(b) == 4
@@ -56,6 +62,7 @@ def test_make_dataset_labels_and_determinism():
 def test_exact_routes_for_disorder():
     arr = make_arrays(8, 8, ranges=(0, 1), disorder=0.5, seed=0, shard_size=8)
     assert np.all(arr["exact"] == NO_EXACT)  # open disordered: no exact route
+    assert np.array_equal(arr["label"], np.rint(arr["w_real"]))  # ... so the label is the rounded real-space value
     ring = make_arrays(4, 8, ranges=(0, 1), disorder=0.3, boundary="periodic", seed=0, min_gap=0.3)
     assert np.array_equal(ring["exact"], ring["label"])  # twisted boundaries
 
@@ -66,15 +73,16 @@ def test_generate_and_read(tmp_path):
     assert meta["complete"] and meta["tntopo_version"] == tntopo.__version__ and len(meta["shards"]) == 3
     arrs = read_arrays(root)
     mem = make_arrays(**SMALL)
-    for k in ("h", "W", "label", "exact", "sector", "wavefunctions"):
+    assert meta["format_version"] == tntopo.data.FORMAT_VERSION and meta["kind"] == "chains"
+    for k in ("h", "w_real", "label", "exact", "sector", "wavefunctions"):
         assert np.array_equal(arrs[k], mem[k]), k
     ds = TopoDataset(root)
     x, y = ds[13]
     assert x.shape == (16, 16) and x.dtype == torch.float32 and int(y) == arrs["label"][13]
     assert torch.equal(x, torch.as_tensor(arrs["wavefunctions"][13]).float())
-    hd = TopoDataset(root, features="hamiltonian", target="W", dtype=torch.float64)  # not stored: computed
+    hd = TopoDataset(root, features="hamiltonian", target="w_real", dtype=torch.float64)  # not stored: computed
     torch.testing.assert_close(hd[-1][0], torch.as_tensor(hamiltonians(arrs["h"][-1])))
-    assert float(hd[-1][1]) == arrs["W"][-1]
+    assert float(hd[-1][1]) == arrs["w_real"][-1]
     mem_ds = ds.to_memory()
     assert torch.equal(mem_ds.x[13], x) and len(mem_ds) == 24
     loader = torch.utils.data.DataLoader(ds, batch_size=6, num_workers=2)
@@ -103,7 +111,7 @@ def test_resume_skips_complete_shards(tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in root.glob("shard-*.h5")}
     assert after["shard-00000.h5"] == before["shard-00000.h5"] and after["shard-00002.h5"] == before["shard-00002.h5"]
     assert after["shard-00001.h5"] != before["shard-00001.h5"]
-    assert np.array_equal(read_arrays(root)["W"], make_arrays(**SMALL)["W"])
+    assert np.array_equal(read_arrays(root)["w_real"], make_arrays(**SMALL)["w_real"])
     assert not list(root.glob("*.part"))
     with pytest.raises(ValueError, match="other parameters"):
         _gen(root, seed=4)
@@ -137,3 +145,71 @@ def test_generate_errors(tmp_path):
         _gen(tmp_path / "x", n_samples=0)
     with pytest.raises(ValueError, match="disorder"):
         _gen(tmp_path / "x", disorder="strong")
+
+
+def test_format_version_is_checked(tmp_path):
+    root = _gen(tmp_path / "ds", executor="serial")
+    meta = json.loads((root / "meta.json").read_text())
+    for bad in (1, 99, None):
+        (root / "meta.json").write_text(json.dumps({**meta, "format_version": bad}))
+        with pytest.raises(UnknownFormatError, match="format version"):
+            TopoDataset(root)
+        with pytest.raises(UnknownFormatError, match="format version"):
+            read_arrays(root)
+    (root / "meta.json").write_text(json.dumps({**meta, "kind": "cubes"}))
+    with pytest.raises(UnknownFormatError, match="unknown kind"):
+        read_arrays(root)
+    (root / "meta.json").write_text(json.dumps(meta))
+    import h5py
+
+    with h5py.File(root / "shard-00000.h5", "a") as f:  # a shard of another format version
+        f.attrs["format_version"] = 99
+    with pytest.raises(UnknownFormatError, match="shard-00000.h5"):
+        TopoDataset(root)
+
+
+def test_settings_checked_before_anything_is_written(tmp_path):
+    cases = [dict(n_cells=2), dict(windings=[0, 1, 2]), dict(executor="proces"), dict(boundary="twisted")]
+    for kw in cases:
+        with pytest.raises(ValueError, match="too small|unreachable|executor|boundary"):
+            _gen(tmp_path / "ds", **kw)
+        assert not (tmp_path / "ds").exists()
+    # a failed first run (no shard finished) does not block a corrected rerun
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "meta.json").write_text(json.dumps({"format_version": 2, "kind": "chains", "spec": {"n_cells": 2},
+                                                           "complete": False}))
+    _gen(tmp_path / "ds", executor="serial")
+    assert len(TopoDataset(tmp_path / "ds")) == 24
+
+
+def test_eval_sets_roundtrip(tmp_path):
+    from types import SimpleNamespace
+
+    from tntopo.data import build_eval_sets, disorder_key, load_eval_sets, save_eval_sets
+
+    cfg = SimpleNamespace(seed=0, n_cells=8, ranges=(0, 1), amplitude=1.0, min_gap=0.3, train_windings=(0, 1),
+                          unseen_windings=(0,), n_train=4, n_val=2, n_test=4, n_size=2, size_factor=2, n_unseen=2,
+                          disorder_strengths=(0.0, 1.0), disorder_t0=(0.8, 1.4), disorder_t1=1.0, n_disorder=3)
+    sets = build_eval_sets(cfg)
+    assert set(sets) == {"train", "val", "test", "size", "unseen", "ablation", disorder_key(0), disorder_key(1)}
+    assert sets["size"].n_cells == 16 and sets["train"].x.shape == (4, 16, 16)
+    np.testing.assert_array_equal(sets["ablation"].label, sets["test"].label)
+    path = tmp_path / "sets.h5"
+    save_eval_sets(sets, path)
+    back = load_eval_sets(path)
+    assert back.keys() == sets.keys()
+    for k, s in sets.items():
+        b = back[k]
+        assert b.n_cells == s.n_cells and np.array_equal(b.x, s.x) and np.array_equal(b.label, s.label)
+        assert np.array_equal(b.w_real, s.w_real) and (b.removed is None) == (s.removed is None)
+    ds = sets["train"].dataset()
+    assert ds.features == "wavefunctions" and ds.target == "label" and len(ds) == 4
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        f.attrs["format_version"] = 7
+    with pytest.raises(UnknownFormatError, match="format version 7"):
+        load_eval_sets(path)
+    path.write_bytes(b"junk")
+    with pytest.raises(CorruptDatasetError):
+        load_eval_sets(path)

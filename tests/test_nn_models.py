@@ -130,3 +130,59 @@ def test_prune_svd():
     assert torch.allclose(prune_svd(net, 32)(x.float()), net(x.float()), atol=1e-5)
     with pytest.raises(ValueError, match="rank"):
         prune_svd(net, 0)
+
+
+def test_toponet_compiles_its_contraction_once_per_shape():
+    """The forward pass reuses one compiled contraction per input shape/dtype and equals the quimb network."""
+    h, x, W = _data(n=6)
+    net = TopoNet(12, "exact", dtype=torch.float64)
+    out = net(x)
+    assert len(net._expr_cache) == 1
+    net(x)
+    net(x[:3])  # another batch size: a second entry
+    net(x.float())  # float32 input, float64 weights: computed in float64, the same entry
+    assert len(net._expr_cache) == 2
+    np.testing.assert_allclose(out.detach().numpy(), W, atol=1e-10)
+    ref = net.network(x).contract(output_inds=("b",)).data  # independent route: quimb contracts the whole network
+    torch.testing.assert_close(out, ref.real if ref.is_complex() else ref, atol=1e-12, rtol=1e-12)
+    # gradients flow through the cached expressions, and a copy rebuilds its own cache
+    rnd = TopoNet(12, "random", seed=0, dtype=torch.float64)
+    rnd(x).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in rnd.parameters())
+    import copy
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(rnd))
+    assert "_expr_cache" not in clone.__dict__ and torch.equal(clone(x), rnd(x))
+    assert torch.equal(copy.deepcopy(rnd)(x), rnd(x))
+
+
+def test_registry_one_for_every_model():
+    from tntopo.nn import CommutatorTopoNet, OddTopoNet, model_names, register_model
+
+    assert {"toponet", "toponet_odd", "toponet_commutator", "toponet_exact", "mlp", "shallow", "cnn",
+            "symmetric"} <= set(MODELS)
+    assert type(build_model("toponet_odd", 12)) is OddTopoNet and type(build_model("toponet_commutator", 12)) is CommutatorTopoNet
+    assert build_model("toponet", 12).init == "random" and build_model("toponet_exact", 12).init == "exact"
+    assert MODELS["toponet_exact"].exact and not MODELS["mlp"].exact
+    m = build_model("mlp", 12, seed=4, hidden=(8,))
+    assert m.build_config == {"name": "mlp", "n_cells": 12, "seed": 4, "kwargs": {"hidden": (8,)}, "classes": None,
+                              "temperature": 0.1}
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        build_model("nope", 12)
+    with pytest.raises(TypeError, match="hidden"):
+        build_model("mlp", 12, hiden=(8,))
+    with pytest.raises(TypeError):
+        MODELS["x"] = None  # read-only view
+    # anyone can add a model (e.g. a 2D one); it is then built, saved and listed like the others
+    entry = register_model("tiny_test_model", lambda n, seed=0, width=2: MLP(n, hidden=(width,), seed=seed),
+                           description="test")
+    try:
+        assert "tiny_test_model" in model_names() and entry.keywords() == ("width",)
+        assert build_model("tiny_test_model", 12, width=3).net[0].out_features == 3
+        with pytest.raises(ValueError, match="already registered"):
+            register_model("tiny_test_model", MLP)
+    finally:
+        from tntopo.nn.registry import _REGISTRY
+
+        _REGISTRY.pop("tiny_test_model")

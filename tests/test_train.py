@@ -1,12 +1,20 @@
-"""tntopo.study.train / evaluate: determinism, checkpoints that resume bit-identically, early stopping."""
-import io
+"""tntopo.nn.training: determinism, checkpoints that resume bit-identically, early stopping, classification,
+learning-rate selection, effective parameters; tntopo.nn.serialization: safe model and checkpoint files.
 
+(The loop moved from ``tntopo.study.train`` to ``tntopo.nn.training`` in issue 10; the real-space target is
+named ``w_real``.)"""
+import io
+import json
+import pickle
+
+import numpy as np
 import pytest
 import torch
 
 from tntopo.data import make_dataset
-from tntopo.nn import MLP, TopoNet
-from tntopo.study import History, evaluate, train
+from tntopo.nn import (MLP, History, ModelFileError, TopoNet, TrainingDivergedError, build_model,
+                       effective_parameters, evaluate, load_model, n_parameters, predict, read_model_meta,
+                       save_model, select_lr, train)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +91,7 @@ def test_early_stopping_and_restore_best(data):
 def test_evaluate_exact_toponet(data):
     _, va = data
     net = TopoNet(8, "exact", dtype=torch.float64)
-    m = evaluate(net, (va.x.double(), torch.as_tensor(va.W)))
+    m = evaluate(net, (va.x.double(), torch.as_tensor(va.w_real)))
     assert m["accuracy"] == 1.0 and m["max_error"] < 1e-6 and m["n"] == 32
     assert set(m) >= {"accuracy", "mse", "mae", "loss"}
 
@@ -104,3 +112,149 @@ def test_bad_arguments(data):
         train(MLP(8), tr, loss="xent", progress=False)
     with pytest.raises(ValueError, match="Dataset"):
         train(MLP(8), [1, 2, 3], progress=False)
+
+
+def test_diverging_loss_is_a_clear_error(data):
+    tr, _ = data
+    with pytest.raises(TrainingDivergedError, match="lower the learning rate"):
+        train(MLP(8, hidden=(8,)), tr, epochs=3, lr=1e12, optimizer="sgd", progress=False)
+    assert issubclass(TrainingDivergedError, ValueError) and issubclass(TrainingDivergedError, FloatingPointError)
+
+
+def test_classification_heads(data):
+    tr, va = data
+    classes = (-1, 0, 1, 2)
+    mlp = build_model("mlp", 8, seed=0, classes=classes, hidden=(16,))
+    assert mlp(tr.x[:3]).shape == (3, 4) and mlp.classes == classes
+    h = train(mlp, tr, va, epochs=3, lr=1e-2, batch_size=16, progress=False)  # cross_entropy by default
+    assert h.completed_epochs == 3 and np.isfinite(h["train_loss"]).all()
+    pred, y = predict(mlp, va)
+    assert set(pred.tolist()) <= set(classes)  # windings of the argmax class
+    m = evaluate(mlp, va)
+    assert m["accuracy"] == float((pred == y).double().mean())
+    # a TopoNet-like model: logits -(w - k)^2 / T from its real output; the exact one classifies exactly
+    exact = build_model("toponet_exact", 8, classes=classes, dtype=torch.float64)
+    w = TopoNet(8, "exact", dtype=torch.float64)(va.x.double())
+    logits = exact(va.x.double())
+    torch.testing.assert_close(logits, -(w[:, None] - torch.tensor(classes, dtype=torch.float64)) ** 2 / 0.1)
+    pred, _ = predict(exact, (va.x.double(), torch.as_tensor(va.w_real)))
+    assert torch.equal(pred, torch.round(w).clamp(-1, 2))
+    with pytest.raises(ValueError, match="cross_entropy"):
+        train(mlp, tr, loss="mse", progress=False)
+    with pytest.raises(ValueError, match="classifier"):
+        train(MLP(8), tr, loss="cross_entropy", progress=False)
+    with pytest.raises(ValueError, match="not among the model's classes"):
+        train(build_model("mlp", 8, classes=(5, 6)), tr, epochs=1, progress=False)
+
+
+def test_select_lr_equal_budgets(data):
+    tr, va = data
+    best, scores = select_lr(lambda: MLP(8, hidden=(16,), seed=0), tr, va, grid=(1e-4, 1e-2, 1e12), epochs=2,
+                             seed=0, batch_size=16, optimizer="sgd")
+    assert set(scores) == {1e-4, 1e-2, 1e12}
+    assert scores[1e12]["diverged"] and scores[1e12]["accuracy"] == 0.0
+    assert best != 1e12 and scores[best]["accuracy"] == max(v["accuracy"] for v in scores.values())
+    assert all(v["epochs"] == 2 for k, v in scores.items() if not v["diverged"])
+    with pytest.raises(TypeError, match="lr"):
+        select_lr(lambda: MLP(8), tr, va, epochs=1, lr=0.1)
+
+
+def test_effective_parameters():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 8, 8, generator=gen, dtype=torch.float64)
+    # a linear model sees only the 8x8 input: rank = 64 weights + 1 bias = 65 (more outputs than parameters)
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1, dtype=torch.float64))
+    x2 = torch.randn(100, 8, 8, generator=gen, dtype=torch.float64)
+    assert n_parameters(lin) == 65 and effective_parameters(lin, x2) == 65
+    # two layers in series: W2 W1 has only 64 + 1 effective directions in its linear part
+    deep = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4, dtype=torch.float64),
+                               torch.nn.Linear(4, 1, dtype=torch.float64))
+    assert n_parameters(deep) == 265 and effective_parameters(deep, x2) == 65
+    # the chiral-even part of OddTopoNet's state weights is a dead direction
+    from tntopo.data import wavefunctions
+    import tntopo
+
+    h = tntopo.sample_chains(60, 6, ranges=(0, 1), seed=0).hopping_blocks()
+    xw = torch.as_tensor(wavefunctions(h))
+    odd = build_model("toponet_odd", 6, seed=1, dtype=torch.float64)
+    plain = build_model("toponet", 6, seed=1, dtype=torch.float64)
+    assert effective_parameters(odd, xw) < effective_parameters(plain, xw) <= min(n_parameters(plain), 60)
+
+
+def test_model_files_roundtrip_and_metadata(data, tmp_path):
+    tr, va = data
+    m = build_model("mlp", 8, seed=2, hidden=(16,))
+    train(m, tr, va, epochs=1, progress=False)
+    assert m.trained_on["features"] == "wavefunctions" and m.trained_on["n_cells"] == 8
+    save_model(tmp_path / "m.pt", m)
+    back = load_model(tmp_path / "m.pt")
+    assert _bytes(back) == _bytes(m) and back.trained_on == m.trained_on and back.loaded_from == "model"
+    meta = read_model_meta(tmp_path / "m.pt")
+    assert meta["kind"] == "model" and meta["model"]["name"] == "mlp" and meta["model"]["kwargs"] == {"hidden": [16]}
+    assert meta["tntopo_version"] and meta["trained_on"]["target"] == "label"
+    # dtypes and classifiers survive too
+    t = build_model("toponet_odd", 8, seed=1, classes=(0, 1), dtype=torch.float64, kernel="translation_invariant")
+    save_model(tmp_path / "t.pt", t)
+    t2 = load_model(tmp_path / "t.pt")
+    assert t2.classes == (0, 1) and next(t2.parameters()).dtype == torch.float64 and _bytes(t2) == _bytes(t)
+    # a checkpoint loads as a model (its best weights), a model file is no checkpoint
+    ck = tmp_path / "run.ckpt"
+    c = build_model("mlp", 8, seed=2, hidden=(16,))
+    train(c, tr, va, epochs=2, checkpoint=ck, progress=False)
+    cm = load_model(ck)
+    assert cm.loaded_from == "checkpoint" and _bytes(cm) == _bytes(c)
+    with pytest.raises(ModelFileError, match="training checkpoint"):
+        load_model(ck, checkpoint_ok=False)
+    with pytest.raises(ModelFileError, match="not a training checkpoint"):
+        train(build_model("mlp", 8, seed=2, hidden=(16,)), tr, checkpoint=tmp_path / "m.pt", epochs=1, progress=False)
+    with pytest.raises(ValueError, match="build_model"):
+        save_model(tmp_path / "x.pt", MLP(8))
+    # unknown format versions and foreign torch files
+    st = torch.load(tmp_path / "m.pt", weights_only=True)
+    torch.save({**st, "format_version": 99}, tmp_path / "v99.pt")
+    with pytest.raises(ModelFileError, match="format version 99"):
+        load_model(tmp_path / "v99.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="not a tntopo model"):
+        load_model(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+
+
+class _Payload:
+    """Unpickling this would call os.system(...) and create a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("how", ["torch_zip", "raw_pickle", "raw_pickle4", "in_checkpoint"])
+def test_malicious_files_run_nothing(tmp_path, how, data):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    payload = _Payload(marker)
+    if how == "torch_zip":
+        torch.save({"tntopo": "model", "format_version": 1, "meta": "{}", "state_dict": payload}, path)
+    elif how.startswith("raw_pickle"):
+        path.write_bytes(pickle.dumps(payload, protocol=4 if how.endswith("4") else 2))
+    else:
+        tr, _ = data
+        train(build_model("mlp", 8, hidden=(4,)), tr, checkpoint=path, epochs=1, progress=False)
+        st = torch.load(path, weights_only=True)
+        st["best_state"] = payload
+        torch.save(st, path)
+    with pytest.raises(ModelFileError, match="nothing in it was run"):
+        load_model(path)
+    with pytest.raises(ModelFileError, match="nothing in it was run"):
+        read_model_meta(path)
+    if how == "in_checkpoint":
+        tr, _ = data
+        with pytest.raises(ModelFileError, match="nothing in it was run"):
+            train(build_model("mlp", 8, hidden=(4,)), tr, checkpoint=path, epochs=2, progress=False)
+    assert not marker.exists()
+    json.dumps(str(path))  # (keeps the json import used)

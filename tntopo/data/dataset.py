@@ -1,7 +1,14 @@
 """torch Datasets: :class:`TopoDataset` (HDF5 shards, opened lazily) and :class:`ArrayDataset` (in memory).
 
-Both give ``ds[i] -> (features (2N, 2N) tensor, target)`` with ``target`` the integer winding class
-(``target="label"``), the real-space value (``"W"``) or the exact integer (``"exact"``).
+Both give ``ds[i] -> (features (2N, 2N) tensor, target)`` with ``target`` one of the names used
+across tntopo:
+
+``"label"``
+    the exact integer winding number, the class a model should predict (int64);
+``"w_real"``
+    the real-space winding number of the input chain, what a perfect model computes (float64);
+``"exact"``
+    the integer of an independent exact route, or :data:`~tntopo.data.NO_EXACT` where there is none.
 """
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ from .generate import CorruptDatasetError, make_arrays, open_shard, read_meta
 
 __all__ = ["TopoDataset", "ArrayDataset", "make_dataset", "TARGETS"]
 
-TARGETS = ("label", "W", "exact")
+#: Target names (see the module docstring).
+TARGETS = ("label", "w_real", "exact")
 
 
 def _check_feature(features: str) -> str:
@@ -42,13 +50,16 @@ def _torch_dtype(dtype, complex_: bool):
 class ArrayDataset(torch.utils.data.Dataset):
     """In-memory dataset: features ``x`` ``(n, 2N, 2N)`` and targets ``y`` ``(n,)`` as tensors.
 
-    Attributes ``labels``, ``W``, ``exact``, ``sector``, ``h``, ``hoppings``, ``disorder_level`` (numpy) keep the other per-sample
-    arrays when known. ``tensors = (x, y)`` lets :func:`tntopo.study.train` slice batches directly.
+    Attributes ``label``, ``w_real``, ``exact``, ``sector``, ``h``, ``hoppings``, ``disorder_level``
+    (numpy) keep the other per-sample arrays when known; ``features`` and ``target`` name what
+    ``x`` and ``y`` are (``None`` when unknown; :func:`tntopo.nn.training.train` records them in the
+    model). ``tensors = (x, y)`` lets :func:`tntopo.nn.training.train` slice batches directly.
     """
 
-    def __init__(self, x, y, **extras):
+    def __init__(self, x, y, *, features: Optional[str] = None, target: Optional[str] = None, **extras):
         self.x = torch.as_tensor(x)
         self.y = torch.as_tensor(y)
+        self.features, self.target = features, target
         if len(self.x) != len(self.y):
             raise ValueError(f"features and targets differ in length ({len(self.x)} vs {len(self.y)})")
         self.extras: Dict[str, np.ndarray] = {k: np.asarray(v) for k, v in extras.items() if v is not None}
@@ -79,8 +90,8 @@ class ArrayDataset(torch.utils.data.Dataset):
     def subset(self, indices) -> "ArrayDataset":
         """A new dataset with the samples at ``indices``."""
         idx = np.asarray(indices)
-        return ArrayDataset(self.x[torch.as_tensor(idx)], self.y[torch.as_tensor(idx)],
-                            **{k: v[idx] for k, v in self.extras.items()})
+        return ArrayDataset(self.x[torch.as_tensor(idx)], self.y[torch.as_tensor(idx)], features=self.features,
+                            target=self.target, **{k: v[idx] for k, v in self.extras.items()})
 
     def split(self, fraction: float = 0.8, seed: int = 0):
         """Random ``(first, second)`` split with ``round(fraction * n)`` samples in the first."""
@@ -100,9 +111,8 @@ def _from_arrays(arrays, features: str, target: str, dtype) -> ArrayDataset:
     x = arrays[features]
     x = torch.as_tensor(x).to(_torch_dtype(dtype, np.iscomplexobj(x)))
     y = torch.as_tensor(arrays[target])
-    extras = {k: arrays.get(k) for k in ("W", "exact", "sector", "h", "hoppings", "disorder_level")}
-    extras["labels"] = arrays["label"]
-    return ArrayDataset(x, y, **extras)
+    extras = {k: arrays.get(k) for k in ("label", "w_real", "exact", "sector", "h", "hoppings", "disorder_level")}
+    return ArrayDataset(x, y, features=features, target=target, **extras)
 
 
 def make_dataset(n_samples: int, n_cells: int = 20, *, features: str = "wavefunctions", target: str = "label",
@@ -135,8 +145,9 @@ class TopoDataset(torch.utils.data.Dataset):
         The dataset directory.
     features : {"wavefunctions", "densities", "hamiltonian"}
         Read if stored, otherwise computed from the stored hopping block on the fly.
-    target : {"label", "W", "exact"}
-        ``ds[i][1]``: the integer class (int64), the real-space value (float64) or the exact integer.
+    target : {"label", "w_real", "exact"}
+        ``ds[i][1]``: the exact integer winding (int64), the real-space value (float64) or the
+        integer of the independent exact route (see the module docstring).
     dtype : torch.dtype, optional
         Feature dtype (default: torch's default; complex features keep a complex dtype).
 
@@ -144,7 +155,7 @@ class TopoDataset(torch.utils.data.Dataset):
     -----
     Files are opened on first access in each process, so a :class:`torch.utils.data.DataLoader`
     with ``num_workers > 0`` works (each worker opens its own handles). The small per-sample
-    arrays (``labels``, ``W``, ``exact``, ``sector``) are read at construction.
+    arrays (``label``, ``w_real``, ``exact``, ``sector``) are read at construction.
     """
 
     def __init__(self, path: Union[str, Path], features: str = "wavefunctions", target: str = "label",
@@ -162,10 +173,10 @@ class TopoDataset(torch.utils.data.Dataset):
         self.spec = meta["spec"]
         self._files = [self.path / s["file"] for s in meta["shards"]]
         self._offsets = [0]
-        small: Dict[str, list] = {k: [] for k in ("label", "W", "exact", "sector")}
+        small: Dict[str, list] = {k: [] for k in ("label", "w_real", "exact", "sector")}
         for p, s in zip(self._files, meta["shards"]):
             with open_shard(p) as f:
-                n = int(f["W"].shape[0])
+                n = int(f["w_real"].shape[0])
                 if n != s["n_samples"]:
                     raise CorruptDatasetError(
                         f"shard {str(p)!r} has {n} samples, meta.json says {s['n_samples']}; rerun generate"
@@ -174,7 +185,7 @@ class TopoDataset(torch.utils.data.Dataset):
                     small[k].append(f[k][()])
             self._offsets.append(self._offsets[-1] + n)
         for k, v in small.items():
-            setattr(self, k if k != "label" else "labels", np.concatenate(v))
+            setattr(self, k, np.concatenate(v))
         self._stored = self.features in self.spec["features"]
         self._handles: Dict[int, object] = {}
 

@@ -3,18 +3,22 @@
 A dataset is cut into shards of ``shard_size`` samples. Shard ``k`` depends only on
 ``(seed, k)`` (its chains come from :func:`tntopo.parallel.task_seed`), so the data are identical
 for any executor and number of workers, and an interrupted :func:`generate` resumes by computing
-only the missing shards. Each shard is written atomically (``<dir>/shard-00000.h5``; no half-written
-files); ``<dir>/meta.json`` records the parameters, the tntopo version and the shard sizes.
+only the missing shards. Workers compute shards; this process writes each one atomically as it
+arrives (``<dir>/shard-00000.h5``; no half-written files, and nothing is written after Ctrl-C);
+``<dir>/meta.json`` records the storage ``format_version`` (checked on reading: files of an unknown
+version are refused with a clear error), the parameters, the tntopo version and the shard sizes.
+All settings are checked before anything is written.
 
 Per sample the arrays are
 
 * ``h`` ``(N, N)``: the A->B hopping block (any feature can be recomputed from it);
 * the requested features (``"wavefunctions"``, ``"densities"``, ``"hamiltonian"``; ``(2N, 2N)``);
-* ``W`` (float): the real-space winding number (dense tensor-network route, bulk average);
-* ``label`` (int): ``round(W)``, the class a model should predict;
+* ``w_real`` (float): the real-space winding number (dense tensor-network route, bulk average);
 * ``exact`` (int): the winding number from an independent exact route -- Bloch for clean chains,
   twisted boundaries for disordered rings -- or :data:`NO_EXACT` (disordered open chains,
   gapless rings);
+* ``label`` (int): the exact integer winding, the class a model should predict: ``exact`` where
+  defined, else ``round(w_real)``;
 * ``sector`` (int): the Bloch winding of the clean hoppings (the sector the sample was drawn in);
 * ``hoppings`` ``(len(ranges),)``: the clean amplitudes; ``disorder_level`` (int): index into the
   ``disorder`` list.
@@ -23,7 +27,10 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -31,16 +38,60 @@ import numpy as np
 
 from .features import FEATURES, compute_features
 
-__all__ = ["generate", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "shard_path", "read_meta"]
+__all__ = ["generate", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "UnknownFormatError",
+           "shard_path", "read_meta", "register_format", "check_format", "FORMAT_VERSION"]
 
 #: ``exact`` value of samples with no exact-integer route (disordered open chains, gapless rings).
 NO_EXACT = -9999
 META = "meta.json"
-FORMAT_VERSION = 1
+#: Storage format of the chain datasets written by this tntopo (2: targets named ``w_real``,
+#: ``label``, ``exact``; 1, before: ``W`` for the real-space value and ``label = round(W)``).
+FORMAT_VERSION = 2
+KIND = "chains"
 
 
 class CorruptDatasetError(ValueError):
     """A dataset file is corrupt, truncated or not a tntopo dataset."""
+
+
+class UnknownFormatError(CorruptDatasetError):
+    """A dataset file was written in a storage format this tntopo does not read."""
+
+
+# kind of dataset -> the format version this tntopo reads (a module path: its FORMAT_VERSION)
+_FORMATS: Dict[str, Union[int, str]] = {KIND: FORMAT_VERSION, "lattice2d": "tntopo.data.lattice2d"}
+
+
+def register_format(kind: str, version: int) -> None:
+    """Declare that datasets of ``kind`` (``meta["kind"]``) are read in storage format ``version``."""
+    _FORMATS[str(kind)] = int(version)
+
+
+def _known_version(kind: str) -> Optional[int]:
+    v = _FORMATS.get(kind)
+    if isinstance(v, str):
+        import importlib
+
+        v = getattr(importlib.import_module(v), "FORMAT_VERSION", None)
+    return v
+
+
+def check_format(found, kind: str, where: str) -> None:
+    """Raise :class:`UnknownFormatError` unless ``found`` is the format version of ``kind`` this tntopo reads."""
+    known = _known_version(kind)
+    if isinstance(found, np.generic):
+        found = found.item()
+    if known is None:
+        raise UnknownFormatError(f"{where} holds a dataset of unknown kind {kind!r}; it was not written by this tntopo")
+    try:
+        ok = int(found) == known
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        hint = ("regenerate it with this tntopo (generate with overwrite=True)" if isinstance(found, (int, np.integer))
+                and int(found) < known else "read it with the tntopo version that wrote it, or regenerate it")
+        raise UnknownFormatError(f"{where} is in dataset format version {found!r}; this tntopo reads version "
+                                 f"{known}; {hint}")
 
 
 def shard_path(root: Union[str, Path], k: int) -> Path:
@@ -82,11 +133,25 @@ def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hop
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
     if not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    from ..chains import check_n_cells
+
+    check_n_cells(n_cells)
     ranges = [int(m) for m in ranges]
+    if not ranges or len(set(ranges)) != len(ranges):
+        raise ValueError(f"ranges must be distinct integers, got {ranges}")
     if windings == "balanced":
         windings = list(range(min(ranges), max(ranges) + 1))
     elif windings is not None:
         windings = [int(w) for w in windings]
+        if not windings:
+            raise ValueError("windings is empty; give sectors such as [0, 1], 'balanced' or None")
+        bad = [w for w in windings if not min(ranges) <= w <= max(ranges)]
+        if bad:
+            raise ValueError(f"winding(s) {bad} are unreachable with hopping ranges {ranges}: a chain's winding lies "
+                             f"between its lowest and highest range; add those ranges or drop those windings")
+    from .._typing import Boundary, check_option
+
+    check_option("boundary", boundary, Boundary)
     feats = [features] if isinstance(features, str) else list(features)
     bad = [f for f in feats if f not in FEATURES]
     if bad:
@@ -156,14 +221,14 @@ def compute_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]:
         h = batch.hopping_blocks()
         parts.append({
             "h": h,
-            "W": winding_from_blocks(h, spec["boundary"], warn=False),
+            "w_real": winding_from_blocks(h, spec["boundary"], warn=False),
             "exact": _exact_windings(batch, dis is None),
             "sector": batch.bloch_windings().astype(np.int64),
             "hoppings": batch.hoppings,
             "disorder_level": np.full(int(n_j), j, np.int64),
         })
     out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    out["label"] = np.rint(out["W"]).astype(np.int64)
+    out["label"] = np.where(out["exact"] != NO_EXACT, out["exact"], np.rint(out["w_real"])).astype(np.int64)
     real = np.dtype(spec["dtype"])
     cplx = np.result_type(real, np.complex64)
     for name, arr in compute_features(out["h"], spec["features"]).items():
@@ -206,10 +271,11 @@ def _raise_failures(res) -> None:
     fails = [r for r in res.values() if isinstance(r, TaskFailure)]
     if fails:
         err = fails[0].error
-        msg = f"{len(fails)} shard(s) failed, e.g. shard {fails[0].key}: {type(err).__name__}: {err}"
+        more = f"; {len(fails) - 1} more shard(s) failed too" if len(fails) > 1 else ""
+        msg = f"{err} (while computing shard {fails[0].key}{more})"
         if isinstance(err, ValueError):
             raise ValueError(msg) from err
-        raise RuntimeError(msg) from err
+        raise RuntimeError(f"{type(err).__name__}: {msg}") from err
 
 
 # ------------------------------------------------------------------------------- HDF5
@@ -225,9 +291,10 @@ def _write_shard(path: Path, arrays: Dict[str, np.ndarray], spec: Dict[str, Any]
                 f.create_dataset(key, data=arr, chunks=(1,) + arr.shape[1:] if arr.ndim > 1 else None)
             f.attrs["tntopo_version"] = __version__
             f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["kind"] = KIND
             f.attrs["seed"] = spec["seed"]
             f.attrs["shard"] = k
-            f.attrs["n_samples"] = len(arrays["W"])
+            f.attrs["n_samples"] = len(arrays["w_real"])
             f.attrs["spec"] = json.dumps(spec)
             f.attrs["complete"] = True
 
@@ -246,7 +313,12 @@ def open_shard(path: Union[str, Path]):
             f"dataset shard {str(path)!r} is corrupt or truncated ({exc}); delete it and rerun generate "
             "(it rebuilds only the missing shards)"
         ) from None
-    if not f.attrs.get("complete", False) or "W" not in f:
+    try:
+        check_format(f.attrs.get("format_version"), KIND, f"shard {str(path)!r}")
+    except UnknownFormatError:
+        f.close()
+        raise
+    if not f.attrs.get("complete", False) or "w_real" not in f:
         f.close()
         raise CorruptDatasetError(
             f"{str(path)!r} is not a complete tntopo dataset shard; delete it and rerun generate"
@@ -266,21 +338,39 @@ def _shard_ok(path: Path, spec: Dict[str, Any]) -> bool:
         return False
 
 
-def _shard_task(spec: Dict[str, Any], k: int, root: str) -> int:
-    arrays = compute_shard(spec, k)
-    _write_shard(shard_path(root, k), arrays, spec, k)
-    return len(arrays["W"])
-
-
 def read_meta(path: Union[str, Path]) -> Dict[str, Any]:
-    """The ``meta.json`` of a dataset directory (clear errors when missing or damaged)."""
+    """The ``meta.json`` of a dataset directory, its format version checked (clear errors when missing,
+    damaged or of an unknown format)."""
     p = Path(path) / META
     if not p.exists():
         raise FileNotFoundError(f"{str(path)!r} is not a tntopo dataset (no {META}); create it with tntopo.data.generate")
     try:
-        return json.loads(p.read_text())
+        meta = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorruptDatasetError(f"{str(p)!r} is corrupt ({exc}); rerun generate with overwrite=True") from None
+    if not isinstance(meta, dict):
+        raise CorruptDatasetError(f"{str(p)!r} is not a tntopo dataset description; rerun generate with overwrite=True")
+    check_format(meta.get("format_version"), meta.get("kind", KIND), f"dataset {str(path)!r}")
+    return meta
+
+
+def _check_executor(executor) -> None:
+    from concurrent.futures import Executor
+
+    from .._typing import EXECUTOR_KINDS
+
+    if executor is None or isinstance(executor, Executor) or executor in EXECUTOR_KINDS:
+        return
+    if isinstance(executor, str) and ":" in executor:
+        return
+    kinds = ", ".join(repr(k) for k in EXECUTOR_KINDS)
+    raise ValueError(f"unknown executor {executor!r}; use None, one of {kinds}, a dask scheduler address "
+                     "'tcp://host:port', or a concurrent.futures.Executor")
+
+
+def _failed_start(root: Path, meta: Dict[str, Any]) -> bool:
+    """A dataset directory whose generation never finished a shard (a failed first run)."""
+    return not meta.get("complete") and not any(root.glob("shard-*.h5"))
 
 
 def generate(
@@ -329,7 +419,7 @@ def generate(
         Storage dtype of the features.
     executor : see :mod:`tntopo.parallel`
         ``None`` (a local process pool), ``"serial"``, a dask ``Client(...).get_executor()``...
-        Workers write their shards themselves, so they need the same file system.
+        Workers compute the shards and this process writes them (workers need no shared disk).
     progress : bool
     overwrite : bool
         Replace an existing dataset with other parameters (otherwise that is an error).
@@ -345,13 +435,20 @@ def generate(
 
     spec = _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hoppings, min_gap,
                  boundary, features, shard_size, seed, dtype)
+    _check_executor(executor)
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise ValueError(f"{str(root)!r} exists and is not a directory; give a directory for the dataset")
     if (root / META).exists():
-        old = read_meta(root).get("spec")
-        if old != spec:
+        try:
+            old_meta = read_meta(root)
+        except CorruptDatasetError:
             if not overwrite:
+                raise
+            old_meta = {}
+        old = old_meta.get("spec")
+        if old != spec:
+            if not overwrite and not _failed_start(root, old_meta):
                 diff = sorted(k for k in spec if (old or {}).get(k) != spec[k])
                 raise ValueError(
                     f"{str(root)!r} holds a dataset generated with other parameters ({', '.join(diff)}); "
@@ -359,18 +456,90 @@ def generate(
                 )
             for p in root.glob("shard-*.h5"):
                 p.unlink()
-    meta = {"format_version": FORMAT_VERSION, "tntopo_version": __version__, "spec": spec,
+    meta = {"format_version": FORMAT_VERSION, "kind": KIND, "tntopo_version": __version__, "spec": spec,
             "n_shards": _n_shards(spec), "complete": False}
     write_json(root / META, meta)
     # a spec change removes all old shards above; a stale extra shard from a larger run is ignored
     todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec)]
-    res = map_tasks(_shard_task, [(k, (spec, k, str(root))) for k in todo], executor,
-                    progress=progress, desc=f"generate {root.name}")
+    stop = threading.Event()
+
+    def write(k, arrays):
+        if stop.is_set():  # interrupted: write nothing more
+            raise KeyboardInterrupt
+        _write_shard(shard_path(root, k), arrays, spec, k)
+
+    with _interruptible(stop, executor) as ex:
+        res = map_tasks(compute_shard, [(k, (spec, k)) for k in todo], ex, progress=progress,
+                        desc=f"generate {root.name}", on_result=write)
     _raise_failures(res)
     meta["shards"] = [{"file": shard_path(root, k).name, "n_samples": _shard_len(spec, k)} for k in range(_n_shards(spec))]
     meta["complete"] = True
     write_json(root / META, meta)
     return root
+
+
+def _ignore_sigint() -> None:  # process-pool workers: Ctrl-C is the caller's to handle (it stops them)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _interruptible(stop: threading.Event, executor):
+    """Ctrl-C sets ``stop`` at once (no shard is written after it) and stops the local workers.
+
+    The default process pool is created here (its workers ignore SIGINT) so that an interrupt can
+    end them without waiting for the shards they are computing (nothing they hold is written). If
+    the ``KeyboardInterrupt`` lands where Python can only print and drop it (e.g. inside a weakref
+    callback), a watchdog raises it again in the main thread, and the dropped one is not printed.
+    """
+    import _thread
+    import signal
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    own = executor is None or executor == "process"
+    ex = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, initializer=_ignore_sigint) if own else executor
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.getsignal(signal.SIGINT) if main else None
+    old_hook = sys.unraisablehook
+    left = threading.Event()
+
+    def watchdog():
+        while not left.wait(0.5):
+            _thread.interrupt_main()
+
+    def on_sigint(signum, frame):
+        if not stop.is_set():
+            stop.set()
+            threading.Thread(target=watchdog, daemon=True).start()
+        raise KeyboardInterrupt
+
+    def unraisable(u):
+        if not (stop.is_set() and isinstance(u.exc_value, KeyboardInterrupt)):
+            old_hook(u)
+
+    if main:
+        signal.signal(signal.SIGINT, on_sigint)
+        sys.unraisablehook = unraisable
+    try:
+        yield ex
+    except BaseException:
+        left.set()  # the interrupt arrived: the watchdog stops before the cleanup below
+        stop.set()
+        if own:
+            for p in list((getattr(ex, "_processes", None) or {}).values()):
+                p.terminate()
+            ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        if own:
+            ex.shutdown(wait=True)
+    finally:
+        left.set()
+        if main:
+            signal.signal(signal.SIGINT, old)
+            sys.unraisablehook = old_hook
 
 
 def read_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:

@@ -9,9 +9,28 @@ real-space winding number is the tensor network
 with state-sign weights ``s`` (``sign(E_n)``), a position kernel ``X`` and a bulk window ``R``.
 :class:`TopoNet` keeps ``s``, ``X`` and ``R`` (or lower-dimensional parametrizations of them) as
 torch parameters of a quimb tensor network (``qtn.pack``/``qtn.unpack``) and contracts
-``psi, s, psi*`` then ``Q, Q*, X, R`` with cached opt_einsum expressions
-(:func:`tntopo.tn.contract_network`). With ``init="exact"`` the weights are those of the
-invariant and the output equals ``tntopo.winding_number`` of the chain.
+``psi, s, psi*`` then ``Q, Q*, X, R``. The two contractions are compiled once per input shape
+and dtype (``opt_einsum.contract_expression``, kept on the module) and reused by every later
+forward pass with that shape: no tensor network is rebuilt and no path is searched per call
+(``benchmarks/bench_toponet_forward.py`` measures the gain over building the quimb networks on
+every pass). :meth:`TopoNet.network` still gives the whole network as a quimb ``TensorNetwork``
+for inspection. With ``init="exact"`` the weights are those of the invariant and the output
+equals ``tntopo.winding_number`` of the chain.
+
+:class:`OddTopoNet` and :class:`CommutatorTopoNet` are TopoNets whose weights are projected onto
+symmetries of the invariant:
+
+* **chiral symmetry** -- the eigenstates come in pairs ``psi_{-E} = Gamma psi_E`` (rank ``n`` and
+  ``2N - 1 - n``). Only the part of the state weights that is odd under ``n -> 2N - 1 - n``
+  reaches ``Q_AB``, the even part is a dead direction of the landscape, so
+  ``s_n -> (s_n - s_{2N-1-n}) / 2``;
+* **reflection** -- mirroring the chain maps ``W -> -W`` and the displacement ``a - c -> c - a``, so
+  the position kernel is antisymmetric: ``X -> (X - X^T) / 2`` (for a translation-invariant
+  kernel ``f(d) -> (f(d) - f(-d)) / 2``, hence ``f(0) = 0``: no constant offset to learn).
+
+Both projections leave the exact weights unchanged (``init="exact"`` stays exact). With
+``kernel="translation_invariant"``, ``state_weights="rank"`` and ``window="fixed"`` the model has
+``2 K + 1 + n_bins`` numbers and applies to any chain length.
 """
 from __future__ import annotations
 
@@ -24,7 +43,7 @@ from torch import nn
 from .._typing import Init, Kernel, StateWeights, Window
 from ..invariants.realspace import bulk_window, position_kernel
 
-__all__ = ["TopoNet", "KERNELS", "STATE_WEIGHTS", "WINDOWS"]
+__all__ = ["TopoNet", "OddTopoNet", "CommutatorTopoNet", "KERNELS", "STATE_WEIGHTS", "WINDOWS"]
 
 KERNELS = ("full", "translation_invariant")
 STATE_WEIGHTS = ("per_state", "rank")
@@ -194,12 +213,11 @@ class TopoNet(nn.Module):
     def weights(self, n_cells: Optional[int] = None, dtype=None, device=None):
         """The tensors of the winding network for chains of ``n_cells``: ``(s (2N,), X (N, N), R (N,))``."""
         N = self.n_cells if n_cells is None else int(n_cells)
-        raw = self.weight_network()
         dtype = dtype or next(iter(self.params.values())).dtype
         dev = device or next(iter(self.params.values())).device
 
-        def get(tag):
-            return raw[tag].data.to(dtype)
+        def get(tag):  # the data of the tensor tagged `tag` of weight_network() (no network built per call)
+            return self.params[tag].to(dtype)
 
         if N != self.n_cells and (self.state_weights == "per_state" or self.kernel == "full" or self.window == "learned"):
             raise ValueError(
@@ -264,29 +282,37 @@ class TopoNet(nn.Module):
         ]
         return qtn.TensorNetwork(ts, virtual=True)
 
+    def _expressions(self, pA: torch.Tensor, X: torch.Tensor):
+        """The two compiled contractions for inputs of this shape and dtype (built on first use)."""
+        import opt_einsum as oe
+
+        key = (tuple(pA.shape), pA.dtype, X.dtype, str(pA.device))
+        cache = self.__dict__.setdefault("_expr_cache", {})
+        expr = cache.get(key)
+        if expr is None:
+            B, N, n2 = pA.shape
+            # stage 1: the state layer Q[b, a, c] = sum_n s_n psi_A[b, a, n] psi_B[b, c, n]^*
+            layer = oe.contract_expression("n,ban,bcn->bac", (n2,), (B, N, n2), (B, N, n2),
+                                           optimize=list(STATE_LAYER_PATH))
+            # stage 2: sum_ac R_a X_ac |Q_ac|^2 -- the core's winding network (tntopo.tn.rswn_network)
+            # with its two copies of Q merged into |Q|^2 (one tensor, so autograd keeps one branch)
+            rest = oe.contract_expression("bac,ac,a->b", (B, N, N), (N, N), (N,), optimize=self.optimize)
+            expr = cache[key] = (layer, rest)
+        return expr
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state.pop("_expr_cache", None)  # compiled contractions are rebuilt on first use
+        return state
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted winding numbers ``(B,)`` of wavefunctions ``x`` of shape ``(B, 2N, 2N)``."""
-        import quimb.tensor as qtn
-
-        from ..tn import contract_network
-
         N, pA, pB, s, X, R = self._inputs(x)
-        # stage 1: the state layer Q[b, a, c] = sum_n psi_A[b, a, n] s_n psi_B[b, c, n]^*
-        layer = qtn.TensorNetwork([
-            qtn.Tensor(s, inds=("n",)),
-            qtn.Tensor(pA, inds=("b", "a", "n")),
-            qtn.Tensor(pB.conj(), inds=("b", "c", "n")),
-        ], virtual=True)
-        Q = contract_network(layer, ("b", "a", "c"), STATE_LAYER_PATH)
-        # stage 2: sum_ac R_a X_ac Q_ac Q_ac^* -- the core's winding network (tntopo.tn.rswn_network)
-        # with its two copies of Q merged into |Q|^2 (one tensor, so autograd keeps one branch)
+        layer, rest = self._expressions(pA, X)
+        Q = layer(s, pA, pB.conj())
         P = Q.real.square() + Q.imag.square() if Q.is_complex() else _Square.apply(Q)
-        rest = qtn.TensorNetwork([
-            qtn.Tensor(P, inds=("b", "a", "c")),
-            qtn.Tensor(X, inds=("a", "c")),
-            qtn.Tensor(R, inds=("a",)),
-        ], virtual=True)
-        return contract_network(rest, ("b",), self.optimize)
+        return rest(P, X, R)
 
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
@@ -297,3 +323,42 @@ class TopoNet(nn.Module):
             + (f", n_bins={self.n_bins}" if "rank" == self.state_weights or self.window == "profile" else "")
             + f", boundary={self.boundary!r}, parameters={n}"
         )
+
+
+class OddTopoNet(TopoNet):
+    """:class:`TopoNet` whose state weights are chiral-odd and whose kernel is reflection-odd.
+
+    Same parameters as :class:`TopoNet`; see the module docstring.
+    """
+
+    def weights(self, n_cells: Optional[int] = None, dtype=None, device=None):
+        s, X, R = super().weights(n_cells, dtype=dtype, device=device)
+        return (s - s.flip(0)) / 2, (X - X.T) / 2, R
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", odd=True"
+
+
+class CommutatorTopoNet(OddTopoNet):
+    """:class:`OddTopoNet` whose kernel is the commutator with the position operator, ``X = lam (x_a - x_c)``.
+
+    The invariant is ``Tr Q_BA [X, Q_AB]``: its kernel is linear in the displacement. The raw
+    kernel parameters are projected (least squares, over ``|a - c| <= kernel_range``) onto
+    ``lam (a - c)``, so one learned scale ``lam`` remains; the state weights stay free (chiral-odd).
+    Clean gapped training chains barely constrain the kernel at long distances (``Q`` decays
+    there), which is where disordered chains near the topological Anderson transition need it.
+    """
+
+    def weights(self, n_cells: Optional[int] = None, dtype=None, device=None):
+        s, X, R = super().weights(n_cells, dtype=dtype, device=device)
+        N = X.shape[-1]
+        x = torch.arange(N, dtype=X.dtype, device=X.device)
+        d = x[:, None] - x[None, :]
+        if self.boundary == "periodic":
+            d = d - N * torch.round(d / N)
+        d = d * (d.abs() <= self.kernel_range)
+        lam = (X * d).sum() / (d * d).sum()
+        return s, lam * d, R
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", kernel=lam*(a-c)"

@@ -1,6 +1,10 @@
-"""The study: training and evaluating models that learn the winding number."""
-from .train import History, evaluate, predict, train
+"""The study "why is topology hard to learn?": configuration, runs and report.
+
+It only configures, runs and reports: the models, their training and the data sets live in
+:mod:`tntopo.nn` (:func:`tntopo.nn.build_model`, :func:`tntopo.nn.train`) and :mod:`tntopo.data`
+(:func:`tntopo.data.build_eval_sets`).
+"""
 from .config import ModelSpec, StudyConfig, get_config
 from .reproduce import reproduce
 
-__all__ = ["train", "evaluate", "predict", "History", "reproduce", "StudyConfig", "ModelSpec", "get_config"]
+__all__ = ["reproduce", "StudyConfig", "ModelSpec", "get_config"]
