@@ -8,10 +8,11 @@ tensor networks, and a study of how neural networks learn them.
 """
 from ._version import __version__
 from .chains import ChainBatch, ChiralHamiltonian, SSHChain, sample_chains
-from .errors import ChiralSymmetryError, GaplessError, GaplessWarning
-from .invariants import local_winding_marker, winding_number
+from .lattice import Lattice2D
+from .errors import ChiralSymmetryError, GaplessError, GaplessWarning, PrecisionError
+from .invariants import chern_number, local_chern_marker, local_winding_marker, winding_number
 from .ensemble import disorder_average, disorder_sweep
-from .phase import phase_diagram
+from .phase import analytic_winding, critical_t0, lyapunov_gap, phase_diagram
 
 _LAZY_SUBPACKAGES = ("nn", "data", "study", "plot")
 
@@ -31,12 +32,19 @@ __all__ = [
     "ChiralHamiltonian",
     "ChainBatch",
     "sample_chains",
+    "Lattice2D",
+    "chern_number",
+    "local_chern_marker",
     "winding_number",
     "local_winding_marker",
     "disorder_average",
     "disorder_sweep",
     "phase_diagram",
+    "critical_t0",
+    "analytic_winding",
+    "lyapunov_gap",
     "ChiralSymmetryError",
     "GaplessError",
     "GaplessWarning",
+    "PrecisionError",
 ]

@@ -16,7 +16,8 @@ import torch
 
 from ..invariants.realspace import bulk_window, position_kernel
 
-__all__ = ["SignH", "sign_h", "chiral_hamiltonian", "flat_band_block", "winding_number", "local_markers"]
+__all__ = ["SignH", "sign_h", "FermiSignH", "sign_hermitian", "occupied_projector", "chiral_hamiltonian",
+           "flat_band_block", "winding_number", "local_markers"]
 
 
 def _gap_floor(lam: torch.Tensor) -> torch.Tensor:
@@ -53,18 +54,64 @@ class SignH(torch.autograd.Function):
     @staticmethod
     def backward(ctx, G):
         lam, U, s = ctx.saved_tensors
-        ds = s[:, None] - s[None, :]  # (2N, 2N): +-2 between bands, 0 within
-        dl = lam[..., :, None] - lam[..., None, :]
-        floor = _gap_floor(lam)[..., None]
-        # across bands lam_i - lam_j has the sign of s_i - s_j, so K = |s_i - s_j| / |lam_i - lam_j|
-        K = ds.abs() / dl.abs().clamp_min(floor)
-        inner = U.mH @ G @ U
-        return U @ (inner * K.to(inner.dtype)) @ U.mH
+        return _sign_backward(lam, U, s, G)
+
+
+def _sign_backward(lam: torch.Tensor, U: torch.Tensor, s: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """``U [(U^dagger G U) o K] U^dagger``, ``K_ij = (s_i - s_j)/(lam_i - lam_j)`` (0 where ``s_i = s_j``).
+
+    ``s`` is ``(n,)`` or batched like ``lam`` ``(..., n)``; the backward of :class:`SignH` and
+    :class:`FermiSignH`.
+    """
+    ds = s[..., :, None] - s[..., None, :]  # +-2 between bands, 0 within
+    dl = lam[..., :, None] - lam[..., None, :]
+    floor = _gap_floor(lam)[..., None]
+    # across bands lam_i - lam_j has the sign of s_i - s_j, so K = |s_i - s_j| / |lam_i - lam_j|
+    K = ds.abs() / dl.abs().clamp_min(floor)
+    inner = U.mH @ G @ U
+    return U @ (inner * K.to(inner.dtype)) @ U.mH
 
 
 def sign_h(H: torch.Tensor) -> torch.Tensor:
     """Flat-band Hamiltonian ``sign(H)`` of chiral Hamiltonians ``(2N, 2N)`` or ``(B, 2N, 2N)``."""
     return SignH.apply(H)
+
+
+class FermiSignH(torch.autograd.Function):
+    """``sign(H - E_F)`` of any Hermitian ``H`` ``(..., n, n)`` (real or complex) with a stable backward.
+
+    The general (non-chiral) version of :class:`SignH`: ``s_i = -1`` for eigenvalues below the
+    Fermi level ``E_F`` (``lam_i < E_F``) and ``+1`` otherwise, so the occupied projector is
+    ``P = (1 - sign(H - E_F)) / 2``. Same backward (:func:`_sign_backward`): degeneracies inside
+    the occupied or the empty space never enter; only gaps across ``E_F`` do (floored as in
+    :class:`SignH`). ``E_F`` gets no gradient (``P`` is piecewise constant in it). Only the lower
+    triangle of ``H`` is read (``torch.linalg.eigh``); the gradient assumes ``H`` Hermitian.
+    """
+
+    @staticmethod
+    def forward(ctx, H, fermi_level):
+        lam, U = torch.linalg.eigh(H)
+        s = torch.where(lam < fermi_level, -1.0, 1.0).to(lam.dtype)
+        S = (U * s.to(U.dtype)[..., None, :]) @ U.mH
+        ctx.save_for_backward(lam, U, s)
+        return S
+
+    @staticmethod
+    def backward(ctx, G):
+        lam, U, s = ctx.saved_tensors
+        return _sign_backward(lam, U, s, G), None
+
+
+def sign_hermitian(H: torch.Tensor, fermi_level: float = 0.0) -> torch.Tensor:
+    """``sign(H - E_F)`` of Hermitian ``H`` ``(n, n)`` or ``(B, n, n)``, stable gradient (:class:`FermiSignH`)."""
+    return FermiSignH.apply(H, float(fermi_level))
+
+
+def occupied_projector(H: torch.Tensor, fermi_level: float = 0.0) -> torch.Tensor:
+    """Projector ``P = (1 - sign(H - E_F)) / 2`` onto the states below ``E_F``, differentiable and stable."""
+    S = sign_hermitian(H, fermi_level)
+    eye = torch.eye(S.shape[-1], dtype=S.dtype, device=S.device)
+    return (eye - S) / 2
 
 
 def chiral_hamiltonian(h: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,110 @@
+"""Speed of the 2D Chern marker routes (issue 13). All ratios are measured in one run.
+
+1. batched dense marker -- ``tntopo.local_chern_marker(H, lattice=...)``: threaded batched
+   ``eigh`` + the marker tensor network on a cached contraction path -- against the naive route,
+   a loop of per-sample ``eigh`` + ``P X Q Y P`` dense matrix products
+   (``tntopo.invariants.reference_chern_marker``), on QWZ samples of 8 x 8 cells (target >= 3x).
+   Both run with one BLAS thread per computation (multi-threaded BLAS on 128 x 128 matrices is
+   slower, and much slower on a loaded machine).
+2. local (windows with a buffer, each window's own projector: ``solver="eigh"``, the default) vs
+   dense marker on one L x L sample: ratio and the largest difference in the bulk (target >= 20x
+   at 1e-6 for L = 60).
+3. O(N) scaling of the local route: t(10 N) / t(N) (target <= 13 for N = 10^5 -> 10^6 sites).
+
+Run ``python benchmarks/bench_chern.py [--quick] [--json PATH]``. Full mode: 1000 samples, L = 60
+(the dense reference alone is a 7200 x 7200 complex ``eigh``: minutes), and 10^5 / 10^6 sites
+(long: about a millisecond per site at the cheap setting of the scaling run, so 10^6 sites take
+tens of minutes on two cores).
+``--sizes`` and ``--L`` override the sizes.
+"""
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import tntopo
+from tntopo import Lattice2D, local_chern_marker
+from tntopo._blas import single_threaded_blas
+from tntopo.invariants import reference_chern_marker
+
+from _common import add_json_option, best_of, write_ratios
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    p.add_argument("--batch", type=int, default=None, help="samples of 8x8 cells (default 1000; quick 100)")
+    p.add_argument("--L", type=int, default=None, help="side of the local-vs-dense sample (default 60; quick 24)")
+    p.add_argument("--sizes", default=None,
+                   help="two site counts N1,N2 of the scaling run (default 100000,1000000; quick 400,4000)")
+    add_json_option(p)
+    args = p.parse_args(argv)
+    B = args.batch or (100 if args.quick else 1000)
+    L = args.L or (24 if args.quick else 60)
+    sizes = [int(s) for s in (args.sizes or ("400,4000" if args.quick else "100000,1000000")).split(",")]
+    warnings.simplefilter("ignore", tntopo.GaplessWarning)
+    ratios, info = {}, {"batch": B, "L": L, "sizes": sizes}
+
+    # 1. batched dense marker vs naive loop ------------------------------------------------
+    lat0 = Lattice2D.qwz(1.0, (8, 8))
+    H = np.stack([Lattice2D.qwz(1.0, (8, 8), disorder=1.5, seed=s).hamiltonian() for s in range(B)])
+    ours = local_chern_marker(H, lattice=lat0, warn=False)  # warm-up: imports, path search
+    with single_threaded_blas():
+        t_naive, ref = best_of(lambda: reference_chern_marker(H, lat0), 1)
+    t_naive_mt, _ = best_of(lambda: reference_chern_marker(H, lat0), 1)  # BLAS threads as the user has them
+    t_ours, ours = best_of(lambda: local_chern_marker(H, lattice=lat0, warn=False), 2 if args.quick else 3)
+    err1 = float(np.abs(ours - ref).max())
+    print(f"1. {B} QWZ samples of 8x8 cells (m=1, W=1.5, open; 128 x 128 complex H)")
+    print(f"   naive loop eigh + P X Q Y P products : {t_naive:8.3f} s  (one BLAS thread)")
+    print(f"   same, default BLAS threads           : {t_naive_mt:8.3f} s")
+    print(f"   tntopo batched dense marker          : {t_ours:8.3f} s")
+    print(f"   max |difference| = {err1:.1e}")
+    print(f"RATIO naive / batched = {t_naive / t_ours:6.2f}x   (target >= 3)")
+    print(f"RATIO naive (default BLAS threads) / batched = {t_naive_mt / t_ours:6.2f}x")
+    ratios["batched_dense_naive_over_tntopo"] = t_naive / t_ours
+    ratios["batched_dense_naive_threaded_over_tntopo"] = t_naive_mt / t_ours
+    info["batched_max_abs_diff"] = err1
+
+    # 2. local vs dense on one L x L sample ------------------------------------------------
+    lat = Lattice2D.qwz(1.0, (L, L), boundary="periodic", disorder=1.0, seed=0)
+    t0 = time.perf_counter()
+    dense = local_chern_marker(lat, warn=False)
+    t_dense = time.perf_counter() - t0
+    buf, core = (6, 6) if args.quick else (10, 8)
+    t0 = time.perf_counter()
+    loc, est = local_chern_marker(lat, "local", buffer=buf, core=core, return_error=True, warn=False)
+    t_local = time.perf_counter() - t0
+    q = L // 4
+    diff = float(np.abs(loc[q:L - q, q:L - q] - dense[q:L - q, q:L - q]).max())
+    print(f"\n2. one QWZ sample {L}x{L} (m=1, W=1, periodic; dim {lat.dim}), buffer {buf}")
+    print(f"   dense marker (eigh of {lat.dim}x{lat.dim})   : {t_dense:8.2f} s")
+    print(f"   local marker (windows, exact window projectors) : {t_local:8.2f} s")
+    print(f"   max |local - dense| in the bulk = {diff:.1e}   (error estimate reported: {est:.1e})")
+    print(f"RATIO dense / local = {t_dense / t_local:6.2f}x   (target >= 20 at 1e-6 for L = 60)")
+    ratios["local_dense_over_local"] = t_dense / t_local
+    info.update(local_vs_dense_max_abs_diff=diff, local_error_estimate=est, local_buffer=buf)
+
+    # 3. O(N) scaling ------------------------------------------------------------------------
+    print("\n3. local route, O(N): QWZ m=1 W=1 open, buffer 3, core 10, tol 1e-3 (a cheap setting)")
+    times = []
+    for n in sizes:
+        side = int(round(np.sqrt(n)))
+        big = Lattice2D.qwz(1.0, (side, side), disorder=1.0, seed=1)
+        t0 = time.perf_counter()
+        c = local_chern_marker(big, "local", buffer=3, core=10, tol=1e-3, warn=False)
+        times.append(time.perf_counter() - t0)
+        bulk = c[side // 4: side - side // 4, side // 4: side - side // 4].mean()
+        print(f"   {side}x{side} = {side * side:>8d} sites: {times[-1]:9.2f} s  ({times[-1] / side**2 * 1e6:7.1f} us/site, "
+              f"bulk mean {bulk:.4f})")
+    r = times[1] / times[0]
+    ideal = (round(np.sqrt(sizes[1])) ** 2) / (round(np.sqrt(sizes[0])) ** 2)
+    print(f"RATIO t(N2) / t(N1) = {r:6.2f}   (N2/N1 = {ideal:.1f}; target <= 13 for 10^5 -> 10^6)")
+    ratios["local_scaling_t2_over_t1"] = r
+    info.update(scaling_seconds=times)
+    write_ratios(args.json, ratios, quick=args.quick, **info)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

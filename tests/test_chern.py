@@ -1,0 +1,259 @@
+"""Chern numbers: FHS, Bott index, dense and local markers agree; properties; bad input."""
+import os
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tntopo
+from tntopo import GaplessError, GaplessWarning, Lattice2D, chern_number, local_chern_marker
+from tntopo.invariants.chern import bott_index, fhs_chern, reference_chern_marker
+from tntopo.invariants.chern_ensemble import chern_phase_diagram
+
+SLOW = os.environ.get("TNTOPO_SLOW", "0") not in ("", "0")
+N_EX = int(os.environ.get("TNTOPO_HYPOTHESIS_EXAMPLES", "6"))
+
+
+def _bulk(c):
+    Lx, Ly = c.shape
+    return c[Lx // 4: Lx - Lx // 4, Ly // 4: Ly - Ly // 4].mean()
+
+
+@pytest.mark.parametrize("m, C", [(-3.0, 0), (-1.4, -1), (-0.6, -1), (0.6, 1), (1.0, 1), (1.4, 1), (2.6, 0)])
+def test_qwz_all_methods_agree(m, C):
+    lat = Lattice2D.qwz(m, (14, 14))
+    assert fhs_chern(lat) == C
+    assert chern_number(lat) == C  # auto -> fhs
+    assert chern_number(lat.with_boundary("periodic"), "bott") == C
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GaplessWarning)
+        assert abs(chern_number(lat, "marker") - C) < 0.1
+
+
+def test_qwz_local_route_agrees():
+    lat = Lattice2D.qwz(1.0, (30, 30))
+    c = chern_number(lat, "local", buffer=6, region=(slice(13, 17), slice(13, 17)))
+    assert abs(c - 1) < 1e-2
+
+
+T2 = 0.2
+
+
+@pytest.mark.parametrize("phi", [np.pi / 2, -np.pi / 2, 2.0, -1.0])
+@pytest.mark.parametrize("frac", [0.5, -0.5, 1.6])
+def test_haldane_both_signs_both_sides(phi, frac):
+    t2 = T2 if abs(np.cos(phi)) < 0.5 else 0.1  # keep a global gap at E = 0
+    Mc = 3 * np.sqrt(3) * t2 * abs(np.sin(phi))
+    lat = Lattice2D.haldane(1.0, t2, phi, frac * Mc, (12, 12))
+    C = 0 if abs(frac) > 1 else -int(np.sign(t2 * np.sin(phi)))
+    assert fhs_chern(lat) == C
+    assert bott_index(lat.with_boundary("periodic")) == C
+    if phi in (np.pi / 2, -np.pi / 2):
+        assert abs(chern_number(lat, "marker", warn=False) - C) < 0.15
+
+
+def test_bott_equals_marker_on_gapped_disordered_samples():
+    lats = [Lattice2D.qwz(1.0, (14, 14), disorder=1.5, seed=s) for s in range(3)]
+    bott = chern_number([s.with_boundary("periodic") for s in lats], "bott")
+    marker = chern_number(lats, "marker", warn=False)
+    assert list(bott) == [1, 1, 1]
+    assert np.all(np.abs(marker - bott) < 0.15)
+    triv = [Lattice2D.qwz(3.0, (12, 12), boundary="periodic", disorder=1.5, seed=s) for s in range(2)]
+    assert list(chern_number(triv)) == [0, 0]  # auto -> bott
+
+
+def test_batched_marker_equals_naive_and_arrays():
+    lats = [Lattice2D.qwz(0.8, (6, 7), disorder=2.0, seed=s) for s in range(4)]
+    H = np.stack([s.hamiltonian() for s in lats])
+    ref = reference_chern_marker(H, lats[0])
+    assert np.allclose(local_chern_marker(lats, warn=False), ref, atol=1e-10)
+    assert np.allclose(local_chern_marker(H, lattice=lats[0], warn=False), ref, atol=1e-10)
+    assert np.allclose(local_chern_marker(lats[1], warn=False), ref[1], atol=1e-10)
+    assert local_chern_marker(H, lattice=lats[0], warn=False).shape == (4, 6, 7)
+
+
+def test_marker_sums_to_zero_on_open_sample():
+    c = local_chern_marker(Lattice2D.qwz(1.0, (10, 10), disorder=1.0, seed=1), warn=False)
+    assert abs(c.sum()) < 1e-8  # Tr(P X Q Y P) over a finite open sample is real
+
+
+@pytest.mark.skipif(not SLOW, reason="40x40 dense reference takes ~1 min; set TNTOPO_SLOW=1")
+def test_local_vs_dense_40x40():
+    lat = Lattice2D.qwz(1.0, (40, 40), boundary="periodic", disorder=1.0, seed=0)
+    dense = local_chern_marker(lat)
+    loc, err = local_chern_marker(lat, "local", return_error=True)
+    region = (slice(10, 30), slice(10, 30))  # away from the coordinate seam of the torus
+    assert np.abs(loc[region] - dense[region]).max() < 1e-6
+    assert err < 1e-4
+
+
+def test_local_vs_dense_gapped_sample():
+    # trivial open sample (no edge states): the whole map agrees; window 6 + 2 x 7 < 21
+    lat = Lattice2D.qwz(3.2, (21, 21), disorder=0.5, seed=3)
+    dense = local_chern_marker(lat)
+    loc, err = local_chern_marker(lat, "local", buffer=7, core=7, return_error=True)
+    assert np.abs(loc - dense).max() < 1e-6
+    assert np.isfinite(err) and err < 1e-3
+
+
+def test_local_chebyshev_solver_agrees():
+    lat = Lattice2D.qwz(1.0, (22, 22), boundary="periodic", disorder=0.5, seed=4)
+    reg = (slice(9, 13), slice(9, 13))
+    a = local_chern_marker(lat, "local", buffer=8, core=4, region=reg)
+    b = local_chern_marker(lat, "local", buffer=8, core=4, region=reg, solver="chebyshev", tol=1e-10)
+    assert np.abs(a[reg] - b[reg]).max() < 1e-6
+
+
+def test_local_topological_bulk_and_region():
+    lat = Lattice2D.qwz(1.0, (22, 22), boundary="periodic", disorder=0.5, seed=4)
+    dense = local_chern_marker(lat)
+    reg = (slice(9, 13), slice(9, 13))
+    loc = local_chern_marker(lat, "local", buffer=8, core=4, region=reg)
+    assert np.isnan(loc[0, 0]) and np.abs(loc[reg] - dense[reg]).max() < 1e-5
+
+
+def _random_qwz(m, W, seed, L=8):
+    return Lattice2D.qwz(m, (L, L), disorder=W, seed=seed)
+
+
+@settings(max_examples=N_EX, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(-2.5, 2.5), st.floats(0, 3), st.integers(0, 2**16), st.floats(-50, 50), st.floats(-50, 50))
+def test_property_translation_of_origin(m, W, seed, x0, y0):
+    lat = _random_qwz(m, W, seed)
+    shifted = Lattice2D(lat.onsite, lat.hoppings, lat.shape, disorder=W, seed=seed,
+                        positions=lat.positions() + [x0, y0])
+    assert np.allclose(local_chern_marker(lat, warn=False), local_chern_marker(shifted, warn=False), atol=1e-8)
+
+
+@settings(max_examples=N_EX, deadline=None)
+@given(st.floats(-2.5, 2.5), st.floats(0, 3), st.integers(0, 2**16))
+def test_property_time_reversal_and_mirror(m, W, seed):
+    lat = _random_qwz(m, W, seed)
+    H = lat.hamiltonian()
+    c = local_chern_marker(lat, warn=False)
+    # time reversal (complex conjugation): C -> -C, site by site
+    assert np.allclose(local_chern_marker(H.conj(), lattice=lat, warn=False), -c, atol=1e-8)
+    # mirror x -> Lx - 1 - x: the marker map is mirrored and changes sign
+    Lx, Ly = lat.shape
+    perm = np.array([lat.basis_index(Lx - 1 - x, y, o) for x in range(Lx) for y in range(Ly) for o in range(2)])
+    Hm = H[np.ix_(perm, perm)]
+    cm = local_chern_marker(Hm, lattice=lat, warn=False)
+    assert np.allclose(cm[::-1, :], -c, atol=1e-8)
+
+
+def test_clean_time_reversed_qwz_chern_flips():
+    lat = Lattice2D.qwz(1.0, (8, 8))
+    conj = Lattice2D(lat.onsite.conj(), {d: T.conj() for d, T in lat.hoppings.items()}, lat.shape)
+    assert fhs_chern(conj) == -1 and bott_index(conj.with_boundary("periodic")) == -1
+
+
+def test_pythtb_agrees():
+    pythtb = pytest.importorskip("pythtb")
+    if not (hasattr(pythtb, "tb_model") and hasattr(pythtb, "wf_array")):
+        pytest.skip("this test uses the pythtb 1.x API (tb_model, wf_array)")
+    for lat in (Lattice2D.qwz(1.2, (4, 4)), Lattice2D.qwz(-0.5, (4, 4)), Lattice2D.qwz(2.5, (4, 4)),
+                Lattice2D.haldane(1.0, 0.2, np.pi / 2, 0.3, (4, 4)),
+                Lattice2D.haldane(1.0, 0.2, -np.pi / 2, 0.3, (4, 4))):
+        model = pythtb.tb_model(2, 2, [[1.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]])
+        model.set_onsite([lat.onsite[0, 0].real, lat.onsite[1, 1].real])
+        if lat.onsite[1, 0] != 0:
+            model.set_hop(lat.onsite[0, 1], 0, 1, [0, 0])
+        for (dx, dy), T in lat.hoppings.items():
+            for i in range(2):
+                for j in range(2):
+                    if T[i, j] != 0:  # <i, r + d|H|j, r> = T_ij  ->  pythtb <i, 0|H|j, -d>
+                        model.set_hop(T[i, j], i, j, [-dx, -dy], mode="add")
+        wf = pythtb.wf_array(model, [31, 31])
+        wf.solve_on_grid([0.0, 0.0])
+        c_pythtb = wf.berry_flux([0]) / (2 * np.pi)
+        # pythtb's Berry phase is -Im ln prod <u_k|u_k+1>: the opposite orientation of our FHS
+        # plaquettes (DESIGN: QWZ has C = sign(m)), so its flux is -2 pi C
+        assert np.isclose(c_pythtb, -fhs_chern(lat), atol=1e-6)
+
+
+def test_phase_diagram_executor_independent():
+    kw = dict(shape=(8, 8), n_samples=3, seed=5)
+    a = chern_phase_diagram([1.0, 3.0], [0.0, 2.0], executor="serial", **kw)
+    b = chern_phase_diagram([1.0, 3.0], [0.0, 2.0], executor="process", **kw)
+    assert np.array_equal(a["values"], b["values"], equal_nan=True)
+    assert a["mean"][0, 0] == 1 and a["mean"][1, 0] == 0
+    c = chern_phase_diagram([3.0], [2.0], executor="serial", **kw)  # grid-independent seeds
+    assert np.array_equal(c["values"][0, 0], a["values"][1, 1], equal_nan=True)
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_non_hermitian_hamiltonian():
+    lat = Lattice2D.qwz(1.0, (4, 4))
+    H = lat.hamiltonian().astype(complex)
+    H[0, 1] += 0.5
+    with pytest.raises(ValueError, match="not Hermitian"):
+        local_chern_marker(H, lattice=lat)
+    with pytest.raises(ValueError, match="not Hermitian"):
+        chern_number(H, "bott", lattice=lat.with_boundary("periodic"))
+
+
+def test_gapless_and_fermi_level_in_band():
+    with pytest.raises(GaplessError):
+        fhs_chern(Lattice2D.qwz(2.0, (8, 8)))  # gap closes at k = (pi, pi)
+    with pytest.raises(GaplessError, match="band crosses"):
+        chern_number(Lattice2D.qwz(1.0, (8, 8)), "fhs", fermi_level=2.0)
+    with pytest.warns(GaplessWarning):
+        chern_number(Lattice2D.qwz(1.0, (12, 12)), "marker", fermi_level=2.0)
+    with pytest.raises(GaplessError):
+        chern_number(Lattice2D.qwz(0.0, (8, 8), boundary="periodic"), "bott")  # degenerate at E = 0
+
+
+def test_method_needs_clean_or_periodic():
+    dis = Lattice2D.qwz(1.0, (8, 8), disorder=1.0, seed=0)
+    with pytest.raises(ValueError, match="clean"):
+        chern_number(dis, "fhs")
+    with pytest.raises(ValueError, match="periodic"):
+        chern_number(dis, "bott")
+    with pytest.raises(ValueError, match="too small"):
+        local_chern_marker(Lattice2D.qwz(1.0, (10, 10)), "local")
+    with pytest.raises(ValueError, match="unknown method"):
+        chern_number(dis, "kubo")
+    with pytest.raises(ValueError, match="lattice="):
+        chern_number(dis.hamiltonian(), "marker")
+
+
+def test_unknown_options_raise_type_error():
+    lat = Lattice2D.qwz(1.0, (8, 8))
+    with pytest.raises(TypeError):
+        chern_number(lat, "fhs", nk=10)
+    with pytest.raises(TypeError):
+        local_chern_marker(lat, "dense", bufer=3)
+    with pytest.raises(TypeError):
+        local_chern_marker(lat, "dense", buffer=3)  # a local-only option
+    with pytest.raises(TypeError):
+        chern_phase_diagram([1.0], [0.0], n_sample=3)
+
+
+def test_top_level_exports():
+    assert tntopo.Lattice2D is Lattice2D
+    assert tntopo.chern_number is chern_number and tntopo.local_chern_marker is local_chern_marker
+
+
+def test_cli_chern(capsys):
+    import json
+
+    from tntopo.cli import main
+
+    assert main(["chern", "--model", "qwz", "--m", "1.0", "--shape", "10,10"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("C = 1") and "method: fhs" in out
+    assert main(["chern", "--m", "-1", "--shape", "10,10", "--disorder", "1", "--seed", "2",
+                 "--boundary", "periodic", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["chern_number"] == -1 and doc["method"] == "bott" and doc["exact_integer"]
+    assert main(["chern", "--model", "haldane", "--phi", "-1.5707963", "--M", "0.2", "--shape", "10,10",
+                 "--method", "marker", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["method"] == "marker" and abs(doc["chern_number"] - 1) < 0.15
+    for bad in (["--shape", "4,x"], ["--m", "2.0", "--shape", "8,8"], ["--model", "haldane", "--m", "1"],
+                ["--disorder", "1", "--method", "fhs", "--shape", "8,8"]):
+        assert main(["chern"] + bad) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("tntopo chern: error:")

@@ -1,0 +1,532 @@
+"""Chern numbers of 2D class-A systems: ``chern_number`` and ``local_chern_marker``.
+
+Routes (conventions in DESIGN "Two dimensions"; occupied = energies below ``fermi_level``):
+
+* ``"fhs"``: Fukui-Hatsugai-Suzuki lattice field strength of the Bloch Hamiltonian ``h(k)``
+  (links ``kx`` first, then ``ky``); an exact integer, certified on two k grids (clean lattices).
+* ``"bott"``: the Bott index ``(1/2 pi) Im Tr log(U V U^dag V^dag)`` with
+  ``U = P exp(2 pi i X / Lx) P``, ``V = P exp(2 pi i Y / Ly) P`` within the occupied space; an
+  exact integer for periodic samples, clean or disordered, certified by the eigenvalue phases of
+  ``U V U^dag V^dag`` staying away from the branch cut.
+* ``"marker"``: the local Chern marker ``c(r) = 4 pi Im sum_orb <r,orb|P X Q Y P|r,orb>``
+  (dense projector, contracted as a tensor network, batched) averaged over the bulk region.
+* ``"local"``: the same marker from windows with a buffer (each window's projector from its own
+  ``eigh``, or a Chebyshev expansion with sparse products), ``O(N)``; never forms the dense
+  projector of the sample (:mod:`tntopo.invariants.chern_local`).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, Optional, Tuple
+
+import numpy as np
+
+from .._blas import single_threaded_blas
+from .._typing import strict_keywords
+from ..errors import GaplessError, GaplessWarning, PrecisionError
+from ..lattice import Lattice2D, chern_bulk_region
+from ..lattice import check_region as _check_region
+
+__all__ = [
+    "chern_number",
+    "local_chern_marker",
+    "fhs_chern",
+    "bott_index",
+    "chern_bulk_region",
+    "reference_chern_marker",
+    "CHERN_METHODS",
+]
+
+ChernMethod = Literal["auto", "fhs", "bott", "marker", "local"]
+CHERN_METHODS = ("auto", "fhs", "bott", "marker", "local")
+MARKER_METHODS = ("dense", "local")
+
+#: ``method="auto"`` uses the local O(N) route for disordered open samples above this dimension.
+AUTO_LOCAL_DIM = 6000
+#: Eigenvalues closer than this to the Fermi level make the occupied space ambiguous.
+DEGENERACY_TOL = 1e-9
+
+
+# ---------------------------------------------------------------------------- input handling
+def _check_fermi(fermi_level) -> float:
+    try:
+        ef = float(fermi_level)
+    except (TypeError, ValueError):
+        raise ValueError(f"fermi_level must be a real number, got {fermi_level!r}") from None
+    if not np.isfinite(ef):
+        raise ValueError(f"fermi_level = {fermi_level!r} must be finite")
+    return ef
+
+
+def _check_hermitian(H: np.ndarray) -> None:
+    scale = max(1.0, float(np.abs(H).max()))
+    dev = float(np.abs(H - np.conj(np.swapaxes(H, -1, -2))).max())
+    if dev > 1e-10 * scale:
+        raise ValueError(
+            f"Hamiltonian is not Hermitian (max |H - H^dagger| = {dev:.2e}); give a Hermitian H "
+            "(for Lattice2D, a Hermitian onsite matrix)"
+        )
+
+
+def _as_systems(system, lattice: Optional[Lattice2D]):
+    """Return ``(geometry lattice, list of lattices or None, H batch or None, single)``."""
+    if isinstance(system, Lattice2D):
+        if lattice is not None:
+            raise ValueError("lattice= is only for raw Hamiltonian arrays; pass the Lattice2D alone")
+        return system, [system], None, True
+    if isinstance(system, (list, tuple)) and system and all(isinstance(s, Lattice2D) for s in system):
+        ref = system[0]
+        for s in system[1:]:
+            if s.shape != ref.shape or s.n_orb != ref.n_orb or s.boundary != ref.boundary:
+                raise ValueError(
+                    "a batch of lattices must share shape, n_orb and boundary; got "
+                    f"{ref.shape}/{ref.n_orb}/{ref.boundary} and {s.shape}/{s.n_orb}/{s.boundary}"
+                )
+            if not np.array_equal(s.positions(), ref.positions()):
+                raise ValueError("a batch of lattices must share the site positions; compute them one by one")
+        return ref, list(system), None, False
+    if isinstance(system, (list, tuple)) and not system:
+        raise ValueError("empty batch of systems; give at least one Lattice2D")
+    if hasattr(system, "detach") and hasattr(system, "numpy"):
+        system = system.detach().cpu().numpy()
+    if isinstance(system, (np.ndarray, list, tuple)):
+        try:
+            H = np.asarray(system)
+        except Exception as exc:
+            raise ValueError(f"could not read the Hamiltonians as an array ({exc})") from None
+        if H.dtype == object or not np.issubdtype(H.dtype, np.number):
+            raise ValueError(f"Hamiltonians must be numeric, got dtype {H.dtype}")
+        if lattice is None or not isinstance(lattice, Lattice2D):
+            raise ValueError(
+                "raw Hamiltonian arrays need lattice=Lattice2D(...) giving the geometry (shape, "
+                "n_orb, boundary, positions)"
+            )
+        single = H.ndim == 2
+        Hb = H[None] if single else H
+        if Hb.ndim != 3 or Hb.shape[1:] != (lattice.dim, lattice.dim):
+            raise ValueError(
+                f"Hamiltonians must have shape (n, n) or (B, n, n) with n = lattice.dim = {lattice.dim}, "
+                f"got {H.shape}"
+            )
+        if Hb.shape[0] == 0:
+            raise ValueError("empty batch of Hamiltonians (B = 0)")
+        if not np.all(np.isfinite(Hb)):
+            raise ValueError("Hamiltonians contain NaN or inf entries; give finite matrices")
+        Hb = Hb.astype(np.complex128 if np.iscomplexobj(Hb) else np.float64)
+        _check_hermitian(Hb)
+        return lattice, None, Hb, single
+    raise ValueError(
+        f"cannot compute a Chern number of {type(system).__name__}; give a Lattice2D, a list of "
+        "Lattice2D of one shape, or Hamiltonians of shape (n, n)/(B, n, n) with lattice="
+    )
+
+
+def _dense_hamiltonians(lats, H) -> np.ndarray:
+    if H is not None:
+        return H
+    Hs = [s.hamiltonian() for s in lats]
+    dtype = np.result_type(*[h.dtype for h in Hs])
+    return np.stack(Hs).astype(dtype, copy=False)
+
+
+def _n_threads(B: int) -> int:
+    return max(1, min(os.cpu_count() or 1, B // 32 if B >= 64 else 1))
+
+
+def eigh_batched(H: np.ndarray, threads: Optional[int] = None):
+    """``numpy.linalg.eigh`` of a ``(B, n, n)`` batch, threads over the batch, one BLAS thread each."""
+    B = H.shape[0]
+    nt = _n_threads(B) if threads is None else max(1, int(threads))
+    with single_threaded_blas():
+        if nt == 1:
+            return np.linalg.eigh(H)
+        chunks = np.array_split(np.arange(B), nt)
+        with ThreadPoolExecutor(nt) as ex:
+            parts = list(ex.map(lambda idx: np.linalg.eigh(H[idx]), chunks))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+# ---------------------------------------------------------------------------- FHS
+def _fhs_grid(lat: Lattice2D, n_k: int, ef: float):
+    k = 2 * np.pi * np.arange(n_k) / n_k
+    KX, KY = np.meshgrid(k, k, indexing="ij")
+    with single_threaded_blas():
+        E, V = np.linalg.eigh(lat.bloch(KX, KY))
+    n_occ = (E < ef).sum(-1)
+    if n_occ.min() != n_occ.max():
+        return None, 0.0, (int(n_occ.min()), int(n_occ.max()))
+    no = int(n_occ.flat[0])
+    gap = float(np.min(np.abs(E - ef)))
+    if no == 0:
+        return 0, gap, (0, 0)
+    Vo = V[..., :no]
+
+    def link(A, Bv):
+        return np.linalg.det(np.einsum("...ai,...aj->...ij", A.conj(), Bv))
+
+    Ux = link(Vo, np.roll(Vo, -1, axis=0))
+    Uy = link(Vo, np.roll(Vo, -1, axis=1))
+    F = np.angle(Ux * np.roll(Uy, -1, axis=0) * np.conj(np.roll(Ux, -1, axis=1)) * np.conj(Uy))
+    return float(F.sum() / (2 * np.pi)), gap, (no, no)
+
+
+def fhs_chern(lattice: Lattice2D, fermi_level: float = 0.0, n_k: int = 24, gap_tol: float = 1e-8) -> int:
+    """Fukui-Hatsugai-Suzuki Chern number of the bands below ``fermi_level`` (clean lattices).
+
+    Computed on an ``n_k x n_k`` and an ``(n_k + 7) x (n_k + 7)`` grid of the Brillouin zone;
+    the two integers must agree (else :class:`~tntopo.PrecisionError`: raise ``n_k``).
+    A band crossing the Fermi level or a gap below ``gap_tol`` raises
+    :class:`~tntopo.GaplessError`. The boundary of the lattice plays no role (bulk bands).
+    """
+    if not isinstance(lattice, Lattice2D):
+        raise ValueError(f"fhs needs a Lattice2D, got {type(lattice).__name__}")
+    if lattice.disorder > 0:
+        raise ValueError(
+            "method='fhs' needs a clean (translation-invariant) lattice but this one has disorder "
+            f"W = {lattice.disorder:g}; use method='bott' (periodic) or 'marker'/'local'"
+        )
+    if isinstance(n_k, (bool, np.bool_)) or not isinstance(n_k, (int, np.integer)) or n_k < 4:
+        raise ValueError(f"n_k must be an integer >= 4, got {n_k!r}")
+    ef = _check_fermi(fermi_level)
+    results = []
+    for n in (int(n_k), int(n_k) + 7):
+        C, gap, occ = _fhs_grid(lattice, n, ef)
+        if C is None:
+            raise GaplessError(
+                f"a band crosses the Fermi level {ef:g} (between {occ[0]} and {occ[1]} occupied bands "
+                "across the Brillouin zone): the Chern number of the occupied bands is undefined; "
+                "move fermi_level into a gap"
+            )
+        if gap < gap_tol:
+            raise GaplessError(
+                f"the bands touch the Fermi level {ef:g} (gap {gap:.1e} on a {n}x{n} k grid): the "
+                "system is at a phase transition; move the parameters away from it"
+            )
+        if abs(C - round(C)) > 1e-6:
+            raise PrecisionError(f"FHS field strength sums to {C!r}, not an integer; raise n_k")
+        results.append(int(round(C)))
+    if results[0] != results[1]:
+        raise PrecisionError(
+            f"FHS Chern numbers on {n_k}x{n_k} and {n_k + 7}x{n_k + 7} k grids disagree "
+            f"({results[0]} vs {results[1]}): the gap is small compared with the grid spacing; raise n_k"
+        )
+    return results[0]
+
+
+# ---------------------------------------------------------------------------- Bott index
+def _occupied(E: np.ndarray, ef: float, what: str):
+    dist = np.abs(E - ef).min(axis=-1)
+    if np.any(dist < DEGENERACY_TOL * max(1.0, float(np.abs(E).max()))):
+        b = int(np.argmin(dist))
+        raise GaplessError(
+            f"{what}: an eigenvalue lies at the Fermi level {ef:g} (sample {b}, distance {dist[b]:.1e}); "
+            "the occupied space is ambiguous: move fermi_level or the parameters"
+        )
+    return E < ef
+
+
+def _bott_from_eigs(E, V, geo: Lattice2D, ef: float, margin: float) -> np.ndarray:
+    with single_threaded_blas():
+        return _bott_from_eigs_st(E, V, geo, ef, margin)
+
+
+def _bott_from_eigs_st(E, V, geo: Lattice2D, ef: float, margin: float) -> np.ndarray:
+    occ = _occupied(E, ef, "bott")
+    Lx, Ly = geo.shape
+    idx = np.arange(geo.dim) // geo.n_orb
+    x, y = idx // Ly, idx % Ly
+    ux = np.exp(2j * np.pi * x / Lx)
+    uy = np.exp(2j * np.pi * y / Ly)
+    out = np.empty(E.shape[0], dtype=int)
+    for b in range(E.shape[0]):
+        Vo = V[b][:, occ[b]]
+        if Vo.shape[1] == 0:
+            out[b] = 0
+            continue
+        U = Vo.conj().T @ (ux[:, None] * Vo)
+        Vm = Vo.conj().T @ (uy[:, None] * Vo)
+        W = U @ Vm @ U.conj().T @ Vm.conj().T
+        lam = np.linalg.eigvals(W)
+        ph = np.angle(lam)
+        val = ph.sum() / (2 * np.pi)
+        worst = float(np.pi - np.abs(ph).max())
+        if worst < margin or np.abs(lam).min() < 1e-6:
+            raise PrecisionError(
+                f"Bott index of sample {b} is not certified: an eigenvalue of U V U^dag V^dag lies "
+                f"{worst:.1e} rad from the branch cut (|lambda|_min = {np.abs(lam).min():.1e}); the "
+                "sample is too small for its localization length or (nearly) gapless at the Fermi "
+                "level: use a larger shape or move away from the transition"
+            )
+        if abs(val - round(val)) > 1e-6:
+            raise PrecisionError(f"Bott index of sample {b} is {val!r}, not an integer; use a larger shape")
+        out[b] = int(round(val))
+    return out
+
+
+def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D] = None, margin: float = 1e-3):
+    """Bott index of periodic samples (an int, or an int array for a batch).
+
+    Needs both axes periodic. Certified: an eigenvalue at the Fermi level raises
+    :class:`~tntopo.GaplessError`; an eigenvalue of ``U V U^dag V^dag`` within ``margin`` rad of
+    the branch cut (or nearly singular ``U``, ``V``) raises :class:`~tntopo.PrecisionError`.
+    """
+    geo, lats, H, single = _as_systems(system, lattice)
+    if not geo.is_periodic:
+        raise ValueError(
+            f"method='bott' needs a periodic lattice (boundary='periodic' on both axes), got "
+            f"boundary={geo.boundary}; use lattice.with_boundary('periodic') or method='marker'"
+        )
+    ef = _check_fermi(fermi_level)
+    E, V = eigh_batched(_dense_hamiltonians(lats, H))
+    res = _bott_from_eigs(E, V, geo, ef, float(margin))
+    return int(res[0]) if single else res
+
+
+# ---------------------------------------------------------------------------- dense marker
+def _marker_from_eigs(E, V, geo: Lattice2D, ef: float) -> np.ndarray:
+    from ..tn.chern import contract_chern_marker
+
+    occ = _occupied(E, ef, "marker")
+    xy = geo.positions(per_orbital=True)
+    with single_threaded_blas():
+        Vo = V * occ[:, None, :]
+        P = Vo @ np.conj(np.swapaxes(V, -1, -2))
+        c = contract_chern_marker(P, xy[:, 0].copy(), xy[:, 1].copy())
+    c = c.reshape(E.shape[0], geo.n_sites, geo.n_orb).sum(-1) / geo.cell_area
+    return c.reshape((E.shape[0],) + geo.shape)
+
+
+def _bulk_gap_weight(E, V, geo: Lattice2D, ef: float, region) -> np.ndarray:
+    """Weight per bulk site of the states within 2% of the spectral width of the Fermi level."""
+    width = max(1e-12, float(E.max() - E.min()))
+    near = np.abs(E - ef) < 0.02 * width
+    rx, ry = region
+    mask = np.zeros(geo.shape, dtype=bool)
+    mask[rx, ry] = True
+    rows = np.repeat(mask.ravel(), geo.n_orb)
+    w = np.einsum("bak,bk->b", np.abs(V[:, rows, :]) ** 2, near.astype(float))
+    return w / max(1, int(mask.sum()))
+
+
+def reference_chern_marker(H: np.ndarray, lattice: Lattice2D, fermi_level: float = 0.0) -> np.ndarray:
+    """The naive route (for tests and benchmarks): per-sample ``eigh`` and dense products.
+
+    ``P = V_occ V_occ^dag``, ``Q = 1 - P``, ``c = 4 pi Im diag(P X Q Y P)`` summed over the
+    orbitals of each site; returns ``(B, Lx, Ly)`` for ``H`` of shape ``(B, n, n)``.
+    """
+    H = np.asarray(H)
+    Hb = H[None] if H.ndim == 2 else H
+    xy = lattice.positions(per_orbital=True)
+    X, Y = np.diag(xy[:, 0]), np.diag(xy[:, 1])
+    out = []
+    for h in Hb:
+        E, V = np.linalg.eigh(h)
+        Vo = V[:, E < fermi_level]
+        P = Vo @ Vo.conj().T
+        Q = np.eye(len(E)) - P
+        M = P @ X @ Q @ Y @ P
+        c = 4 * np.pi * np.diag(M).imag
+        out.append(c.reshape(lattice.n_sites, lattice.n_orb).sum(-1).reshape(lattice.shape) / lattice.cell_area)
+    return np.stack(out)
+
+
+@strict_keywords
+def local_chern_marker(
+    system,
+    method: Literal["dense", "local"] = "dense",
+    fermi_level: float = 0.0,
+    *,
+    lattice: Optional[Lattice2D] = None,
+    region=None,
+    buffer: Optional[int] = None,
+    core: Optional[int] = None,
+    tol: float = 1e-8,
+    gap: Optional[float] = None,
+    solver: Literal["chebyshev", "eigh"] = "eigh",
+    return_error: bool = False,
+    warn: bool = True,
+):
+    """Local Chern marker map ``c(x, y) = 4 pi Im sum_orb <r,orb|P X Q Y P|r,orb> / A_cell``.
+
+    Parameters
+    ----------
+    system : Lattice2D, list of Lattice2D, or array (n, n) / (B, n, n)
+        A lattice, a batch of lattices of one shape, or Hermitian Hamiltonians in the basis
+        ``(x * Ly + y) * n_orb + orb`` with ``lattice=`` giving the geometry.
+    method : {"dense", "local"}
+        ``"dense"``: exact occupied projector from a (batched, threaded) ``eigh``, marker
+        contracted as a tensor network (:mod:`tntopo.tn.chern`). ``"local"``: windows with a
+        buffer, ``O(N)`` time and memory (one Lattice2D; see
+        :func:`tntopo.invariants.chern_local.local_marker_windows`). It agrees with ``"dense"``
+        in the bulk; within a few buffers of the open edges of a topological sample the chiral
+        edge states make the marker non-local along the edge and the two differ there.
+    fermi_level : float
+        States below it are occupied.
+    lattice : Lattice2D, optional
+        Geometry for raw Hamiltonian arrays.
+    region : (slice, slice), optional
+        ``"local"`` only: compute the marker on these cells (NaN elsewhere); default all cells.
+    buffer, core, tol, gap : optional
+        ``"local"`` only: window buffer and core size (cells), target accuracy, and a lower
+        bound on the distance from the Fermi level to the spectrum (default estimated).
+    solver : {"chebyshev", "eigh"}
+        ``"local"`` only: the window's exact projector from a dense ``eigh`` of the window
+        Hamiltonian (default; sharp Fermi step, no gap needed), or a Chebyshev expansion of it
+        applied with sparse products (needs a gap at the Fermi level: ``gap``, ``tol``).
+    return_error : bool
+        ``"local"`` only: also return the error estimate (from two buffer sizes).
+    warn : bool
+        Emit :class:`~tntopo.GaplessWarning` when the Fermi level is (nearly) gapless.
+
+    Returns
+    -------
+    ndarray, shape (Lx, Ly) or (B, Lx, Ly)
+        (and the error estimate, a float, with ``return_error=True``).
+
+    Notes
+    -----
+    Positions are the cell coordinates (or the lattice's custom positions, divided by their
+    area per cell). On a periodic axis the coordinate jumps at the seam ``x = Lx - 1 -> 0``: the
+    marker is meaningful away from it (the bulk region).
+    """
+    if method not in MARKER_METHODS:
+        raise ValueError(f"unknown marker method {method!r}; choose one of {set(MARKER_METHODS)}")
+    ef = _check_fermi(fermi_level)
+    geo, lats, H, single = _as_systems(system, lattice)
+    if method == "local":
+        if lats is None or not single:
+            raise ValueError(
+                "method='local' takes one Lattice2D (it never forms the dense Hamiltonian); use "
+                "method='dense' for arrays or batches"
+            )
+        from .chern_local import local_marker_windows
+
+        c, err = local_marker_windows(
+            geo, ef, region=region, buffer=buffer, core=core, tol=tol, gap=gap, solver=solver, warn=warn
+        )
+        return (c, err) if return_error else c
+    for name, val in (("region", region), ("buffer", buffer), ("core", core), ("gap", gap),
+                      ("solver", None if solver == "eigh" else solver)):
+        if val is not None:
+            raise TypeError(f"{name}= is an option of method='local' only")
+    if return_error:
+        raise TypeError("return_error= is an option of method='local' only (the dense marker is exact)")
+    E, V = eigh_batched(_dense_hamiltonians(lats, H))
+    c = _marker_from_eigs(E, V, geo, ef)
+    if warn:
+        w = _bulk_gap_weight(E, V, geo, ef, chern_bulk_region(geo.shape))
+        if np.any(w > 1e-3):
+            warnings.warn(
+                f"states within 2% of the spectral width of the Fermi level {ef:g} carry weight "
+                f"{w.max():.1e} per bulk site: the bulk is (nearly) gapless and the marker need not be "
+                "quantized",
+                GaplessWarning,
+                stacklevel=2,
+            )
+    return c[0] if single else c
+
+
+# ---------------------------------------------------------------------------- chern_number
+@strict_keywords
+def chern_number(
+    system,
+    method: ChernMethod = "auto",
+    fermi_level: float = 0.0,
+    *,
+    lattice: Optional[Lattice2D] = None,
+    region=None,
+    n_k: int = 24,
+    buffer: Optional[int] = None,
+    tol: float = 1e-8,
+    warn: bool = True,
+):
+    """Chern number of the states below ``fermi_level`` of a 2D class-A system.
+
+    Parameters
+    ----------
+    system : Lattice2D, list of Lattice2D, or array (n, n) / (B, n, n)
+        A lattice, a batch of lattices of one shape, or Hermitian Hamiltonians with
+        ``lattice=`` giving the geometry (not for ``"fhs"``).
+    method : {"auto", "fhs", "bott", "marker", "local"}
+        ``"fhs"``: Fukui-Hatsugai-Suzuki on ``h(k)``, exact integer (clean lattices).
+        ``"bott"``: Bott index, exact integer (periodic samples, clean or disordered).
+        ``"marker"``: dense local Chern marker averaged over ``region`` (a float).
+        ``"local"``: the same average from the ``O(N)`` windowed Chebyshev route (a float).
+        ``"auto"``: ``"fhs"`` for a clean lattice, ``"bott"`` for a disordered periodic one,
+        ``"marker"`` (or ``"local"`` above ``AUTO_LOCAL_DIM`` states) otherwise.
+    fermi_level : float
+    lattice : Lattice2D, optional
+        Geometry for raw Hamiltonians.
+    region : (slice, slice), optional
+        Bulk region of the marker average; default ``L//4 <= x < L - L//4`` on each axis.
+    n_k : int
+        ``"fhs"``: k-grid size (a second grid ``n_k + 7`` certifies the integer).
+    buffer, tol : optional
+        ``"local"``: window buffer (cells) and target accuracy.
+    warn : bool
+        Emit :class:`~tntopo.GaplessWarning` for real-space routes at a (nearly) gapless point.
+
+    Returns
+    -------
+    int or float, or ndarray for a batch
+        An ``int`` from the exact routes, a ``float`` from the marker routes.
+
+    Raises
+    ------
+    GaplessError
+        Exact routes at a gapless Fermi level.
+    PrecisionError
+        An exact route could not certify its integer (grids disagree, branch cut).
+    ValueError
+        Bad input, or a method that needs a clean (``"fhs"``) or periodic (``"bott"``) lattice.
+
+    Examples
+    --------
+    >>> import tntopo
+    >>> tntopo.chern_number(tntopo.Lattice2D.qwz(1.0, (12, 12)), method="fhs")
+    1
+    """
+    if method not in CHERN_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {set(CHERN_METHODS)}")
+    ef = _check_fermi(fermi_level)
+    geo, lats, H, single = _as_systems(system, lattice)
+    if method == "auto":
+        if lats is not None and all(s.disorder == 0 for s in lats):
+            method = "fhs"
+        elif geo.is_periodic:
+            method = "bott"
+        elif lats is not None and single and geo.dim > AUTO_LOCAL_DIM:
+            method = "local"
+        else:
+            method = "marker"
+    if method == "fhs":
+        if lats is None:
+            raise ValueError(
+                "method='fhs' needs Lattice2D objects (their Bloch Hamiltonian), not raw arrays; "
+                "use method='bott' or 'marker'"
+            )
+        res = [fhs_chern(s, ef, n_k=n_k) for s in lats]
+        return res[0] if single else np.array(res)
+    if method == "bott":
+        return bott_index(system, ef, lattice=lattice)
+    reg = _check_region(region, geo.shape)
+    if method == "local":
+        if lats is None or not single:
+            raise ValueError("method='local' takes one Lattice2D; use method='marker' for arrays or batches")
+        c = local_chern_marker(geo, "local", ef, region=reg, buffer=buffer, tol=tol, warn=warn)
+        return float(np.mean(c[reg]))
+    E, V = eigh_batched(_dense_hamiltonians(lats, H))
+    c = _marker_from_eigs(E, V, geo, ef)
+    if warn:
+        w = _bulk_gap_weight(E, V, geo, ef, reg)
+        if np.any(w > 1e-3):
+            warnings.warn(
+                f"states near the Fermi level {ef:g} carry weight {w.max():.1e} per bulk site: the bulk "
+                "is (nearly) gapless and the marker average need not be an integer",
+                GaplessWarning,
+                stacklevel=2,
+            )
+    vals = c[:, reg[0], reg[1]].mean(axis=(1, 2))
+    return float(vals[0]) if single else vals
