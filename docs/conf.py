@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 HERE = os.path.dirname(os.path.abspath(__file__))
 # build from a checkout without installing: the package directory wins over an old install
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)  # _figure_check (the gallery's figure scraper)
 
 import tntopo  # noqa: E402
 
@@ -81,7 +82,8 @@ sphinx_gallery_conf = {
     "doc_module": ("tntopo",),
     "reference_url": {"tntopo": None},
     "filename_pattern": r"/plot_",
-    "image_scrapers": ("matplotlib",),
+    # _figure_check.check_figures: every figure has axis labels and readable legends (else the build fails)
+    "image_scrapers": ("_figure_check.check_figures", "matplotlib"),
     "matplotlib_animations": False,
     "remove_config_comments": True,
     "min_reported_time": 1,
@@ -159,6 +161,46 @@ class TntopoHelp(Directive):
         return [block]
 
 
+class TntopoRun(Directive):
+    """``.. tntopo-run:: winding --hoppings 0:0.5,1:1.0 --n-cells 40``: run the command at build time
+    and show it with its output, so quoted outputs cannot go stale.
+
+    The command must exit with status 0 (or the ``:returncode:`` given); anything else fails the
+    build. Use it for fast commands only; ``--out`` paths would be written into the build's
+    working directory.
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    option_spec = {"returncode": int}
+
+    def run(self):
+        import contextlib
+        import io
+        import shlex
+
+        from tntopo.cli import main
+
+        argv = shlex.split(self.arguments[0])
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(argv)
+            except SystemExit as exc:  # argparse
+                rc = exc.code
+        want = self.options.get("returncode", 0)
+        if rc != want:
+            raise self.error(f"`tntopo {self.arguments[0]}` exited with {rc} (expected {want}): {err.getvalue()}")
+        env = self.state.document.settings.env
+        if not hasattr(env, "tntopo_cli_documented"):
+            env.tntopo_cli_documented = {}
+        env.tntopo_cli_documented.setdefault(env.docname, set())  # re-read on every build
+        shown = "\n".join(x for x in (out.getvalue().rstrip(), err.getvalue().rstrip()) if x)
+        block = nodes.literal_block(text=f"$ tntopo {' '.join(shlex.quote(a) for a in argv)}\n{shown}")
+        block["language"] = "text"
+        return [block]
+
+
 def _check_cli_documented(app, env):
     from sphinx.util import logging
 
@@ -189,6 +231,7 @@ def _cli_always_outdated(app, env, added, changed, removed):
 
 def setup(app):
     app.add_directive("tntopo-help", TntopoHelp)
+    app.add_directive("tntopo-run", TntopoRun)
     _setup_study_table(app)
     app.connect("env-check-consistency", _check_cli_documented)
     app.connect("env-purge-doc", _purge_cli_documented)

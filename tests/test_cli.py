@@ -1,19 +1,87 @@
+import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from tntopo.cli import main, parse_mapping
 
 
+def _value(out: str) -> float:
+    m = re.fullmatch(r"W = (\S+)  \(method: (\w+), (exact integer|real-space bulk average)\)", out.strip())
+    assert m, out
+    return float(m.group(1))
+
+
 def test_winding_command(capsys):
     assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "40"]) == 0
-    assert capsys.readouterr().out.strip() == "1"
+    assert capsys.readouterr().out.strip() == "W = 1  (method: bloch, exact integer)"
     assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "40", "--method", "dense"]) == 0
-    assert abs(float(capsys.readouterr().out) - 1) < 1e-5
+    out = capsys.readouterr().out
+    assert abs(_value(out) - 1) < 1e-5 and "method: dense, real-space" in out
     assert main(["winding", "--hoppings", "0:0.5,-1:1.0", "--n-cells", "40", "--boundary", "periodic",
-                 "--disorder", "0:0.3", "--method", "twisted"]) == 0
-    assert capsys.readouterr().out.strip() == "-1"
+                 "--disorder", "0:0.3"]) == 0  # auto on a disordered ring: twisted
+    assert capsys.readouterr().out.strip() == "W = -1  (method: twisted, exact integer)"
+
+
+def test_winding_json_matches_the_library(capsys):
+    import tntopo
+
+    assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "40", "--method", "dense", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    W = tntopo.winding_number(tntopo.SSHChain({0: 0.5, 1: 1.0}, 40), method="dense")
+    assert d["winding_number"] == W and d["method"] == "dense" and d["exact_integer"] is False
+    assert d["gapless"] is False and d["warnings"] == []
+
+
+def test_negative_ranges_need_no_equals_sign(capsys):
+    """argparse would read ``-1:1.0,...`` as an option; the CLI joins it to its flag."""
+    assert main(["winding", "--hoppings", "-1:1.0,0:0.5", "--n-cells", "40"]) == 0
+    assert capsys.readouterr().out.strip() == "W = -1  (method: bloch, exact integer)"
+    assert main(["winding", "--n-cells", "40", "--hoppings", "-1:1.0,0:0.5", "--method", "dense"]) == 0
+    assert abs(_value(capsys.readouterr().out) + 1) < 1e-5
+
+
+def test_a_range_given_twice_is_an_error(capsys):
+    assert main(["winding", "--hoppings", "0:0.5,0:1.0", "--n-cells", "40"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "range 0 is given twice in --hoppings" in err
+    with pytest.raises(ValueError, match="given twice"):
+        parse_mapping("1:0.5, 1:0.2")
+
+
+def test_gapless_warning_is_one_readable_line(capsys):
+    assert main(["winding", "--hoppings", "0:1,1:1", "--n-cells", "40"]) == 0
+    out, err = capsys.readouterr()
+    assert "method: dense, real-space bulk average" in out  # auto fell back to real space
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tntopo winding: warning:") and "gapless" in lines[0]
+    assert ".py" not in err and "GaplessWarning" not in err
+
+
+def test_library_errors_speak_in_flags(capsys):
+    assert main(["winding", "--hoppings", "0:1,1:0.5", "--n-cells", "40", "--method", "twisted"]) == 2
+    err = capsys.readouterr().err
+    assert "--boundary periodic" in err and "with_boundary" not in err and "method=" not in err
+
+
+def test_cli_terms_translation():
+    from tntopo.cli import _cli_terms, build_parser
+
+    sub = {a.dest: a for a in build_parser()._actions if a.dest == "command"}["command"].choices
+    assert _cli_terms("use another path or overwrite=True", sub["generate"]) == "use another path or --overwrite"
+    assert _cli_terms("pass resume=False", sub["reproduce"], "reproduce") == "pass --no-resume"
+    assert (_cli_terms("use features='densities' or kernel='translation_invariant'", sub["train"])
+            == "use --features densities or --kernel translation_invariant")
+    assert _cli_terms("use chain.with_boundary('periodic')", sub["winding"]) == "use --boundary periodic"
+    # reprs keep their Python spelling; names without a flag are left alone
+    assert _cli_terms("SSHChain(n_cells=40, boundary='open') fails", sub["winding"]) == \
+        "SSHChain(n_cells=40, boundary='open') fails"
+    assert _cli_terms("give tol=1e-3", sub["winding"]) == "give tol=1e-3"
 
 
 def test_winding_command_errors_are_one_line(capsys):
@@ -34,4 +102,136 @@ def test_parse_mapping():
 def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "tntopo.cli", "winding", "--hoppings", "0:1.0,1:0.4",
                           "--n-cells", "20"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "0"
+    assert out.stdout.strip() == "W = 0  (method: bloch, exact integer)"
+
+
+OWNED = ["winding", "phase-diagram", "reproduce", "bench"]
+
+
+def _subparsers():
+    from tntopo.cli import build_parser
+
+    return next(a for a in build_parser()._actions if a.dest == "command").choices
+
+
+@pytest.mark.parametrize("name", OWNED)
+def test_help_shows_every_option_meaning_and_default(name, monkeypatch):
+    parser = _subparsers()[name]
+    text = " ".join(parser.format_help().split())
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"tntopo {name} {action.option_strings or action.dest} has no help text"
+        shown = " ".join(parser._get_formatter()._expand_help(action).split())
+        assert shown in text
+        if action.default not in (None, False) and action.option_strings:
+            assert f"default: {action.default}" in shown, shown
+
+
+def test_phase_diagram_refuses_to_compute_what_it_would_not_keep(capsys):
+    assert main(["phase-diagram", "--quick", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "--data" in err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--x-param", "t7"], "choose one of t0, t1, W0, W1, W"),
+    (["--y-param", "q"], "unknown --y-param 'q'"),
+    (["--x-param", "W", "--y-param", "W"], "both 'W'"),
+    (["--executor", "proces"], "unknown --executor 'proces'"),
+    (["--hoppings", "0:1,0:2"], "range 0 is given twice in --hoppings"),
+    (["--out", "pd.xyz"], "unknown figure format 'xyz'"),
+    (["--method", "twisted", "--boundary", "open"], "--boundary periodic"),
+])
+def test_phase_diagram_argument_errors(argv, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["phase-diagram", "--quick", "--quiet", "--executor", "serial", "--out", "pd.png"] + argv
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "pd.png").exists()
+
+
+def test_negative_grid_values_need_no_equals_sign(tmp_path, capsys):
+    data = tmp_path / "pd.json"
+    assert main(["phase-diagram", "--x", "-1.5:-0.5:2", "--y", "0,1", "--x-param", "t0", "--quick", "--quiet",
+                 "--executor", "serial", "--data", str(data)]) == 0
+    assert json.loads(data.read_text())["x"] == [-1.5, -0.5]
+
+
+def test_bad_output_paths_fail_before_any_work(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        (["phase-diagram", "--quick", "--out", str(afile / "pd.png")], "is a file, not a directory"),
+        (["phase-diagram", "--quick", "--out", str(tmp_path)], "is a directory"),
+        (["phase-diagram", "--quick", "--data", str(tmp_path / "missing" / "pd.json")], "does not exist"),
+        (["phase-diagram", "--quick", "--store", str(afile)], "is a file, not a directory"),
+        (["reproduce", "--preset", "tiny", "--out", str(afile)], "is a file, not a directory"),
+        (["reproduce", "--preset", "tiny", "--out", str(afile / "sub")], "is a file, not a directory"),
+        (["reproduce", "--preset", "tiny", "--out", str(tmp_path / "r"), "--models", "nope"], "--models nope"),
+    ]
+    for argv, expected in cases:
+        t = time.perf_counter()
+        assert main(argv + ["--quiet"]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err and "Traceback" not in err, (argv, err)
+        assert time.perf_counter() - t < 5, f"{argv} did work before failing"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_directory(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(["phase-diagram", "--quick", "--quiet", "--out", str(ro / "pd.png")]) == 2
+        assert "not writable" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o700)
+
+
+def test_os_errors_are_one_line(monkeypatch, capsys):
+    """An OS error raised during the work (not caught by the checks) is still one line, no traceback."""
+    import tntopo.cli as cli
+
+    for exc in [FileExistsError(17, "File exists", "out/x"), IsADirectoryError(21, "Is a directory", "adir"),
+                NotADirectoryError(20, "Not a directory", "afile/x"), PermissionError(13, "Permission denied", "/x")]:
+        def boom(args, exc=exc):
+            raise exc
+        monkeypatch.setattr(cli, "_cmd_bench", boom)
+        assert main(["bench", "--list"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and repr(exc.filename) in err and "Errno" not in err
+
+
+def test_ctrl_c_exits_130_quickly_and_writes_nothing(tmp_path):
+    """SIGINT (as a terminal's Ctrl-C, to the process group) while a phase diagram runs."""
+    out, data = tmp_path / "pd.png", tmp_path / "pd.json"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    p = subprocess.Popen([sys.executable, "-m", "tntopo.cli", "phase-diagram", "--x", "0:2:41", "--y", "0:5:41",
+                          "--n-cells", "400", "--n-realizations", "50", "--executor", "process", "--workers", "2",
+                          "--out", str(out), "--data", str(data)],
+                         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        assert "phase diagram" in p.stderr.read(40)  # the progress bar: the work has started
+        t = time.perf_counter()
+        os.killpg(p.pid, signal.SIGINT)
+        rc = p.wait(timeout=30)
+        took = time.perf_counter() - t
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert rc == 130 and "interrupted" in p.stderr.read()
+    assert took < 3.0, took  # well under 1 s measured at load average 14 on 2 cores; slack for CI
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_method_shows_progress(capsys):
+    assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "3000", "--method", "local"]) == 0
+    out, err = capsys.readouterr()
+    assert "method: local, real-space bulk average" in out and abs(_value(out) - 1) < 1e-6
+    assert "local windows" in err  # the tqdm bar of the local route
+    assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "3000", "--method", "local", "--quiet"]) == 0
+    assert "local windows" not in capsys.readouterr().err

@@ -1,19 +1,50 @@
 """The ``tntopo`` command line.
 
-Each subcommand is a function ``_cmd_NAME(args)`` registered in :func:`build_parser`; errors
-(``ValueError`` and friends) print one line to stderr and exit with status 2.
+Each subcommand is a function ``_cmd_NAME(args)`` registered in :func:`build_parser`.
+Conventions every subcommand follows (new ones too):
+
+* **Errors.** A user error -- a bad argument, a bad path, input the library refuses -- prints ONE
+  line to stderr, ``tntopo COMMAND: error: MESSAGE``, naming the problem and the flag that fixes
+  it, and exits with status 2; never a traceback. :func:`main` catches ``ValueError`` (and its
+  subclasses) and the OS errors of paths (``FileNotFoundError``, ``FileExistsError``,
+  ``IsADirectoryError``, ``NotADirectoryError``, ``PermissionError``). Library messages that
+  name Python parameters (``overwrite=True``, ``method='twisted'``,
+  ``chain.with_boundary('periodic')``) are translated to the subcommand's flags
+  (``--overwrite``, ``--method twisted``, ``--boundary periodic``) by :func:`_cli_terms`.
+* **Checks first.** All argument checks and output-path checks (:func:`_check_output_file`,
+  :func:`_check_output_dir`: the parent exists, is a directory and is writable; the target is
+  not a directory / not a file) run before any work starts, so no result is thrown away.
+* **Ctrl-C** exits with status 130 and one line ``interrupted``; outputs are written atomically
+  (a temporary file renamed into place), so nothing half-written is left.
+* **Warnings** (e.g. :class:`tntopo.GaplessWarning`) print one line,
+  ``tntopo COMMAND: warning: MESSAGE``, without a source path.
+* **Help.** Every option has a help text; defaults are shown by :class:`_HelpFormatter`
+  (``(default: ...)``). Closed option sets take their ``choices`` from the ``Literal`` aliases
+  of :mod:`tntopo._typing` (``typing.get_args``), never from a copied list.
+* **Values that start with "-"** (``--hoppings -1:1.0,0:0.5``, ``--x -1:1:5``) work without
+  ``=``: :func:`_join_dash_values` joins them to their option before argparse sees them.
+* **Output.** Results go to stdout (``--json`` where scripts read them), progress bars
+  (``--quiet`` turns them off) and messages to stderr.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
-from typing import Dict, List, Optional
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, get_args
 
 __all__ = ["main", "build_parser", "parse_mapping"]
 
 
 def parse_mapping(text: str, what: str = "hoppings") -> Dict[int, complex]:
-    """Parse ``"0:0.5,1:1.0"`` (values may be complex, e.g. ``1:0.5+0.2j``) into ``{m: t}``."""
+    """Parse ``"0:0.5,1:1.0"`` (values may be complex, e.g. ``1:0.5+0.2j``) into ``{m: t}``.
+
+    A range given twice (``"0:0.5,0:1.0"``) is an error, not last-wins.
+    """
     out: Dict[int, complex] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         if ":" not in item:
@@ -21,27 +52,280 @@ def parse_mapping(text: str, what: str = "hoppings") -> Dict[int, complex]:
         m, v = item.split(":", 1)
         try:
             z = complex(v.replace(" ", ""))
-            out[int(m)] = z.real if z.imag == 0 else z
+            key = int(m)
         except ValueError:
             raise ValueError(f"bad {what} entry {item!r}: write RANGE:AMPLITUDE, e.g. 0:0.5,1:1.0") from None
+        if key in out:
+            raise ValueError(f"range {key} is given twice in {what} {text!r}; give each range once")
+        out[key] = z.real if z.imag == 0 else z
     if not out:
         raise ValueError(f"empty {what}; write RANGE:AMPLITUDE pairs, e.g. 0:0.5,1:1.0")
     return out
 
 
+# ----------------------------------------------------------------------------- CLI conventions
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show ``(default: X)`` after every option's help, except for flags and ``None`` defaults."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "%(default)" in h or "(default" in h or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return h
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return h + " (default: %(default)s)"
+        return h
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _value_options(parser: argparse.ArgumentParser) -> Dict[str, set]:
+    """``{subcommand: {option strings that take a value}}`` (``""``: the top-level parser)."""
+    out = {"": set()}
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sp in a.choices.items():
+                out[name] = {o for b in sp._actions if b.option_strings and b.nargs != 0 for o in b.option_strings}
+    return out
+
+
+_DASH_VALUE = re.compile(r"^-\.?\d")
+
+
+def _join_dash_values(argv: List[str], parser: argparse.ArgumentParser) -> List[str]:
+    """Join ``--opt -1:1.0,...`` to ``--opt=-1:1.0,...`` for options that take a value.
+
+    argparse reads a token starting with ``-`` as an option unless it is a plain negative number,
+    so negative hopping ranges and grids would otherwise need ``=``.
+    """
+    opts = _value_options(parser)
+    command = next((t for t in argv if t in opts and t), None)
+    takes_value = opts.get(command, set()) if command else set()
+    out, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok in takes_value and i + 1 < len(argv) and _DASH_VALUE.match(argv[i + 1]):
+            out.append(f"{tok}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def _flag_names(parser: Optional[argparse.ArgumentParser]) -> Dict[str, argparse.Action]:
+    """``{dest: action}`` of the options of a subcommand's parser."""
+    if parser is None:
+        return {}
+    return {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
+
+
+# library phrases -> flags, per subcommand (applied before the generic ``name=value`` translation)
+_PHRASES = {
+    "reproduce": [("resume=False", "--no-resume")],
+    "train": [("resume=False", "delete the checkpoint file")],
+}
+_ASSIGN = re.compile(r"\b([a-z_][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|True|False|None|-?[0-9][0-9.e+-]*)")
+_WITH_BOUNDARY = re.compile(r"\b\w+\.with_boundary\((['\"])(\w+)\1\)")
+
+
+def _inside_call(text: str, pos: int) -> bool:
+    """Whether ``pos`` lies inside the parentheses of a call or repr such as ``SSHChain(...)``."""
+    depth = 0
+    for i in range(pos - 1, -1, -1):
+        c = text[i]
+        if c == ")":
+            depth += 1
+        elif c == "(":
+            if depth == 0:
+                return i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")
+            depth -= 1
+    return False
+
+
+def _cli_terms(message: str, parser: Optional[argparse.ArgumentParser], command: str = "") -> str:
+    """Rewrite library parameter names in ``message`` as the flags of the subcommand.
+
+    ``overwrite=True`` -> ``--overwrite``, ``method='twisted'`` -> ``--method twisted``,
+    ``chain.with_boundary('periodic')`` -> ``--boundary periodic``; names the subcommand has no
+    flag for, and ``name=value`` inside a repr such as ``SSHChain(..., n_cells=40)``, are kept.
+    """
+    flags = _flag_names(parser)
+    for old, new in _PHRASES.get(command, ()):
+        message = message.replace(old, new)
+    if "boundary" in flags:
+        message = _WITH_BOUNDARY.sub(lambda m: f"{flags['boundary'].option_strings[-1]} {m.group(2)}", message)
+
+    def sub(m):
+        name, value = m.group(1), m.group(2)
+        action = flags.get(name)
+        if action is None or _inside_call(message, m.start()):
+            return m.group(0)
+        flag = action.option_strings[-1]
+        if action.nargs == 0:  # a switch: store_true / store_false
+            on = isinstance(action, argparse._StoreTrueAction)
+            return flag if (value == "True") == on else f"no {flag}"
+        return f"{flag} {value.strip(chr(39) + chr(34))}"
+
+    return _ASSIGN.sub(sub, message)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line for an OS error of a path (no errno prefix, the path quoted once)."""
+    path = exc.filename if exc.filename is not None else ""
+    what = {
+        FileExistsError: "already exists",
+        IsADirectoryError: "is a directory, not a file",
+        NotADirectoryError: "is not a directory (a part of the path is a file)",
+        PermissionError: "is not writable (permission denied)",
+        FileNotFoundError: "does not exist",
+    }
+    for cls, text in what.items():
+        if isinstance(exc, cls) and path:
+            return f"{str(path)!r} {text}"
+    return exc.strerror or str(exc)
+
+
+def _check_output_file(path: Optional[str], flag: str, *, figure: bool = False) -> None:
+    """Fail now (not after the work) if ``path`` cannot be written by ``flag``.
+
+    The parent directory must exist, be a directory and be writable; ``path`` must not be a
+    directory; a figure's suffix must be a format matplotlib writes.
+    """
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; give a file name, e.g. {flag} {p / ('out.png' if figure else 'out.json')}")
+    parent = p.parent if str(p.parent) else Path(".")
+    _check_writable_dir(parent, flag, path)
+    if figure:
+        ext = p.suffix.lower().lstrip(".")
+        from matplotlib.figure import Figure
+
+        formats = sorted(Figure().canvas.get_supported_filetypes())
+        if ext not in formats:
+            raise ValueError(f"{flag} {path}: unknown figure format {ext or '(no suffix)'!r}; end the name with "
+                             f"one of {', '.join('.' + f for f in formats)}")
+
+
+def _check_writable_dir(d: Path, flag: str, path: str) -> None:
+    # the nearest existing ancestor must be a writable directory (the rest is created later)
+    a = d
+    while not a.exists():
+        if a.parent == a:
+            break
+        a = a.parent
+    if a.exists() and not a.is_dir():
+        raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
+    if a != d:
+        raise ValueError(f"{flag} {path}: directory {str(d)!r} does not exist; create it or choose another {flag}")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: directory {str(a)!r} is not writable; choose another {flag}")
+
+
+def _check_output_dir(path: Optional[str], flag: str) -> None:
+    """Fail now if the directory ``path`` (created later if missing) cannot be written."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{flag} {path}: is a file, not a directory; give a directory with {flag}")
+    a = p
+    while not a.exists() and a.parent != a:
+        a = a.parent
+    if not a.is_dir():
+        raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {str(a)!r} is not writable; choose another {flag}")
+
+
+def _check_executor(text: Optional[str]) -> None:
+    from ._typing import ExecutorKind
+
+    kinds = get_args(ExecutorKind)
+    if text is None or text in kinds or "://" in text:
+        return
+    raise ValueError(f"unknown --executor {text!r}; choose one of {', '.join(kinds)} or a dask scheduler "
+                     "address tcp://host:port")
+
+
+def _winding_route(chain, method: str) -> str:
+    """The route ``winding_number(chain, method)`` takes (``"auto"`` resolved as the library does)."""
+    from .invariants.api import AUTO_LOCAL_CELLS
+
+    if method != "auto":
+        return method
+    if chain.is_clean:
+        return "bloch"
+    if chain.boundary == "periodic":
+        return "twisted"
+    return "dense" if chain.n_cells <= AUTO_LOCAL_CELLS else "local"
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
 def _cmd_winding(args) -> int:
     from .chains import SSHChain
+    from .errors import GaplessWarning
     from .invariants import winding_number
+    from .invariants.api import AUTO_LOCAL_CELLS
 
     chain = SSHChain(
-        parse_mapping(args.hoppings),
+        parse_mapping(args.hoppings, "--hoppings"),
         n_cells=args.n_cells,
         boundary=args.boundary,
-        disorder=parse_mapping(args.disorder, "disorder") if args.disorder else None,
+        disorder=parse_mapping(args.disorder, "--disorder") if args.disorder else None,
         seed=args.seed,
     )
-    W = winding_number(chain, method=args.method)
-    print(f"{W:.10g}")
+    route = _winding_route(chain, args.method)
+    kw = {}
+    if route == "local" and _accepts(winding_number, "progress"):
+        kw["progress"] = not args.quiet and not args.json
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GaplessWarning)
+        W = winding_number(chain, method=args.method, **kw)
+    gapless = [w for w in caught if issubclass(w.category, GaplessWarning)]
+    for w in caught:  # anything else goes to the CLI's one-line warning printer
+        if w not in gapless:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if gapless and args.method == "auto" and route == "bloch":  # clean but gapless: real space
+        route = "dense" if chain.n_cells <= AUTO_LOCAL_CELLS else "local"
+    exact = route in ("bloch", "twisted")
+    if args.json:
+        print(json.dumps({"winding_number": float(W), "method": route, "requested_method": args.method,
+                          "exact_integer": exact, "gapless": bool(gapless), "n_cells": args.n_cells,
+                          "boundary": args.boundary,
+                          "warnings": [str(w.message) for w in gapless]}))
+    else:
+        for w in gapless:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        kind = "exact integer" if exact else "real-space bulk average"
+        print(f"W = {W:.10g}  (method: {route}, {kind})")
     return 0
 
 
@@ -58,14 +342,43 @@ def _float_grid(text: str, what: str):
         raise ValueError(f"bad {what} grid {text!r}: write START:STOP:NUM (e.g. 0:2:21) or values 0.5,1,1.5") from None
 
 
+def _phase_params(hoppings: Dict[int, complex], disorder: Dict[int, float]) -> List[str]:
+    """Parameters a phase diagram can sweep: ``t<m>`` and ``W<m>`` of the given ranges, and ``W``."""
+    return [f"t{m}" for m in sorted(hoppings)] + [f"W{m}" for m in sorted(disorder)] + ["W"]
+
+
+def _save_figure(fig, path: str) -> None:
+    """Write ``fig`` atomically (a temporary file renamed onto ``path``)."""
+    from ._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower(), dpi=150, bbox_inches="tight")
+
+
 def _cmd_phase_diagram(args) -> int:
     from .phase import phase_diagram
 
+    if not (args.out or args.data or args.store):
+        raise ValueError("nothing would be kept: pass --out FIGURE.png (the figure), --data FILE.json (the numbers) "
+                         "or --store DIR (per-point results)")
     if args.quick:
         args.n_cells, args.n_realizations = min(args.n_cells, 60), min(args.n_realizations, 4)
+    x, y = _float_grid(args.x, "--x"), _float_grid(args.y, "--y")
+    hoppings = parse_mapping(args.hoppings, "--hoppings")
+    disorder = {m: float(abs(v)) for m, v in parse_mapping(args.disorder, "--disorder").items()}
+    valid = _phase_params(hoppings, disorder)
+    for flag, name in (("--x-param", args.x_param), ("--y-param", args.y_param)):
+        if name not in valid:
+            raise ValueError(f"unknown {flag} {name!r}; choose one of {', '.join(valid)} (t<m>/W<m> sweep a range "
+                             "of --hoppings/--disorder: add the range there to sweep another one)")
+    if args.x_param == args.y_param:
+        raise ValueError(f"--x-param and --y-param are both {args.x_param!r}; choose two different parameters")
+    _check_executor(args.executor)
+    _check_output_file(args.out, "--out", figure=True)
+    _check_output_file(args.data, "--data")
+    _check_output_dir(args.store, "--store")
     pd = phase_diagram(
-        _float_grid(args.x, "--x"), _float_grid(args.y, "--y"), x_param=args.x_param, y_param=args.y_param,
-        hoppings=parse_mapping(args.hoppings), disorder={m: float(abs(v)) for m, v in parse_mapping(args.disorder, "disorder").items()},
+        x, y, x_param=args.x_param, y_param=args.y_param, hoppings=hoppings, disorder=disorder,
         n_cells=args.n_cells, n_realizations=args.n_realizations, boundary=args.boundary, method=args.method,
         seed=args.seed, executor=args.executor, max_workers=args.workers, store=args.store, progress=not args.quiet,
     )
@@ -78,8 +391,7 @@ def _cmd_phase_diagram(args) -> int:
         matplotlib.use("Agg")
         from .plot import plot_phase_diagram
 
-        fig = plot_phase_diagram(pd)
-        fig.savefig(args.out, dpi=150, bbox_inches="tight")
+        _save_figure(plot_phase_diagram(pd), args.out)
         print(f"wrote {args.out}")
     if pd.failed:
         print(f"{len(pd.failed)} grid point(s) failed (rerun with the same --store to finish them)", file=sys.stderr)
@@ -113,44 +425,96 @@ def _cmd_generate(args) -> int:
 
     windings = args.windings
     if windings not in ("balanced", "none"):
-        windings = _int_list(windings, "windings")
+        windings = _int_list(windings, "--windings")
+    ranges = _int_list(args.ranges, "--ranges")
+    disorder = _disorder_levels(args.disorder)
+    features = [f for f in args.features.split(",") if f.strip()]
+    _check_executor(args.executor)
+    _check_output_dir(args.path, "PATH")
     path = generate(
-        args.path, args.n_samples, args.n_cells, ranges=_int_list(args.ranges, "ranges"),
-        windings=None if windings == "none" else windings, disorder=_disorder_levels(args.disorder),
+        args.path, args.n_samples, args.n_cells, ranges=ranges,
+        windings=None if windings == "none" else windings, disorder=disorder,
         amplitude=args.amplitude, complex_hoppings=args.complex, min_gap=args.min_gap, boundary=args.boundary,
-        features=[f for f in args.features.split(",") if f], shard_size=args.shard_size, seed=args.seed,
+        features=features, shard_size=args.shard_size, seed=args.seed,
         dtype=args.dtype, executor=args.executor, progress=not args.quiet, overwrite=args.overwrite,
     )
     print(f"wrote {args.n_samples} samples to {path}")
     return 0
 
 
+_TOPONET_FLAGS = {"kernel": "--kernel", "state_weights": "--state-weights", "window": "--window"}
+
+
 def _model_kwargs(args):
-    kw = {}
-    if args.model == "toponet":
-        kw = {"init": args.init, "kernel": args.kernel, "state_weights": args.state_weights, "window": args.window}
+    """Constructor options given on the command line, checked against the chosen --model."""
+    from .nn import MODELS
+
+    kw = {k: getattr(args, k) for k in _TOPONET_FLAGS if getattr(args, k, None) is not None}
+    takes = MODELS[args.model].keywords()
+    bad = [_TOPONET_FLAGS[k] for k in kw if "**" not in takes and k not in takes]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: an option of the TopoNet models (--model toponet, toponet_odd...), "
+                         f"not of --model {args.model}; drop {', '.join(bad)}")
     return kw
 
 
-def _load_data(path, features, lazy: bool):
+def _load_data(path, features, lazy: bool, target: str = "label"):
     from .data import TopoDataset
 
-    ds = TopoDataset(path, features=features)
+    ds = TopoDataset(path, features=features, target=target)
     return ds if lazy else ds.to_memory()
 
 
-def _cmd_train(args) -> int:
-    from .nn import build_model, save_model
-    from .study import evaluate, train
+def _write_probe(path: str, flag: str) -> None:
+    """Create and remove a file next to ``path``: the location is really writable (before any work)."""
+    import tempfile
 
+    parent = Path(path).parent if str(Path(path).parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tntopo-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ValueError(f"{flag} {path}: cannot write in {str(parent)!r} ({exc.strerror or exc}); choose another {flag}") from None
+
+
+def _classes_arg(args, data):
+    if args.loss != "cross_entropy":
+        if args.classes:
+            raise ValueError("--classes needs --loss cross_entropy (a classifier); drop --classes or add --loss cross_entropy")
+        return None
+    if args.classes:
+        return _int_list(args.classes, "--classes")
+    import numpy as np
+
+    return sorted(int(v) for v in np.unique(np.asarray(data.y)))
+
+
+def _cmd_train(args) -> int:
+    from .nn import TrainingDivergedError, build_model, evaluate, save_model, train
+
+    for path, flag in ((args.out, "--out"), (args.checkpoint, "--checkpoint")):
+        if path is not None:
+            _check_output_file(path, flag)
+            _write_probe(path, flag)
+    if not 0 < args.val_fraction < 1:
+        raise ValueError(f"--val-fraction must lie strictly between 0 and 1, got {args.val_fraction}")
+    kw = _model_kwargs(args)
     data = _load_data(args.data, args.features, lazy=False)
     if args.val:
         tr, va = data, _load_data(args.val, args.features, lazy=False)
+        if va.n_cells != tr.n_cells:
+            raise ValueError(f"--val {args.val} has chains of {va.n_cells} cells, the training data {tr.n_cells}; "
+                             "give a validation dataset generated with the same --n-cells")
     else:
         tr, va = data.split(1 - args.val_fraction, seed=args.seed)
-    model = build_model(args.model, data.n_cells, seed=args.seed, **_model_kwargs(args))
-    hist = train(model, tr, va, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                 patience=args.patience, checkpoint=args.checkpoint, progress=not args.quiet)
+    model = build_model(args.model, data.n_cells, seed=args.seed, classes=_classes_arg(args, data), **kw)
+    try:
+        hist = train(model, tr, va, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                     loss=args.loss, patience=args.patience, checkpoint=args.checkpoint, progress=not args.quiet)
+    except TrainingDivergedError as exc:
+        raise ValueError(f"training diverged ({str(exc).split(';')[0]}); lower --lr (now {args.lr:g}), "
+                         "e.g. --lr 1e-3") from None
     m = evaluate(model, va)
     print(f"{args.model}: {hist.completed_epochs} epochs, validation accuracy {m['accuracy']:.4f}, "
           f"mse {m['mse']:.4g}, mae {m['mae']:.4g}")
@@ -160,35 +524,112 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_evaluate(args) -> int:
-    from .nn import build_model, load_model
-    from .study import evaluate
+def _evaluate_model(args):
+    """The model ``evaluate`` scores and the features it reads (all checks before the data are read)."""
+    from .nn import MODELS, build_model, load_model, read_model_meta
 
-    data = _load_data(args.data, args.features, lazy=args.lazy)
     if args.model_file:
+        if args.model is not None:
+            raise ValueError(f"give either --model-file or --model, not both (--model-file {args.model_file} already "
+                             "names its model)")
+        meta = read_model_meta(args.model_file)
+        trained = meta.get("trained_on") or {}
+        feats = trained.get("features")
+        if args.features is not None and feats is not None and args.features != feats:
+            raise ValueError(f"the model in {args.model_file} was trained on --features {feats}; scoring it on "
+                             f"--features {args.features} is meaningless: pass --features {feats} or drop --features")
         model = load_model(args.model_file)
-    else:
-        model = build_model(args.model, data.n_cells, seed=args.seed, **_model_kwargs(args))
+        if meta["kind"] == "checkpoint":
+            print(f"tntopo evaluate: note: {args.model_file} is a training checkpoint; scoring its best weights so far "
+                  f"(epoch {meta.get('epoch')})", file=sys.stderr)
+        return model, args.features or feats or "wavefunctions", trained.get("n_cells")
+    if args.model is None:
+        raise ValueError("give --model-file M (a model saved by `tntopo train --out M`) or --model toponet_exact "
+                         "(the exact TopoNet, no training)")
+    entry = MODELS[args.model]
+    if not entry.exact and not args.untrained:
+        raise ValueError(f"--model {args.model} is an untrained, randomly initialized model; pass --model-file M "
+                         "(from `tntopo train --out M`), --model toponet_exact for the exact invariant, or "
+                         "--untrained to score it untrained on purpose")
+    return None, args.features or "wavefunctions", None
+
+
+def _cmd_evaluate(args) -> int:
+    from .nn import accepts_size, build_model, evaluate
+
+    model, features, trained_cells = _evaluate_model(args)
+    kw = _model_kwargs(args) if model is None else {}
+    data = _load_data(args.data, features, lazy=args.lazy, target=args.target)
+    if model is None:
+        model = build_model(args.model, data.n_cells, seed=args.seed, **kw)
+    elif trained_cells is not None and trained_cells != data.n_cells:
+        why = accepts_size(model, data.n_cells)
+        if why is not None:
+            raise ValueError(f"the model in {args.model_file} was trained on chains of {trained_cells} cells; "
+                             f"{args.data} has {data.n_cells}-cell chains ({why}): evaluate it on data made with "
+                             f"`tntopo generate --n-cells {trained_cells}`")
     m = evaluate(model, data)
     print(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
     return 0
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="toponet", choices=["toponet", "mlp", "shallow", "cnn", "symmetric"])
-    p.add_argument("--init", default="random", choices=["exact", "random"], help="TopoNet initialization")
-    p.add_argument("--kernel", default="full", choices=["full", "translation_invariant"], help="TopoNet position kernel")
-    p.add_argument("--state-weights", default="per_state", choices=["per_state", "rank"], help="TopoNet state weights")
-    p.add_argument("--window", default="learned", choices=["learned", "profile", "fixed"], help="TopoNet bulk window")
-    p.add_argument("--seed", type=int, default=0, help="model and training seed (default 0)")
-    p.add_argument("--features", default="wavefunctions", choices=["wavefunctions", "densities", "hamiltonian"])
+def _positive_float(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, evaluate: bool = False) -> None:
+    from .data import FEATURES
+    from .nn import MODELS, model_names
+    from .nn.toponet import KERNELS, STATE_WEIGHTS, WINDOWS
+
+    listing = "; ".join(f"{n}: {MODELS[n].description}" for n in model_names())
+    if evaluate:
+        p.add_argument("--model", default=None, choices=model_names(), metavar="MODEL",
+                       help="score this registered model without a --model-file: toponet_exact (the exact invariant), "
+                            f"or any other with --untrained. Models: {listing}")
+    else:
+        p.add_argument("--model", default="toponet", choices=model_names(), metavar="MODEL",
+                       help=f"model to train, one of: {listing}")
+    p.add_argument("--kernel", default=None, choices=KERNELS,
+                   help="TopoNet position kernel (default: the model's, full)")
+    p.add_argument("--state-weights", default=None, choices=STATE_WEIGHTS,
+                   help="TopoNet state weights (default: the model's, per_state)")
+    p.add_argument("--window", default=None, choices=WINDOWS, help="TopoNet bulk window (default: the model's, learned)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="model initialization and training seed")
+    if evaluate:
+        p.add_argument("--features", default=None, choices=FEATURES,
+                       help="input features (default: those the model was trained on, else wavefunctions)")
+    else:
+        p.add_argument("--features", default="wavefunctions", choices=FEATURES,
+                       help="input features read from (or computed for) the dataset; recorded in the saved model")
 
 
 def _cmd_reproduce(args) -> int:
     from .study import reproduce
 
     preset = "quick" if args.quick else args.preset
+    if args.quick and args.preset not in ("full", "quick"):
+        raise ValueError(f"--quick and --preset {args.preset} ask for two study sizes; pass one of them")
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    if args.models is not None and not models:
+        raise ValueError("--models is empty; give comma-separated model names, e.g. --models topo,mlp")
+    from .study.config import get_config
+
+    cfg = get_config(preset)  # checks --models and --seeds before any work
+    try:
+        cfg.replace(**{k: v for k, v in (("models", models), ("seeds", args.seeds)) if v is not None})
+    except ValueError as exc:
+        raise ValueError(f"--models {args.models}: {exc}" if models else str(exc)) from None
+    _check_executor(args.executor)
+    _check_output_dir(args.out, "--out")
     res = reproduce(preset, out=args.out, executor=args.executor, seeds=args.seeds, models=models,
                     resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers)
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({res['timings']['total_s']:.0f} s)")
@@ -237,134 +678,397 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _parse_shape(text: str):
+    try:
+        parts = [int(v) for v in text.replace("x", ",").split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 2 or min(parts) < 1:
+        raise ValueError(f"bad --shape {text!r}: write LX,LY with positive integers, e.g. 40,40")
+    return tuple(parts)
+
+
+def _cmd_chern(args) -> int:
+    from .errors import GaplessWarning, PrecisionError
+    from .invariants.chern import AUTO_LOCAL_DIM, chern_number
+    from .lattice import Lattice2D
+
+    shape = _parse_shape(args.shape)
+    common = dict(boundary=args.boundary, disorder=args.disorder, seed=args.seed)
+    if args.model == "qwz":
+        if any(v is not None for v in (args.t1, args.t2, args.phi, args.M)):
+            raise ValueError("--t1/--t2/--phi/--M are Haldane parameters; use --model haldane or --m for qwz")
+        lat = Lattice2D.qwz(1.0 if args.m is None else args.m, shape, **common)
+    else:
+        if args.m is not None:
+            raise ValueError("--m is the QWZ mass; for --model haldane give --t1 --t2 --phi --M")
+        lat = Lattice2D.haldane(1.0 if args.t1 is None else args.t1, 0.2 if args.t2 is None else args.t2,
+                                1.5707963267948966 if args.phi is None else args.phi,
+                                0.0 if args.M is None else args.M, shape, **common)
+    route = args.method
+    if route == "auto":
+        route = ("fhs" if lat.disorder == 0 else "bott" if lat.is_periodic
+                 else "local" if lat.dim > AUTO_LOCAL_DIM else "marker")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GaplessWarning)
+        try:
+            C = chern_number(lat, route, args.fermi_level)
+        except PrecisionError as exc:
+            print(f"tntopo chern: error: {_one_line(str(exc))}", file=sys.stderr)
+            return 1
+    gapless = [w for w in caught if issubclass(w.category, GaplessWarning)]
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    exact = route in ("fhs", "bott")
+    if args.json:
+        print(json.dumps({"chern_number": int(C) if exact else float(C), "method": route,
+                          "requested_method": args.method, "exact_integer": exact, "gapless": bool(gapless),
+                          "model": lat.model[0], "parameters": lat.model[1], "shape": list(shape),
+                          "boundary": list(lat.boundary), "disorder": lat.disorder, "seed": args.seed,
+                          "fermi_level": args.fermi_level}))
+    else:
+        kind = "exact integer" if exact else "bulk average of the local marker"
+        print(f"C = {C:.10g}  (method: {route}, {kind})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
     p = argparse.ArgumentParser(
         prog="tntopo",
         description="Real-space winding numbers of 1D chiral chains, as tensor networks, and a study of learning them.",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"tntopo {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    w = sub.add_parser("winding", help="winding number of one chain",
-                       description="Print the winding number of an SSH-family chain.")
-    w.add_argument("--hoppings", required=True, help="RANGE:AMPLITUDE pairs, e.g. 0:0.5,1:1.0 (t_m of <A_n|H|B_{n-m}>)")
-    w.add_argument("--n-cells", type=int, required=True, help="number of unit cells N")
-    w.add_argument("--method", default="auto", choices=["auto", "dense", "local", "bloch", "twisted"])
-    w.add_argument("--boundary", default="open", choices=["open", "periodic"])
-    w.add_argument("--disorder", default=None, help="RANGE:STRENGTH pairs, e.g. 0:1.0,1:0.5")
-    w.add_argument("--seed", type=int, default=0, help="disorder seed (default 0)")
+    from ._typing import Boundary, Method
+
+    w = sub.add_parser("winding", help="winding number of one chain", formatter_class=_HelpFormatter,
+                       description="Print the winding number of an SSH-family chain and the method that computed "
+                                   "it (e.g. 'W = 1  (method: bloch, exact integer)'); --json prints a JSON object.")
+    w.add_argument("--hoppings", metavar="MAP", required=True,
+                   help="RANGE:AMPLITUDE pairs t_m of <A_n|H|B_{n-m}>, e.g. 0:0.5,1:1.0 (SSH v=0.5, w=1); "
+                        "negative ranges work as -1:1.0,0:0.5; complex values as 1:0.5+0.2j")
+    w.add_argument("--n-cells", metavar="N", type=_positive_int, required=True, help="number of unit cells N")
+    w.add_argument("--method", default="auto", choices=get_args(Method),
+                   help="auto: bloch for clean chains, twisted for disordered rings, dense (local beyond 1500 "
+                        "cells) for open chains; bloch/twisted give exact integers, dense/local the real-space "
+                        "bulk average")
+    w.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chain")
+    w.add_argument("--disorder", metavar="MAP", default=None,
+                   help="bond disorder RANGE:STRENGTH pairs: t_m + W_m*u, u ~ U[-1/2, 1/2], e.g. 0:1.0,1:0.5 "
+                        "(default: clean)")
+    w.add_argument("--seed", metavar="SEED", type=_nonnegative_int, default=0, help="disorder seed")
+    w.add_argument("--json", action="store_true",
+                   help="print a JSON object (winding_number, method, exact_integer, gapless, ...) for scripts")
+    w.add_argument("--quiet", action="store_true", help="no progress bar (shown by --method local on long chains)")
     w.set_defaults(func=_cmd_winding)
 
     pdp = sub.add_parser(
-        "phase-diagram", help="disorder-averaged winding number over two parameters",
+        "phase-diagram", help="disorder-averaged winding number over two parameters", formatter_class=_HelpFormatter,
         description="Average the winding number over disorder realizations on a grid of two parameters "
                     "(default: intracell hopping t0 against disorder strength W with disorder {0: W, 1: W/2}) "
-                    "and plot it with the exact boundary of the disordered SSH chain. Resumable with --store.")
-    pdp.add_argument("--x", default="0:2:21", help="x grid: START:STOP:NUM or values (default 0:2:21)")
-    pdp.add_argument("--y", default="0:5:21", help="y grid: START:STOP:NUM or values (default 0:5:21)")
-    pdp.add_argument("--x-param", default="t0", help="x parameter: t<m>, W<m> or W (default t0)")
-    pdp.add_argument("--y-param", default="W", help="y parameter: t<m>, W<m> or W (default W)")
-    pdp.add_argument("--hoppings", default="0:1.0,1:1.0", help="base hoppings RANGE:AMPLITUDE (default 0:1.0,1:1.0)")
-    pdp.add_argument("--disorder", default="0:1.0,1:0.5", help="disorder ratios scaled by W (default 0:1.0,1:0.5)")
-    pdp.add_argument("--n-cells", type=int, default=200)
-    pdp.add_argument("--n-realizations", type=int, default=20)
-    pdp.add_argument("--boundary", default="periodic", choices=["periodic", "open"])
-    pdp.add_argument("--method", default="twisted", choices=["auto", "dense", "local", "twisted"])
-    pdp.add_argument("--seed", type=int, default=0)
-    pdp.add_argument("--executor", default=None, help="serial, thread, process (default) or a dask scheduler tcp://host:port")
-    pdp.add_argument("--workers", type=int, default=None, help="workers of the local pool")
-    pdp.add_argument("--store", default=None, help="directory of per-task results (resumes an interrupted run)")
-    pdp.add_argument("--out", default=None, help="write the figure here (PNG, PDF...)")
-    pdp.add_argument("--data", default=None, help="write the diagram as JSON here")
-    pdp.add_argument("--quick", action="store_true", help="small chains and few realizations (a smoke test)")
+                    "and plot it with the exact boundary of the disordered SSH chain. Pass --out (figure), "
+                    "--data (JSON) and/or --store (per-point results, resumable); without any of them nothing "
+                    "would be kept, so the command refuses to start.")
+    pdp.add_argument("--x", metavar="GRID", default="0:2:21", help="x grid: START:STOP:NUM (inclusive) or values 0.5,1,1.5")
+    pdp.add_argument("--y", metavar="GRID", default="0:5:21", help="y grid: START:STOP:NUM (inclusive) or values 0.5,1,1.5")
+    pdp.add_argument("--x-param", metavar="NAME", default="t0",
+                     help="x parameter: t<m> (hopping of a range m of --hoppings), W<m> (disorder of a range of "
+                          "--disorder) or W (scales the --disorder ratios)")
+    pdp.add_argument("--y-param", metavar="NAME", default="W", help="y parameter: t<m>, W<m> or W, as --x-param")
+    pdp.add_argument("--hoppings", metavar="MAP", default="0:1.0,1:1.0", help="base hoppings RANGE:AMPLITUDE (the grid overrides its t<m>)")
+    pdp.add_argument("--disorder", metavar="MAP", default="0:1.0,1:0.5",
+                     help="disorder ratios RANGE:STRENGTH, scaled by W (Mondragon-Shem et al. 2014: 0:1.0,1:0.5)")
+    pdp.add_argument("--n-cells", metavar="N", type=_positive_int, default=200, help="cells per chain")
+    pdp.add_argument("--n-realizations", metavar="R", type=_positive_int, default=20, help="disorder realizations per grid point")
+    pdp.add_argument("--boundary", default="periodic", choices=get_args(Boundary),
+                     help="boundary condition (twisted needs periodic)")
+    pdp.add_argument("--method", default="twisted", choices=[m for m in get_args(Method) if m != "bloch"],
+                     help="winding-number route per realization (twisted: exact integer on rings)")
+    pdp.add_argument("--seed", metavar="SEED", type=_nonnegative_int, default=0, help="disorder seed (realization r uses (seed, r))")
+    pdp.add_argument("--executor", metavar="EXECUTOR", default=None,
+                     help="serial, thread, process (default: a local process pool) or a dask scheduler tcp://host:port")
+    pdp.add_argument("--workers", metavar="N", type=_positive_int, default=None, help="workers of the local pool (default: one per core)")
+    pdp.add_argument("--store", metavar="DIR", default=None, help="directory of per-point results (resumes an interrupted run)")
+    pdp.add_argument("--out", metavar="FIGURE", default=None, help="write the figure here (.png, .pdf, .svg...)")
+    pdp.add_argument("--data", metavar="JSON", default=None, help="write the diagram as JSON here")
+    pdp.add_argument("--quick", action="store_true", help="at most 60 cells and 4 realizations (a smoke test)")
     pdp.add_argument("--quiet", action="store_true", help="no progress bar")
     pdp.set_defaults(func=_cmd_phase_diagram)
 
-    g = sub.add_parser("generate", help="generate a dataset (HDF5 shards)",
-                       description="Sample chains, compute features and winding labels, write HDF5 shards "
-                                   "(resumable: complete shards are kept).")
-    g.add_argument("path", help="dataset directory")
-    g.add_argument("--n-samples", type=int, required=True)
-    g.add_argument("--n-cells", type=int, default=20)
-    g.add_argument("--ranges", default="0,1", help="hopping ranges with random amplitudes (default 0,1)")
-    g.add_argument("--windings", default="balanced", help="'balanced' (default), 'none', or sectors e.g. -1,0,1")
-    g.add_argument("--disorder", default=None, help="strengths W (levels {0: W, 1: W/2}), e.g. 0,0.5,1; or 0:1.0,1:0.5")
-    g.add_argument("--amplitude", type=float, default=1.0)
+    g = sub.add_parser("generate", help="generate a dataset (HDF5 shards)", formatter_class=_HelpFormatter,
+                       description="Sample chains, compute features and winding labels (label: exact integer "
+                                   "winding; w_real: real-space value; exact: independent exact route), write HDF5 "
+                                   "shards. All settings are checked before anything is written; an interrupted "
+                                   "run resumes (complete shards are kept) and Ctrl-C writes no further shard.")
+    g.add_argument("path", metavar="PATH", help="dataset directory (created)")
+    g.add_argument("--n-samples", type=_positive_int, required=True, help="number of chains")
+    g.add_argument("--n-cells", type=_positive_int, default=20, help="unit cells N per chain (at least 4)")
+    g.add_argument("--ranges", default="0,1", help="hopping ranges m with random amplitudes t_m (0,1: SSH)")
+    g.add_argument("--windings", default="balanced",
+                   help="winding sectors filled in turn: 'balanced' (every winding between the lowest and highest "
+                        "range), 'none' (no balancing), or a list such as 0,1 (each within the ranges)")
+    g.add_argument("--disorder", default=None,
+                   help="disorder strengths W (levels {0: W, 1: W/2}), e.g. 0,0.5,1; or one level RANGE:STRENGTH "
+                        "pairs 0:1.0,1:0.5 (default: clean)")
+    g.add_argument("--amplitude", type=_positive_float, default=1.0, help="scale of the random hopping amplitudes")
     g.add_argument("--complex", action="store_true", help="complex hopping amplitudes")
-    g.add_argument("--min-gap", type=float, default=0.05, help="minimum clean Bloch gap (default 0.05)")
-    g.add_argument("--boundary", default="open", choices=["open", "periodic"])
-    g.add_argument("--features", default="wavefunctions", help="comma-separated: wavefunctions,densities,hamiltonian")
-    g.add_argument("--shard-size", type=int, default=1000)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    g.add_argument("--executor", default=None, help="serial, thread, process (default) or a dask scheduler tcp://host:port")
+    g.add_argument("--min-gap", type=float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
+    g.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chains")
+    g.add_argument("--features", default="wavefunctions",
+                   help="stored features, comma-separated: wavefunctions, densities, hamiltonian (others are "
+                        "computed on reading)")
+    g.add_argument("--shard-size", type=_positive_int, default=1000,
+                   help="samples per shard (the unit of parallel work and of resuming)")
+    g.add_argument("--seed", type=_nonnegative_int, default=0, help="master seed (shard k uses (seed, k))")
+    g.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="storage dtype of the features")
+    g.add_argument("--executor", default=None,
+                   help="serial, thread, process (default: a local process pool) or a dask scheduler tcp://host:port")
     g.add_argument("--overwrite", action="store_true", help="replace a dataset generated with other parameters")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
-    t = sub.add_parser("train", help="train a model on a dataset",
-                       description="Train a model to predict the winding number; prints validation metrics.")
+    from .nn.training import LOSSES
+
+    t = sub.add_parser("train", help="train a model on a dataset", formatter_class=_HelpFormatter,
+                       description="Train a model to predict the winding number and print validation metrics. "
+                                   "--out and --checkpoint are checked (and write-probed) before training; the saved "
+                                   "model records its name and options, the features, chain length and target it "
+                                   "was trained on, and the tntopo version.")
     t.add_argument("data", help="dataset directory (from `tntopo generate`)")
     t.add_argument("--val", default=None, help="validation dataset directory (default: split off --val-fraction)")
-    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of DATA held out for validation")
     _add_model_args(t)
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
-    t.add_argument("--checkpoint", default=None, help="checkpoint file (resumes if it exists)")
-    t.add_argument("--out", default=None, help="save the trained model here")
+    t.add_argument("--epochs", type=_positive_int, default=50, help="training epochs")
+    t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per optimizer step")
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--loss", default="mse", choices=LOSSES,
+                   help="mse/huber/l1: regress the winding number; cross_entropy: classify it over --classes")
+    t.add_argument("--classes", default=None,
+                   help="winding classes of a cross_entropy classifier, e.g. -1,0,1,2 (default: the labels of DATA)")
+    t.add_argument("--patience", type=_positive_int, default=None,
+                   help="stop after this many epochs without validation improvement (default: no early stopping)")
+    t.add_argument("--checkpoint", default=None,
+                   help="checkpoint file, written after every epoch; an existing one is resumed")
+    t.add_argument("--out", default=None, help="save the trained model to this file (e.g. model.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("evaluate", help="evaluate a model on a dataset",
-                       description="Accuracy and regression errors of a saved model (or of an exact TopoNet).")
+    e = sub.add_parser("evaluate", help="evaluate a model on a dataset", formatter_class=_HelpFormatter,
+                       description="Accuracy and errors of a saved model (--model-file: a model from `tntopo train "
+                                   "--out` or a training checkpoint) or of the exact TopoNet (--model toponet_exact). "
+                                   "A model is only scored on the features and chain length it was trained on; an "
+                                   "untrained model only with --untrained.")
     e.add_argument("data", help="dataset directory")
-    e.add_argument("--model-file", default=None, help="a model saved by `tntopo train --out`")
-    _add_model_args(e)
+    e.add_argument("--model-file", default=None, help="a model saved by `tntopo train --out`, or a --checkpoint file")
+    _add_model_args(e, evaluate=True)
+    e.add_argument("--untrained", action="store_true",
+                   help="allow scoring an untrained (randomly initialized) --model, e.g. as a chance baseline")
+    e.add_argument("--target", default="label", choices=["label", "w_real", "exact"],
+                   help="what the predictions are scored against: label (the exact integer winding), w_real (the "
+                        "real-space value of the input chain: the exact TopoNet matches it to rounding) or exact")
     e.add_argument("--lazy", action="store_true", help="read samples from disk instead of loading the dataset")
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("reproduce", help="run the whole learning study (results.json, results.md, figures)",
+                       formatter_class=_HelpFormatter,
                        description="Train and evaluate TopoNet and conventional networks on accuracy, "
                                    "trainability and generalization; write DIR/results.json, DIR/results.md and "
                                    "DIR/figures/*.png. Finished training runs are cached in DIR/runs (resumable).")
     r.add_argument("--quick", action="store_true", help="CI-size study (minutes on 2 cores); same as --preset quick")
-    r.add_argument("--preset", default="full", choices=["full", "quick", "tiny"], help="study size (default full)")
-    r.add_argument("--out", required=True, help="output directory DIR")
-    r.add_argument("--executor", default=None,
+    r.add_argument("--preset", default="full", choices=["full", "quick", "tiny"], help="study size")
+    r.add_argument("--out", metavar="DIR", required=True, help="output directory DIR (created)")
+    r.add_argument("--executor", metavar="EXECUTOR", default=None,
                    help="where training runs go: process (default, a local process pool), serial, thread, or a dask "
                         "scheduler address tcp://host:port; results do not depend on it")
-    r.add_argument("--workers", type=int, default=None, help="process-pool size (default: one per core)")
-    r.add_argument("--seeds", type=int, default=None, help="training seeds per model (default: the preset's)")
-    r.add_argument("--models", default=None, help="comma-separated subset of models, e.g. topo,topo_ti,mlp")
+    r.add_argument("--workers", metavar="N", type=_positive_int, default=None, help="process-pool size (default: one per core)")
+    r.add_argument("--seeds", metavar="N", type=_positive_int, default=None, help="training seeds per model (default: the preset's)")
+    r.add_argument("--models", metavar="LIST", default=None, help="comma-separated subset of models, e.g. topo,topo_ti,mlp (default: all)")
     r.add_argument("--no-resume", action="store_true", help="ignore finished runs cached in DIR/runs")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_reproduce)
 
-    b = sub.add_parser("bench", help="run the benchmark scripts (benchmarks/*.py)",
+    b = sub.add_parser("bench", help="run the benchmark scripts (benchmarks/*.py)", formatter_class=_HelpFormatter,
                        description="Run one benchmark script of benchmarks/ (by name, e.g. learning) or all of them.")
     b.add_argument("name", nargs="?", default=None, help="benchmark name (e.g. learning for bench_learning.py); all if omitted")
     b.add_argument("--quick", action="store_true", help="pass --quick (CI-size) to the scripts")
     b.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     b.set_defaults(func=_cmd_bench)
+
+    ch = sub.add_parser("chern", help="Chern number of a 2D lattice (QWZ or Haldane)", formatter_class=_HelpFormatter,
+                        description="Print the Chern number of a QWZ or Haldane lattice and the method that "
+                                    "computed it (e.g. 'C = 1  (method: fhs, exact integer)'); --json prints a "
+                                    "JSON object.")
+    from .invariants.chern import ChernMethod
+    from .lattice import Model as ChernModel
+
+    ch.add_argument("--model", default="qwz", choices=get_args(ChernModel), help="lattice model")
+    ch.add_argument("--m", type=float, default=None, help="QWZ mass m (default 1.0); C = sign(m) for 0 < |m| < 2")
+    ch.add_argument("--t1", type=float, default=None, help="Haldane nearest-neighbour hopping (default 1.0)")
+    ch.add_argument("--t2", type=float, default=None, help="Haldane second-neighbour hopping (default 0.2)")
+    ch.add_argument("--phi", type=float, default=None, help="Haldane flux phase phi in radians (default pi/2)")
+    ch.add_argument("--M", type=float, default=None, help="Haldane sublattice mass (default 0.0)")
+    ch.add_argument("--shape", default="40,40", help="LX,LY cells")
+    ch.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary on both axes")
+    ch.add_argument("--disorder", type=float, default=None,
+                    help="Anderson disorder W: on-site W*u, u ~ U[-1/2, 1/2] per site (default: clean)")
+    ch.add_argument("--seed", type=_nonnegative_int, default=0, help="disorder seed")
+    ch.add_argument("--method", default="auto", choices=get_args(ChernMethod),
+                    help="auto: fhs for clean lattices, bott for disordered periodic ones, marker (local above "
+                         "6000 states) for open ones; fhs/bott give certified integers, marker/local the bulk "
+                         "average of the local Chern marker")
+    ch.add_argument("--fermi-level", type=float, default=0.0, help="states below it are occupied")
+    ch.add_argument("--json", action="store_true", help="print a JSON object (chern_number, method, ...)")
+    ch.set_defaults(func=_cmd_chern)
     return p
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+#: Seconds a Ctrl-C may take to unwind (a process pool joining busy workers) before the command
+#: stops its own worker processes and exits with status 130.
+INTERRUPT_GRACE_S = 0.75
+
+
+class _InterruptGuard:
+    """Ctrl-C raises ``KeyboardInterrupt`` as usual; if unwinding takes longer than
+    :data:`INTERRUPT_GRACE_S` (e.g. ``ProcessPoolExecutor.shutdown`` joining busy workers, or a
+    long C call in the main thread), the command terminates the worker processes it started and
+    exits with status 130.
+
+    The signal is seen by a watchdog thread through ``signal.set_wakeup_fd`` (written by the C
+    signal handler at once, even while the main thread is busy in C code). Outputs are written
+    atomically (a temporary file renamed into place), so stopping never leaves a half-written
+    result.
+    """
+
+    def __init__(self, prefix: str):
+        import multiprocessing
+
+        self.prefix = prefix
+        self.sockets = None
+        self.old_fd = None
+        self.done = False
+        self.children_before = set(multiprocessing.active_children())
+
+    def stop_workers(self) -> None:
+        """Terminate the worker processes this command started (a pool's busy workers would
+        otherwise hold up the interpreter's exit after Ctrl-C)."""
+        import multiprocessing
+
+        mine = [c for c in multiprocessing.active_children() if c not in self.children_before]
+        for child in mine:
+            child.terminate()
+        for child in mine:
+            child.join(timeout=0.5)
+
+    def _force_exit(self):  # pragma: no cover - runs in the watchdog thread of an interrupted command
+        self.stop_workers()
+        print(f"{self.prefix}: interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
+
+    def _watch(self, sock):
+        import signal
+        import time
+
+        while True:
+            try:
+                data = sock.recv(64)
+            except OSError:
+                return
+            if not data:  # closed by __exit__
+                return
+            if signal.SIGINT in data:
+                deadline = time.monotonic() + INTERRUPT_GRACE_S
+                while time.monotonic() < deadline:
+                    if self.done:
+                        return
+                    time.sleep(0.05)
+                if not self.done:
+                    self._force_exit()
+                return
+
+    def __enter__(self):
+        import signal
+        import socket
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        try:
+            r, w = socket.socketpair()
+            w.setblocking(False)
+            self.old_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        except (OSError, ValueError):  # pragma: no cover - no wakeup fd on this platform
+            return self
+        self.sockets = (r, w)
+        threading.Thread(target=self._watch, args=(r,), daemon=True, name="tntopo-interrupt").start()
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        self.done = True
+        if self.sockets is not None:
+            signal.set_wakeup_fd(self.old_fd)
+            r, w = self.sockets
+            w.close()
+            try:
+                r.shutdown(2)
+            except OSError:  # pragma: no cover
+                pass
+            r.close()
+        return False
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the ``tntopo`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    0: done; 1: done, but some work failed (reported); 2: a user error (one line on stderr);
+    130: interrupted (Ctrl-C).
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    entry_point = argv is None  # run as the `tntopo` program, not called from Python
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_join_dash_values(argv, parser))
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    sub = next((a.choices.get(args.command) for a in parser._actions
+                if isinstance(a, argparse._SubParsersAction)), None)
+    prefix = f"tntopo {args.command}"
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{prefix}: warning: {_one_line(_cli_terms(str(message), sub, args.command))}", file=sys.stderr)
+
+    old_show = warnings.showwarning
+    warnings.showwarning = show_warning
+    guard = _InterruptGuard(prefix)
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
-        msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        print(f"tntopo {args.command}: error: {msg}", file=sys.stderr)
+        with guard:
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        guard.stop_workers()
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        if entry_point:  # the program: skip the interpreter's slow teardown (torch, pools); all is unwound
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        return 130
+    except ValueError as exc:
+        print(f"{prefix}: error: {_one_line(_cli_terms(str(exc), sub, args.command))}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        print(f"{prefix}: error: {_one_line(_os_error_message(exc))}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = old_show
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,20 +19,21 @@ import numpy as np
 
 import tntopo
 from tntopo.invariants import bulk_region
+from tntopo.plot import hoppings_label, plot_local_marker
 
 n_cells = 60
 disordered = tntopo.SSHChain({0: 0.6, 1: 1.0}, n_cells, disorder={0: 1.0, 1: 0.5}, seed=0)
 chains = {
-    "topological {0: 0.5, 1: 1}": tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells),
-    "trivial {0: 1, 1: 0.5}": tntopo.SSHChain({0: 1.0, 1: 0.5}, n_cells),
-    "disordered {0: 0.6, 1: 1} + {0: 1, 1: 0.5}": disordered,
+    "topological": tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells),
+    "trivial": tntopo.SSHChain({0: 1.0, 1: 0.5}, n_cells),
+    "disordered": disordered,
 }
 bulk = bulk_region(n_cells)
 markers = {}
 for name, chain in chains.items():
     w = tntopo.local_winding_marker(chain)
     markers[name] = w
-    print(f"{name:44s} bulk mean {w[bulk].mean():+.4f}   sum over all cells {w.sum():+.1e}")
+    print(f"{name:12s} bulk mean {w[bulk].mean():+.4f}   sum over all cells {w.sum():+.1e}")
 
 # %%
 # The bulk mean is the real-space winding number; closing the disordered chain into a ring
@@ -44,17 +45,16 @@ print("twisted boundary, ring:", tntopo.winding_number(ring, method="twisted"))
 # %%
 # The figure
 # ----------
-# The bulk window is shaded; the markers of the edge cells are far outside the plotted range
-# (they carry the compensating weight), so the axis is clipped.
+# The bulk window is shaded. The markers of the edge cells are far outside the plotted range
+# (they carry the compensating weight): :func:`tntopo.plot.plot_local_marker` draws them at
+# the clip value ``clip=2`` and marks them with triangles.
 fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
-cells = np.arange(n_cells)
-ax.axvspan(bulk.argmax() - 0.5, n_cells - bulk[::-1].argmax() - 0.5, color="0.92",
-           label="bulk window")
-for (name, w), marker in zip(markers.items(), "osd"):
-    ax.plot(cells, w, marker=marker, ms=3, lw=1, label=name)
+ax.axvspan(bulk.argmax() - 0.5, n_cells - bulk[::-1].argmax() - 0.5, color="0.92", label="bulk window")
+for (name, chain), marker in zip(chains.items(), "osd"):
+    label = f"{name}: " + hoppings_label(chain.hoppings, chain.disorder)
+    plot_local_marker(markers[name], ax=ax, label=label, clip=2.0, marker=marker, markersize=3)
 ax.axhline(0, color="k", lw=0.5)
 ax.axhline(1, color="k", lw=0.5, ls=":")
-ax.set(xlabel="cell n", ylabel="local marker w(n)", ylim=(-1.5, 2.5),
-       title=f"Local winding markers of open chains, N = {n_cells}")
+ax.set_title(f"Local winding markers of open chains, $N = {n_cells}$")
 ax.legend(fontsize=8, loc="upper center", ncol=2)
 plt.show()

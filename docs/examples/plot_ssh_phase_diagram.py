@@ -65,29 +65,35 @@ for name, W, B in [("nearest-neighbour", W_nn, B_nn), ("long-range", W_lr, B_lr)
 fig, axes = plt.subplots(1, 3, figsize=(13, 4), constrained_layout=True)
 
 ax = axes[0]
-ax.plot(ratio, W_line, ".", ms=3, label=f"real space, open, N = {n_cells}")
+ax.plot(ratio, W_line, ".", ms=3, label=f"real space, open chain, $N = {n_cells}$")
 ax.step(ratio, W_bloch, where="mid", color="k", lw=1, label="Bloch integer")
 for x in (-1, 1):
-    ax.axvline(x, color="C3", ls="--", lw=1)
-ax.set(xlabel="v / w", ylabel="winding number W", title="SSH chain {0: v, 1: w}")
+    ax.axvline(x, color="C3", ls="--", lw=1, label="transition $|v| = |w|$" if x == 1 else None)
+ax.set(xlabel="intracell / intercell hopping $v / w$", ylabel="winding number $W$",
+       title="SSH chain $t_0 = v,\\ t_1 = w$")
 ax.legend(loc="center", fontsize=8)
 
 cmap = plt.get_cmap("viridis", 3)
 extent = (-2, 2, -2, 2)
 diag = np.array([-2.0, 2.0])
 ax = axes[1]
-im = ax.imshow(np.clip(W_nn, -0.5, 2.5), origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=2.5)
+# values beyond [-0.5, 2.5] (none here but near the lines) take the end colours: the colour
+# bar's triangles (extend="both") mark that range
+im = ax.imshow(W_nn, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=2.5)
 ax.plot(diag, diag, "w--", lw=1.5)
-ax.plot(diag, -diag, "w--", lw=1.5, label="|t0| = |t1|")
-ax.set(xlabel="t0 (intracell)", ylabel="t1 (intercell)", title="{0: t0, 1: t1}")
-ax.legend(loc="lower right", fontsize=8)
+ax.plot(diag, -diag, "w--", lw=1.5, label="$|t_0| = |t_1|$")
+ax.set(xlabel="intracell hopping $t_0$", ylabel="intercell hopping $t_1$",
+       title="nearest neighbour: $t_0,\\ t_1$")
+ax.legend(loc="lower right", fontsize=8, facecolor="0.35", labelcolor="white")
 
 ax = axes[2]
-ax.imshow(np.clip(W_lr, -0.5, 2.5), origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=2.5)
-ax.plot(diag, -1 - diag, "w--", lw=1.5)
+ax.imshow(W_lr, origin="lower", extent=extent, cmap=cmap, vmin=-0.5, vmax=2.5)
+ax.plot(diag, -1 - diag, "w--", lw=1.5, label="Bloch gap closes")
 ax.plot(diag, 1 - diag, "w--", lw=1.5)
 for seg in ([-2, -0.5], [0.5, 2]):
     ax.plot(seg, seg, "w--", lw=1.5)
-ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="t0", ylabel="t2", title="{0: t0, 1: 1, 2: t2}")
-fig.colorbar(im, ax=axes[1:], ticks=[0, 1, 2], label="real-space W", shrink=0.9)
+ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="intracell hopping $t_0 / t_1$",
+       ylabel="next-nearest hopping $t_2 / t_1$", title="with next-nearest hopping: $t_0,\\ t_1 = 1,\\ t_2$")
+ax.legend(loc="lower right", fontsize=8, facecolor="0.35", labelcolor="white")
+fig.colorbar(im, ax=axes[1:], ticks=[0, 1, 2], label="real-space winding number $W$", shrink=0.9, extend="both")
 plt.show()

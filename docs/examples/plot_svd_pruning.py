@@ -21,7 +21,7 @@ import torch
 
 from tntopo.data import make_dataset
 from tntopo.nn import ShallowNet, prune_svd, singular_values
-from tntopo.study import evaluate, train
+from tntopo.nn import evaluate, train
 
 torch.set_num_threads(1)
 N = 10
@@ -55,11 +55,12 @@ fig, (ax_acc, ax_sv) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=T
 ax_acc.plot(ranks, accuracy, "o-")
 ax_acc.axhline(full, color="k", ls="--", lw=1, label=f"unpruned ({full:.3f})")
 ax_acc.axhline(1 / 3, color="0.6", ls=":", lw=1, label="chance")
-ax_acc.set(xscale="log", xlabel="rank kept", ylabel="test accuracy", ylim=(0, 1.02))
+ax_acc.set(xscale="log", xlabel="rank $r$ kept in the first layer", ylabel="test accuracy", ylim=(0, 1.02))
 ax_acc.set_xticks([1, 2, 4, 8, 16, 32, 64], labels=["1", "2", "4", "8", "16", "32", "64"])
 ax_acc.minorticks_off()
 ax_acc.legend(fontsize="small", loc="lower right")
 ax_sv.semilogy(np.arange(1, len(sv) + 1), sv / sv[0], ".-")
-ax_sv.set(xlabel="index", ylabel="singular value / largest", title="first layer of ShallowNet")
+ax_sv.set(xlabel="index $i$ of the singular value", ylabel=r"$\sigma_i / \sigma_1$",
+          title="first layer of ShallowNet")
 fig.suptitle(f"SVD pruning: chains of {N} cells, input dimension {(2 * N) ** 2}")
 plt.show()

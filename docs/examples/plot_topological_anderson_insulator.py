@@ -21,7 +21,9 @@ computed with the exact twisted-boundary route and compared with that boundary.
 # ``t0`` and the disorder strength ``W`` -- and averages the winding number over disorder
 # realizations. Realization ``r`` is seeded from ``(seed, r)`` alone -- the same random numbers
 # at every grid point, which keeps the diagram smooth -- so the result does not depend on the
-# executor. Small rings and few realizations keep this example fast.
+# executor. 32 realizations per point bring the standard error of the mean down to about
+# 0.06 in the transition region, where it is largest (6 realizations left it at about 0.2,
+# visibly noisy); rings of 100 cells keep the example fast.
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -31,9 +33,13 @@ from tntopo.plot import plot_phase_diagram
 
 t0 = np.linspace(0.0, 2.0, 16)  # avoids the clean critical point t0 = 1
 W = np.linspace(0.0, 6.0, 13)
-pd = phase_diagram(t0, W, n_cells=100, n_realizations=6, seed=0, executor="serial", progress=False)
+n_realizations = 32
+pd = phase_diagram(t0, W, n_cells=100, n_realizations=n_realizations, seed=0, executor="serial", progress=False)
 print(f"rounded mean W agrees with the analytic phase on {100 * pd.agreement(margin=0.02):.1f}% "
       "of the grid points away from the boundary")
+transition = (pd.mean > 0.02) & (pd.mean < 0.98)  # neither always trivial nor always topological
+print(f"standard error of the mean in the transition region ({transition.sum()} points): "
+      f"mean {pd.sem[transition].mean():.3f}, largest {pd.sem.max():.3f}")
 
 # %%
 # A topological Anderson insulator point
@@ -50,9 +56,9 @@ print(f"critical t0 at W = 2.5:       {critical_t0(2.5):.4f}")
 # The figure
 # ----------
 # Colour: disorder-averaged winding number. Dashed: the analytic boundary. The star marks the
-# topological Anderson insulator point.
+# topological Anderson insulator point. Energies are in units of the intercell hopping
+# ``t1 = 1``.
 fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
 plot_phase_diagram(pd, ax=ax, mark=[(1.1, 2.5, "TAI")],
-                   title="Disordered SSH chain: rings of 100 cells, 6 realizations")
-ax.set(xlabel="intracell hopping t0", ylabel="disorder strength W")
+                   title=f"Disordered SSH chain: rings of 100 cells, {n_realizations} realizations")
 plt.show()

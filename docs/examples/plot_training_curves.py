@@ -28,14 +28,14 @@ import torch
 
 from tntopo.data import make_dataset
 from tntopo.nn import MLP, TopoNet
-from tntopo.study import evaluate, train
+from tntopo.nn import evaluate, train
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest (and reproducible)
 N = 12
 train_set = make_dataset(400, N, ranges=(0, 1, 2), min_gap=0.3, seed=0)
 val_set = make_dataset(200, N, ranges=(0, 1, 2), min_gap=0.3, seed=1)
 print(train_set)
-print("training labels:", np.bincount(train_set.labels))
+print("training labels:", np.bincount(train_set.label))
 
 # %%
 # Three models, the same data
