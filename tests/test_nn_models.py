@@ -6,7 +6,7 @@ import torch
 import tntopo
 from tntopo.data import wavefunctions
 from tntopo.invariants.realspace import winding_from_blocks
-from tntopo.nn import CNN, MLP, MODELS, ShallowNet, SymmetricNet, TopoNet, build_model, prune_svd, singular_values
+from tntopo.nn import CNN, MLP, MODELS, ShallowNet, SymmetricNet, TopoNet, build_model, model_names, prune_svd, singular_values
 
 VARIANTS = [
     {},
@@ -86,7 +86,7 @@ def test_repr_and_errors():
         TopoNet(12)(torch.zeros(2, 24))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", model_names(dim=1))
 def test_models_one_interface(name):
     _, x, _ = _data(n=5)
     m1, m2 = build_model(name, 12, seed=3), build_model(name, 12, seed=3)
@@ -186,3 +186,18 @@ def test_registry_one_for_every_model():
         from tntopo.nn.registry import _REGISTRY
 
         _REGISTRY.pop("tiny_test_model")
+
+
+@pytest.mark.parametrize("name", model_names(dim=2))
+def test_2d_models_in_the_registry(name):
+    from tntopo import Lattice2D
+
+    assert MODELS[name].dim == 2 and name not in model_names()
+    H = torch.as_tensor(np.stack([Lattice2D.qwz(m, (4, 4)).hamiltonian() for m in (1.0, -1.0, 3.0)]))
+    m1, m2 = build_model(name, (4, 4), seed=3), build_model(name, (4, 4), seed=3)
+    y = m1(H)
+    assert y.shape == (3,)
+    assert torch.equal(y, m2(H))
+    if MODELS[name].exact:  # the exact marker's bulk mean: sign(m) inside |m| < 2, 0 outside (within finite-size error)
+        c = y.detach().tolist()
+        assert c[0] > 0.5 and c[1] < -0.5 and abs(c[2]) < 0.5

@@ -590,13 +590,13 @@ def _add_model_args(p: argparse.ArgumentParser, *, evaluate: bool = False) -> No
     from .nn import MODELS, model_names
     from .nn.toponet import KERNELS, STATE_WEIGHTS, WINDOWS
 
-    listing = "; ".join(f"{n}: {MODELS[n].description}" for n in model_names())
+    listing = "; ".join(f"{n}: {MODELS[n].description}" for n in model_names(dim=1))
     if evaluate:
-        p.add_argument("--model", default=None, choices=model_names(), metavar="MODEL",
+        p.add_argument("--model", default=None, choices=model_names(dim=1), metavar="MODEL",
                        help="score this registered model without a --model-file: toponet_exact (the exact invariant), "
                             f"or any other with --untrained. Models: {listing}")
     else:
-        p.add_argument("--model", default="toponet", choices=model_names(), metavar="MODEL",
+        p.add_argument("--model", default="toponet", choices=model_names(dim=1), metavar="MODEL",
                        help=f"model to train, one of: {listing}")
     p.add_argument("--kernel", default=None, choices=KERNELS,
                    help="TopoNet position kernel (default: the model's, full)")

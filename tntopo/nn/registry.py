@@ -1,8 +1,11 @@
 """One registry of every model of tntopo: build any model by name, as a regressor or a classifier.
 
->>> from tntopo.nn import build_model, MODELS
+>>> from tntopo.nn import build_model, model_names, MODELS
 >>> sorted(MODELS)                                       # doctest: +NORMALIZE_WHITESPACE
-['cnn', 'mlp', 'shallow', 'symmetric', 'toponet', 'toponet_commutator', 'toponet_exact', 'toponet_odd']
+['cnn', 'mlp', 'shallow', 'symmetric', 'toponet', 'toponet2d', 'toponet2d_exact', 'toponet_commutator',
+ 'toponet_exact', 'toponet_odd']
+>>> model_names(dim=2)
+('toponet2d', 'toponet2d_exact')
 >>> net = build_model("toponet_odd", 20, seed=3, kernel="translation_invariant")
 >>> clf = build_model("mlp", 20, seed=0, classes=(-1, 0, 1, 2))     # logits over 4 winding classes
 
@@ -39,6 +42,7 @@ from torch import nn
 
 from .baselines import CNN, MLP, ShallowNet, SymmetricNet
 from .toponet import CommutatorTopoNet, OddTopoNet, TopoNet
+from .toponet2d import TopoNet2D
 
 __all__ = ["ModelEntry", "MODELS", "register_model", "build_model", "model_names", "WindingClassifier",
            "as_classifier", "accepts_size", "Output", "DEFAULT_TEMPERATURE"]
@@ -67,6 +71,9 @@ class ModelEntry:
         The model computes the invariant without training (scoring it untrained is meaningful).
     defaults : mapping
         Keyword arguments the registry passes unless overridden (e.g. ``init="random"``).
+    dim : {1, 2}
+        Spatial dimension of the systems the model takes: 1 (chains, size ``n_cells``, features
+        ``(B, 2N, 2N)``) or 2 (lattices, size ``(Lx, Ly)``, Hamiltonians ``(B, n, n)``).
     """
 
     name: str
@@ -75,6 +82,7 @@ class ModelEntry:
     output: Output = "readout"
     exact: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    dim: int = 1
 
     def keywords(self) -> Tuple[str, ...]:
         """Keyword arguments the factory accepts (besides its first argument, the size, and ``seed``)."""
@@ -96,7 +104,7 @@ MODELS: Mapping[str, ModelEntry] = types.MappingProxyType(_REGISTRY)
 
 def register_model(name: str, factory: Callable[..., nn.Module], *, description: str = "",
                    output: Output = "readout", exact: bool = False, defaults: Optional[Mapping[str, Any]] = None,
-                   replace: bool = False) -> ModelEntry:
+                   dim: int = 1, replace: bool = False) -> ModelEntry:
     """Add a model to the registry (see the module docstring); returns its :class:`ModelEntry`.
 
     Parameters
@@ -110,6 +118,8 @@ def register_model(name: str, factory: Callable[..., nn.Module], *, description:
     exact : bool
     defaults : mapping, optional
         Keyword arguments passed unless the caller overrides them.
+    dim : {1, 2}
+        Spatial dimension of the systems the model takes (see :class:`ModelEntry`).
     replace : bool
         Allow replacing an existing entry of the same name (otherwise that is an error).
     """
@@ -121,14 +131,17 @@ def register_model(name: str, factory: Callable[..., nn.Module], *, description:
         raise ValueError(f"unknown output {output!r}; choose one of {', '.join(map(repr, get_args(Output)))}")
     if not callable(factory):
         raise ValueError(f"factory of {name!r} must be callable, got {type(factory).__name__}")
-    entry = ModelEntry(name, factory, description, output, bool(exact), types.MappingProxyType(dict(defaults or {})))
+    if dim not in (1, 2):
+        raise ValueError(f"dim must be 1 (chains) or 2 (lattices), got {dim!r}")
+    entry = ModelEntry(name, factory, description, output, bool(exact), types.MappingProxyType(dict(defaults or {})),
+                       int(dim))
     _REGISTRY[name] = entry
     return entry
 
 
-def model_names() -> Tuple[str, ...]:
-    """Registered model names, sorted (for ``choices`` of the command line)."""
-    return tuple(sorted(_REGISTRY))
+def model_names(dim: Optional[int] = 1) -> Tuple[str, ...]:
+    """Registered model names of systems of dimension ``dim`` (``None``: all), sorted (for ``choices`` of the CLI)."""
+    return tuple(sorted(n for n, e in _REGISTRY.items() if dim is None or e.dim == dim))
 
 
 class WindingClassifier(nn.Module):
@@ -278,3 +291,7 @@ register_model("mlp", MLP, description="fully connected network on the flattened
 register_model("shallow", ShallowNet, description="one hidden layer (SVD-prunable first layer)")
 register_model("cnn", CNN, description="2D convolutions over sites x states, global pooling (any size)")
 register_model("symmetric", SymmetricNet, description="chiral-symmetric DeepSets network over eigenstates (any size)")
+register_model("toponet2d", TopoNet2D, output="winding", defaults={"init": "random"}, dim=2,
+               description="TopoNet2D: local Chern marker network of an (Lx, Ly) lattice, random init")
+register_model("toponet2d_exact", TopoNet2D, output="winding", exact=True, defaults={"init": "exact"}, dim=2,
+               description="TopoNet2D with the exact marker weights (no training needed)")
