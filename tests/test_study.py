@@ -165,7 +165,7 @@ def test_odd_toponet_keeps_the_exact_weights():
 
     import tntopo
     from tntopo.data import wavefunctions
-    from tntopo.study.models import OddTopoNet
+    from tntopo.nn import OddTopoNet  # moved from tntopo.study.models (issue 10)
 
     h = tntopo.sample_chains(6, 16, ranges=(-1, 0, 1, 2), windings=(-1, 0, 1, 2), min_gap=0.5, seed=1).hopping_blocks()
     x = torch.as_tensor(wavefunctions(h))

@@ -3,6 +3,8 @@
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 __all__ = [
@@ -13,6 +15,12 @@ __all__ = [
     "plot_pruning",
     "plot_toponet_weights",
     "plot_training_curves",
+    "display_name",
+    "hoppings_label",
+    "param_label",
+    "MODEL_NAMES",
+    "figure_problems",
+    "looks_like_repr",
 ]
 
 
@@ -24,6 +32,125 @@ def _axes(ax, figsize=(5.0, 4.0)):
     else:
         fig = ax.figure
     return fig, ax
+
+
+#: Display names of the study's models (figures use these instead of the internal keys).
+MODEL_NAMES = {
+    "topo": "TopoNet",
+    "topo_ti": "TopoNet, structured",
+    "topo_commutator": "TopoNet, commutator kernel",
+    "topo_ti_plain": "TopoNet, unconstrained",
+    "mlp": "MLP",
+    "cnn": "CNN",
+    "symmetric": "chiral DeepSets",
+    "shallow_svd": "shallow net (SVD-pruned)",
+    "exact": "exact invariant",
+}
+
+
+def display_name(model: str) -> str:
+    """Readable name of a model key for figures (``"topo_ti"`` -> ``"TopoNet, structured"``)."""
+    return MODEL_NAMES.get(model, model.replace("_", " "))
+
+
+def _number(v) -> str:
+    v = complex(v)
+    if v.imag == 0:
+        return f"{v.real:g}"
+    return f"{v.real:g} {'+' if v.imag >= 0 else '-'} {abs(v.imag):g}i"
+
+
+def hoppings_label(hoppings, disorder=None) -> str:
+    """Mathtext of hoppings (and disorder) for a legend: ``{0: 0.5, 1: 1}`` -> ``$t_0 = 0.5,\\ t_1 = 1$``.
+
+    Parameters
+    ----------
+    hoppings : dict {m: t_m}
+    disorder : dict {m: W_m}, optional
+
+    Returns
+    -------
+    str
+    """
+    parts = [f"t_{{{m}}} = {_number(t)}" for m, t in sorted(hoppings.items())]
+    if disorder:
+        parts += [f"W_{{{m}}} = {_number(w)}" for m, w in sorted(disorder.items())]
+    return "$" + r",\ ".join(parts) + "$"
+
+
+def _unit(result) -> str:
+    """`` / t_m`` for the first base hopping of modulus 1 that is not swept (the energy unit)."""
+    swept = {result.x_param, result.y_param}
+    for m, t in sorted(getattr(result, "hoppings", {}).items(), key=lambda kv: (kv[0] != 1, kv[0])):
+        if f"t{m}" not in swept and abs(complex(t)) == 1:
+            return f" / t_{{{m}}}"
+    return ""
+
+
+def param_label(name: str, unit: str = "") -> str:
+    """Axis label of a phase-diagram parameter (``"t0"``, ``"W1"``, ``"W"``) in mathtext."""
+    import re
+
+    m = re.fullmatch(r"(t|W)(-?\d+)?", name)
+    if not m:
+        return name
+    kind, rng = m.groups()
+    if kind == "t":
+        what = {"0": "intracell hopping", "1": "intercell hopping"}.get(rng, f"range-{rng} hopping")
+        return f"{what} $t_{{{rng}}}{unit}$"
+    if rng is None:
+        return f"disorder strength $W{unit}$"
+    return f"disorder strength $W_{{{rng}}}{unit}$ (range {rng})"
+
+
+_METHOD_WORDS = {"twisted": "twisted-boundary invariant", "dense": "real-space invariant",
+                 "local": "real-space invariant (local markers)", "bloch": "Bloch invariant", "auto": ""}
+
+
+_MATH = re.compile(r"(?<!\\)\$.*?(?<!\\)\$")
+_REPR = re.compile(r"[{}\[\]'\"]|\bnp\.|\barray\(|\bdtype\b|\bobject at 0x|\b(None|True|False)\b|\w+=\S")
+
+
+def looks_like_repr(text: str) -> bool:
+    """Whether a legend entry looks like a Python repr (``{0: 0.5, 1: 1}``, ``'a'``, ``np.float64(...)``).
+
+    Mathtext (``$...$``) is ignored: braces and brackets are fine inside math.
+    """
+    return bool(_REPR.search(_MATH.sub("", text)))
+
+
+def figure_problems(fig) -> list:
+    """What keeps a figure from being publishable, as a list of sentences (empty: none found).
+
+    Checked: every visible axes (colour bars and axes with the axis switched off, such as
+    network drawings, excepted) has an x and a y label, and no legend entry looks like a
+    Python repr (:func:`looks_like_repr`).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+
+    Returns
+    -------
+    list of str
+    """
+    problems = []
+    legends = list(getattr(fig, "legends", []))
+    for i, ax in enumerate(fig.axes):
+        if ax.get_label() == "<colorbar>" or not ax.axison or not ax.get_visible():
+            continue
+        name = f"axes {i}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
+        if not ax.get_xlabel().strip():
+            problems.append(f"{name} has no x label")
+        if not ax.get_ylabel().strip():
+            problems.append(f"{name} has no y label")
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    for leg in legends:
+        for t in leg.get_texts():
+            if looks_like_repr(t.get_text()):
+                problems.append(f"legend entry {t.get_text()!r} looks like a Python repr; write it as text or math")
+    return problems
 
 
 def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool = True, cmap: str = "viridis",
@@ -48,6 +175,8 @@ def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.patches import Patch
+
     fig, ax = _axes(ax)
     x, y = np.asarray(result.x), np.asarray(result.y)
     import matplotlib
@@ -58,26 +187,36 @@ def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool
     mesh = ax.pcolormesh(x, y, mean, shading="nearest", cmap=cm, vmin=0.0, vmax=vmax)
     if colorbar:
         fig.colorbar(mesh, ax=ax, label="disorder-averaged winding number")
+    handles = []
     if boundary and getattr(result, "is_nearest_neighbour", False):
         xf = np.linspace(x.min(), x.max(), max(200, 4 * len(x)))
         yf = np.linspace(y.min(), y.max(), max(200, 4 * len(y)))
         g = result.gap(xf, yf)
         if np.nanmin(g) < 0 < np.nanmax(g):
             ax.contour(xf, yf, g, levels=[0.0], colors="red", linestyles="--", linewidths=1.5)
-            ax.plot([], [], "r--", label=r"analytic $E\ln|t_1|=E\ln|t_0|$")
-            ax.legend(loc="upper right", fontsize="small")
+            handles += ax.plot([], [], "r--", label=r"analytic boundary $\langle\ln|t_1|\rangle = \langle\ln|t_0|\rangle$")
+    if np.ma.count_masked(mean):
+        handles.append(Patch(facecolor="lightgrey", edgecolor="0.5", label="no value (gapless or failed)"))
     for item in mark or ():
         mx, my, label = item
         ax.plot([mx], [my], marker="*", color="white", markeredgecolor="black", markersize=12)
         ax.annotate(label, (mx, my), textcoords="offset points", xytext=(6, 6), color="white")
-    ax.set_xlabel(result.x_param)
-    ax.set_ylabel(result.y_param)
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize="small")
+    unit = _unit(result)
+    ax.set_xlabel(param_label(result.x_param, unit))
+    ax.set_ylabel(param_label(result.y_param, unit))
     sw = result.sweep
-    ax.set_title(title or f"N={sw.n_cells}, {sw.n_realizations} realizations, {sw.method}")
+    if title is None:
+        kind = "rings" if getattr(sw, "boundary", "periodic") == "periodic" else "open chains"
+        how = _METHOD_WORDS.get(sw.method, sw.method)
+        title = f"{sw.n_cells}-cell {kind}, {sw.n_realizations} disorder realizations" + (f"\n{how}" if how else "")
+    ax.set_title(title)
     return fig
 
 
-def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None):
+def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None, clip=None, marker=None,
+                      markersize=None, color=None):
     """Local winding marker ``w(n)`` along a chain (e.g. from ``local_winding_marker``).
 
     Parameters
@@ -87,8 +226,15 @@ def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None)
         Cell indices of ``markers`` (default ``0..n-1``).
     ax : matplotlib Axes, optional
     winding : float, optional
-        Draw the bulk winding number as a horizontal line.
-    label : str, optional
+        Draw the bulk winding number as a horizontal line (with a legend entry).
+    label : str or dict, optional
+        Legend entry; a hoppings dict ``{m: t_m}`` is written as math (:func:`hoppings_label`).
+    clip : float, optional
+        Draw values with ``|w| > clip`` at ``±clip``, marked with triangles and a legend entry
+        (the edge cells of an open chain carry large compensating markers); the y range is set
+        to fit. Nothing is clipped silently.
+    marker, markersize, color : optional
+        Marker style, marker size and colour of the line (matplotlib's defaults when omitted).
 
     Returns
     -------
@@ -97,13 +243,30 @@ def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None)
     fig, ax = _axes(ax, figsize=(6.0, 3.0))
     w = np.asarray(markers, dtype=float)
     n = np.arange(len(w)) if cells is None else np.asarray(cells)
-    ax.plot(n, w, lw=1, label=label)
+    if isinstance(label, dict):
+        label = hoppings_label(label)
+    shown = w if clip is None else np.clip(w, -clip, clip)
+    style = {k: v for k, v in (("marker", marker), ("markersize", markersize), ("color", color)) if v is not None}
+    (line,) = ax.plot(n, shown, lw=1, label=label, **style)
+    if clip is not None:
+        out = np.abs(w) > clip
+        if out.any():
+            legend_text = f"clipped at $\\pm{clip:g}$ (true value beyond)"
+            have = {t.get_label() for t in ax.lines}
+            up, down = out & (w > 0), out & (w < 0)
+            for mask, mk in ((up, "^"), (down, "v")):
+                if mask.any():
+                    ax.plot(n[mask], shown[mask], mk, color=line.get_color(), ms=7, mec="k", mew=0.5,
+                            label=legend_text if legend_text not in have else "_nolegend_")
+                    have.add(legend_text)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(min(lo, -clip * 1.15), max(hi, clip * 1.15))
     if winding is not None:
-        ax.axhline(winding, color="k", ls=":", lw=1)
-    ax.set_xlabel("cell n")
-    ax.set_ylabel("local marker w(n)")
-    if label:
-        ax.legend()
+        ax.axhline(winding, color="k", ls=":", lw=1, label=f"bulk winding number {winding:g}")
+    ax.set_xlabel("cell $n$")
+    ax.set_ylabel("local winding marker $w(n)$")
+    if label or winding is not None or clip is not None:
+        ax.legend(fontsize="small")
     return fig
 
 
@@ -152,57 +315,86 @@ def plot_disorder_accuracy(results, ax=None, *, metric: str = "accuracy"):
             continue
         W = np.array([float(k) for k in d])
         a = np.array([np.nan if v is None else v for v in d.values()], dtype=float)
-        ax.plot(W, a, "o-", color=colors[m], label=m)
+        ax.plot(W, a, "o-", color=colors[m], label=display_name(m))
     if metric == "accuracy":
         ex = results.get("exact_topo", {}).get("accuracy", {})
         pts = sorted((float(k.split("/")[1]), v) for k, v in ex.items() if k.startswith("disorder/"))
         if pts:
             ax.plot(*zip(*pts), "k--", lw=1.5, label="exact invariant")
-    try:
-        from .study.report import TAI_WINDOW
+    from .ensemble import TAI_WINDOW
 
-        ax.axvspan(*TAI_WINDOW, color="0.9", zorder=0, label="TAI window")
-    except ImportError:  # pragma: no cover
-        pass
-    ax.set_xlabel("disorder strength W  ({0: W, 1: W/2})")
-    ax.set_ylabel({"accuracy": "accuracy (twisted-boundary label)", "agreement": "agreement with the exact invariant",
+    ax.axvspan(*TAI_WINDOW, color="0.9", zorder=0, label="topological Anderson insulator window")
+    ax.set_xlabel(r"disorder strength $W / t_1$  (bond disorder $W_0 = W$, $W_1 = W/2$)")
+    ax.set_ylabel({"accuracy": "accuracy\n(label: twisted-boundary invariant)", "agreement": "agreement with the exact invariant",
                    "agreement_quantized": "agreement with the exact invariant\n(chains where it is quantized)"}[metric])
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize="small", ncol=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return fig
 
 
 def plot_trainability(results, ax=None):
-    """Fraction of seeds reaching the validation-accuracy threshold, per model (bars), with test accuracy.
+    """Trainability (left) and test accuracy (right) per model, with error bars and seed counts.
+
+    Left: the fraction of seeds whose best validation accuracy reaches the study's threshold,
+    with its binomial standard error ``sqrt(p (1 - p) / n)``. Right: the test accuracy, mean and
+    standard deviation over seeds, each seed a dot. Tick labels give the model (display name)
+    and its number of seeds ``n``.
 
     Parameters
     ----------
     results : dict
         The content of ``results.json`` written by :func:`tntopo.study.reproduce`.
-    ax : matplotlib Axes, optional
+    ax : pair of matplotlib Axes, optional
+        The default makes a figure with two panels.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    import matplotlib.pyplot as plt
+
     models = results["models"]
     if not models:
         raise ValueError("results hold no model")
-    fig, ax = _axes(ax, figsize=(6.0, 3.5))
+    if ax is None:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 0.45 * len(models) + 1.6), sharey=True,
+                                     constrained_layout=True)
+    else:
+        a1, a2 = ax
+        fig = a1.figure
     names = list(models)
-    x = np.arange(len(names))
-    tr = [models[m]["trainability"] for m in names]
-    te = [models[m]["test_accuracy"] or 0.0 for m in names]
-    ax.bar(x - 0.2, tr, 0.4, label="trainability")
-    ax.bar(x + 0.2, te, 0.4, label="test accuracy (mean)")
+    y = np.arange(len(names))[::-1]  # first model on top
+    colors = [_model_colors(names)[m] for m in names]
+    seeds = [int(models[m].get("seeds") or len(models[m].get("per_seed", {}).get("seed", [])) or 1) for m in names]
     thr = results.get("config", {}).get("trainability_threshold")
-    if thr is not None:
-        ax.axhline(thr, color="k", ls=":", lw=1)
-    ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("seeds reaching >= %s val. accuracy" % (f"{thr:g}" if thr is not None else "threshold"))
-    ax.legend(fontsize="small", loc="lower right")
+
+    tr = np.array([models[m]["trainability"] for m in names], dtype=float)
+    tr_err = np.sqrt(tr * (1 - tr) / np.array(seeds))
+    a1.barh(y, tr, 0.6, xerr=tr_err, capsize=3, color=colors)
+    a1.set_xlabel("fraction of seeds reaching\nvalidation accuracy" + (f" $\\geq {thr:g}$" if thr is not None else
+                                                                        " threshold"))
+    a1.set_title("trainability ($\\pm$ binomial s.e.)")
+    a1.set_yticks(y)
+    a1.set_yticklabels([f"{display_name(m)} (n = {n})" for m, n in zip(names, seeds)])
+    a1.set_ylabel("model (n = number of seeds)")
+
+    te, sd = [], []
+    for i, m in enumerate(names):
+        per = [v for v in models[m].get("per_seed", {}).get("test_accuracy", []) if v is not None]
+        mean = models[m].get("test_accuracy")
+        te.append(np.nan if mean is None else mean)
+        sd.append(models[m].get("test_accuracy_std") or (float(np.std(per)) if per else 0.0))
+        if per:
+            a2.plot(per, np.full(len(per), y[i]) + np.linspace(-0.18, 0.18, len(per)), ".", color="k", ms=3,
+                    alpha=0.5, label="single seeds" if i == 0 else "_nolegend_")
+    a2.barh(y, te, 0.6, xerr=sd, capsize=3, color=colors, alpha=0.8, label="mean $\\pm$ s.d. over seeds")
+    a2.set_xlabel("test accuracy")
+    a2.set_ylabel("model")
+    a2.set_title("accuracy on the test set")
+    a2.tick_params(labelleft=False)
+    for a in (a1, a2):
+        a.set_xlim(0, 1.05)
+    a2.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return fig
 
 
@@ -233,17 +425,19 @@ def plot_pruning(results, ax=None):
     r = np.array(pr["ranks"])
     acc = np.array([pr["accuracy"][str(k)] for k in r])
     std = np.array([pr["accuracy_std"][str(k)] for k in r])
-    a1.errorbar(r, acc, yerr=std, fmt="o-", capsize=3)
+    n_seeds = results.get("models", {}).get(pr.get("model"), {}).get("seeds")
+    a1.errorbar(r, acc, yerr=std, fmt="o-", capsize=3,
+                label="pruned, mean $\\pm$ s.d." + (f" over {n_seeds} seeds" if n_seeds else " over seeds"))
     a1.axhline(pr["unpruned_accuracy"], color="k", ls=":", lw=1, label="unpruned")
     a1.set_xscale("log")
-    a1.set_xlabel("rank kept")
+    a1.set_xlabel("rank $r$ kept in the first layer")
     a1.set_ylabel("test accuracy")
     a1.legend(fontsize="small")
     sv = np.array(pr["singular_values_mean_normalized"])
     a2.semilogy(np.arange(1, len(sv) + 1), sv, ".-")
-    a2.set_xlabel("index")
-    a2.set_ylabel("singular value / largest")
-    a2.set_title("first-layer spectrum")
+    a2.set_xlabel("index $i$ of the singular value")
+    a2.set_ylabel(r"$\sigma_i / \sigma_1$")
+    a2.set_title("first-layer singular values")
     return fig
 
 
@@ -280,15 +474,20 @@ def plot_toponet_weights(results, ax=None, *, models=None):
         s, X, R = np.asarray(w["s"]), np.asarray(w["X"]), np.asarray(w["R"])
         axs[i, 0].plot(s, ".-")
         axs[i, 0].axhline(0, color="k", lw=0.5)
-        axs[i, 0].set_ylabel(m)
+        axs[i, 0].set_ylabel(f"{display_name(m)}\n$s$")
+        axs[i, 0].set_xlabel("state (energy rank)")
         lim = np.abs(X).max() or 1.0
         im = axs[i, 1].imshow(X, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        fig.colorbar(im, ax=axs[i, 1], fraction=0.046)
+        fig.colorbar(im, ax=axs[i, 1], fraction=0.046, label="$X_{ac}$")
+        axs[i, 1].set_xlabel("site $c$")
+        axs[i, 1].set_ylabel("site $a$")
         axs[i, 2].plot(R, ".-")
+        axs[i, 2].set_xlabel("site $a$")
+        axs[i, 2].set_ylabel("$R_a$")
         if i == 0:
-            axs[i, 0].set_title("state weights s (by energy rank)")
-            axs[i, 1].set_title("position kernel X[a, c]")
-            axs[i, 2].set_title("bulk window R[a]")
+            axs[i, 0].set_title("state weights $s$")
+            axs[i, 1].set_title("position kernel $X_{ac}$")
+            axs[i, 2].set_title("bulk window $R_a$")
     return fig
 
 
@@ -314,11 +513,99 @@ def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     for m, e in models.items():
         c = e["curves"][key]
         ep = np.arange(1, len(c["mean"]) + 1)
-        ax.plot(ep, c["mean"], color=colors[m], label=m)
+        ax.plot(ep, c["mean"], color=colors[m], label=display_name(m))
         ax.fill_between(ep, c["min"], c["max"], color=colors[m], alpha=0.15)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(key.replace("_", " "))
+    ax.set_ylabel({"val_accuracy": "validation accuracy (mean, min-max band)",
+                   "train_loss": "training loss (mean, min-max band)"}.get(key, key.replace("_", " ")))
     if key == "train_loss":
         ax.set_yscale("log")
-    ax.legend(fontsize="small", ncol=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return fig
+
+
+def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", colorbar: bool = True,
+                      title=None, positions=None):
+    """Map of the local Chern marker ``c(x, y)`` (from :func:`tntopo.local_chern_marker`).
+
+    Parameters
+    ----------
+    marker : array, shape (Lx, Ly)
+    ax : matplotlib Axes, optional
+    vmax : float, optional
+        Symmetric color range ``[-vmax, vmax]`` (default: 1.5, or the largest ``|c|`` of the bulk
+        if bigger, capped at 3: edge values of open samples are large and of both signs).
+    cmap : str
+        A diverging colormap (0 is white).
+    colorbar : bool
+    title : str, optional
+    positions : array, shape (Lx * Ly, 2), optional
+        Site positions (amorphous or deformed samples): drawn as a scatter plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    c = np.asarray(marker, dtype=float)
+    if c.ndim != 2:
+        raise ValueError(f"marker must be an (Lx, Ly) map, got shape {c.shape}; plot one sample at a time")
+    fig, ax = _axes(ax, figsize=(4.6, 4.0))
+    if vmax is None:
+        Lx, Ly = c.shape
+        bulk = c[Lx // 4: Lx - Lx // 4, Ly // 4: Ly - Ly // 4]
+        vmax = float(min(3.0, max(1.5, np.nanmax(np.abs(bulk)) if bulk.size else 1.5)))
+    if positions is not None:
+        p = np.asarray(positions, dtype=float).reshape(-1, 2)
+        im = ax.scatter(p[:, 0], p[:, 1], c=c.ravel(), cmap=cmap, vmin=-vmax, vmax=vmax, s=12)
+        ax.set_aspect("equal")
+        ax.set_xlabel(r"$x$ (lattice units)")
+        ax.set_ylabel(r"$y$ (lattice units)")
+    else:
+        im = ax.imshow(c.T, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set_xlabel(r"cell $x$ (lattice units)")
+        ax.set_ylabel(r"cell $y$ (lattice units)")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        fig.colorbar(im, ax=ax, label=r"local Chern marker $c(\mathbf{r})$ (dimensionless)")
+    return fig
+
+
+def plot_chern_phase_diagram(result, ax=None, *, colorbar: bool = True, cmap: str = "RdBu_r", clean_lines: bool = True):
+    """Disorder-averaged Chern number of QWZ over ``(m, W)`` (from
+    :func:`tntopo.invariants.chern_ensemble.chern_phase_diagram`).
+
+    Parameters
+    ----------
+    result : dict
+        With ``"m"``, ``"W"``, ``"mean"`` (``(len(m), len(W))``) and ``"method"``.
+    ax : matplotlib Axes, optional
+    colorbar : bool
+    cmap : str
+    clean_lines : bool
+        Mark the clean transitions ``m = 0, +-2``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    m = np.asarray(result["m"], dtype=float)
+    W = np.asarray(result["W"], dtype=float)
+    mean = np.asarray(result["mean"], dtype=float)
+    if mean.shape != (len(m), len(W)):
+        raise ValueError(f"result['mean'] has shape {mean.shape}, expected (len(m), len(W)) = {(len(m), len(W))}")
+    fig, ax = _axes(ax, figsize=(5.2, 4.0))
+    im = ax.pcolormesh(m, W, mean.T, cmap=cmap, vmin=-1, vmax=1, shading="nearest")
+    if clean_lines:
+        for x in (-2.0, 0.0, 2.0):
+            if m.min() <= x <= m.max():
+                ax.axvline(x, color="k", lw=0.8, ls="--")
+    ax.set_xlabel(r"mass $m$ (units of the hopping)")
+    ax.set_ylabel(r"disorder $W$ (units of the hopping)")
+    what = {"bott": "Bott index", "marker": "bulk marker"}.get(result.get("method"), "Chern number")
+    if colorbar:
+        fig.colorbar(im, ax=ax, label=rf"$\langle C \rangle$ ({what}, disorder mean)")
+    return fig
+
+
+__all__ += ["plot_chern_marker", "plot_chern_phase_diagram"]

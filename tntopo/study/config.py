@@ -32,7 +32,7 @@ class ModelSpec:
     Attributes
     ----------
     kind : str
-        A key of :data:`tntopo.study.models.FACTORIES` (``"toponet"``, ``"toponet_odd"``, ``"mlp"``...).
+        A model name of the registry :data:`tntopo.nn.MODELS` (``"toponet"``, ``"toponet_odd"``, ``"mlp"``...).
     kwargs : dict
         Extra constructor arguments.
     lr : float

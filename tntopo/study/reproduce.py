@@ -5,7 +5,7 @@
 
 Steps:
 
-1. the data sets of :mod:`tntopo.study.datasets` (built once, cached as ``DIR/data/sets-<key>.npz``);
+1. the evaluation sets of :mod:`tntopo.data.evalsets` (built once, cached as ``DIR/data/sets-<key>.h5``);
 2. the exact TopoNet (``init="exact"``) against :func:`tntopo.winding_number` on every set, and its
    accuracy (what computing the invariant of the finite input chain achieves);
 3. one training run per (model, seed), spread over ``executor`` with
@@ -33,15 +33,10 @@ import numpy as np
 from .._io import read_json, write_json
 from ..parallel import TaskFailure, map_tasks, task_seed
 from .config import QUANTIZED_TOL, StudyConfig, get_config
-from .datasets import EvalSet, build_datasets, disorder_key, load_datasets, save_datasets
+from ..data.evalsets import EvalSet, build_eval_sets, disorder_key, load_eval_sets, save_eval_sets
 
-__all__ = ["reproduce", "run_training", "aggregate", "run_seed", "SCHEMA_MODEL_KEYS"]
+__all__ = ["reproduce", "run_training", "aggregate", "run_seed"]
 
-#: Keys every entry of ``results["models"]`` has.
-SCHEMA_MODEL_KEYS = (
-    "test_accuracy", "trainability", "seeds", "size_generalization_accuracy", "unseen_winding_accuracy",
-    "disorder_accuracy", "edge_ablation_accuracy",
-)
 TOPO_KINDS = ("toponet", "toponet_odd", "toponet_commutator")
 
 
@@ -59,16 +54,16 @@ def _sets_for(cfg: StudyConfig, data_path: Optional[str]) -> Dict[str, EvalSet]:
     key = cfg.data_key()
     if key not in _SETS_CACHE:
         if data_path is not None and Path(data_path).exists():
-            _SETS_CACHE[key] = load_datasets(data_path)
+            _SETS_CACHE[key] = load_eval_sets(data_path)
         else:  # e.g. a dask worker on another machine: rebuild (deterministic)
-            _SETS_CACHE[key] = build_datasets(cfg)
+            _SETS_CACHE[key] = build_eval_sets(cfg)
     return _SETS_CACHE[key]
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
     import torch
 
-    from .train import predict
+    from ..nn.training import predict
 
     pred, _ = predict(model, (torch.from_numpy(x), torch.zeros(len(x))), batch_size=512)
     return pred.numpy()
@@ -76,13 +71,13 @@ def _predict(model, x: np.ndarray) -> np.ndarray:
 
 def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, float]:
     r = np.round(pred)
-    ref = np.round(s.w_exact)
-    q = np.abs(s.w_exact - ref) < QUANTIZED_TOL
+    ref = np.round(s.w_real)
+    q = np.abs(s.w_real - ref) < QUANTIZED_TOL
     return {
-        "accuracy": float(np.mean(r == s.y)),
+        "accuracy": float(np.mean(r == s.label)),
         "agreement": float(np.mean(r == ref)),
         "agreement_quantized": float(np.mean(r[q] == ref[q])) if q.any() else None,
-        "mae": float(np.mean(np.abs(pred - s.y))),
+        "mae": float(np.mean(np.abs(pred - s.label))),
     }
 
 
@@ -101,8 +96,7 @@ def run_training(cfg: StudyConfig, model_name: str, k: int, data_path: Optional[
     import torch
 
     from ..nn import prune_svd, singular_values
-    from .models import accepts_size, build_study_model, n_parameters
-    from .train import train
+    from ..nn import accepts_size, build_model, n_parameters, train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -110,12 +104,12 @@ def run_training(cfg: StudyConfig, model_name: str, k: int, data_path: Optional[
         spec = cfg.models[model_name]
         sets = _sets_for(cfg, data_path)
         seed = run_seed(cfg, model_name, k)
-        model = build_study_model(spec.kind, cfg.n_cells, seed, spec.kwargs)
+        model = build_model(spec.kind, cfg.n_cells, seed, **dict(spec.kwargs))
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hist = train(
-                model, sets["train"].torch(), sets["val"].torch(), epochs=cfg.epochs_of(model_name),
+                model, sets["train"].dataset(), sets["val"].dataset(), epochs=cfg.epochs_of(model_name),
                 batch_size=cfg.batch_size, lr=spec.lr, seed=seed, patience=cfg.patience, progress=False,
             )
         t_train = time.perf_counter() - t0
@@ -172,7 +166,7 @@ def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, An
             nets[s.n_cells] = TopoNet(s.n_cells, init="exact", dtype=torch.float64)
         with torch.no_grad():
             W = nets[s.n_cells](torch.from_numpy(s.x.astype(np.float64))).numpy()
-        acc[name] = float(np.mean(np.round(W) == s.y))
+        acc[name] = float(np.mean(np.round(W) == s.label))
     # precision: float64 wavefunctions of fresh chains of every kind of set vs the invariant
     test_chains = _test_blocks(cfg)
     from ..data import wavefunctions
@@ -370,16 +364,16 @@ def reproduce(
 
     # 1. data
     t0 = time.perf_counter()
-    data_path = out / "data" / f"sets-{cfg.data_key()}.npz"
+    data_path = out / "data" / f"sets-{cfg.data_key()}.h5"
     sets = None
     if data_path.exists() and resume:
         try:
-            sets = load_datasets(data_path)
+            sets = load_eval_sets(data_path)
         except ValueError:
             sets = None
     if sets is None:
-        sets = build_datasets(cfg, progress=progress)
-        save_datasets(sets, data_path)
+        sets = build_eval_sets(cfg, progress=progress)
+        save_eval_sets(sets, data_path)
     _SETS_CACHE[cfg.data_key()] = sets
     timings["data_s"] = time.perf_counter() - t0
 
@@ -484,13 +478,13 @@ def _example_weights(cfg: StudyConfig, runs) -> Dict[str, Any]:
 def _data_summary(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
     out = {}
     for name, s in sets.items():
-        vals, counts = np.unique(s.y, return_counts=True)
+        vals, counts = np.unique(s.label, return_counts=True)
         d = {"n": len(s), "n_cells": s.n_cells, "labels": {str(int(v)): int(c) for v, c in zip(vals, counts)}}
-        dev = np.abs(s.w_exact - np.round(s.w_exact))
+        dev = np.abs(s.w_real - np.round(s.w_real))
         d["exact_quantized_fraction"] = float(np.mean(dev < QUANTIZED_TOL))
         if s.removed is not None:
             d["states_removed_mean"] = float(np.mean(s.removed))
-            d["states_removed_vs_2W"] = float(np.mean(s.removed == 2 * np.abs(s.y)))
+            d["states_removed_vs_2W"] = float(np.mean(s.removed == 2 * np.abs(s.label)))
         out[name] = d
     return out
 

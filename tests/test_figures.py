@@ -1,0 +1,193 @@
+"""Figures as a reader meets them: every public figure function of tntopo.plot, called with small
+synthetic inputs, and the gallery examples draw axes with x/y labels and legends without Python
+reprs (tntopo.plot.figure_problems). The slow gallery examples are checked in the docs build by
+the same function (docs/_figure_check.py, a sphinx-gallery scraper)."""
+import inspect
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tntopo import plot  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "docs" / "examples"
+MODELS = ["topo", "topo_ti", "mlp", "shallow_svd"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _results():
+    """A small synthetic results.json (the shape tntopo.study.reproduce writes)."""
+    rng = np.random.default_rng(0)
+    n, epochs = 5, 6
+    models = {}
+    for m in MODELS:
+        per = list(rng.uniform(0.5, 1.0, n))
+        models[m] = {
+            "seeds": n, "trainability": 0.6, "test_accuracy": float(np.mean(per)),
+            "test_accuracy_std": float(np.std(per)),
+            "per_seed": {"seed": list(range(n)), "test_accuracy": per},
+            "disorder_accuracy": {"0": 1.0, "1": 0.8, "2": 0.6, "3": 0.5},
+            "disorder_agreement": {"0": 1.0, "1": 0.9, "2": 0.7, "3": None},
+            "disorder_agreement_quantized": {"0": 1.0, "1": 0.95, "2": 0.8, "3": 0.7},
+            "curves": {k: {"mean": list(rng.uniform(0.1, 1, epochs)), "min": [0.05] * epochs, "max": [1.0] * epochs}
+                       for k in ("val_accuracy", "train_loss")},
+        }
+    N = 6
+    weights = {m: {"s": list(rng.normal(size=2 * N)), "X": rng.normal(size=(N, N)).tolist(), "R": list(rng.uniform(size=N))}
+               for m in ("exact", "topo", "topo_ti")}
+    return {
+        "models": models,
+        "exact_topo": {"accuracy": {"disorder/0": 1.0, "disorder/2": 0.7}},
+        "config": {"trainability_threshold": 0.95},
+        "pruning": {"model": "shallow_svd", "ranks": [1, 2, 4], "accuracy": {"1": 0.4, "2": 0.8, "4": 0.9},
+                    "accuracy_std": {"1": 0.1, "2": 0.05, "4": 0.01}, "unpruned_accuracy": 0.9,
+                    "singular_values_mean_normalized": [1.0, 0.5, 0.1, 0.01]},
+        "toponet_weights": weights,
+    }
+
+
+@pytest.fixture(scope="module")
+def phase():
+    from tntopo.phase import phase_diagram
+
+    pd = phase_diagram(np.linspace(0.2, 1.8, 5), [0.0, 2.5, 5.0], n_cells=24, n_realizations=2, executor="serial",
+                       progress=False)
+    pd.mean[1, 2] = np.nan  # a gapless/failed cell
+    return pd
+
+
+def _calls(phase):
+    res = _results()
+    return {
+        "plot_phase_diagram": lambda: plot.plot_phase_diagram(phase, mark=[(1.1, 2.5, "TAI")]),
+        "plot_local_marker": lambda: plot.plot_local_marker(np.r_[-6.0, np.ones(12), 5.0], label={0: 0.5, 1: 1.0},
+                                                            winding=1.0, clip=2.0),
+        "plot_disorder_accuracy": lambda: plot.plot_disorder_accuracy(res),
+        "plot_trainability": lambda: plot.plot_trainability(res),
+        "plot_pruning": lambda: plot.plot_pruning(res),
+        "plot_toponet_weights": lambda: plot.plot_toponet_weights(res),
+        "plot_training_curves": lambda: plot.plot_training_curves(res),
+        "plot_chern_marker": lambda: plot.plot_chern_marker(np.random.default_rng(0).normal(size=(8, 6))),
+        "plot_chern_phase_diagram": lambda: plot.plot_chern_phase_diagram(
+            {"m": [-3.0, -1.0, 1.0, 3.0], "W": [0.0, 2.0, 4.0], "mean": np.zeros((4, 3)), "method": "bott"}),
+    }
+
+
+def _texts(fig):
+    out = []
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        if ax.get_legend():
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    return out
+
+
+def test_every_public_figure_function_is_walked(phase):
+    public = {n for n in plot.__all__ if n.startswith("plot_") and inspect.isfunction(getattr(plot, n))}
+    assert public == set(_calls(phase)), "add the new figure function to _calls()"
+
+
+@pytest.mark.parametrize("name", ["plot_phase_diagram", "plot_local_marker", "plot_disorder_accuracy",
+                                  "plot_trainability", "plot_pruning", "plot_toponet_weights",
+                                  "plot_training_curves", "plot_chern_marker", "plot_chern_phase_diagram"])
+def test_figure_has_labels_and_readable_legends(name, phase):
+    fig = _calls(phase)[name]()
+    assert fig is not None and hasattr(fig, "savefig"), f"{name} must return the figure"
+    assert plot.figure_problems(fig) == []
+    for text in _texts(fig):  # internal model keys are not shown
+        assert text not in MODELS or "_" not in text, f"{name} shows the internal name {text!r}"
+
+
+def test_figure_functions_take_ax(phase):
+    fig, ax = plt.subplots()
+    assert plot.plot_phase_diagram(phase, ax=ax) is fig
+    fig, ax = plt.subplots()
+    assert plot.plot_local_marker(np.ones(8), ax=ax) is fig
+
+
+def test_phase_diagram_conventions(phase):
+    fig = plot.plot_phase_diagram(phase)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "intracell hopping $t_{0} / t_{1}$"
+    assert ax.get_ylabel() == "disorder strength $W / t_{1}$"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("gapless" in t for t in legend), "the grey cells need a legend entry"
+    assert "twisted-boundary invariant" in ax.get_title() and "twisted," not in ax.get_title()
+
+
+def test_clipped_markers_are_marked():
+    w = np.r_[-6.0, np.ones(12), 5.0]
+    ax = plot.plot_local_marker(w, clip=2.0).axes[0]
+    marks = [ln for ln in ax.lines if ln.get_marker() in ("^", "v")]
+    assert sorted(len(ln.get_xdata()) for ln in marks) == [1, 1]
+    assert any("clipped" in t.get_text() for t in ax.get_legend().get_texts())
+    assert ax.get_ylim()[0] <= -2 and ax.get_ylim()[1] >= 2
+    # no clip: nothing is marked
+    ax = plot.plot_local_marker(w).axes[0]
+    assert not [ln for ln in ax.lines if ln.get_marker() in ("^", "v")]
+
+
+def test_trainability_shows_seed_counts_and_error_bars():
+    fig = plot.plot_trainability(_results())
+    a1, a2 = fig.axes[:2]
+    assert a1.get_xlabel() and a2.get_xlabel() and a1.get_xlabel() != a2.get_xlabel()  # one quantity per axis
+    ticks = [t.get_text() for t in a1.get_yticklabels()]
+    assert ticks == [f"{plot.display_name(m)} (n = 5)" for m in MODELS]
+    from matplotlib.container import BarContainer
+
+    for a in (a1, a2):
+        bars = [c for c in a.containers if isinstance(c, BarContainer)]
+        assert bars and all(c.errorbar is not None for c in bars), "bars without error bars"
+    assert a2.get_legend().get_bbox_to_anchor().x0 >= a2.get_window_extent().x1 - 1  # legend outside the bars
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("{0: 0.5, 1: 1}", True), ("'mlp'", True), ("np.float64(0.5)", True), ("x=1", True), ("None", True),
+    ("$t_{0} = 0.5,\\ t_{1} = 1$", False), ("TopoNet (n = 20)", False), ("exact invariant", False),
+])
+def test_repr_detector(text, bad):
+    assert plot.looks_like_repr(text) is bad
+
+
+def test_figure_problems_finds_missing_labels():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="{0: 0.5}")
+    ax.legend()
+    problems = plot.figure_problems(fig)
+    assert any("no x label" in p for p in problems) and any("no y label" in p for p in problems)
+    assert any("Python repr" in p for p in problems)
+
+
+# gallery examples fast enough to run here; the others (learning, a disorder sweep) are checked by
+# the same figure_problems in the docs build (docs/_figure_check.py)
+FAST_EXAMPLES = ["plot_local_markers.py", "plot_ssh_phase_diagram.py", "plot_tensor_network.py"]
+
+
+def test_the_docs_build_checks_every_gallery_figure():
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    assert re.search(r'"image_scrapers": \("_figure_check\.check_figures", "matplotlib"\)', conf)
+    assert {p.name for p in EXAMPLES.glob("plot_*.py")} >= set(FAST_EXAMPLES)
+
+
+@pytest.mark.parametrize("example", FAST_EXAMPLES)
+def test_gallery_example_figures(example, monkeypatch, capsys):
+    monkeypatch.setattr(plt, "show", lambda *a, **k: None)
+    t = time.perf_counter()
+    code = (EXAMPLES / example).read_text()
+    exec(compile(code, example, "exec"), {"__name__": "__gallery__"})
+    assert plt.get_fignums(), f"{example} drew no figure"
+    for num in plt.get_fignums():
+        assert plot.figure_problems(plt.figure(num)) == [], example
+    assert time.perf_counter() - t < 30
