@@ -1,0 +1,212 @@
+"""The second edition's protocol: each metric can come out both ways (tntopo.study.disorder,
+counterfactual, trainability, landscape)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tntopo.data import spectra  # noqa: E402
+from tntopo.chains import sample_chains  # noqa: E402
+from tntopo.phase import analytic_winding  # noqa: E402
+from tntopo.study import counterfactual as cf  # noqa: E402
+from tntopo.study import disorder as dis  # noqa: E402
+from tntopo.study import landscape as ls  # noqa: E402
+from tntopo.study import trainability as tr  # noqa: E402
+
+TI = dict(kernel="translation_invariant", state_weights="rank", window="fixed")
+
+
+# ------------------------------------------------------------------------------ disorder
+def test_phase_labels_are_the_lyapunov_criterion_and_balanced():
+    fam = dis.DisorderFamily()
+    for W in (0.0, 2.0, 3.5):
+        t0 = fam.sample_t0(W, 40, seed=3)
+        d = fam.disorder(W)
+        y = dis.phase_label(t0, fam.t1, d[0], d[1])
+        assert np.array_equal(y, analytic_winding(t0, fam.t1, d[0], d[1]))
+        assert y.mean() == 0.5  # both sides of the critical line
+    with pytest.raises(ValueError, match="no critical t0"):
+        fam.critical(5.0)
+
+
+def test_estimator_converges_to_the_phase_label_and_fails_on_short_chains():
+    long = dis.disorder_set(3.5, 400, 40, seed=1, features=False, open_invariant=False)
+    short = dis.disorder_set(3.5, 12, 200, seed=1, features=False, open_invariant=False)
+    assert np.mean(long.estimator == long.y) >= 0.95
+    assert np.mean(short.estimator == short.y) < 0.95  # a short sample does not determine the phase
+    assert np.mean(short.majority == short.y) == 0.5
+
+
+def test_bond_estimator_reads_the_bonds():
+    from tntopo.chains import SSHChain
+
+    h_topo = SSHChain({0: 0.3, 1: 1.0}, 10).hopping_block()
+    h_triv = SSHChain({0: 1.0, 1: 0.3}, 10).hopping_block()
+    assert dis.bond_estimator(np.stack([h_topo, h_triv])).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="nearest-neighbour"):
+        dis.bond_estimator(sample_chains(1, 10, (-1, 0, 1, 2), seed=0).hopping_blocks())
+
+
+def test_clean_end_inside_training_distribution_is_checked():
+    info = dis.check_clean_end(dis.DisorderFamily(), min_gap=0.5)
+    assert info["min_gap_found"] >= 0.5 and info["max_hopping"] <= 1.0
+    with pytest.raises(ValueError, match="out of the training distribution"):
+        dis.check_clean_end(dis.DisorderFamily(delta_range=(0.1, 0.3)), min_gap=0.4)
+
+
+def test_old_protocol_ring_labels_disagree_with_the_phase_under_disorder():
+    r = dis.old_protocol_agreement((0.0, 2.5), n_samples=40, open_invariant=False)
+    assert r["ring_label"]["0"] == 1.0
+    assert r["ring_label"]["2.5"] < 0.95
+    assert r["topological_fraction"]["2.5"] == 1.0  # every chain of the old W = 2.5 set is topological
+
+
+def test_disorder_scores_report_na_and_accuracies():
+    sets = dis.disorder_sets((0.0, 2.0), (12, 24), 8, seed=0)
+    res = dis.disorder_scores(sets, predict={"const": lambda x: np.zeros(len(x), int),
+                                             "fixed24": lambda x: None if x.shape[1] != 48 else np.ones(len(x), int)})
+    row = res["by_length"]["12"]
+    assert row["models"]["const"]["2"] == 0.5 and row["models"]["fixed24"]["2"] == "n/a"
+    assert row["open_invariant_accuracy"]["0"] == 1.0 and row["estimator_accuracy"]["0"] == 1.0
+    assert sets[12][0.0].x.shape == (8, 24, 24)
+
+
+# ------------------------------------------------------------------------------ counterfactual
+@pytest.fixture(scope="module")
+def clean_test():
+    b = sample_chains(120, 16, (-1, 0, 1, 2), windings=(0, 1), min_gap=0.4, seed=11)
+    E, psi = spectra(b.hopping_blocks())
+    return psi.astype(np.float32), E, b.bloch_windings()
+
+
+@pytest.fixture(scope="module")
+def cf_set():
+    return cf.counterfactual_set(36, 16, min_gap=0.4, seed=0)
+
+
+def test_leak_detector_flags_old_ablation_and_passes_fixed_one(clean_test):
+    x, E, y = clean_test
+    old = cf.ablate_in_gap(x, E, 0.2)
+    t_old = cf.leak_test(old, y)
+    assert t_old["leaks"] and t_old["literal_zero_columns_half"] == 1.0
+    new = cf.ablate_fixed(x, 2)
+    t_new = cf.leak_test(new, y)
+    assert not t_new["leaks"] and t_new["max_excess"] <= 0.05
+    assert (cf.shape_statistics(new)["zero_columns"] == 2).all()
+
+
+def test_edge_proxy_is_good_on_clean_chains_and_fooled_by_counterfactuals(clean_test, cf_set):
+    x, _, y = clean_test
+    assert np.mean(cf.edge_proxy_predict(x) == y) > 0.85
+    assert np.mean(cf.edge_proxy_predict(cf_set.x) == cf_set.y) < 0.2
+    assert cf_set.x.shape[1:] == x.shape[1:]  # same kind and shape as training inputs
+
+
+def test_counterfactual_labels_verified_independently(cf_set):
+    assert set(np.unique(cf_set.family)) == set(cf.FAMILIES)
+    assert np.array_equal(cf_set.checks["bloch"], cf_set.y)
+    assert all(v == 1.0 for v in cf.verify_labels(cf_set).values())
+    assert 0.4 <= cf_set.y.mean() <= 0.6
+
+
+# ------------------------------------------------------------------------------ trainability
+class _Const(torch.nn.Module):
+    def __init__(self, value=0.0):
+        super().__init__()
+        self.c = torch.nn.Parameter(torch.tensor(float(value)))
+
+    def forward(self, x):
+        return self.c.expand(x.shape[0])
+
+
+@pytest.fixture(scope="module")
+def sets16():
+    return tr.protocol_sets(16, (0, 1), ranges=(-1, 0, 1, 2), n_train=32, n_val=16, n_unseen=32, n_long=16,
+                            n_counterfactual=18, seed=0)
+
+
+def test_learns_invariant_both_ways(sets16):
+    from tntopo.nn import TopoNet
+
+    exact_ti = TopoNet(16, init="exact", **TI)
+    r = tr.seed_report(exact_ti, sets16)
+    assert r["learns_invariant"] is True and r["long"] == 1.0
+    full = tr.seed_report(TopoNet(16, init="exact"), sets16)
+    assert full["long"] == tr.NA and "long" not in full["applicable"] and full["learns_invariant"] is True
+    const = tr.seed_report(_Const(0.0), sets16)
+    assert const["learns_invariant"] is False
+    assert tr.learns_invariant([r, full, const]) == pytest.approx(2 / 3)
+    assert tr.learns_invariant([{"learns_invariant": None}]) is None
+
+
+def test_trainability_map_exact_vs_random_without_training():
+    res = tr.trainability_map(
+        tr.toponet_factory(**TI), n_cells=(16,), inits=({"kind": "exact", "eps": 0.0}, {"kind": "random", "scale": 1.0}),
+        diversities=((0, 1),), seeds=2, train_fn=lambda *a, **k: None,
+        data=dict(ranges=(-1, 0, 1, 2), n_train=8, n_val=8, n_unseen=24, n_long=8, n_counterfactual=12))
+    li = {c["init"]: c["learns_invariant"] for c in res["cells"]}
+    assert li == {"exact(eps=0)": 1.0, "random(scale=1)": 0.0}
+    import json
+
+    json.dumps(res)
+
+
+def test_default_train_adapter_and_initialize(sets16):
+    m = tr.initialize(tr.toponet_factory(**TI), 16, 0, {"kind": "exact", "eps": 0.1})
+    e = tr.initialize(tr.toponet_factory(**TI), 16, 0, {"kind": "exact", "eps": 0.0})
+    assert not torch.allclose(m.params["S"], e.params["S"])
+    tr.default_train(m, sets16["train"], sets16["val"], epochs=1, lr=1e-3, seed=0, batch_size=16)
+    with pytest.raises(ValueError, match="unknown init"):
+        tr.initialize(tr.toponet_factory(), 16, 0, {"kind": "zeros"})
+
+
+# ------------------------------------------------------------------------------ landscape
+@pytest.fixture(scope="module")
+def batch16():
+    b = sample_chains(80, 16, (-1, 0, 1, 2), windings=(0, 1), min_gap=0.4, seed=5)
+    return spectra(b.hopping_blocks())[1], b.bloch_windings()
+
+
+def test_distance_modulo_symmetries(batch16):
+    from tntopo.nn import TopoNet
+
+    ex = TopoNet(16, init="exact", dtype=torch.float64, **TI)
+    moved = TopoNet(16, init="exact", dtype=torch.float64, **TI)
+    with torch.no_grad():
+        moved.params["S"].mul_(-2.0)
+        moved.params["X"].div_(4.0)
+        n = moved.params["S"].numel()
+        moved.params["S"].add_(0.3 * torch.ones(n))  # chiral-even shift: dead direction
+    x = torch.as_tensor(batch16[0])
+    assert torch.allclose(moved(x), ex(x), atol=1e-9)  # same function
+    d = ls.distance_to_exact(moved, ex)
+    assert d["distance"] < 1e-6 and d["distance_raw"] > 0.3
+    far = ls.distance_to_exact(TopoNet(16, init="random", seed=1, dtype=torch.float64, **TI), ex)
+    assert far["distance"] > 0.3
+
+
+def test_symmetries_and_hessian_at_exact(batch16):
+    from tntopo.nn import TopoNet
+
+    x, y = batch16
+    ex = TopoNet(16, init="exact", dtype=torch.float64, **TI)
+    ns = ls.jacobian_null_space(ex, x)
+    assert ns["explained"]["scale"] == 1 and ns["explained"]["chiral_even"] == ex.n_bins // 2
+    assert ns["n_null"] >= ns["n_explained"] and ns["rank"] + ns["n_null"] == ns["n_parameters"]
+    assert ls.effective_parameters(ex, x) <= ns["n_parameters"]
+    h = ls.loss_hessian(ex, x, y)
+    assert h["loss"] < 0.05 and h["n_zero"] >= ns["n_explained"]
+    g = ls.gradient_norms(tr.toponet_factory(**TI), (8, 16), seeds=2, n_batch=16)
+    assert len(g["median"]) == 2 and all(v > 0 for v in g["median"])
+
+
+def test_effective_parameters_matches_the_learning_stack_definition(batch16):
+    training = pytest.importorskip("tntopo.nn.training")
+    if not hasattr(training, "effective_parameters"):
+        pytest.skip("tntopo.nn.training.effective_parameters not available")
+    from tntopo.nn import TopoNet
+
+    ex = TopoNet(8, init="exact", dtype=torch.float64, **TI)
+    b = sample_chains(12, 8, (-1, 0, 1, 2), windings=(0, 1), min_gap=0.4, seed=2)
+    x = torch.as_tensor(spectra(b.hopping_blocks())[1])
+    assert ls.effective_parameters(ex, x) == training.effective_parameters(ex, x)
