@@ -279,7 +279,9 @@ def _raise_failures(res) -> None:
 
 
 # ------------------------------------------------------------------------------- HDF5
-def _write_shard(path: Path, arrays: Dict[str, np.ndarray], spec: Dict[str, Any], k: int) -> None:
+def _write_shard(path: Path, arrays: Dict[str, np.ndarray], spec: Dict[str, Any], k: int, *, kind: str = KIND,
+                 format_version: int = FORMAT_VERSION, count_key: str = "w_real") -> None:
+    """Write shard ``k`` atomically (shared by every dataset kind: 1D chains, 2D lattices)."""
     import h5py
 
     from .._io import atomic_path
@@ -290,48 +292,53 @@ def _write_shard(path: Path, arrays: Dict[str, np.ndarray], spec: Dict[str, Any]
             for key, arr in arrays.items():
                 f.create_dataset(key, data=arr, chunks=(1,) + arr.shape[1:] if arr.ndim > 1 else None)
             f.attrs["tntopo_version"] = __version__
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["kind"] = KIND
+            f.attrs["format_version"] = format_version
+            f.attrs["kind"] = kind
             f.attrs["seed"] = spec["seed"]
             f.attrs["shard"] = k
-            f.attrs["n_samples"] = len(arrays["w_real"])
+            f.attrs["n_samples"] = len(arrays[count_key])
             f.attrs["spec"] = json.dumps(spec)
             f.attrs["complete"] = True
 
 
-def open_shard(path: Union[str, Path]):
-    """Open a shard read-only, turning any HDF5 failure into a :class:`CorruptDatasetError`."""
+def open_shard(path: Union[str, Path], *, kind: str = KIND, required: str = "w_real", rerun: str = "generate"):
+    """Open a shard read-only, turning any HDF5 failure into a :class:`CorruptDatasetError`.
+
+    ``kind``, ``required`` (a dataset every complete shard holds) and ``rerun`` (the function that
+    rebuilds it, for the message) let every dataset kind share this reader.
+    """
     import h5py
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"dataset shard {str(path)!r} does not exist; run tntopo.data.generate to create it")
+        raise FileNotFoundError(f"dataset shard {str(path)!r} does not exist; run tntopo.data.{rerun} to create it")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise CorruptDatasetError(
-            f"dataset shard {str(path)!r} is corrupt or truncated ({exc}); delete it and rerun generate "
+            f"dataset shard {str(path)!r} is corrupt or truncated ({exc}); delete it and rerun {rerun} "
             "(it rebuilds only the missing shards)"
         ) from None
     try:
-        check_format(f.attrs.get("format_version"), KIND, f"shard {str(path)!r}")
-    except UnknownFormatError:
+        check_format(f.attrs.get("format_version"), kind, f"shard {str(path)!r}")
+    except CorruptDatasetError:
         f.close()
         raise
-    if not f.attrs.get("complete", False) or "w_real" not in f:
+    if not f.attrs.get("complete", False) or f.attrs.get("kind", kind) != kind or required not in f:
         f.close()
         raise CorruptDatasetError(
-            f"{str(path)!r} is not a complete tntopo dataset shard; delete it and rerun generate"
+            f"{str(path)!r} is not a complete tntopo {kind} dataset shard; delete it and rerun {rerun}"
         )
     return f
 
 
-def _shard_ok(path: Path, spec: Dict[str, Any]) -> bool:
+def _shard_ok(path: Path, spec: Dict[str, Any], *, kind: str = KIND, required: str = "w_real",
+              rerun: str = "generate") -> bool:
     """True when ``path`` is a complete shard of this spec; False (with a warning) when corrupt."""
     if not path.exists():
         return False
     try:
-        with open_shard(path) as f:
+        with open_shard(path, kind=kind, required=required, rerun=rerun) as f:
             return json.loads(f.attrs["spec"]) == spec
     except CorruptDatasetError as exc:
         warnings.warn(f"{exc} -- regenerating it", RuntimeWarning, stacklevel=3)

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import json
 import numbers
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .generate import NO_EXACT, CorruptDatasetError, check_format, read_meta, shard_path
+from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _shard_len, _shard_ok, _write_shard, open_shard, read_meta,
+                       shard_path)
 
 __all__ = ["make_lattice_arrays", "generate_lattice_dataset", "read_lattice_arrays", "lattice_dataset",
            "LATTICE_MODELS", "LATTICE_FEATURES"]
@@ -50,6 +50,8 @@ LATTICE_FEATURES = ("hamiltonian", "eigen")
 FORMAT_VERSION = 1
 META = "meta.json"
 KIND = "lattice2d"
+# how the shared shard reader of tntopo.data.generate checks this kind's shards
+_SHARD_KIND = {"kind": KIND, "required": "label", "rerun": "generate_lattice_dataset"}
 
 
 # ------------------------------------------------------------------------------- parameters
@@ -107,15 +109,6 @@ def _lattice_spec(n_samples, shape, model, params, disorder, boundary, features,
     }
 
 
-def _n_shards(spec) -> int:
-    return -(-spec["n_samples"] // spec["shard_size"])
-
-
-def _shard_len(spec, k: int) -> int:
-    return min(spec["shard_size"], spec["n_samples"] - k * spec["shard_size"])
-
-
-# ------------------------------------------------------------------------------- computation
 def _draw(rng: np.random.Generator, v) -> float:
     return float(v) if not isinstance(v, list) else float(rng.uniform(v[0], v[1]))
 
@@ -189,18 +182,6 @@ def compute_lattice_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]
     return out
 
 
-def _raise_failures(res) -> None:
-    from ..parallel import TaskFailure
-
-    fails = [r for r in res.values() if isinstance(r, TaskFailure)]
-    if fails:
-        err = fails[0].error
-        msg = f"{len(fails)} shard(s) failed, e.g. shard {fails[0].key}: {type(err).__name__}: {err}"
-        if isinstance(err, ValueError):
-            raise ValueError(msg) from err
-        raise RuntimeError(msg) from err
-
-
 _DEFAULTS = dict(model="qwz", params=None, disorder=0.0, boundary="open", features=("hamiltonian",),
                  shard_size=100, seed=0, dtype="float64")
 
@@ -241,58 +222,6 @@ def make_lattice_arrays(n_samples: int, shape: Tuple[int, int] = (8, 8), *, exec
 
 
 # ------------------------------------------------------------------------------- HDF5
-def _write_shard(path: Path, arrays: Dict[str, np.ndarray], spec: Dict[str, Any], k: int) -> None:
-    import h5py
-
-    from .._io import atomic_path
-    from .._version import __version__
-
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for key, arr in arrays.items():
-                f.create_dataset(key, data=arr, chunks=(1,) + arr.shape[1:] if arr.ndim > 1 else None)
-            f.attrs["tntopo_version"] = __version__
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["kind"] = KIND
-            f.attrs["seed"] = spec["seed"]
-            f.attrs["shard"] = k
-            f.attrs["n_samples"] = len(arrays["label"])
-            f.attrs["spec"] = json.dumps(spec)
-            f.attrs["complete"] = True
-
-
-def _open_shard(path: Path):
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise CorruptDatasetError(
-            f"dataset shard {str(path)!r} is corrupt or truncated ({exc}); delete it and rerun "
-            "generate_lattice_dataset (it rebuilds only the missing shards)"
-        ) from None
-    try:
-        check_format(f.attrs.get("format_version"), KIND, f"shard {str(path)!r}")
-    except CorruptDatasetError:
-        f.close()
-        raise
-    if not f.attrs.get("complete", False) or f.attrs.get("kind") != KIND or "label" not in f:
-        f.close()
-        raise CorruptDatasetError(f"{str(path)!r} is not a complete tntopo 2D dataset shard; delete it and rerun generate_lattice_dataset")
-    return f
-
-
-def _shard_ok(path: Path, spec: Dict[str, Any]) -> bool:
-    if not path.exists():
-        return False
-    try:
-        with _open_shard(path) as f:
-            return json.loads(f.attrs["spec"]) == spec
-    except CorruptDatasetError as exc:
-        warnings.warn(f"{exc} -- regenerating it", RuntimeWarning, stacklevel=3)
-        return False
-
-
 def generate_lattice_dataset(
     path: Union[str, Path],
     n_samples: int,
@@ -374,10 +303,10 @@ def generate_lattice_dataset(
     meta = {"format_version": FORMAT_VERSION, "kind": KIND, "tntopo_version": __version__, "spec": spec,
             "n_shards": _n_shards(spec), "complete": False}
     write_json(root / META, meta)
-    todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec)]
+    todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec, **_SHARD_KIND)]
 
     def write(k, arrays):  # in this process, as each shard arrives
-        _write_shard(shard_path(root, k), arrays, spec, k)
+        _write_shard(shard_path(root, k), arrays, spec, k, kind=KIND, format_version=FORMAT_VERSION, count_key="label")
 
     res = map_tasks(compute_lattice_shard, [(k, (spec, k)) for k in todo], executor,
                     progress=progress, desc=f"generate {root.name}", on_result=write)
@@ -400,7 +329,7 @@ def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = 
         p = Path(path) / sh["file"]
         if not p.exists():
             raise FileNotFoundError(f"dataset shard {str(p)!r} is missing; rerun generate_lattice_dataset to rebuild it")
-        with _open_shard(p) as f:
+        with open_shard(p, **_SHARD_KIND) as f:
             for key in (keys or list(f.keys())):
                 if key not in f:
                     raise ValueError(f"dataset {str(path)!r} has no array {key!r}; it has {sorted(f.keys())}")
