@@ -38,7 +38,7 @@ import numpy as np
 
 from .features import FEATURES, compute_features
 
-__all__ = ["generate", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "UnknownFormatError",
+__all__ = ["generate", "write_dataset", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "UnknownFormatError",
            "shard_path", "read_meta", "register_format", "check_format", "FORMAT_VERSION"]
 
 #: ``exact`` value of samples with no exact-integer route (disordered open chains, gapless rings).
@@ -436,13 +436,28 @@ def generate(
     pathlib.Path
         The dataset directory, readable with :class:`tntopo.data.TopoDataset`.
     """
+    spec = _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hoppings, min_gap,
+                 boundary, features, shard_size, seed, dtype)
+    _check_executor(executor)
+    return write_dataset(path, spec, compute_shard, executor=executor, progress=progress, overwrite=overwrite)
+
+
+def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind: str = KIND,
+                  format_version: int = FORMAT_VERSION, count_key: str = "w_real", rerun: str = "generate",
+                  executor=None, progress: bool = True, overwrite: bool = False) -> Path:
+    """Compute the shards of a checked ``spec`` with ``compute(spec, k)`` and write them in ``path``.
+
+    The one driver of every dataset kind (1D chains, 2D lattices): ``meta.json``, resumption (only
+    missing or damaged shards are computed), the check against a dataset made with other
+    parameters, workers computing and this process writing each shard atomically as it arrives,
+    Ctrl-C answered at once with nothing written after it. ``count_key`` is an array every shard
+    holds (its length is the shard's sample count); ``rerun`` names the function for messages.
+    """
     from .._io import write_json
     from .._version import __version__
     from ..parallel import map_tasks
 
-    spec = _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hoppings, min_gap,
-                 boundary, features, shard_size, seed, dtype)
-    _check_executor(executor)
+    shard_kind = {"kind": kind, "required": count_key, "rerun": rerun}
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise ValueError(f"{str(root)!r} exists and is not a directory; give a directory for the dataset")
@@ -463,20 +478,21 @@ def generate(
                 )
             for p in root.glob("shard-*.h5"):
                 p.unlink()
-    meta = {"format_version": FORMAT_VERSION, "kind": KIND, "tntopo_version": __version__, "spec": spec,
+    meta = {"format_version": format_version, "kind": kind, "tntopo_version": __version__, "spec": spec,
             "n_shards": _n_shards(spec), "complete": False}
     write_json(root / META, meta)
     # a spec change removes all old shards above; a stale extra shard from a larger run is ignored
-    todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec)]
+    todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec, **shard_kind)]
     stop = threading.Event()
 
     def write(k, arrays):
         if stop.is_set():  # interrupted: write nothing more
             raise KeyboardInterrupt
-        _write_shard(shard_path(root, k), arrays, spec, k)
+        _write_shard(shard_path(root, k), arrays, spec, k, kind=kind, format_version=format_version,
+                     count_key=count_key)
 
     with _interruptible(stop, executor) as ex:
-        res = map_tasks(compute_shard, [(k, (spec, k)) for k in todo], ex, progress=progress,
+        res = map_tasks(compute, [(k, (spec, k)) for k in todo], ex, progress=progress,
                         desc=f"generate {root.name}", on_result=write)
     _raise_failures(res)
     meta["shards"] = [{"file": shard_path(root, k).name, "n_samples": _shard_len(spec, k)} for k in range(_n_shards(spec))]

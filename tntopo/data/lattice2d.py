@@ -35,8 +35,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _shard_len, _shard_ok, _write_shard, open_shard, read_meta,
-                       shard_path)
+from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _check_executor, _shard_len, open_shard,
+                       read_meta, write_dataset)
 
 __all__ = ["make_lattice_arrays", "generate_lattice_dataset", "read_lattice_arrays", "lattice_dataset",
            "LATTICE_MODELS", "LATTICE_FEATURES"]
@@ -48,7 +48,6 @@ LATTICE_MODELS: Dict[str, Dict[str, Any]] = {
 }
 LATTICE_FEATURES = ("hamiltonian", "eigen")
 FORMAT_VERSION = 1
-META = "meta.json"
 KIND = "lattice2d"
 # how the shared shard reader of tntopo.data.generate checks this kind's shards
 _SHARD_KIND = {"kind": KIND, "required": "label", "rerun": "generate_lattice_dataset"}
@@ -281,40 +280,10 @@ def generate_lattice_dataset(
     pathlib.Path
         The dataset directory; read it with :func:`read_lattice_arrays`.
     """
-    from .._io import write_json
-    from .._version import __version__
-    from ..parallel import map_tasks
-
     spec = _lattice_spec(n_samples, shape, model, params, disorder, boundary, features, shard_size, seed, dtype)
-    root = Path(path)
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"{str(root)!r} exists and is not a directory; give a directory for the dataset")
-    if (root / META).exists():
-        old = read_meta(root).get("spec")
-        if old != spec:
-            if not overwrite:
-                diff = sorted(k for k in spec if (old or {}).get(k) != spec[k])
-                raise ValueError(
-                    f"{str(root)!r} holds a dataset generated with other parameters ({', '.join(diff)}); "
-                    "use another path or overwrite=True"
-                )
-            for p in root.glob("shard-*.h5"):
-                p.unlink()
-    meta = {"format_version": FORMAT_VERSION, "kind": KIND, "tntopo_version": __version__, "spec": spec,
-            "n_shards": _n_shards(spec), "complete": False}
-    write_json(root / META, meta)
-    todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec, **_SHARD_KIND)]
-
-    def write(k, arrays):  # in this process, as each shard arrives
-        _write_shard(shard_path(root, k), arrays, spec, k, kind=KIND, format_version=FORMAT_VERSION, count_key="label")
-
-    res = map_tasks(compute_lattice_shard, [(k, (spec, k)) for k in todo], executor,
-                    progress=progress, desc=f"generate {root.name}", on_result=write)
-    _raise_failures(res)
-    meta["shards"] = [{"file": shard_path(root, k).name, "n_samples": _shard_len(spec, k)} for k in range(_n_shards(spec))]
-    meta["complete"] = True
-    write_json(root / META, meta)
-    return root
+    _check_executor(executor)
+    return write_dataset(path, spec, compute_lattice_shard, kind=KIND, format_version=FORMAT_VERSION, count_key="label",
+                         rerun="generate_lattice_dataset", executor=executor, progress=progress, overwrite=overwrite)
 
 
 def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
