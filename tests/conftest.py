@@ -29,3 +29,19 @@ def _seed_everything():
     except ImportError:  # pragma: no cover
         pass
     yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread and one BLAS thread for a test module (``pytestmark = pytest.mark.usefixtures("one_thread")``).
+
+    Small complex matrix products with 2 OpenMP threads on a loaded 2-core machine are ~1000x slower.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):  # numpy's BLAS too
+        yield
+    torch.set_num_threads(n)

@@ -15,16 +15,8 @@ pytest.importorskip("tntopo.invariants.chern", reason="the Chern-number routes (
 KW = dict(params={"m": (-3.0, 3.0)}, disorder=(0.0, 1.0), seed=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small complex matmuls with 2 OpenMP threads on a loaded 2-core machine are ~1000x slower."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):  # numpy's BLAS too
-        yield
-    torch.set_num_threads(n)
+# small complex matmuls with 2 OpenMP threads on a loaded 2-core machine are ~1000x slower
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _same(a, b):

@@ -19,16 +19,8 @@ SY = np.array([[0, -1j], [1j, 0]])
 SZ = np.diag([1.0, -1.0]).astype(complex)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small complex matmuls with 2 OpenMP threads on a loaded 2-core machine are ~1000x slower."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):  # numpy's BLAS too
-        yield
-    torch.set_num_threads(n)
+# small complex matmuls with 2 OpenMP threads on a loaded 2-core machine are ~1000x slower
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _qwz_own(m, Lx, Ly, energies=None):
