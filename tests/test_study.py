@@ -47,6 +47,10 @@ def test_tiny_fills_every_key(tiny_run):
     assert on_disk["models"]["cnn"]["size_generalization_accuracy"] is not None
     assert on_disk["models"]["mlp"]["size_generalization_accuracy"] is None
     assert on_disk["exact_topo"]["max_abs_error"] < 1e-6
+    # the exact reference row is measured like every model's, not typed in: its agreement values are in the json
+    ex = on_disk["exact_topo"]
+    assert set(ex["agreement"]) == set(ex["accuracy"]) == set(ex["agreement_quantized"])
+    assert all(0.0 <= v <= 1.0 for v in ex["agreement"].values())
     pr = on_disk["pruning"]
     assert pr["ranks"] == list(TINY.pruning_ranks) and len(pr["singular_values"]) == pr["full_rank"]
     assert set(pr["accuracy"]) == {str(r) for r in TINY.pruning_ranks}
@@ -57,6 +61,13 @@ def test_tiny_fills_every_key(tiny_run):
         "disorder_hurts_generic", "edge_ablation_hurts_generic", "structured_variant_goal"}
     md = (out / "results.md").read_text()
     assert "| `topo_ti` |" in md and "Findings" in md
+    from tntopo.study.report import _fmt, _tai
+
+    def tai(d):
+        return _fmt(_tai({k.split("/")[1]: v for k, v in d.items() if k.startswith("disorder/")}))
+
+    ref_row = next(line for line in md.splitlines() if line.startswith("| exact TopoNet (reference)"))
+    assert f"| {tai(ex['agreement'])} / {tai(ex['agreement_quantized'])} |" in ref_row
     for name, rel in on_disk["figures"].items():
         assert (out / rel).stat().st_size > 1000, name
 

@@ -191,10 +191,15 @@ def render_report(results: Dict[str, Any]) -> str:
         )
     ex = results["exact_topo"]
     acc = ex["accuracy"]
-    dis = {k.split("/")[1]: v for k, v in acc.items() if k.startswith("disorder/")}
+    def disorder_part(d):
+        return {k.split("/")[1]: v for k, v in (d or {}).items() if k.startswith("disorder/")}
+
+    dis = disorder_part(acc)
+    agr, agr_q = disorder_part(ex.get("agreement")), disorder_part(ex.get("agreement_quantized"))
     L.append(
         f"| exact TopoNet (reference) | 0 | - | {_fmt(acc.get('test'))} | - | {_fmt(acc.get('size'))} | {_fmt(acc.get('unseen'))} "
-        f"| {_fmt(_tai(dis))} | 1.000 / 1.000 | {_fmt(acc.get('ablation'))} | - |"
+        f"| {_fmt(_tai(dis))} | {_fmt(_tai(agr))} / {_fmt(_tai(agr_q))} "
+        f"| {_fmt(acc.get('ablation'))} | - |"
     )
     L.append("")
     L.append("TAI = mean over disorder strengths in the topological Anderson insulator window "

@@ -160,13 +160,14 @@ def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, An
 
     from ..nn import TopoNet
 
-    err, acc, nets = 0.0, {}, {}
+    err, acc, agree, agree_q, nets = 0.0, {}, {}, {}, {}
     for name, s in sets.items():
         if s.n_cells not in nets:
             nets[s.n_cells] = TopoNet(s.n_cells, init="exact", dtype=torch.float64)
         with torch.no_grad():
             W = nets[s.n_cells](torch.from_numpy(s.x.astype(np.float64))).numpy()
-        acc[name] = float(np.mean(np.round(W) == s.label))
+        sc = _scores(W, s)  # measured like every model's row (nothing in the report is typed in)
+        acc[name], agree[name], agree_q[name] = sc["accuracy"], sc["agreement"], sc["agreement_quantized"]
     # precision: float64 wavefunctions of fresh chains of every kind of set vs the invariant
     test_chains = _test_blocks(cfg)
     from ..data import wavefunctions
@@ -179,7 +180,8 @@ def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, An
             with torch.no_grad():
                 W = net(torch.from_numpy(wavefunctions(h))).numpy()
             err = max(err, float(np.max(np.abs(W - winding_number(h, method="dense")))))
-    return {"max_abs_error": err, "accuracy": acc, "n_checked": int(sum(len(h) for _, h in test_chains))}
+    return {"max_abs_error": err, "accuracy": acc, "agreement": agree, "agreement_quantized": agree_q,
+            "n_checked": int(sum(len(h) for _, h in test_chains))}
 
 
 def _test_blocks(cfg: StudyConfig):
