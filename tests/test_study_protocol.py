@@ -32,9 +32,9 @@ def test_phase_labels_are_the_lyapunov_criterion_and_balanced():
 def test_estimator_converges_to_the_phase_label_and_fails_on_short_chains():
     long = dis.disorder_set(3.5, 400, 40, seed=1, features=False, open_invariant=False)
     short = dis.disorder_set(3.5, 12, 200, seed=1, features=False, open_invariant=False)
-    assert np.mean(long.estimator == long.y) >= 0.95
-    assert np.mean(short.estimator == short.y) < 0.95  # a short sample does not determine the phase
-    assert np.mean(short.majority == short.y) == 0.5
+    assert np.mean(long.estimator == long.label) >= 0.95
+    assert np.mean(short.estimator == short.label) < 0.95  # a short sample does not determine the phase
+    assert np.mean(short.majority == short.label) == 0.5
 
 
 def test_bond_estimator_reads_the_bonds():
@@ -98,15 +98,15 @@ def test_leak_detector_flags_old_ablation_and_passes_fixed_one(clean_test):
 def test_edge_proxy_is_good_on_clean_chains_and_fooled_by_counterfactuals(clean_test, cf_set):
     x, _, y = clean_test
     assert np.mean(cf.edge_proxy_predict(x) == y) > 0.85
-    assert np.mean(cf.edge_proxy_predict(cf_set.x) == cf_set.y) < 0.2
+    assert np.mean(cf.edge_proxy_predict(cf_set.x) == cf_set.label) < 0.2
     assert cf_set.x.shape[1:] == x.shape[1:]  # same kind and shape as training inputs
 
 
 def test_counterfactual_labels_verified_independently(cf_set):
     assert set(np.unique(cf_set.family)) == set(cf.FAMILIES)
-    assert np.array_equal(cf_set.checks["bloch"], cf_set.y)
+    assert np.array_equal(cf_set.checks["bloch"], cf_set.label)
     assert all(v == 1.0 for v in cf.verify_labels(cf_set).values())
-    assert 0.4 <= cf_set.y.mean() <= 0.6
+    assert 0.4 <= cf_set.label.mean() <= 0.6
 
 
 # ------------------------------------------------------------------------------ trainability

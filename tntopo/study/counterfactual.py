@@ -113,7 +113,7 @@ class CounterfactualSet:
     ----------
     x : ndarray, float32, shape (n, 2N, 2N)
         Wavefunctions of the modified chains.
-    y : ndarray, int64
+    label : ndarray, int64
         Bulk invariant (verified; :attr:`checks`).
     family : ndarray of str
         Family of each sample.
@@ -124,25 +124,25 @@ class CounterfactualSet:
     """
 
     x: np.ndarray
-    y: np.ndarray
+    label: np.ndarray
     family: np.ndarray
     blocks: np.ndarray
     checks: Dict[str, np.ndarray]
     n_cells: int
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.label)
 
     def torch(self):
-        """``(x, y)`` as torch tensors (float32 features, float32 targets)."""
+        """``(x, label)`` as torch tensors (float32 features, float32 targets)."""
         import torch
 
-        return torch.from_numpy(self.x), torch.from_numpy(self.y.astype(np.float32))
+        return torch.from_numpy(self.x), torch.from_numpy(self.label.astype(np.float32))
 
     def subset(self, family: str) -> "CounterfactualSet":
         """The samples of one family."""
         m = self.family == family
-        return CounterfactualSet(self.x[m], self.y[m], self.family[m], self.blocks[m],
+        return CounterfactualSet(self.x[m], self.label[m], self.family[m], self.blocks[m],
                                  {k: v[m] for k, v in self.checks.items()}, self.n_cells)
 
 
@@ -272,7 +272,7 @@ def counterfactual_set(n_samples: int, n_cells: int, *, ranges: Sequence[int] = 
 
 
 def verify_labels(cf: CounterfactualSet, tol: float = _LABEL_TOL) -> Dict[str, float]:
-    """Recompute both label routes from ``cf.blocks`` and return the agreement with ``cf.y`` per family.
+    """Recompute both label routes from ``cf.blocks`` and return the agreement with ``cf.label`` per family.
 
     Open families: the dense real-space winding number of the modified chain (bulk region); rings:
     the dense real-space winding number of the ring (minimum-image kernel) -- a route independent
@@ -282,7 +282,7 @@ def verify_labels(cf: CounterfactualSet, tol: float = _LABEL_TOL) -> Dict[str, f
     for f in np.unique(cf.family):
         s = cf.subset(str(f))
         w = _ring_realspace(s.blocks) if f == "ring" else _realspace_open(s.blocks)
-        out[str(f)] = float(np.mean(np.abs(w - s.y) < tol))
+        out[str(f)] = float(np.mean(np.abs(w - s.label) < tol))
     return out
 
 

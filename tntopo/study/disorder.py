@@ -199,22 +199,22 @@ class DisorderSet:
     ----------
     x : ndarray, float32, shape (n, 2N, 2N)
         Wavefunctions of the open chains (:func:`tntopo.data.wavefunctions`).
-    y : ndarray, int64
+    label : ndarray, int64
         Phase label of each chain's ensemble (:func:`phase_label`).
     estimator : ndarray, int64
         :func:`bond_estimator` of each chain.
     majority : ndarray, int64
-        The majority label of ``y``, repeated (the majority baseline's prediction).
+        The majority label of ``label``, repeated (the majority baseline's prediction).
     w_open : ndarray, float
         Real-space winding number of the open input chain (dense route; rounded: the exact TopoNet).
     t0 : ndarray
         Clean intracell hopping of each chain's ensemble.
     lyapunov_gap : ndarray
-        ``E ln|t1 + W1 u| - E ln|t0 + W0 u|`` of each ensemble (its sign is ``y``).
+        ``E ln|t1 + W1 u| - E ln|t0 + W0 u|`` of each ensemble (its sign is ``label``).
     """
 
     x: np.ndarray
-    y: np.ndarray
+    label: np.ndarray
     estimator: np.ndarray
     majority: np.ndarray
     w_open: np.ndarray
@@ -225,13 +225,13 @@ class DisorderSet:
     family: DisorderFamily = field(default_factory=DisorderFamily)
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.label)
 
     def torch(self):
-        """``(x, y)`` as torch tensors (float32 features, float32 targets)."""
+        """``(x, label)`` as torch tensors (float32 features, float32 targets)."""
         import torch
 
-        return torch.from_numpy(self.x), torch.from_numpy(self.y.astype(np.float32))
+        return torch.from_numpy(self.x), torch.from_numpy(self.label.astype(np.float32))
 
 
 def _w_key(W: float) -> int:
@@ -327,13 +327,13 @@ def disorder_scores(sets: Dict[int, Dict[float, DisorderSet]], predict=None) -> 
                                 "models": {name: {} for name in (predict or {})}}
         for W, s in sorted(sets[N].items()):
             k = f"{W:g}"
-            row["estimator_accuracy"][k] = float(np.mean(s.estimator == s.y))
-            row["majority_accuracy"][k] = float(np.mean(s.majority == s.y))
-            row["open_invariant_accuracy"][k] = (float(np.mean(np.round(s.w_open) == s.y))
+            row["estimator_accuracy"][k] = float(np.mean(s.estimator == s.label))
+            row["majority_accuracy"][k] = float(np.mean(s.majority == s.label))
+            row["open_invariant_accuracy"][k] = (float(np.mean(np.round(s.w_open) == s.label))
                                                  if np.all(np.isfinite(s.w_open)) else "n/a")
             for name, fn in (predict or {}).items():
                 p = fn(s.x)
-                row["models"][name][k] = "n/a" if p is None else float(np.mean(np.asarray(p) == s.y))
+                row["models"][name][k] = "n/a" if p is None else float(np.mean(np.asarray(p) == s.label))
         by_len[str(N)] = row
     out["by_length"] = by_len
     return out
@@ -344,7 +344,7 @@ def old_protocol_agreement(strengths: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0
                            t1: float = 1.0, seed: int = 0, open_invariant: bool = True) -> Dict[str, Dict[str, float]]:
     """Replay the first edition's disorder sets and compare their labels with the phase label.
 
-    Same draws as the first edition (``tntopo.study.datasets``, seed keys ``(seed, 6, i_W, i, attempt)``
+    Same draws as the first edition (its ``tntopo.study.datasets`` module, now ``tntopo.data.evalsets``, seed keys ``(seed, 6, i_W, i, attempt)``
     with ``i_W`` the index in ``strengths``): ``t_0 ~ U[t0_range]``, ``t_1``, disorder ``{0: W, 1: W/2}``,
     label the twisted-boundary integer of the ring of ``n_cells`` cells.
 

@@ -194,7 +194,7 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
             cf = counterfactual_set(n_fam, n_cells, families=[fam], seed=cf_seed, **kw)
         except ValueError:
             continue
-        xs.append(cf.x); ys.append(cf.y); kept.append(fam)
+        xs.append(cf.x); ys.append(cf.label); kept.append(fam)
     if xs:
         out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
     for k in ("unseen", "long"):
