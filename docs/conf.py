@@ -253,10 +253,12 @@ class TntopoStudyTable(Directive):
         ("unseen_windings", "unseen windings"), ("min_gap", "minimum Bloch gap"),
         ("n_train", "training chains"), ("n_val", "validation chains"), ("n_test", "test chains"),
         ("size_factor", "size generalization: length factor"), ("n_size", "size generalization: chains"),
-        ("n_unseen", "unseen-winding chains"), ("disorder_strengths", "disorder strengths W"),
-        ("n_disorder", "chains per disorder strength"), ("seeds", "seeds per model"),
-        ("epochs", "epochs (default)"), ("batch_size", "batch size"),
-        ("trainability_threshold", "trainability threshold"), ("pruning_ranks", "pruning ranks"),
+        ("n_unseen", "unseen-winding chains"), ("n_counterfactual", "counterfactual chains"),
+        ("disorder_strengths", "disorder strengths W"), ("disorder_lengths", "disorder chain lengths"),
+        ("disorder_delta", "disorder: |ln t0/t0_c| range"), ("n_disorder", "chains per (length, strength)"),
+        ("seeds", "seeds per model and head"), ("epochs", "epochs (every model)"), ("batch_size", "batch size"),
+        ("lr_grid", "learning-rate grid"), ("heads", "heads"),
+        ("trainability_threshold", "learns-invariant threshold"), ("pruning_ranks", "pruning ranks"),
     ]
 
     def _rows(self):
@@ -265,13 +267,12 @@ class TntopoStudyTable(Directive):
         kind = self.arguments[0]
         if kind == "models":
             full = PRESETS["full"]
-            header = ["name", "kind", "learning rate", "epochs (full / quick)", "description"]
+            header = ["name", "kind", "constructor arguments", "description"]
             rows = []
             for name, spec in full.models.items():
-                quick = PRESETS["quick"].models.get(name)
-                epochs = f"{full.epochs_of(name)} / {PRESETS['quick'].epochs_of(name) if quick else '-'}"
-                rows.append([f"``{name}``", f"``{spec.kind}``", f"{spec.lr:g}", epochs, spec.description])
-            return header, rows, [14, 16, 10, 12, 48]
+                kw = ", ".join(f"{k}={v!r}" for k, v in spec.kwargs.items()) or "-"
+                rows.append([f"``{name}``", f"``{spec.kind}``", kw, spec.description])
+            return header, rows, [14, 16, 22, 48]
         if kind == "presets":
             names = list(PRESETS)
             header = ["setting"] + [f"``{n}``" for n in names]
@@ -280,6 +281,9 @@ class TntopoStudyTable(Directive):
                 vals = [getattr(PRESETS[n], key) for n in names]
                 rows.append([f"{label} (``{key}``)"] + [", ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in vals])
             rows.append(["models"] + [", ".join(PRESETS[n].models) for n in names])
+            for sec in ("trainability_map", "landscape"):
+                rows.append([f"``{sec}``"] + [", ".join(f"{k}: {v}" for k, v in (getattr(PRESETS[n], sec) or {}).items()
+                                                        if k != "inits") for n in names])
             return header, rows, [30] + [20] * len(names)
         raise self.error(f"unknown table {kind!r}; choose 'models' or 'presets'")
 

@@ -185,19 +185,26 @@ def test_settings_checked_before_anything_is_written(tmp_path):
 def test_eval_sets_roundtrip(tmp_path):
     from types import SimpleNamespace
 
-    from tntopo.data import build_eval_sets, disorder_key, load_eval_sets, save_eval_sets
+    from tntopo.data import EvalSet, build_eval_sets, load_eval_sets, save_eval_sets
 
     cfg = SimpleNamespace(seed=0, n_cells=8, ranges=(0, 1), amplitude=1.0, min_gap=0.3, train_windings=(0, 1),
-                          unseen_windings=(0,), n_train=4, n_val=2, n_test=4, n_size=2, size_factor=2, n_unseen=2,
-                          disorder_strengths=(0.0, 1.0), disorder_t0=(0.8, 1.4), disorder_t1=1.0, n_disorder=3)
+                          unseen_windings=(0,), n_train=4, n_val=2, n_test=4, n_size=2, size_factor=2, n_unseen=2)
     sets = build_eval_sets(cfg)
-    assert set(sets) == {"train", "val", "test", "size", "unseen", "ablation", disorder_key(0), disorder_key(1)}
+    assert set(sets) == {"train", "val", "test", "size", "unseen", "ablation"}
     assert sets["size"].n_cells == 16 and sets["train"].x.shape == (4, 16, 16)
     np.testing.assert_array_equal(sets["ablation"].label, sets["test"].label)
+    # the fixed ablation: the same two mid-spectrum columns zeroed in every sample, whatever its winding
+    zero_cols = (sets["ablation"].x == 0).all(axis=1)
+    assert zero_cols.sum(axis=1).tolist() == [2] * 4 and zero_cols[:, 7:9].all()
+    t = sets["test"]
+    sets["extra"] = EvalSet(t.x[:2], t.label[:2], t.w_real[:2], 8, aux={"estimator": np.array([0, 1]),
+                                                                        "family": np.array(["ring", "capped"])})
     path = tmp_path / "sets.h5"
     save_eval_sets(sets, path)
     back = load_eval_sets(path)
     assert back.keys() == sets.keys()
+    np.testing.assert_array_equal(back["extra"].aux["estimator"], [0, 1])
+    assert back["extra"].aux["family"].tolist() == ["ring", "capped"]
     for k, s in sets.items():
         b = back[k]
         assert b.n_cells == s.n_cells and np.array_equal(b.x, s.x) and np.array_equal(b.label, s.label)

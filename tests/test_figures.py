@@ -18,7 +18,9 @@ from tntopo import plot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"
-MODELS = ["topo", "topo_ti", "mlp", "shallow_svd"]
+MODELS = ["topo", "topo_ti", "mlp", "shallow_svd", "mlp+ce"]
+LENGTHS = [8, 24]
+STRENGTHS = ["0", "1", "2", "3"]
 
 
 @pytest.fixture(autouse=True)
@@ -28,28 +30,65 @@ def _close_figures():
 
 
 def _results():
-    """A small synthetic results.json (the shape tntopo.study.reproduce writes)."""
+    """A small synthetic results.json (the shape tntopo.study.reproduce writes, schema tntopo.study/2)."""
     rng = np.random.default_rng(0)
     n, epochs = 5, 6
     models = {}
     for m in MODELS:
         per = list(rng.uniform(0.5, 1.0, n))
+        learns = [bool(v) for v in rng.uniform(size=n) < 0.6]
+        # the MLP takes one length only: "n/a" at the others
+        dis = {str(N): {W: ("n/a" if m.startswith("mlp") and N != LENGTHS[0] else float(rng.uniform(0.4, 1.0)))
+                        for W in STRENGTHS} for N in LENGTHS}
         models[m] = {
-            "seeds": n, "trainability": 0.6, "test_accuracy": float(np.mean(per)),
+            "base_model": m.split("+")[0], "head": "classification" if m.endswith("+ce") else "regression",
+            "seeds": n, "val_trainability": 0.8, "test_accuracy": float(np.mean(per)),
             "test_accuracy_std": float(np.std(per)),
-            "per_seed": {"seed": list(range(n)), "test_accuracy": per},
-            "disorder_accuracy": {"0": 1.0, "1": 0.8, "2": 0.6, "3": 0.5},
-            "disorder_agreement": {"0": 1.0, "1": 0.9, "2": 0.7, "3": None},
-            "disorder_agreement_quantized": {"0": 1.0, "1": 0.95, "2": 0.8, "3": 0.7},
+            "learns_invariant": None if m == "shallow_svd" else float(np.mean(learns)),
+            "learns_invariant_criteria": ["counterfactual", "unseen"],
+            "per_seed": {"seed": list(range(n)), "test_accuracy": per, "learns_invariant": learns},
+            "disorder_accuracy": dis,
             "curves": {k: {"mean": list(rng.uniform(0.1, 1, epochs)), "min": [0.05] * epochs, "max": [1.0] * epochs}
                        for k in ("val_accuracy", "train_loss")},
         }
+    disorder = {
+        "n_cells": LENGTHS, "strengths": [float(W) for W in STRENGTHS],
+        "family": {"t1": 1.0, "ratios": [1.0, 0.5], "delta_range": [0.7, 1.4]}, "n_samples": 12,
+        "label": "thermodynamic phase of the ensemble (exact Lyapunov criterion)",
+        "by_length": {str(N): {"estimator_accuracy": {W: 1.0 for W in STRENGTHS},
+                               "majority_accuracy": {W: 0.5 for W in STRENGTHS},
+                               "open_invariant_accuracy": {"0": 1.0, "1": 0.9, "2": 0.8, "3": "n/a"},
+                               "topological_fraction": {W: 0.5 for W in STRENGTHS},
+                               "models": {m: e["disorder_accuracy"][str(N)] for m, e in models.items()}}
+                      for N in LENGTHS},
+    }
+    inits = ["random(scale=1)", "exact(eps=0.01)"]
+    tmap = {
+        "grid": {"n_cells": [8, 16], "inits": inits, "diversities": [[0, 1], [0, 1, 2]], "seeds": 3, "epochs": 4,
+                 "lr": 0.01, "threshold": 0.95, "model": {"kernel": "translation_invariant"}},
+        "cells": [{"n_cells": N, "init": i, "train_windings": d, "val_trainability": 0.5,
+                   "learns_invariant": None if (N, i, len(d)) == (8, inits[0], 2) else float(rng.uniform()),
+                   "reference": {"learns_invariant": N != 8}}
+                  for N in (8, 16) for i in inits for d in ([0, 1], [0, 1, 2])],
+    }
+    seeds = [{"distance": float(rng.uniform(0, 2)), "unseen": float(rng.uniform()), "long": 0.5,
+              "counterfactual": 0.5} for _ in range(4)] + [{"distance": 1.0, "unseen": "n/a", "long": 0.5,
+                                                            "counterfactual": 0.5}]
+    landscape = {m: {"seeds": seeds, "rank_correlation": {"unseen": -0.6 if m == "topo_ti" else None, "long": None},
+                     "gradient_norms": {"n_cells": [8, 16, 32], "median": [0.1, 0.03, 0.01],
+                                        "min": [0.05, 0.02, 0.005], "max": [0.2, 0.05, 0.02]},
+                     "hessian_exact": {"n_zero": 3}, "symmetries": {"n_null": 2}}
+                 for m in ("topo_ti", "topo")}
     N = 6
     weights = {m: {"s": list(rng.normal(size=2 * N)), "X": rng.normal(size=(N, N)).tolist(), "R": list(rng.uniform(size=N))}
                for m in ("exact", "topo", "topo_ti")}
     return {
+        "schema": "tntopo.study/2",
         "models": models,
-        "exact_topo": {"accuracy": {"disorder/0": 1.0, "disorder/2": 0.7}},
+        "exact_topo": {"accuracy": {"test": 1.0}},
+        "disorder": disorder,
+        "trainability_map": tmap,
+        "landscape": landscape,
         "config": {"trainability_threshold": 0.95},
         "pruning": {"model": "shallow_svd", "ranks": [1, 2, 4], "accuracy": {"1": 0.4, "2": 0.8, "4": 0.9},
                     "accuracy_std": {"1": 0.1, "2": 0.05, "4": 0.01}, "unpruned_accuracy": 0.9,
@@ -76,6 +115,8 @@ def _calls(phase):
                                                             winding=1.0, clip=2.0),
         "plot_disorder_accuracy": lambda: plot.plot_disorder_accuracy(res),
         "plot_trainability": lambda: plot.plot_trainability(res),
+        "plot_trainability_map": lambda: plot.plot_trainability_map(res),
+        "plot_landscape": lambda: plot.plot_landscape(res),
         "plot_pruning": lambda: plot.plot_pruning(res),
         "plot_toponet_weights": lambda: plot.plot_toponet_weights(res),
         "plot_training_curves": lambda: plot.plot_training_curves(res),
@@ -100,7 +141,8 @@ def test_every_public_figure_function_is_walked(phase):
 
 
 @pytest.mark.parametrize("name", ["plot_phase_diagram", "plot_local_marker", "plot_disorder_accuracy",
-                                  "plot_trainability", "plot_pruning", "plot_toponet_weights",
+                                  "plot_trainability", "plot_trainability_map", "plot_landscape", "plot_pruning",
+                                  "plot_toponet_weights",
                                   "plot_training_curves", "plot_chern_marker", "plot_chern_phase_diagram"])
 def test_figure_has_labels_and_readable_legends(name, phase):
     fig = _calls(phase)[name]()
@@ -140,17 +182,79 @@ def test_clipped_markers_are_marked():
 
 
 def test_trainability_shows_seed_counts_and_error_bars():
-    fig = plot.plot_trainability(_results())
+    res = _results()
+    fig = plot.plot_trainability(res)
     a1, a2 = fig.axes[:2]
     assert a1.get_xlabel() and a2.get_xlabel() and a1.get_xlabel() != a2.get_xlabel()  # one quantity per axis
+    assert "learn the invariant" in a1.get_xlabel()
     ticks = [t.get_text() for t in a1.get_yticklabels()]
     assert ticks == [f"{plot.display_name(m)} (n = 5)" for m in MODELS]
+    assert "MLP (classifier) (n = 5)" in ticks
     from matplotlib.container import BarContainer
 
     for a in (a1, a2):
         bars = [c for c in a.containers if isinstance(c, BarContainer)]
         assert bars and all(c.errorbar is not None for c in bars), "bars without error bars"
+    # learns_invariant bars with the binomial s.e.; the row without a value reads "n/a"
+    (bars,) = [c for c in a1.containers if isinstance(c, BarContainer)]
+    known = [m for m in MODELS if res["models"][m]["learns_invariant"] is not None]
+    widths = sorted(p.get_width() for p in bars.patches)
+    assert widths == pytest.approx(sorted(res["models"][m]["learns_invariant"] for m in known))
+    assert [t.get_text() for t in a1.texts] == ["n/a"]
+    # the first edition's saturating measure, as hollow markers
+    hollow = [ln for ln in a1.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "none"]
+    assert hollow and len(hollow[0].get_xdata()) == len(MODELS)
+    legend = [t.get_text() for leg in fig.legends + [a1.get_legend()] if leg for t in leg.get_texts()]
+    assert "validation accuracy >= threshold (first edition, saturates)" in legend
     assert a2.get_legend().get_bbox_to_anchor().x0 >= a2.get_window_extent().x1 - 1  # legend outside the bars
+
+
+def test_disorder_accuracy_one_panel_per_length_with_the_estimator():
+    res = _results()
+    fig = plot.plot_disorder_accuracy(res)
+    assert len(fig.axes) == len(LENGTHS)
+    estimator = "bond estimator (best the input allows)"
+    for ax, N in zip(fig.axes, LENGTHS):
+        assert str(N) in ax.get_title()
+        (est,) = [ln for ln in ax.lines if ln.get_label() == estimator]
+        assert est.get_color() in ("k", "black") and est.get_linewidth() > 2
+        labels = {ln.get_label() for ln in ax.lines}
+        # the MLP rows are "n/a" beyond the first length: not drawn there
+        assert ("MLP" in labels) is (N == LENGTHS[0]) and ("MLP (classifier)" in labels) is (N == LENGTHS[0])
+        assert {"TopoNet", "majority guess", "exact TopoNet (invariant of the open chain)"} <= labels
+    styles = {ln.get_label(): ln for ln in fig.axes[0].lines}
+    assert styles["MLP (classifier)"].get_linestyle() == "--" and styles["MLP"].get_linestyle() == "-"
+    assert styles["MLP (classifier)"].get_color() == styles["MLP"].get_color()
+    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert estimator in legend and "MLP (classifier)" in legend  # rows drawn in any panel are in the legend
+    # ax: one per length
+    fig2, axs = plt.subplots(1, len(LENGTHS))
+    assert plot.plot_disorder_accuracy(res, ax=axs) is fig2
+    with pytest.raises(ValueError, match="no disorder section"):
+        plot.plot_disorder_accuracy({k: v for k, v in res.items() if k != "disorder"})
+
+
+def test_trainability_map_and_landscape():
+    res = _results()
+    fig = plot.plot_trainability_map(res)
+    panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(panels) == 2 and len(fig.axes) == 3  # one per diversity, one colour bar
+    texts = [t.get_text() for t in panels[0].texts]
+    assert len(texts) == 4 and any(t.startswith("n/a") for t in texts)
+    fig = plot.plot_landscape(res)
+    a1, a2 = fig.axes
+    assert a1.get_xlabel() == "distance to the exact weights (modulo symmetries)"
+    assert any("rho = -0.60" in t.get_text() for t in a1.get_legend().get_texts())
+    assert a2.get_xscale() == "log" and a2.get_yscale() == "log"
+    for fn, key in ((plot.plot_trainability_map, "trainability_map"), (plot.plot_landscape, "landscape")):
+        with pytest.raises(ValueError):
+            fn({**res, key: None})
+
+
+def test_display_name_of_head_rows():
+    assert plot.display_name("mlp+ce") == "MLP (classifier)"
+    assert plot.display_name("shallow_svd+ce") == "shallow net (SVD-pruned, classifier)"
+    assert plot.display_name("topo_ti") == "TopoNet, structured"
 
 
 @pytest.mark.parametrize("text, bad", [

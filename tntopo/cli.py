@@ -633,9 +633,11 @@ def _cmd_reproduce(args) -> int:
                     resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers)
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({res['timings']['total_s']:.0f} s)")
     for name, e in res["models"].items():
-        print(f"  {name:14s} test {e['test_accuracy']:.3f}  trainability {e['trainability']:.2f}")
+        li = "n/a" if e["learns_invariant"] is None else f"{e['learns_invariant']:.2f}"
+        print(f"  {name:18s} test {e['test_accuracy']:.3f}  learns invariant {li}")
+    verdict = {True: "holds", False: "does not hold", None: "not measured", "depends": "depends on the regime"}
     for f in res["findings"]:
-        print(f"  [{ {True: 'holds', False: 'does not hold', None: 'not measured'}[f['holds']] }] {f['id']}")
+        print(f"  [{verdict[f['holds']]}] {f['id']}")
     return 1 if res.get("failures") else 0
 
 
@@ -874,8 +876,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reproduce", help="run the whole learning study (results.json, results.md, figures)",
                        formatter_class=_HelpFormatter,
-                       description="Train and evaluate TopoNet and conventional networks on accuracy, "
-                                   "trainability and generalization; write DIR/results.json, DIR/results.md and "
+                       description="Train and evaluate TopoNet and conventional networks (each as a regressor "
+                                   "and a classifier, equal budgets, learning rate chosen on validation data) on "
+                                   "accuracy, learning the invariant (unseen windings, longer chains, counterfactual "
+                                   "chains), disorder against the phase of the ensemble, the trainability map and the "
+                                   "loss landscape; write DIR/results.json, DIR/results.md and "
                                    "DIR/figures/*.png. Finished training runs are cached in DIR/runs (resumable).")
     r.add_argument("--quick", action="store_true", help="CI-size study (minutes on 2 cores); same as --preset quick")
     r.add_argument("--preset", default="full", choices=["full", "quick", "tiny"], help="study size")
@@ -884,7 +889,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where training runs go: process (default, a local process pool), serial, thread, or a dask "
                         "scheduler address tcp://host:port; results do not depend on it")
     r.add_argument("--workers", metavar="N", type=_positive_int, default=None, help="process-pool size (default: one per core)")
-    r.add_argument("--seeds", metavar="N", type=_positive_int, default=None, help="training seeds per model (default: the preset's)")
+    r.add_argument("--seeds", metavar="N", type=_positive_int, default=None, help="training seeds per model and head (default: the preset's)")
     r.add_argument("--models", metavar="LIST", default=None, help="comma-separated subset of models, e.g. topo,topo_ti,mlp (default: all)")
     r.add_argument("--no-resume", action="store_true", help="ignore finished runs cached in DIR/runs")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

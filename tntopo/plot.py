@@ -12,6 +12,8 @@ __all__ = [
     "plot_local_marker",
     "plot_disorder_accuracy",
     "plot_trainability",
+    "plot_trainability_map",
+    "plot_landscape",
     "plot_pruning",
     "plot_toponet_weights",
     "plot_training_curves",
@@ -19,6 +21,7 @@ __all__ = [
     "hoppings_label",
     "param_label",
     "MODEL_NAMES",
+    "HEAD_NAMES",
     "figure_problems",
     "looks_like_repr",
 ]
@@ -48,9 +51,31 @@ MODEL_NAMES = {
 }
 
 
+#: Display names of the heads a study row name may carry after ``+`` (``"mlp+ce"``).
+HEAD_NAMES = {"ce": "classifier", "mse": "regression"}
+
+
 def display_name(model: str) -> str:
-    """Readable name of a model key for figures (``"topo_ti"`` -> ``"TopoNet, structured"``)."""
-    return MODEL_NAMES.get(model, model.replace("_", " "))
+    """Readable name of a model key for figures.
+
+    ``"topo_ti"`` -> ``"TopoNet, structured"``; a row with a head suffix is named after its base
+    model and head: ``"mlp+ce"`` -> ``"MLP (classifier)"``.
+
+    Parameters
+    ----------
+    model : str
+
+    Returns
+    -------
+    str
+    """
+    if model in MODEL_NAMES:
+        return MODEL_NAMES[model]
+    base, plus, head = model.rpartition("+")
+    if plus and base:
+        name, head = display_name(base), HEAD_NAMES.get(head, head.replace("_", " "))
+        return f"{name[:-1]}, {head})" if name.endswith(")") else f"{name} ({head})"
+    return model.replace("_", " ")
 
 
 def _number(v) -> str:
@@ -279,66 +304,157 @@ def _model_colors(names):
     return {m: cycle[i % len(cycle)] for i, m in enumerate(names)}
 
 
-def plot_disorder_accuracy(results, ax=None, *, metric: str = "accuracy"):
-    """Accuracy vs disorder strength, per model.
+def _row_style(name, entry, colors):
+    """Colour (per base model) and line style (solid: regression head, dashed: classifier) of a row."""
+    base = (entry or {}).get("base_model") or name.split("+")[0]
+    classifier = (entry or {}).get("head") == "classification" or name.endswith("+ce")
+    return colors.get(base, "C0"), ("--" if classifier else "-")
 
-    ``metric``: ``"accuracy"`` (against the exact twisted-boundary label), ``"agreement"`` (with the
-    rounded real-space invariant of the same chain) or ``"agreement_quantized"`` (the same, on the
-    chains whose invariant is quantized).
 
-    The exact TopoNet's accuracy (the invariant of the finite input chain) is drawn dashed, and the topological
-    Anderson insulator window is shaded.
+def _base_colors(models):
+    bases = []
+    for m, e in models.items():
+        b = (e or {}).get("base_model") or m.split("+")[0]
+        if b not in bases:
+            bases.append(b)
+    return _model_colors(bases)
+
+
+def _num(v):
+    """Float of a results.json value; NaN for ``None``, ``"n/a"`` and other non-numbers."""
+    if v is None or isinstance(v, str):
+        return np.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _curve(d):
+    """Sorted ``(W, value)`` arrays of a ``{W: value}`` dict (string keys), NaN where ``"n/a"``."""
+    pts = sorted((float(k), _num(v)) for k, v in (d or {}).items())
+    if not pts:
+        return np.array([]), np.array([])
+    W, a = zip(*pts)
+    return np.array(W), np.array(a)
+
+
+def _panels(ax, n, figsize, **kw):
+    """``n`` axes: from ``ax`` (one Axes or a sequence) or a new one-row figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, axs = plt.subplots(1, n, figsize=figsize, squeeze=False, constrained_layout=True, **kw)
+        return fig, list(axs[0])
+    axs = list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(axs) != n:
+        raise ValueError(f"need {n} axes (one per panel), got {len(axs)}")
+    return axs[0].figure, axs
+
+
+def _disorder_family(results) -> str:
+    """``"bond disorder $W_0 = W$, $W_1 = W/2$"`` from the disorder family of the results ("" if unknown)."""
+    ratios = ((results.get("disorder") or {}).get("family") or {}).get("ratios")
+    if not ratios or len(ratios) != 2:
+        return ""
+
+    def times(r):
+        return "W" if r == 1 else ("0" if r == 0 else f"{r:g} W")
+
+    w0, w1 = times(float(ratios[0])), times(float(ratios[1]))
+    if float(ratios[1]) == 0.5:
+        w1 = "W/2"
+    return rf"bond disorder $W_0 = {w0}$, $W_1 = {w1}$"
+
+
+def plot_disorder_accuracy(results, ax=None):
+    """Accuracy against the phase label vs disorder strength, one panel per chain length.
+
+    Every model row is a line (colour: base model; solid: regression head, dashed: classifier
+    head ``+ce``); lengths a row cannot take (``"n/a"``) are left out. Beside them: the bond
+    estimator (black, thick: the best accuracy the input allows), the majority guess (grey,
+    dotted) and the exact TopoNet, i.e. the invariant of the open input chain (black, dashed).
+    The topological Anderson insulator window is shaded.
 
     Parameters
     ----------
     results : dict
-        The content of ``results.json`` written by :func:`tntopo.study.reproduce`.
-    ax : matplotlib Axes, optional
-    metric : {"accuracy", "agreement", "agreement_quantized"}
+        The content of ``results.json`` written by :func:`tntopo.study.reproduce` (its
+        ``disorder`` section).
+    ax : matplotlib Axes or sequence of Axes, optional
+        One per chain length of ``results["disorder"]["n_cells"]``; the default makes the figure.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the results hold no disorder section.
     """
-    keys = {"accuracy": "disorder_accuracy", "agreement": "disorder_agreement",
-            "agreement_quantized": "disorder_agreement_quantized"}
-    if metric not in keys:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {set(keys)}")
-    models = results["models"]
-    if not models:
-        raise ValueError("results hold no model")
-    fig, ax = _axes(ax, figsize=(6.0, 4.0))
-    colors = _model_colors(models)
-    for m, e in models.items():
-        d = e.get(keys[metric])
-        if not d:
-            continue
-        W = np.array([float(k) for k in d])
-        a = np.array([np.nan if v is None else v for v in d.values()], dtype=float)
-        ax.plot(W, a, "o-", color=colors[m], label=display_name(m))
-    if metric == "accuracy":
-        ex = results.get("exact_topo", {}).get("accuracy", {})
-        pts = sorted((float(k.split("/")[1]), v) for k, v in ex.items() if k.startswith("disorder/"))
-        if pts:
-            ax.plot(*zip(*pts), "k--", lw=1.5, label="exact invariant")
     from .ensemble import TAI_WINDOW
 
-    ax.axvspan(*TAI_WINDOW, color="0.9", zorder=0, label="topological Anderson insulator window")
-    ax.set_xlabel(r"disorder strength $W / t_1$  (bond disorder $W_0 = W$, $W_1 = W/2$)")
-    ax.set_ylabel({"accuracy": "accuracy\n(label: twisted-boundary invariant)", "agreement": "agreement with the exact invariant",
-                   "agreement_quantized": "agreement with the exact invariant\n(chains where it is quantized)"}[metric])
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    dis = results.get("disorder")
+    if not dis or not dis.get("by_length"):
+        raise ValueError("results hold no disorder section")
+    by = dis["by_length"]
+    lengths = [N for N in (dis.get("n_cells") or by) if str(N) in by]
+    if not lengths:
+        raise ValueError("results hold no disorder section")
+    models = results.get("models") or {}
+    fig, axs = _panels(ax, len(lengths), (3.6 * len(lengths) + 3.4, 3.8), sharey=True)
+    colors = _base_colors(models)
+    family = _disorder_family(results)
+    handles = {}
+
+    def keep(lines):
+        for ln in lines:
+            if not ln.get_label().startswith("_"):
+                handles.setdefault(ln.get_label(), ln)
+
+    for a, N in zip(axs, lengths):
+        row = by[str(N)]
+        rows = row.get("models") or {m: (e.get("disorder_accuracy") or {}).get(str(N)) for m, e in models.items()}
+        for m, d in rows.items():
+            W, acc = _curve(d)
+            ok = np.isfinite(acc)
+            if not ok.any():
+                continue
+            c, ls = _row_style(m, models.get(m), colors)
+            keep(a.plot(W[ok], acc[ok], marker="o", ms=4, ls=ls, color=c, lw=1.2, label=display_name(m)))
+        for key, style, label in (
+            ("estimator_accuracy", dict(color="k", ls="-", lw=2.8), "bond estimator (best the input allows)"),
+            ("majority_accuracy", dict(color="0.5", ls=":", lw=1.8), "majority guess"),
+            ("open_invariant_accuracy", dict(color="k", ls="--", lw=1.5),
+             "exact TopoNet (invariant of the open chain)"),
+        ):
+            W, acc = _curve(row.get(key))
+            ok = np.isfinite(acc)
+            if ok.any():
+                keep(a.plot(W[ok], acc[ok], zorder=3, label=label, **style))
+        keep([a.axvspan(*TAI_WINDOW, color="0.9", zorder=0, label="topological Anderson insulator window")])
+        a.set_title(f"{N}-cell chains")
+        a.set_xlabel(r"disorder strength $W / t_1$" + (f"  ({family})" if family and len(lengths) == 1 else ""))
+        a.set_ylabel("accuracy against the phase label")
+        a.set_ylim(-0.02, 1.02)
+    if family and len(lengths) > 1:
+        fig.suptitle(f"disorder strength $W$: {family}", fontsize="medium")
+    axs[-1].legend(handles=list(handles.values()), fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                   borderaxespad=0.0)
     return fig
 
 
 def plot_trainability(results, ax=None):
-    """Trainability (left) and test accuracy (right) per model, with error bars and seed counts.
+    """Whether each model learns the invariant (left) and its test accuracy (right), per row.
 
-    Left: the fraction of seeds whose best validation accuracy reaches the study's threshold,
-    with its binomial standard error ``sqrt(p (1 - p) / n)``. Right: the test accuracy, mean and
-    standard deviation over seeds, each seed a dot. Tick labels give the model (display name)
-    and its number of seeds ``n``.
+    Left: ``learns_invariant``, the fraction of seeds that reach the threshold on the held-out
+    criteria (unseen windings, counterfactual chains), with its binomial standard error
+    ``sqrt(p (1 - p) / n)``; the first edition's measure (validation accuracy above the
+    threshold, which saturates) is drawn as hollow markers for comparison. Rows where the
+    criterion does not apply read "n/a". Right: the test accuracy, mean and standard deviation
+    over seeds, each seed a dot. Tick labels give the model (display name) and its number of
+    seeds ``n``; classifier rows (``+ce``) are hatched.
 
     Parameters
     ----------
@@ -356,38 +472,70 @@ def plot_trainability(results, ax=None):
     models = results["models"]
     if not models:
         raise ValueError("results hold no model")
-    if ax is None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.0, 0.45 * len(models) + 1.6), sharey=True,
+    own = ax is None
+    if own:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11.0, 0.45 * len(models) + 2.2), sharey=True,
                                      constrained_layout=True)
     else:
         a1, a2 = ax
         fig = a1.figure
     names = list(models)
     y = np.arange(len(names))[::-1]  # first model on top
-    colors = [_model_colors(names)[m] for m in names]
+    base_colors = _base_colors(models)
+    styles = [_row_style(m, models[m], base_colors) for m in names]
+    colors = [c for c, _ in styles]
+    hatches = ["//" if ls == "--" else None for _, ls in styles]
     seeds = [int(models[m].get("seeds") or len(models[m].get("per_seed", {}).get("seed", [])) or 1) for m in names]
     thr = results.get("config", {}).get("trainability_threshold")
 
-    tr = np.array([models[m]["trainability"] for m in names], dtype=float)
-    tr_err = np.sqrt(tr * (1 - tr) / np.array(seeds))
-    a1.barh(y, tr, 0.6, xerr=tr_err, capsize=3, color=colors)
-    a1.set_xlabel("fraction of seeds reaching\nvalidation accuracy" + (f" $\\geq {thr:g}$" if thr is not None else
-                                                                        " threshold"))
-    a1.set_title("trainability ($\\pm$ binomial s.e.)")
+    li = np.array([_num(models[m].get("learns_invariant")) for m in names])
+    ok = np.isfinite(li)
+    if ok.any():
+        err = np.sqrt(li[ok] * (1 - li[ok]) / np.array(seeds)[ok])
+        bars = a1.barh(y[ok], li[ok], 0.6, xerr=err, capsize=3, color=np.array(colors, dtype=object)[ok].tolist(),
+                       label="learns the invariant ($\\pm$ binomial s.e.)")
+        for b, h in zip(bars.patches, np.array(hatches, dtype=object)[ok]):
+            if h:
+                b.set_hatch(h)
+                b.set_edgecolor("white")
+    for yi in y[~ok]:
+        a1.text(0.02, yi, "n/a", va="center", ha="left", color="0.3")
+    vt = np.array([_num(models[m].get("val_trainability")) for m in names])
+    if np.isfinite(vt).any():
+        a1.plot(vt[np.isfinite(vt)], y[np.isfinite(vt)], "o", mfc="none", mec="k", ms=7, mew=1.2, zorder=4,
+                label="validation accuracy >= threshold (first edition, saturates)")
+    crit = next((c for c in (models[m].get("learns_invariant_criteria") for m in names) if c), None)
+    words = {"unseen": "unseen windings", "counterfactual": "counterfactual chains", "long": "longer chains"}
+    on = " and ".join(words.get(c, c) for c in crit) if crit else "held-out criteria"
+    a1.set_xlabel("fraction of seeds that learn the invariant\n(accuracy on " + on
+                  + (f" $\\geq {thr:g}$)" if thr is not None else " above the threshold)"))
+    a1.set_title("learns the invariant ($\\pm$ binomial s.e.)")
     a1.set_yticks(y)
     a1.set_yticklabels([f"{display_name(m)} (n = {n})" for m, n in zip(names, seeds)])
     a1.set_ylabel("model (n = number of seeds)")
+    if a1.get_legend_handles_labels()[0]:
+        if own:  # below the panels, out of the bars' way
+            fig.legend(*a1.get_legend_handles_labels(), loc="outside lower left", fontsize="small", ncols=2)
+        else:
+            a1.legend(fontsize="small", loc="best")
 
     te, sd = [], []
     for i, m in enumerate(names):
-        per = [v for v in models[m].get("per_seed", {}).get("test_accuracy", []) if v is not None]
-        mean = models[m].get("test_accuracy")
-        te.append(np.nan if mean is None else mean)
-        sd.append(models[m].get("test_accuracy_std") or (float(np.std(per)) if per else 0.0))
+        per = [_num(v) for v in models[m].get("per_seed", {}).get("test_accuracy", [])]
+        per = [v for v in per if np.isfinite(v)]
+        mean = _num(models[m].get("test_accuracy"))
+        te.append(mean)
+        s = _num(models[m].get("test_accuracy_std"))
+        sd.append(s if np.isfinite(s) else (float(np.std(per)) if per else 0.0))
         if per:
             a2.plot(per, np.full(len(per), y[i]) + np.linspace(-0.18, 0.18, len(per)), ".", color="k", ms=3,
                     alpha=0.5, label="single seeds" if i == 0 else "_nolegend_")
-    a2.barh(y, te, 0.6, xerr=sd, capsize=3, color=colors, alpha=0.8, label="mean $\\pm$ s.d. over seeds")
+    bars = a2.barh(y, np.nan_to_num(te), 0.6, xerr=sd, capsize=3, color=colors, alpha=0.8,
+                   label="mean $\\pm$ s.d. over seeds")
+    for b, h in zip(bars.patches, hatches):
+        if h:
+            b.set_hatch(h)
+            b.set_edgecolor("white")
     a2.set_xlabel("test accuracy")
     a2.set_ylabel("model")
     a2.set_title("accuracy on the test set")
@@ -395,6 +543,174 @@ def plot_trainability(results, ax=None):
     for a in (a1, a2):
         a.set_xlim(0, 1.05)
     a2.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def _init_label(name: str) -> str:
+    """Tick label of an initialization name: ``"exact(eps=0.01)"`` -> ``"exact\\n($\\varepsilon = 0.01$)"``."""
+    m = re.fullmatch(r"\s*([^()]+?)\s*\((.*)\)\s*", str(name))
+    if not m:
+        return str(name).replace("_", " ")
+    head, args = m.groups()
+    parts = []
+    for arg in filter(None, (a.strip() for a in args.split(","))):
+        k, _, v = arg.partition("=")
+        k, v = k.strip(), v.strip()
+        sym = {"eps": r"\varepsilon", "sigma": r"\sigma"}.get(k)
+        parts.append(f"${sym} = {v}$" if sym and v else f"{k.replace('_', ' ')} {v}".strip())
+    return head.replace("_", " ") + ("\n(" + ", ".join(parts) + ")" if parts else "")
+
+
+def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
+    """Map of ``learns_invariant`` over chain length (rows) and initialization (columns).
+
+    One panel per training diversity (the set of windings in the training data). Each cell is
+    annotated with its value, "n/a" where the criterion does not apply or the cell was not run;
+    a cross marks cells where even the exact weights fail the criterion.
+
+    Parameters
+    ----------
+    results : dict
+        The content of ``results.json`` written by :func:`tntopo.study.reproduce` (its
+        ``trainability_map``).
+    ax : matplotlib Axes or sequence of Axes, optional
+        One per training diversity; the default makes the figure.
+    cmap : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the results hold no trainability map.
+    """
+    import matplotlib
+
+    tm = results.get("trainability_map")
+    if not tm or not tm.get("cells"):
+        raise ValueError("results hold no trainability map")
+    grid, cells = tm.get("grid") or {}, tm["cells"]
+    lengths = list(grid.get("n_cells") or sorted({c["n_cells"] for c in cells}))
+    inits = list(grid.get("inits") or list(dict.fromkeys(c["init"] for c in cells)))
+    divs = [tuple(d) for d in grid.get("diversities") or ()]
+    divs = divs or list(dict.fromkeys(tuple(c["train_windings"]) for c in cells))
+    fig, axs = _panels(ax, len(divs), (2.0 + 1.7 * len(inits) * len(divs), 1.2 + 0.65 * len(lengths)))
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="lightgrey")
+    thr, epochs, n_seeds = grid.get("threshold"), grid.get("epochs"), grid.get("seeds")
+    im = None
+    for a, div in zip(axs, divs):
+        val = np.full((len(lengths), len(inits)), np.nan)
+        ref_fails = np.zeros(val.shape, bool)
+        for c in cells:
+            if tuple(c["train_windings"]) != div or c["n_cells"] not in lengths or c["init"] not in inits:
+                continue
+            i, j = lengths.index(c["n_cells"]), inits.index(c["init"])
+            val[i, j] = _num(c.get("learns_invariant"))
+            ref_fails[i, j] = (c.get("reference") or {}).get("learns_invariant") is False
+        im = a.imshow(np.ma.masked_invalid(val), cmap=cm, vmin=0.0, vmax=1.0, aspect="auto", origin="lower")
+        for i in range(len(lengths)):
+            for j in range(len(inits)):
+                v = val[i, j]
+                text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
+                if ref_fails[i, j]:
+                    text += "\n(exact fails)"
+                a.text(j, i, text, ha="center", va="center", fontsize="small",
+                       color="white" if np.isfinite(v) and v < 0.6 else "black")
+        a.set_xticks(range(len(inits)))
+        a.set_xticklabels([_init_label(s) for s in inits], fontsize="small")
+        a.set_yticks(range(len(lengths)))
+        a.set_yticklabels([str(n) for n in lengths])
+        a.set_xlabel("initialization")
+        a.set_ylabel("chain length $N$ (cells)")
+        a.set_title("trained on windings " + ", ".join(str(w) for w in div), fontsize="medium")
+    how = []
+    if n_seeds:
+        how.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''} per cell")
+    if epochs:
+        how.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+    fig.colorbar(im, ax=axs, label="fraction of seeds that learn the invariant"
+                 + (f"\n(held-out accuracy $\\geq {thr:g}$)" if thr is not None else ""))
+    if how:
+        fig.suptitle("learns the invariant: " + ", ".join(how), fontsize="medium")
+    return fig
+
+
+def plot_landscape(results, ax=None):
+    """Loss landscape of the TopoNet: where training ends (left) and gradients at initialization (right).
+
+    Left: each seed's distance to the exact weights (modulo the network's symmetries) against its
+    accuracy on unseen windings, one colour per model, with Spearman's rank correlation in the
+    legend. Right: the median gradient norm at initialization against the chain length (log-log),
+    with its min-max band over initializations.
+
+    Parameters
+    ----------
+    results : dict
+        The content of ``results.json`` written by :func:`tntopo.study.reproduce` (its
+        ``landscape``).
+    ax : pair of matplotlib Axes, optional
+        The default makes a figure with two panels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the results hold no landscape.
+    """
+    import matplotlib.pyplot as plt
+
+    ls = results.get("landscape")
+    if not ls:
+        raise ValueError("results hold no landscape")
+    if ax is None:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11.0, 4.0), constrained_layout=True)
+    else:
+        a1, a2 = ax
+        fig = a1.figure
+    colors = _model_colors(ls)
+    grads, lengths_seen = False, set()
+    for m, e in ls.items():
+        e = e or {}
+        pts = [(_num(s.get("distance")), _num(s.get("unseen"))) for s in e.get("seeds") or []]
+        pts = np.array([p for p in pts if np.all(np.isfinite(p))], dtype=float).reshape(-1, 2)
+        rho = _num((e.get("rank_correlation") or {}).get("unseen"))
+        r = f"Spearman $\\rho = {rho:.2f}$" if np.isfinite(rho) else "Spearman $\\rho$: n/a"
+        a1.plot(pts[:, 0], pts[:, 1], "o", color=colors[m], alpha=0.75,
+                label=f"{display_name(m)}, {len(pts)} seeds ({r})")
+        g = e.get("gradient_norms") or {}
+        if g.get("n_cells") and g.get("median"):
+            N = np.array(g["n_cells"], dtype=float)
+            lengths_seen.update(N.tolist())
+            med = np.array([_num(v) for v in g["median"]])
+            a2.plot(N, med, "o-", color=colors[m], label=f"{display_name(m)} (median)")
+            if g.get("min") and g.get("max"):
+                a2.fill_between(N, [_num(v) for v in g["min"]], [_num(v) for v in g["max"]], color=colors[m],
+                                alpha=0.2, label=f"{display_name(m)} (min-max over initializations)")
+            grads = True
+    a1.set_xlabel("distance to the exact weights (modulo symmetries)")
+    a1.set_ylabel("accuracy on unseen windings")
+    a1.set_ylim(-0.05, 1.05)
+    a1.set_title("where training ends")
+    a1.legend(fontsize="small")
+    if grads:
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+        a2.set_xscale("log")
+        a2.set_yscale("log")
+        a2.xaxis.set_major_locator(FixedLocator(sorted(lengths_seen)))
+        a2.xaxis.set_major_formatter(ScalarFormatter())
+        a2.xaxis.set_minor_formatter(NullFormatter())
+        a2.legend(fontsize="small")
+    else:
+        a2.text(0.5, 0.5, "no gradient norms measured", ha="center", va="center", transform=a2.transAxes)
+    a2.set_xlabel("chain length $N$ (cells)")
+    a2.set_ylabel("gradient norm at initialization")
+    a2.set_title("gradients at initialization")
     return fig
 
 

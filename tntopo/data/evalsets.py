@@ -10,12 +10,17 @@ or any object with the attributes listed there), the named sets
 ``unseen``
     winding sectors absent from training;
 ``ablation``
-    the test set with the in-gap states (``|E| < min_gap / 2``: the edge zero modes of the open
-    chains) zeroed out of the wavefunctions -- a model that reads the bulk invariant does not
-    care, a model that reads an edge-state proxy does;
-``disorder/<W>``
-    nearest-neighbour SSH chains with disorder ``{0: W, 1: W/2}`` around ``t_0 = 1.1``, labelled
-    by the exact twisted-boundary integer of the periodic chain with the same bonds.
+    the test set with a **fixed** number of mid-spectrum states zeroed out of the wavefunctions
+    (:func:`ablate_fixed`, ``2 max|W|`` columns of the training sectors for every chain, whatever its
+    winding: the edge zero modes of the open topological chains are among them, and the shape of
+    the input carries no label) -- a model that reads the bulk invariant does not care, a model
+    that reads an edge-state proxy does. (The first edition zeroed the in-gap states,
+    :func:`ablate_in_gap`: exactly ``2|W|`` columns, so the number of zero columns gave the label
+    away.)
+
+Study-specific sets (disorder families labelled by their thermodynamic phase, counterfactual
+chains) are built by :mod:`tntopo.study` and stored in the same file; an :class:`EvalSet` carries
+extra per-sample arrays in ``aux``.
 
 Each set is an :class:`EvalSet` with the target names used across tntopo (see
 :mod:`tntopo.data.dataset`): float32 wavefunctions ``x`` ``(n, 2N, 2N)``
@@ -31,7 +36,7 @@ tntopo datasets, with a ``format_version`` that is checked on reading.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -40,27 +45,32 @@ import numpy as np
 from .features import spectra
 from .generate import CorruptDatasetError, check_format, register_format
 
-__all__ = ["EvalSet", "build_eval_sets", "load_eval_sets", "save_eval_sets", "ablate_edge_states", "disorder_key",
+__all__ = ["EvalSet", "build_eval_sets", "load_eval_sets", "save_eval_sets", "ablate_fixed", "ablate_in_gap",
            "EVALSETS_FORMAT_VERSION"]
 
-#: Storage format of the evaluation-set files written by this tntopo.
-EVALSETS_FORMAT_VERSION = 1
+#: Storage format of the evaluation-set files written by this tntopo (2: ``aux`` arrays, fixed ablation).
+EVALSETS_FORMAT_VERSION = 2
 KIND = "evalsets"
 register_format(KIND, EVALSETS_FORMAT_VERSION)
 
 # spawn keys of the sets (stable: adding a set never changes the others)
-_KEYS = {"train": 1, "val": 2, "test": 3, "size": 4, "unseen": 5, "disorder": 6}
+_KEYS = {"train": 1, "val": 2, "test": 3, "size": 4, "unseen": 5}
 
 
 @dataclass
 class EvalSet:
-    """One evaluation set: features ``x``, exact integer windings ``label``, real-space values ``w_real``."""
+    """One evaluation set: features ``x``, exact integer windings ``label``, real-space values ``w_real``.
+
+    ``removed`` (ablation sets): number of states zeroed per sample; ``aux``: other per-sample arrays
+    of a set (e.g. a baseline's predictions), stored with it.
+    """
 
     x: np.ndarray
     label: np.ndarray
     w_real: np.ndarray
     n_cells: int
-    removed: Optional[np.ndarray] = None  # ablation: number of states zeroed per sample
+    removed: Optional[np.ndarray] = None
+    aux: Dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -73,11 +83,6 @@ class EvalSet:
             raise ValueError(f"unknown target {target!r}; choose one of 'label', 'w_real'")
         y = getattr(self, target).astype(np.float32)
         return ArrayDataset(self.x, y, features="wavefunctions", target=target, label=self.label, w_real=self.w_real)
-
-
-def disorder_key(W: float) -> str:
-    """Name of the disorder set of strength ``W`` (``"disorder/2.5"``)."""
-    return f"disorder/{float(W):g}"
 
 
 def _real_space(h: np.ndarray) -> np.ndarray:
@@ -103,43 +108,41 @@ def _clean_set(cfg, key: str, n: int, n_cells: int, windings):
     return EvalSet(psi.astype(np.float32), batch.bloch_windings().astype(np.int64), _real_space(h), n_cells), E
 
 
-def ablate_edge_states(x: np.ndarray, energies: np.ndarray, threshold: float):
-    """Zero the wavefunction columns of states with ``|E| < threshold``; returns ``(x, n_removed)``."""
-    mask = np.abs(energies) < threshold  # (n, 2N) states inside the bulk gap
+def ablate_fixed(x: np.ndarray, n_states: int = 2) -> np.ndarray:
+    """Zero the ``n_states`` mid-spectrum columns of every sample (the same columns, whatever its winding).
+
+    With ``n_states >= 2 max|W|`` every in-gap end state of the set is removed, and the shape of the
+    input carries no label: every sample has exactly ``n_states`` zero columns.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, 2N, 2N)
+        Wavefunctions, columns by energy.
+    n_states : int
+        Even number of columns to zero, centred on the middle of the spectrum.
+    """
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[1] != x.shape[2] or x.shape[1] % 2:
+        raise ValueError(f"features must have shape (B, 2N, 2N), got {x.shape}; use tntopo.data.wavefunctions(h)")
+    N = x.shape[1] // 2
+    if not isinstance(n_states, (int, np.integer)) or n_states < 0 or n_states % 2 or n_states > 2 * N:
+        raise ValueError(f"n_states must be an even integer in [0, 2N = {2 * N}], got {n_states!r}")
     out = x.copy()
-    out[np.broadcast_to(mask[:, None, :], out.shape)] = 0.0
-    return out, mask.sum(axis=1)
+    out[:, :, N - n_states // 2:N + n_states // 2] = 0
+    return out
 
 
-def _disorder_set(cfg, i_w: int, W: float):
-    """``(EvalSet, energies)`` of disordered nearest-neighbour SSH chains of strength ``W``."""
-    from ..chains import SSHChain
-    from ..errors import GaplessError
-    from ..invariants import twisted_winding
-    from ..parallel import task_seed
+def ablate_in_gap(x: np.ndarray, energies: np.ndarray, threshold: float) -> np.ndarray:
+    """The first edition's ablation: zero the columns of states with ``|E| < threshold``.
 
-    N = cfg.n_cells
-    lo, hi = cfg.disorder_t0
-    blocks, labels = [], []
-    i = 0
-    attempt = 0
-    while len(labels) < cfg.n_disorder:
-        ss = task_seed(cfg.seed, _KEYS["disorder"], i_w, i, attempt)
-        rng = np.random.default_rng(ss.spawn(1)[0])
-        t0 = rng.uniform(lo, hi)
-        chain = SSHChain({0: t0, 1: cfg.disorder_t1}, N, disorder={0: W, 1: W / 2} if W > 0 else None, seed=ss)
-        try:
-            y = twisted_winding(chain.with_boundary("periodic"))
-        except GaplessError:  # exactly at a transition: draw this sample again
-            attempt += 1
-            continue
-        blocks.append(chain.hopping_block())
-        labels.append(int(y))
-        i += 1
-        attempt = 0
-    h = np.stack(blocks)
-    E, psi = spectra(h)
-    return EvalSet(psi.astype(np.float32), np.asarray(labels, np.int64), _real_space(h), N), E
+    Kept to show its leak: an open chain of winding ``W`` has ``2|W|`` in-gap states, so the number
+    of zero columns reveals the label (:func:`tntopo.study.counterfactual.leak_test`).
+    """
+    x = np.asarray(x)
+    mask = np.abs(np.asarray(energies)) < threshold
+    out = x.copy()
+    out[np.broadcast_to(mask[:, None, :], out.shape)] = 0
+    return out
 
 
 def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
@@ -149,9 +152,8 @@ def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
     ----------
     cfg : StudyConfig or similar
         Needs ``seed``, ``n_cells``, ``ranges``, ``amplitude``, ``min_gap``, ``train_windings``,
-        ``unseen_windings``, ``n_train``, ``n_val``, ``n_test``, ``n_size``, ``size_factor``,
-        ``n_unseen``, ``disorder_strengths``, ``disorder_t0`` (a range), ``disorder_t1`` and
-        ``n_disorder``.
+        ``unseen_windings``, ``n_train``, ``n_val``, ``n_test``, ``n_size``, ``size_factor`` and
+        ``n_unseen``.
     progress : bool
     """
     from tqdm.auto import tqdm
@@ -164,14 +166,16 @@ def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
         ("size", lambda: _clean_set(cfg, "size", cfg.n_size, cfg.size_factor * N, cfg.train_windings)),
         ("unseen", lambda: _clean_set(cfg, "unseen", cfg.n_unseen, N, cfg.unseen_windings)),
     ]
-    jobs += [(disorder_key(W), (lambda i=i, W=W: _disorder_set(cfg, i, W))) for i, W in enumerate(cfg.disorder_strengths)]
     out: Dict[str, EvalSet] = {}
-    energies = {}
     for name, make in tqdm(jobs, desc="data sets", disable=not progress):
-        out[name], energies[name] = make()
+        out[name], energies = make()
+        if name == "test":  # kept for the first edition's in-gap ablation (its leak is measured)
+            out[name].aux["energies"] = energies.astype(np.float32)
     test = out["test"]
-    xa, removed = ablate_edge_states(test.x, energies["test"], cfg.min_gap / 2)
-    out["ablation"] = EvalSet(xa, test.label.copy(), test.w_real.copy(), N, removed=removed)
+    n_states = 2 * max(abs(int(w)) for w in cfg.train_windings)
+    xa = ablate_fixed(test.x, n_states)
+    out["ablation"] = EvalSet(xa, test.label.copy(), test.w_real.copy(), N,
+                              removed=np.full(len(test), n_states, np.int64))
     return out
 
 
@@ -198,6 +202,11 @@ def save_eval_sets(sets: Dict[str, EvalSet], path) -> None:
                     v = getattr(s, k)
                     if v is not None:
                         g.create_dataset(k, data=v)
+                if s.aux:
+                    a = g.create_group("aux")
+                    for k, v in s.aux.items():
+                        v = np.asarray(v)
+                        a.create_dataset(k, data=v.astype("S") if v.dtype.kind == "U" else v)
             f.attrs["complete"] = True
 
 
@@ -221,8 +230,12 @@ def load_eval_sets(path) -> Dict[str, EvalSet]:
             for key in sorted(f.keys()):
                 g = f[key]
                 d: Dict[str, Any] = {k: g[k][()] for k in _FIELDS if k in g}
+                aux = {}
+                for k, v in (g["aux"].items() if "aux" in g else ()):
+                    v = v[()]
+                    aux[k] = v.astype("U") if v.dtype.kind == "S" else v
                 out[str(g.attrs["name"])] = EvalSet(d["x"], d["label"], d["w_real"], int(g.attrs["n_cells"]),
-                                                    d.get("removed"))
+                                                    d.get("removed"), aux)
         except (KeyError, OSError) as exc:
             raise CorruptDatasetError(f"{str(path)!r} is damaged ({type(exc).__name__}: {exc}); delete it to rebuild") from None
     return out

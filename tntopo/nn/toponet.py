@@ -56,17 +56,26 @@ STATE_LAYER_PATH = ((0, 1), (0, 1))
 
 
 class _Square(torch.autograd.Function):
-    """``q**2`` with a one-pass backward ``2 q g`` (torch's pow backward makes three passes)."""
+    """``q**2`` with a one-pass backward ``2 q g`` (torch's pow backward makes three passes).
+
+    Written in the ``setup_context`` form with a generated vmap rule, so that ``torch.func``
+    transforms (per-sample Jacobians, Hessians) work through it.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, q):
-        ctx.save_for_backward(q)
+    def forward(q):
         return q.square()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
 
     @staticmethod
     def backward(ctx, g):
         (q,) = ctx.saved_tensors
-        return torch.mul(g, q).mul_(2)
+        return 2 * g * q  # out of place: under functorch transforms g may be a batched view
 
 
 def _check(name, value, allowed):

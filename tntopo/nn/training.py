@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 __all__ = ["train", "evaluate", "predict", "History", "as_dataset", "select_lr", "n_parameters",
-           "effective_parameters", "TrainingDivergedError", "Loss", "Optimizer", "LOSSES", "OPTIMIZERS"]
+           "effective_parameters", "output_jacobian", "best_lr", "TrainingDivergedError", "Loss", "Optimizer", "LOSSES", "OPTIMIZERS"]
 
 #: ``train(loss=...)``: regression losses and the classification loss.
 Loss = Literal["mse", "huber", "l1", "cross_entropy"]
@@ -503,16 +503,71 @@ def select_lr(build: Callable[[], nn.Module], train_data, val_data, grid: Sequen
         diverged = not math.isfinite(m["loss"])
         scores[lr] = {"accuracy": m["accuracy"], "loss": m["loss"] if not diverged else float("inf"),
                       "diverged": diverged, "epochs": hist.completed_epochs}
+    return best_lr(scores, metric), scores
+
+
+def best_lr(scores: Dict[float, Dict[str, Any]], metric: str = "accuracy") -> float:
+    """The selection rule of :func:`select_lr` on ``{lr: {"accuracy", "loss"}}`` validation scores.
+
+    ``metric="accuracy"``: the highest validation accuracy, ties broken by the lower loss (then the
+    smaller rate); ``metric="loss"``: the lowest loss, ties broken by the higher accuracy. Shared by
+    the study, which runs the grid in parallel.
+    """
+    if metric not in ("accuracy", "loss"):
+        raise ValueError(f"unknown metric {metric!r}; choose one of 'accuracy', 'loss'")
+    if not scores:
+        raise ValueError("no learning rate was scored")
+
+    def loss(g):
+        v = scores[g]["loss"]
+        return float("inf") if v is None or not math.isfinite(v) else float(v)
+
     if metric == "accuracy":
-        best = max(grid, key=lambda g: (scores[g]["accuracy"], -scores[g]["loss"]))
-    else:
-        best = min(grid, key=lambda g: (scores[g]["loss"], -scores[g]["accuracy"]))
-    return best, scores
+        return min(scores, key=lambda g: (-scores[g]["accuracy"], loss(g), g))
+    return min(scores, key=lambda g: (loss(g), -scores[g]["accuracy"], g))
 
 
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable scalars of ``model`` (the raw parameter count)."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def output_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Jacobian ``J[i, p] = d out_i / d theta_p`` of every output on the batch ``x`` (float64 tensor).
+
+    Outputs are flattened sample by sample (``B`` values of a regressor, ``B K`` logits of a
+    classifier); parameters are the trainable ones in ``model.named_parameters()`` order, flattened.
+    The model must act on each sample independently (tntopo's models do). Per-sample Jacobians are
+    vectorized with ``torch.func`` (``vmap`` of ``jacrev`` over the samples: memory of one sample's
+    activations per output, not of the batch's), in eval mode; models whose operations have no
+    batching rule fall back to a loop over samples.
+    """
+    from torch.func import functional_call, jacrev, vmap
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        return torch.zeros((0, 0), dtype=torch.float64)
+    names = [n for n, _ in named]
+    params = {n: p.detach() for n, p in named}
+    x = torch.as_tensor(x)
+
+    def f(par, xi):
+        return functional_call(model, par, (xi.unsqueeze(0),)).reshape(-1)
+
+    def stack(jac, B):
+        return torch.cat([jac[n].reshape(B, -1, params[n].numel()) for n in names], dim=2).reshape(-1, sum(
+            params[n].numel() for n in names))
+
+    was_training = model.training
+    model.eval()
+    try:
+        try:
+            J = stack(vmap(jacrev(f), in_dims=(None, 0))(params, x), len(x))
+        except (RuntimeError, NotImplementedError, ValueError):  # pragma: no cover - ops without batching rules
+            J = torch.cat([stack({n: v.unsqueeze(0) for n, v in jacrev(f)(params, xi).items()}, 1) for xi in x])
+    finally:
+        model.train(was_training)
+    return J.detach().to(torch.float64)
 
 
 def effective_parameters(model: nn.Module, x: torch.Tensor, rtol: Optional[float] = None) -> int:
@@ -541,18 +596,7 @@ def effective_parameters(model: nn.Module, x: torch.Tensor, rtol: Optional[float
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         return 0
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(x).reshape(-1)
-        rows = []
-        for i in range(out.numel()):
-            g = torch.autograd.grad(out[i], params, retain_graph=i + 1 < out.numel(), allow_unused=True)
-            rows.append(torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1)
-                                   for gi, p in zip(g, params)]).detach().to(torch.float64))
-    finally:
-        model.train(was_training)
-    J = torch.stack(rows)
+    J = output_jacobian(model, x)
     s = torch.linalg.svdvals(J)
     if s.numel() == 0 or float(s[0]) == 0.0:
         return 0

@@ -22,12 +22,17 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 #: determines its invariant (near a transition it does not, and no model can be asked to).
 QUANTIZED_TOL = 0.25
 
-__all__ = ["QUANTIZED_TOL", "StudyConfig", "ModelSpec", "QUICK", "FULL", "TINY", "PRESETS", "DEFAULT_MODELS", "get_config"]
+__all__ = ["QUANTIZED_TOL", "StudyConfig", "ModelSpec", "QUICK", "FULL", "TINY", "PRESETS", "DEFAULT_MODELS", "HEADS",
+           "get_config"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How one model of the study is built and trained.
+    """How one model of the study is built.
+
+    Every model gets the same training budget (:attr:`StudyConfig.epochs` of the same data and
+    batch size) and its learning rate is chosen from :attr:`StudyConfig.lr_grid` on validation data;
+    a spec therefore carries no budget or learning rate of its own.
 
     Attributes
     ----------
@@ -35,81 +40,90 @@ class ModelSpec:
         A model name of the registry :data:`tntopo.nn.MODELS` (``"toponet"``, ``"toponet_odd"``, ``"mlp"``...).
     kwargs : dict
         Extra constructor arguments.
-    lr : float
-        Adam learning rate.
-    epochs : int, optional
-        Overrides :attr:`StudyConfig.epochs` for this model (e.g. slower convolutional models).
     description : str
         One line for the results table.
     """
 
     kind: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    lr: float = 1e-3
-    epochs: Optional[int] = None
     description: str = ""
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-able dict of the spec."""
-        return {"kind": self.kind, "kwargs": dict(self.kwargs), "lr": self.lr, "epochs": self.epochs,
-                "description": self.description}
+        return {"kind": self.kind, "kwargs": dict(self.kwargs), "description": self.description}
 
 
 #: The models of the study, by the name used in ``results.json``.
 DEFAULT_MODELS: Dict[str, ModelSpec] = {
     "topo": ModelSpec(
-        "toponet", {}, lr=1e-2,
+        "toponet", {},
         description="TopoNet from random init: per-state weights s (2N), full kernel X (NxN), learned window R (N)",
     ),
     "topo_ti": ModelSpec(
-        "toponet_odd", {"kernel": "translation_invariant", "state_weights": "rank", "window": "fixed"}, lr=1e-2,
+        "toponet_odd", {"kernel": "translation_invariant", "state_weights": "rank", "window": "fixed"},
         description="physics-structured TopoNet, random init: translation-invariant kernel f(a-c) odd under "
                     "reflection, chiral-odd state weights g(energy rank), fixed bulk window",
     ),
     "topo_commutator": ModelSpec(
         "toponet_commutator", {"kernel": "translation_invariant", "state_weights": "rank", "window": "fixed",
-                               "n_bins": 8}, lr=1e-2,
+                               "n_bins": 8},
         description="topo_ti with the kernel of the invariant's commutator, X = lam (a - c) (one scale), "
                     "and 8 rank bins of chiral-odd state weights",
     ),
     "topo_ti_plain": ModelSpec(
-        "toponet", {"kernel": "translation_invariant", "state_weights": "rank", "window": "fixed"}, lr=1e-2,
+        "toponet", {"kernel": "translation_invariant", "state_weights": "rank", "window": "fixed"},
         description="ablation of topo_ti: same parametrization without the reflection/chiral odd constraints",
     ),
-    "mlp": ModelSpec("mlp", {}, lr=1e-3, description="MLP on the flattened wavefunctions (2 hidden layers)"),
-    "cnn": ModelSpec("cnn", {}, lr=1e-3, description="CNN over sites x states, global average pooling"),
+    "mlp": ModelSpec("mlp", {}, description="MLP on the flattened wavefunctions (2 hidden layers)"),
+    "cnn": ModelSpec("cnn", {}, description="CNN over sites x states, global average pooling"),
     "symmetric": ModelSpec(
-        "symmetric", {}, lr=3e-3,
+        "symmetric", {},
         description="chiral-symmetry-informed DeepSets network over positive-energy states",
     ),
     "shallow_svd": ModelSpec(
-        "shallow", {}, lr=1e-3, description="one hidden layer; its first layer is SVD-pruned (see pruning)",
+        "shallow", {}, description="one hidden layer; its first layer is SVD-pruned (see pruning)",
     ),
 }
 
 
+#: Heads every model is trained with: a regressor (MSE on the winding, rounded) and a classifier
+#: (cross-entropy over the winding classes the hopping ranges allow). Classifier rows are named ``<model>+ce``.
+HEADS = ("regression", "classification")
+CE_SUFFIX = "+ce"
+
+
 @dataclass(frozen=True)
 class StudyConfig:
-    """Every setting of the study.
+    """Every setting of the study (second edition; see ``docs/guide/study.rst``).
 
-    Data (all clean sets: random hoppings over ``ranges``, amplitudes in ``[-1, 1]``, Bloch gap
-    at least ``min_gap``, classes balanced over the winding sectors, exact Bloch labels):
+    Clean data (random hoppings over ``ranges``, amplitudes in ``[-amplitude, amplitude]``, Bloch
+    gap at least ``min_gap``, balanced over the winding sectors, exact Bloch labels):
 
     * train / val / test: ``n_cells`` cells, windings ``train_windings``;
-    * size generalization: ``size_factor * n_cells`` cells, same distribution;
+    * size generalization (``size``): ``size_factor * n_cells`` cells, same distribution;
     * unseen windings: ``unseen_windings`` (absent from training), ``n_cells`` cells;
-    * edge ablation: the test set with every state inside the bulk gap (``|E| < min_gap / 2``,
-      the edge zero modes of open topological chains) zeroed out of the input;
-    * disorder: nearest-neighbour SSH, ``t_0 ~ U[disorder_t0]``, ``t_1 = disorder_t1``, disorder
-      ``{0: W, 1: W/2}`` for each ``W`` in ``disorder_strengths`` (the topological Anderson
-      insulator window lies around ``W ~ 2-3``); label: the exact twisted-boundary integer of the
-      periodic chain with the same bonds.
+    * edge ablation: the test set with ``2 max|train_windings|`` mid-spectrum states zeroed in every
+      chain (:func:`tntopo.data.ablate_fixed`: the shape of the input carries no label);
+    * counterfactual: ``n_counterfactual`` chains where the edge-state proxy and the bulk invariant
+      disagree (:mod:`tntopo.study.counterfactual`).
 
-    Training: each model of ``models`` is trained from ``seeds`` independent random
-    initializations (seed ``i`` of model ``name`` derives from ``seed`` via
-    :func:`tntopo.parallel.task_seed`), for ``epochs`` epochs (Adam, MSE on the winding number,
-    best validation loss restored). A seed is *trainable* when its validation accuracy reaches
-    ``trainability_threshold`` within the budget.
+    Disorder (:mod:`tntopo.study.disorder`): nearest-neighbour chains ``t_1 = 1``, ``t_0`` on both
+    sides of the critical line of the ensemble (``|ln t_0 / t0_c(W)|`` uniform in
+    ``disorder_delta``), disorder ``{0: r0 W, 1: r1 W}`` with ``disorder_ratios``, for each ``W`` in
+    ``disorder_strengths`` and each chain length in ``disorder_lengths`` (which must contain
+    ``n_cells``); label: the thermodynamic phase of the ensemble (exact Lyapunov criterion).
+
+    Training: each model of ``models`` and each head of ``heads`` is trained from ``seeds``
+    independent initializations for the same budget, ``epochs`` epochs of the same data and
+    ``batch_size`` (Adam, best validation loss restored); its learning rate is the best of
+    ``lr_grid`` on validation data for seed 0 (the runs of seed 0 at every rate are the selection,
+    and the one at the chosen rate is seed 0's run). A seed *learns the invariant* when it reaches
+    ``trainability_threshold`` on unseen windings, on the ``size`` chains where the model takes them
+    and on the counterfactual set.
+
+    ``trainability_map`` and ``landscape`` are the keyword arguments of
+    :func:`tntopo.study.trainability.trainability_map` and of the landscape section (``models``:
+    the TopoNet variants measured, ``seeds``, ``epochs``, ``n_jacobian``, ``grad_n_cells``).
     """
 
     name: str = "full"
@@ -126,17 +140,23 @@ class StudyConfig:
     size_factor: int = 4
     n_size: int = 400
     n_unseen: int = 600
-    disorder_strengths: Tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5)
-    disorder_t0: Tuple[float, float] = (1.0, 1.2)
-    disorder_t1: float = 1.0
-    n_disorder: int = 400
-    seeds: int = 20
+    n_counterfactual: int = 600
+    disorder_strengths: Tuple[float, ...] = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5)
+    disorder_lengths: Tuple[int, ...] = (24, 72, 192)
+    disorder_ratios: Tuple[float, float] = (1.0, 0.5)
+    disorder_delta: Tuple[float, float] = (0.7, 1.4)
+    n_disorder: int = 100
+    seeds: int = 8
     epochs: int = 40
     batch_size: int = 64
+    lr_grid: Tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    heads: Tuple[str, ...] = HEADS
     patience: Optional[int] = None
     trainability_threshold: float = 0.95
     pruning_ranks: Tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256)
     models: Mapping[str, ModelSpec] = field(default_factory=lambda: dict(DEFAULT_MODELS))
+    trainability_map: Optional[Mapping[str, Any]] = None
+    landscape: Optional[Mapping[str, Any]] = None
 
     def __post_init__(self):
         if self.n_cells < 8:
@@ -150,6 +170,8 @@ class StudyConfig:
         for name, spec in self.models.items():
             if not isinstance(spec, ModelSpec):
                 raise ValueError(f"models[{name!r}] must be a ModelSpec, got {type(spec).__name__}")
+            if CE_SUFFIX in name:
+                raise ValueError(f"model name {name!r} contains {CE_SUFFIX!r}, the suffix of classifier rows; rename it")
         if set(self.unseen_windings) & set(self.train_windings):
             raise ValueError(
                 f"unseen_windings {self.unseen_windings} overlap train_windings {self.train_windings}; "
@@ -157,6 +179,33 @@ class StudyConfig:
             )
         if not 0 < self.trainability_threshold <= 1:
             raise ValueError("trainability_threshold must lie in (0, 1]")
+        if not self.lr_grid or any(not (float(g) > 0) for g in self.lr_grid):
+            raise ValueError(f"lr_grid must list positive learning rates, got {self.lr_grid}")
+        bad = [h for h in self.heads if h not in HEADS]
+        if bad or not self.heads:
+            raise ValueError(f"unknown heads {bad}; choose from {HEADS}")
+        if self.n_cells not in self.disorder_lengths:
+            raise ValueError(f"disorder_lengths {self.disorder_lengths} must contain n_cells={self.n_cells} "
+                             "(the length every model is trained on)")
+        if any(W < 0 for W in self.disorder_strengths):
+            raise ValueError(f"disorder strengths must be >= 0, got {self.disorder_strengths}")
+
+    # ------------------------------------------------------------------ names
+    @property
+    def classes(self) -> Tuple[int, ...]:
+        """Winding classes of the classification head: every winding the hopping ranges allow."""
+        return tuple(range(min(self.ranges), max(self.ranges) + 1))
+
+    def run_names(self) -> Tuple[str, ...]:
+        """Rows of the study: each model per head (``"mlp"``, ``"mlp+ce"``...), models in order, regression first."""
+        return tuple(m + ("" if h == "regression" else CE_SUFFIX) for h in self.heads for m in self.models)
+
+    def spec_of(self, run: str) -> Tuple[ModelSpec, str, str]:
+        """``(spec, head, base model name)`` of a row name."""
+        base, ce = (run[: -len(CE_SUFFIX)], True) if run.endswith(CE_SUFFIX) else (run, False)
+        if base not in self.models:
+            raise ValueError(f"unknown model row {run!r}; rows are {self.run_names()}")
+        return self.models[base], "classification" if ce else "regression", base
 
     def replace(self, **changes) -> "StudyConfig":
         """A copy with some settings changed (``models`` may be a list of names to keep)."""
@@ -172,39 +221,42 @@ class StudyConfig:
         """A JSON-able dict of every setting (stored in ``results.json``)."""
         d = dataclasses.asdict(self)
         d["models"] = {k: v.to_dict() for k, v in self.models.items()}
+        d["trainability_map"] = json.loads(json.dumps(self.trainability_map, default=list))
+        d["landscape"] = json.loads(json.dumps(self.landscape, default=list))
+        d["classes"] = list(self.classes)
         return d
 
     def data_key(self) -> str:
         """Hash of the settings that define the data sets."""
         fields = ("seed", "n_cells", "ranges", "train_windings", "unseen_windings", "min_gap", "amplitude",
-                  "n_train", "n_val", "n_test", "size_factor", "n_size", "n_unseen", "disorder_strengths",
-                  "disorder_t0", "disorder_t1", "n_disorder")
+                  "n_train", "n_val", "n_test", "size_factor", "n_size", "n_unseen", "n_counterfactual",
+                  "disorder_strengths", "disorder_lengths", "disorder_ratios", "disorder_delta", "n_disorder")
         d = self.to_dict()
         return _hash({k: d[k] for k in fields})
 
-    def run_key(self, model: str) -> str:
-        """Hash of everything a training run of ``model`` depends on (its cache key)."""
+    def run_key(self, run: str, lr: float) -> str:
+        """Hash of everything one training run of row ``run`` at learning rate ``lr`` depends on (its cache key)."""
+        spec, head, _ = self.spec_of(run)
         d = self.to_dict()
         sub = {k: d[k] for k in ("epochs", "batch_size", "patience", "trainability_threshold", "pruning_ranks")}
-        return _hash({"data": self.data_key(), "train": sub, "model": d["models"][model]})
-
-    def epochs_of(self, model: str) -> int:
-        """Training epochs of ``model`` (its own budget, or :attr:`epochs`)."""
-        e = self.models[model].epochs
-        return self.epochs if e is None else int(e)
+        return _hash({"data": self.data_key(), "train": sub, "model": spec.to_dict(), "head": head,
+                      "classes": list(self.classes) if head == "classification" else None, "lr": float(lr)})
 
 
 def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _with_epochs(models: Mapping[str, ModelSpec], **epochs: int) -> Dict[str, ModelSpec]:
-    """``models`` with the training budget of some of them changed."""
-    return {k: dataclasses.replace(v, epochs=epochs[k]) if k in epochs else v for k, v in models.items()}
-
-
-FULL = StudyConfig(models=_with_epochs(DEFAULT_MODELS, topo=80, topo_ti=80, topo_commutator=80, topo_ti_plain=80,
-                                       symmetric=50))
+FULL = StudyConfig(
+    trainability_map={
+        "n_cells": (8, 16, 32, 64),
+        "inits": ({"kind": "random", "scale": 0.3}, {"kind": "random", "scale": 1.0}, {"kind": "random", "scale": 3.0},
+                  {"kind": "exact", "eps": 0.01}, {"kind": "exact", "eps": 0.1}, {"kind": "exact", "eps": 1.0}),
+        "diversities": ((0, 1), (-2, -1, 0, 1, 2)), "seeds": 5, "epochs": 30,
+        "data": {"n_train": 512, "n_val": 128, "n_unseen": 128, "n_long": 64, "n_counterfactual": 96},
+    },
+    landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "n_jacobian": 64, "grad_n_cells": (8, 16, 32, 64)},
+)
 
 QUICK = StudyConfig(
     name="quick",
@@ -215,12 +267,19 @@ QUICK = StudyConfig(
     n_test=400,
     n_size=200,
     n_unseen=300,
-    disorder_strengths=(0.0, 1.0, 1.5, 2.0, 2.5, 3.0),
-    n_disorder=200,
-    seeds=5,
+    n_counterfactual=240,
+    disorder_lengths=(16, 48, 128),
+    n_disorder=64,
+    seeds=3,
     epochs=30,
     pruning_ranks=(1, 2, 3, 4, 8, 16, 32, 64, 256),
-    models=_with_epochs(DEFAULT_MODELS, topo=80, topo_ti=80, topo_commutator=80, topo_ti_plain=80, symmetric=40),
+    trainability_map={
+        "n_cells": (8, 16, 32, 64),
+        "inits": ({"kind": "random", "scale": 1.0}, {"kind": "exact", "eps": 0.01}, {"kind": "exact", "eps": 1.0}),
+        "diversities": ((0, 1), (-2, -1, 0, 1, 2)), "seeds": 2, "epochs": 8,
+        "data": {"n_train": 160, "n_val": 48, "n_unseen": 64, "n_long": 32, "n_counterfactual": 48},
+    },
+    landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "n_jacobian": 48, "grad_n_cells": (8, 16, 32, 64)},
 )
 
 TINY = StudyConfig(
@@ -234,11 +293,14 @@ TINY = StudyConfig(
     size_factor=2,
     n_size=16,
     n_unseen=24,
+    n_counterfactual=24,
     disorder_strengths=(0.0, 2.5),
+    disorder_lengths=(8, 24, 64),
     n_disorder=12,
     seeds=2,
     epochs=2,
     batch_size=32,
+    lr_grid=(1e-3, 1e-2),
     pruning_ranks=(1, 2, 4),
     models={
         "topo": DEFAULT_MODELS["topo"],
@@ -248,6 +310,12 @@ TINY = StudyConfig(
         "symmetric": dataclasses.replace(DEFAULT_MODELS["symmetric"], kwargs={"channels": (4,), "hidden": 8}),
         "shallow_svd": dataclasses.replace(DEFAULT_MODELS["shallow_svd"], kwargs={"hidden": 8}),
     },
+    trainability_map={
+        "n_cells": (8, 16), "inits": ({"kind": "random", "scale": 1.0}, {"kind": "exact", "eps": 0.01}),
+        "diversities": ((0, 1),), "seeds": 1, "epochs": 1,
+        "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12},
+    },
+    landscape={"models": ("topo_ti",), "seeds": 2, "epochs": 1, "n_jacobian": 8, "grad_n_cells": (8, 16)},
 )
 
 PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}

@@ -44,6 +44,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ..chains import sample_chains
+from ..data.evalsets import ablate_fixed, ablate_in_gap  # noqa: F401 - the ablations, re-exported here
 from ..errors import GaplessError, GaplessWarning
 from ..parallel import task_seed
 
@@ -88,7 +89,8 @@ def edge_weight(x, n_outer: int = 2) -> np.ndarray:
     Returns
     -------
     ndarray, shape (B,)
-        In ``[0, 1]``: ``(|psi_{N-1}|^2 + |psi_N|^2)`` summed over the outer sites, divided by 2.
+        In ``[0, 1]``: ``(|psi_{N-1}|^2 + |psi_N|^2)`` summed over the outer sites, divided by 2
+        (0 for an input whose two mid-spectrum columns are zero, e.g. ablated).
     """
     x = _as_numpy(x)
     N = x.shape[1] // 2
@@ -97,7 +99,9 @@ def edge_weight(x, n_outer: int = 2) -> np.ndarray:
     cells = np.r_[0:n_outer, N - n_outer:N]
     sites = np.r_[cells, cells + N]
     mid = np.abs(x[:, :, N - 1:N + 1]) ** 2
-    return mid[:, sites, :].sum(axis=(1, 2)) / mid.sum(axis=(1, 2))
+    num, den = mid[:, sites, :].sum(axis=(1, 2)), mid.sum(axis=(1, 2))
+    # ablated inputs have no mid-spectrum states: no weight anywhere, hence none at the edges
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
 def edge_proxy_predict(x, n_outer: int = 2, threshold: float = 0.5) -> np.ndarray:
@@ -296,33 +300,6 @@ def _ring_realspace(h: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ ablations and leaks
-def ablate_fixed(x, n_states: int = 2) -> np.ndarray:
-    """Zero the ``n_states`` mid-spectrum columns of every sample (the same columns, whatever its winding).
-
-    With ``n_states >= 2 max|W|`` every in-gap end state of the set is removed, and the shape of the
-    input carries no label: every sample has exactly ``n_states`` zero columns.
-    """
-    x = _as_numpy(x)
-    N = x.shape[1] // 2
-    if n_states < 0 or n_states % 2 or n_states > 2 * N:
-        raise ValueError(f"n_states must be an even number in [0, 2N = {2 * N}], got {n_states}")
-    out = x.copy()
-    out[:, :, N - n_states // 2:N + n_states // 2] = 0
-    return out
-
-
-def ablate_in_gap(x, energies, threshold: float) -> np.ndarray:
-    """The first edition's ablation: zero the columns of states with ``|E| < threshold``.
-
-    Kept to show its leak: an open chain of winding ``W`` has ``2|W|`` in-gap states.
-    """
-    x = _as_numpy(x)
-    mask = np.abs(np.asarray(energies)) < threshold
-    out = x.copy()
-    out[np.broadcast_to(mask[:, None, :], out.shape)] = 0
-    return out
-
-
 def shape_statistics(x) -> Dict[str, np.ndarray]:
     """Label-free shape statistics of each input: counts of all-zero columns, all-zero rows, zero entries.
 

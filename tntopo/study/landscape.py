@@ -27,6 +27,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..nn.training import effective_parameters  # one definition (vectorized Jacobian rank), re-exported here
+
 __all__ = [
     "flat_parameters",
     "output_jacobian",
@@ -70,37 +72,13 @@ def _functional(model, names, shapes):
 
 
 def output_jacobian(model, x) -> np.ndarray:
-    """Jacobian ``J[i, p] = d out_i / d theta_p`` over the batch ``x``, float64 ``(outputs, parameters)``."""
+    """Jacobian ``J[i, p] = d out_i / d theta_p`` over the batch ``x``, float64 ``(outputs, parameters)``
+    (:func:`tntopo.nn.training.output_jacobian` as a numpy array)."""
     torch = _torch()
-    names, shapes, theta = flat_parameters(model)
-    f = _functional(model, names, shapes)
+    from ..nn.training import output_jacobian as _oj
+
     x = torch.as_tensor(np.asarray(x) if not hasattr(x, "detach") else x)
-    return _jac(lambda t: f(t, x), theta).detach().cpu().numpy()
-
-
-def _jac(fn, theta):
-    """Reverse-mode Jacobian, vectorized over outputs (vmap) when the model allows it."""
-    torch = _torch()
-    try:
-        return torch.autograd.functional.jacobian(fn, theta, vectorize=True)
-    except (RuntimeError, NotImplementedError):  # pragma: no cover - ops without batching rules
-        return torch.autograd.functional.jacobian(fn, theta)
-
-
-def effective_parameters(model, x, rtol: Optional[float] = None) -> int:
-    """Jacobian rank of ``model`` on the batch ``x``: the effective number of parameters.
-
-    Same definition as :func:`tntopo.nn.training.effective_parameters` (singular values of the
-    output Jacobian above ``rtol * s_max``, default ``max(J.shape) * eps`` of the parameters' dtype),
-    computed with one vectorized reverse pass (:func:`output_jacobian`) instead of one per output.
-    """
-    torch = _torch()
-    J = output_jacobian(model, x)
-    s = np.linalg.svd(J, compute_uv=False)
-    if s.size == 0 or s[0] == 0:
-        return 0
-    tol = (max(J.shape) * torch.finfo(next(model.parameters()).dtype).eps) if rtol is None else rtol
-    return int(np.sum(s > tol * s[0]))
+    return _oj(model, x).cpu().numpy()
 
 
 def _generators(model) -> Dict[str, List[np.ndarray]]:

@@ -5,15 +5,19 @@
 
 Steps:
 
-1. the evaluation sets of :mod:`tntopo.data.evalsets` (built once, cached as ``DIR/data/sets-<key>.h5``);
-2. the exact TopoNet (``init="exact"``) against :func:`tntopo.winding_number` on every set, and its
-   accuracy (what computing the invariant of the finite input chain achieves);
-3. one training run per (model, seed), spread over ``executor`` with
+1. the evaluation sets (:func:`build_sets`: the clean sets of :mod:`tntopo.data.evalsets`, the
+   counterfactual chains of :mod:`tntopo.study.counterfactual` and the disorder sets of
+   :mod:`tntopo.study.disorder` at every chain length; built once, cached as ``DIR/data/sets-<key>.h5``);
+2. the exact TopoNet (``init="exact"``) on every set, and its precision against :func:`tntopo.winding_number`;
+3. learning-rate selection: seed 0 of every row (model x head) at every rate of ``lr_grid``, the best
+   on validation data is kept; the trainability map and the landscape run in the same pool;
+4. the other seeds of every row at its chosen rate, spread over ``executor`` with
    :func:`tntopo.parallel.map_tasks` -- a process pool by default, ``"serial"``, or a dask scheduler
    address. Each run derives its seed from :func:`tntopo.parallel.task_seed`, runs torch on one
-   thread and is saved at once under ``DIR/runs/<model>/seed<k>.json`` (atomically): an
+   thread and is saved at once under ``DIR/runs/<row>/seed<k>-lr<lr>.json`` (atomically): an
    interrupted study resumes where it stopped, and any executor gives the same numbers;
-4. aggregation over seeds (:func:`aggregate`), the findings checked against the data
+5. aggregation over seeds (:func:`aggregate`), the top-level sections (``disorder``, ``edge_proxy``,
+   ``trainability_map``, ``landscape``), the findings checked against the data
    (:func:`tntopo.study.report.findings`), ``results.json``, figures and ``results.md``.
 """
 from __future__ import annotations
@@ -33,17 +37,69 @@ import numpy as np
 from .._io import read_json, write_json
 from ..parallel import TaskFailure, map_tasks, task_seed
 from .config import QUANTIZED_TOL, StudyConfig, get_config
-from ..data.evalsets import EvalSet, build_eval_sets, disorder_key, load_eval_sets, save_eval_sets
+from ..data.evalsets import EvalSet, build_eval_sets, load_eval_sets, save_eval_sets
 
-__all__ = ["reproduce", "run_training", "aggregate", "run_seed"]
+__all__ = ["reproduce", "run_training", "aggregate", "run_seed", "build_sets", "disorder_set_name"]
 
 TOPO_KINDS = ("toponet", "toponet_odd", "toponet_commutator")
+#: Largest raw parameter count whose effective count (Jacobian rank) is measured; the batch has up to
+#: ``_JAC_ROWS`` samples, so beyond that many parameters the rank is a lower bound.
+_JAC_MAX_PARAMS = 20000
+_JAC_ROWS = 1024
 
 
 def run_seed(cfg: StudyConfig, model: str, k: int) -> int:
-    """Seed of training run ``k`` of ``model``: from ``task_seed(cfg.seed, crc32(model), k)``."""
+    """Seed of training run ``k`` of row ``model``: from ``task_seed(cfg.seed, crc32(model), k)``."""
     ss = task_seed(cfg.seed, zlib.crc32(model.encode()), k)
     return int(ss.generate_state(1, np.uint32)[0])
+
+
+def disorder_set_name(n_cells: int, W: float) -> str:
+    """Name of the disorder set of ``n_cells`` cells at strength ``W`` (``"disorder/N24/W2.5"``)."""
+    return f"disorder/N{int(n_cells)}/W{float(W):g}"
+
+
+def _family(cfg: StudyConfig):
+    from .disorder import DisorderFamily
+
+    return DisorderFamily(ratios=tuple(cfg.disorder_ratios), delta_range=tuple(cfg.disorder_delta))
+
+
+def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
+    """Every evaluation set of the study, deterministic in ``cfg.seed``.
+
+    The clean sets of :func:`tntopo.data.build_eval_sets`; ``counterfactual``
+    (:func:`tntopo.study.counterfactual.counterfactual_set`, ``aux``: ``family`` and the edge proxy's
+    prediction ``edge_proxy``); ``disorder/N<N>/W<W>`` for every length and strength
+    (:func:`tntopo.study.disorder.disorder_set`: ``label`` the phase of the ensemble, ``w_real`` the
+    real-space invariant of the open chain, ``aux``: ``estimator``, ``majority``, ``lyapunov_gap``, ``t0``).
+
+    Raises
+    ------
+    ValueError
+        If the clean end of the disorder family is outside the training distribution
+        (:func:`tntopo.study.disorder.check_clean_end`).
+    """
+    from tqdm.auto import tqdm
+
+    from .counterfactual import counterfactual_set, edge_proxy_predict
+    from .disorder import check_clean_end, disorder_set
+
+    sets = build_eval_sets(cfg, progress=progress)
+    cf = counterfactual_set(cfg.n_counterfactual, cfg.n_cells, ranges=cfg.ranges, min_gap=cfg.min_gap,
+                            amplitude=cfg.amplitude, seed=int(task_seed(cfg.seed, 11).generate_state(1)[0]))
+    sets["counterfactual"] = EvalSet(cf.x, cf.label, cf.checks["realspace"], cfg.n_cells,
+                                     aux={"family": cf.family.astype(str), "edge_proxy": edge_proxy_predict(cf.x)})
+    fam = _family(cfg)
+    check_clean_end(fam, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
+    jobs = [(N, W) for N in cfg.disorder_lengths for W in cfg.disorder_strengths]
+    dseed = int(task_seed(cfg.seed, 12).generate_state(1)[0])
+    for N, W in tqdm(jobs, desc="disorder sets", disable=not progress):
+        d = disorder_set(W, int(N), cfg.n_disorder, family=fam, seed=dseed)
+        sets[disorder_set_name(N, W)] = EvalSet(
+            d.x, d.label, d.w_open, int(N),
+            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0})
+    return sets
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -56,11 +112,12 @@ def _sets_for(cfg: StudyConfig, data_path: Optional[str]) -> Dict[str, EvalSet]:
         if data_path is not None and Path(data_path).exists():
             _SETS_CACHE[key] = load_eval_sets(data_path)
         else:  # e.g. a dask worker on another machine: rebuild (deterministic)
-            _SETS_CACHE[key] = build_eval_sets(cfg)
+            _SETS_CACHE[key] = build_sets(cfg)
     return _SETS_CACHE[key]
 
 
 def _predict(model, x: np.ndarray) -> np.ndarray:
+    """Predicted winding per sample: the real output of a regressor, the argmax class of a classifier."""
     import torch
 
     from ..nn.training import predict
@@ -71,68 +128,95 @@ def _predict(model, x: np.ndarray) -> np.ndarray:
 
 def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, float]:
     r = np.round(pred)
-    ref = np.round(s.w_real)
-    q = np.abs(s.w_real - ref) < QUANTIZED_TOL
-    return {
-        "accuracy": float(np.mean(r == s.label)),
-        "agreement": float(np.mean(r == ref)),
-        "agreement_quantized": float(np.mean(r[q] == ref[q])) if q.any() else None,
-        "mae": float(np.mean(np.abs(pred - s.label))),
-    }
+    out = {"accuracy": float(np.mean(r == s.label)), "mae": float(np.mean(np.abs(pred - s.label)))}
+    if "edge_proxy" in s.aux:  # how often the model says what the edge proxy says (counterfactual set)
+        out["proxy_agreement"] = float(np.mean(r == s.aux["edge_proxy"]))
+    return out
 
 
 def _tolist(t) -> list:
     return np.asarray(t.detach().double().cpu().numpy()).tolist()
 
 
-def run_training(cfg: StudyConfig, model_name: str, k: int, data_path: Optional[str] = None) -> Dict[str, Any]:
-    """Train seed ``k`` of ``model_name`` and evaluate it on every set (one task of the sweep).
+def _effective(model, sets, classes) -> Dict[str, Any]:
+    """Effective parameter count (Jacobian rank on test inputs) beside the raw count."""
+    import torch
+
+    from ..nn import effective_parameters, n_parameters
+
+    P = n_parameters(model)
+    if P > _JAC_MAX_PARAMS:
+        return {"effective": None, "raw": P, "note": f"not measured: more than {_JAC_MAX_PARAMS} parameters"}
+    # samples, not outputs: a classifier's K logits per sample may carry less than K numbers
+    # (the winding models' logits are functions of one), so the batch needs more samples than parameters
+    x = sets["test"].x
+    n = min(len(x), P + 64, _JAC_ROWS)
+    r = effective_parameters(model, torch.from_numpy(x[:n]))
+    k = len(classes) if classes else 1
+    return {"effective": int(r), "raw": P, "samples": int(n), "outputs": int(n * k), "lower_bound": bool(n < P)}
+
+
+def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optional[str] = None) -> Dict[str, Any]:
+    """Train seed ``k`` of row ``run`` (a model and its head) at learning rate ``lr``; evaluate it on every set.
 
     Runs torch on one thread (restored afterwards in the main thread; worker threads of a thread
     pool or a dask worker keep one) so that results do not depend on where it runs.
-    Returns a JSON-able dict: ``history``, ``scores`` per set, ``size_note``, TopoNet weights,
-    pruning results for SVD-prunable models, timings.
+    Returns a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model cannot
+    take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``, effective
+    parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
     """
     import torch
 
-    from ..nn import prune_svd, singular_values
-    from ..nn import accepts_size, build_model, n_parameters, train
+    from ..nn import accepts_size, build_model, n_parameters, prune_svd, singular_values, train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        spec = cfg.models[model_name]
+        spec, head, _ = cfg.spec_of(run)
+        classes = list(cfg.classes) if head == "classification" else None
         sets = _sets_for(cfg, data_path)
-        seed = run_seed(cfg, model_name, k)
-        model = build_model(spec.kind, cfg.n_cells, seed, **dict(spec.kwargs))
+        seed = run_seed(cfg, run, k)
+        model = build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hist = train(
-                model, sets["train"].dataset(), sets["val"].dataset(), epochs=cfg.epochs_of(model_name),
-                batch_size=cfg.batch_size, lr=spec.lr, seed=seed, patience=cfg.patience, progress=False,
-            )
+            try:
+                hist = train(model, sets["train"].dataset(), sets["val"].dataset(), epochs=cfg.epochs,
+                             batch_size=cfg.batch_size, lr=float(lr), seed=seed, patience=cfg.patience, progress=False)
+                diverged = None
+            except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
+                hist, diverged = None, str(exc)
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         scores: Dict[str, Any] = {}
-        size_note = accepts_size(model, sets["size"].n_cells)
+        notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
         for name, s in sets.items():
-            if name in ("train",) or (name == "size" and size_note is not None):
+            if name == "train" or notes[s.n_cells] is not None:
                 continue
             scores[name] = _scores(_predict(model, s.x), s)
+        size_note = notes[sets["size"].n_cells]
+        thr = cfg.trainability_threshold
+        crit = {c: scores[c]["accuracy"] for c in ("unseen", "size", "counterfactual") if c in scores}
         out: Dict[str, Any] = {
-            "model": model_name, "k": k, "seed": seed, "key": cfg.run_key(model_name),
+            "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
             "parameters": n_parameters(model),
-            "history": {key: list(hist[key]) for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
-            "best_epoch": hist["best_epoch"],
-            "max_val_accuracy": float(max(hist["val_accuracy"])),
+            "history": {key: (list(hist[key]) if hist else []) for key in
+                        ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
+            "best_epoch": hist["best_epoch"] if hist else None,
+            "diverged": diverged,
+            "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
             "scores": scores,
             "size_note": size_note,
+            "learns_invariant": bool(crit) and all(v >= thr for v in crit.values()),
+            "learns_invariant_criteria": sorted(crit),
         }
+        if k == 0:
+            out["effective_parameters"] = _effective(model, sets, classes)
         if spec.kind in TOPO_KINDS:
-            s_w, X, R = model.weights()
+            core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
+            s_w, X, R = core.weights()
             out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
-        if spec.kind == "shallow":
+        if spec.kind == "shallow" and head == "regression":
             test = sets["test"]
             sv = singular_values(model)
             ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
@@ -148,40 +232,92 @@ def run_training(cfg: StudyConfig, model_name: str, k: int, data_path: Optional[
             torch.set_num_threads(threads)
 
 
-def _cost(cfg: StudyConfig, model: str) -> float:
+def _cost(cfg: StudyConfig, run: str) -> float:
     """Rough relative cost of a training run (for scheduling only)."""
-    return cfg.epochs_of(model) * {"cnn": 4.0, "symmetric": 6.0, "shallow": 1.5, "mlp": 1.5}.get(cfg.models[model].kind, 1.0)
+    kind = cfg.spec_of(run)[0].kind
+    return {"cnn": 4.0, "symmetric": 6.0, "shallow": 1.5, "mlp": 1.5}.get(kind, 1.0)
+
+
+# ----------------------------------------------------------------------------- sections run as tasks
+def _registry_factory(kind: str, kwargs):
+    """``factory(n_cells, seed, init)`` building a registered TopoNet variant (for the landscape)."""
+    from ..nn import build_model
+
+    def make(n_cells: int, seed: int, init: str):
+        return build_model(kind, int(n_cells), int(seed), init=init, **dict(kwargs))
+
+    make.kwargs = {"kind": kind, **dict(kwargs)}  # type: ignore[attr-defined]
+    return make
+
+
+def run_section(cfg: StudyConfig, section: str, part) -> Dict[str, Any]:
+    """One task of a top-level section: a chain length of the trainability map, or one model's landscape."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if section == "trainability_map":
+                from .trainability import trainability_map
+
+                kw = dict(cfg.trainability_map or {})
+                kw["n_cells"] = (int(part),)
+                return trainability_map(seed=cfg.seed, **kw)
+            if section == "landscape":
+                from .landscape import landscape_report
+
+                kw = {k: v for k, v in dict(cfg.landscape or {}).items() if k != "models"}
+                spec = cfg.models[part]
+                return landscape_report(_registry_factory(spec.kind, spec.kwargs), cfg.n_cells, seed=cfg.seed,
+                                        data={"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap,
+                                              "amplitude": cfg.amplitude, "train_windings": tuple(cfg.train_windings)},
+                                        **kw)
+        raise ValueError(f"unknown section {section!r}")
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            torch.set_num_threads(threads)
+
+
+def _task(kind: str, *args):
+    """Dispatcher of the study's tasks (one pool for training runs and sections)."""
+    if kind == "run":
+        return run_training(*args)
+    return run_section(*args)
 
 
 # ----------------------------------------------------------------------------- exact reference
 def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
-    """TopoNet(init="exact") on every set: its error against the invariant and its accuracy."""
+    """TopoNet(init="exact") on every set: its accuracy (what computing the finite chain's invariant gets)
+    and its precision against the dense real-space route."""
     import torch
 
     from ..nn import TopoNet
 
-    err, acc, agree, agree_q, nets = 0.0, {}, {}, {}, {}
+    err, acc, nets = 0.0, {}, {}
     for name, s in sets.items():
         if s.n_cells not in nets:
             nets[s.n_cells] = TopoNet(s.n_cells, init="exact", dtype=torch.float64)
         with torch.no_grad():
             W = nets[s.n_cells](torch.from_numpy(s.x.astype(np.float64))).numpy()
-        sc = _scores(W, s)  # measured like every model's row (nothing in the report is typed in)
-        acc[name], agree[name], agree_q[name] = sc["accuracy"], sc["agreement"], sc["agreement_quantized"]
-    # precision: float64 wavefunctions of fresh chains of every kind of set vs the invariant
+        acc[name] = _scores(W, s)["accuracy"]  # measured like every model's row (nothing is typed in)
     test_chains = _test_blocks(cfg)
     from ..data import wavefunctions
     from ..invariants import winding_number
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        errs = []
         for N, h in test_chains:
             net = nets.get(N) or TopoNet(N, init="exact", dtype=torch.float64)
             with torch.no_grad():
                 W = net(torch.from_numpy(wavefunctions(h))).numpy()
-            err = max(err, float(np.max(np.abs(W - winding_number(h, method="dense")))))
-    return {"max_abs_error": err, "accuracy": acc, "agreement": agree, "agreement_quantized": agree_q,
-            "n_checked": int(sum(len(h) for _, h in test_chains))}
+            errs.append(np.abs(W - winding_number(h, method="dense")))
+        errs = np.concatenate(errs)
+        err = float(errs.max())
+    return {"max_abs_error": err, "median_abs_error": float(np.median(errs)), "accuracy": acc,
+            "n_checked": int(errs.size)}
 
 
 def _test_blocks(cfg: StudyConfig):
@@ -196,7 +332,8 @@ def _test_blocks(cfg: StudyConfig):
                           seed=task_seed(cfg.seed, 100, j))
         out.append((N, b.hopping_blocks()))
     Wmax = max(cfg.disorder_strengths)
-    b = sample_chains(n, cfg.n_cells, (0, 1), disorder={0: Wmax, 1: Wmax / 2}, seed=task_seed(cfg.seed, 100, 9))
+    d = _family(cfg).disorder(Wmax)
+    b = sample_chains(n, cfg.n_cells, (0, 1), disorder=d if Wmax > 0 else None, seed=task_seed(cfg.seed, 100, 9))
     out.append((cfg.n_cells, b.hopping_blocks()))
     return out
 
@@ -212,41 +349,61 @@ def _std(xs):
     return float(np.std(xs)) if xs else None
 
 
-def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
-    """Per-model results (the ``models`` entry of results.json) from the runs of every seed."""
+def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
+              selection: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Per-row results (the ``models`` entry of results.json) from the runs of every seed.
+
+    ``selection`` maps each row to its learning-rate selection (``{"lr", "scores"}``). A set a model
+    cannot take (chains of another length for a fixed-size model) is ``"n/a"``, never a failure.
+    """
     models: Dict[str, Any] = {}
     for name, rs in runs.items():
-        spec = cfg.models[name]
+        spec, head, base = cfg.spec_of(name)
         rs = sorted(rs, key=lambda r: r["k"])
 
         def per(set_name, metric="accuracy"):
             return [r["scores"][set_name][metric] if set_name in r["scores"] else None for r in rs]
 
+        def mean_or_na(set_name, metric="accuracy"):
+            v = _mean(per(set_name, metric))
+            return "n/a" if v is None else v
+
         size_note = rs[0]["size_note"] if rs else None
+        li = [r["learns_invariant"] for r in rs]
+        eff = next((r["effective_parameters"] for r in rs if "effective_parameters" in r), None)
         entry: Dict[str, Any] = {
             "description": spec.description,
             "kind": spec.kind,
+            "base_model": base,
+            "head": head,
+            "lr": rs[0]["lr"] if rs else None,
+            "lr_selection": (selection or {}).get(name),
             "parameters": rs[0]["parameters"] if rs else None,
+            "effective_parameters": eff,
             "seeds": len(rs),
             "test_accuracy": _mean(per("test")),
             "test_accuracy_std": _std(per("test")),
-            "trainability": float(np.mean([r["max_val_accuracy"] >= cfg.trainability_threshold for r in rs])),
-            "size_generalization_accuracy": None if size_note else _mean(per("size")),
+            "val_trainability": float(np.mean([r["max_val_accuracy"] >= cfg.trainability_threshold for r in rs])),
+            "learns_invariant": float(np.mean(li)) if li else None,
+            "learns_invariant_criteria": rs[0]["learns_invariant_criteria"] if rs else [],
+            "size_generalization_accuracy": "n/a" if size_note else _mean(per("size")),
             "size_generalization_n_cells": cfg.size_factor * cfg.n_cells,
             "unseen_winding_accuracy": _mean(per("unseen")),
-            "disorder_accuracy": {f"{W:g}": _mean(per(disorder_key(W))) for W in cfg.disorder_strengths},
-            "disorder_agreement": {f"{W:g}": _mean(per(disorder_key(W), "agreement")) for W in cfg.disorder_strengths},
-            "disorder_agreement_quantized": {
-                f"{W:g}": _mean(per(disorder_key(W), "agreement_quantized")) for W in cfg.disorder_strengths
-            },
+            "counterfactual_accuracy": _mean(per("counterfactual")),
+            "counterfactual_proxy_agreement": _mean(per("counterfactual", "proxy_agreement")),
             "edge_ablation_accuracy": _mean(per("ablation")),
+            "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
+                                  for N in cfg.disorder_lengths},
+            "diverged_seeds": int(sum(bool(r.get("diverged")) for r in rs)),
             "per_seed": {
                 "seed": [r["seed"] for r in rs],
                 "max_val_accuracy": [r["max_val_accuracy"] for r in rs],
                 "test_accuracy": per("test"),
                 "size_generalization_accuracy": per("size"),
                 "unseen_winding_accuracy": per("unseen"),
+                "counterfactual_accuracy": per("counterfactual"),
                 "edge_ablation_accuracy": per("ablation"),
+                "learns_invariant": li,
             },
             "train_seconds": _mean([r["seconds"]["train"] for r in rs]),
             "curves": _curves(rs),
@@ -255,6 +412,57 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]]) -> Dict[s
             entry["size_generalization_note"] = f"input size is fixed: {size_note}"
         models[name] = entry
     return models
+
+
+def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[str, Any],
+                      exact: Dict[str, Any]) -> Dict[str, Any]:
+    """Top-level ``disorder``: per chain length, every row's accuracy against the phase label beside the
+    finite-length bond estimator, the majority baseline and the exact invariant of the open input chain."""
+    by_len = {}
+    for N in cfg.disorder_lengths:
+        row: Dict[str, Any] = {"estimator_accuracy": {}, "majority_accuracy": {}, "open_invariant_accuracy": {},
+                               "topological_fraction": {}, "models": {m: e["disorder_accuracy"][str(N)]
+                                                                      for m, e in models.items()}}
+        for W in cfg.disorder_strengths:
+            s, k = sets[disorder_set_name(N, W)], f"{W:g}"
+            row["estimator_accuracy"][k] = float(np.mean(s.aux["estimator"] == s.label))
+            row["majority_accuracy"][k] = float(np.mean(s.aux["majority"] == s.label))
+            row["open_invariant_accuracy"][k] = exact["accuracy"][disorder_set_name(N, W)]
+            row["topological_fraction"][k] = float(np.mean(s.label))
+        by_len[str(N)] = row
+    return {"n_cells": [int(N) for N in cfg.disorder_lengths], "strengths": [float(W) for W in cfg.disorder_strengths],
+            "family": _family(cfg).to_dict(), "n_samples": cfg.n_disorder,
+            "label": "thermodynamic phase of the ensemble (exact Lyapunov criterion)", "by_length": by_len}
+
+
+def _edge_proxy_section(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
+    """Top-level ``edge_proxy``: the one-feature edge classifier on the clean and counterfactual sets, and
+    the leak test of the fixed ablation next to the first edition's in-gap ablation."""
+    from ..data.evalsets import ablate_in_gap
+    from .counterfactual import edge_proxy_predict, leak_test
+
+    acc = {name: float(np.mean(edge_proxy_predict(sets[name].x) == sets[name].label))
+           for name in ("test", "unseen", "ablation", "counterfactual")}
+    cf = sets["counterfactual"]
+    fam = cf.aux["family"]
+    by_family = {str(f): float(np.mean(cf.aux["edge_proxy"][fam == f] == cf.label[fam == f])) for f in np.unique(fam)}
+    test = sets["test"]
+    old = ablate_in_gap(test.x, test.aux["energies"], cfg.min_gap / 2)
+    return {"rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
+                    "at each end", "accuracy": acc, "counterfactual_by_family": by_family,
+            "leak_test": {"fixed_ablation": leak_test(sets["ablation"].x, test.label, seed=cfg.seed),
+                          "in_gap_ablation_first_edition": leak_test(old, test.label, seed=cfg.seed)}}
+
+
+def _merge_map(parts: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The trainability map from its per-length parts."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    grid = dict(parts[0]["grid"])
+    grid["n_cells"] = sorted(n for p in parts for n in p["grid"]["n_cells"])
+    cells = sorted((c for p in parts for c in p["cells"]), key=lambda c: c["n_cells"])
+    return {"grid": grid, "cells": cells}
 
 
 def _curves(rs) -> Dict[str, Any]:
@@ -371,10 +579,10 @@ def reproduce(
     if data_path.exists() and resume:
         try:
             sets = load_eval_sets(data_path)
-        except ValueError:
+        except ValueError:  # damaged or of another format version: rebuild
             sets = None
     if sets is None:
-        sets = build_eval_sets(cfg, progress=progress)
+        sets = build_sets(cfg, progress=progress)
         save_eval_sets(sets, data_path)
     _SETS_CACHE[cfg.data_key()] = sets
     timings["data_s"] = time.perf_counter() - t0
@@ -382,64 +590,115 @@ def reproduce(
     # 2. exact reference
     t0 = time.perf_counter()
     exact_path = out / "data" / f"exact-{cfg.data_key()}.json"
-    exact = None
-    if resume and exact_path.exists():
-        try:
-            exact = read_json(exact_path)
-        except ValueError:  # truncated by hand or a foreign file: recompute
-            exact = None
+    exact = _read_cached(exact_path) if resume else None
     if exact is None:
         exact = _exact_reference(cfg, sets)
         write_json(exact_path, exact)
     timings["exact_s"] = time.perf_counter() - t0
 
-    # 3. training runs (cached, resumable)
-    t0 = time.perf_counter()
+    # 3. learning-rate selection (seed 0 of every row at every rate) + sections, one pool
     runs_dir = out / "runs"
+    dpath = str(data_path.resolve())
     done: Dict[tuple, Dict[str, Any]] = {}
-    tasks = []
-    for name in cfg.models:
-        key = cfg.run_key(name)
-        for k in range(cfg.seeds):
-            path = runs_dir / name / f"seed{k:03d}.json"
-            if resume and path.exists():
-                try:
-                    r = read_json(path)
-                    if r.get("key") == key:
-                        done[(name, k)] = r
-                        continue
-                except ValueError:
-                    pass
-            tasks.append(((name, k), (cfg, name, k, str(data_path.resolve()))))
-    # seed by seed (an interrupted sweep has every model at some seeds), slow models first within a
-    # seed (load balance); results do not depend on the order
-    tasks.sort(key=lambda t: (t[0][1], -_cost(cfg, t[0][0])))
-    if progress and done:
-        print(f"resuming: {len(done)} finished training run(s) reused, {len(tasks)} to go", file=sys.stderr)
+    n_reused = 0
+
+    def run_path(name, k, lr):
+        return runs_dir / name / f"seed{k:03d}-lr{lr:g}.json"
+
+    def pending_runs(items):
+        nonlocal n_reused
+        todo = []
+        for name, k, lr in items:
+            r = _read_cached(run_path(name, k, lr)) if resume else None
+            if r is not None and r.get("key") == cfg.run_key(name, lr):
+                done[(name, k, lr)] = r
+                n_reused += 1
+            else:
+                todo.append((("run", name, k, lr), ("run", cfg, name, k, lr, dpath)))
+        return todo
+
+    sections_dir = out / "sections"
+    section_results: Dict[tuple, Any] = {}
+
+    def section_path(section, part):
+        return sections_dir / f"{section}-{part}-{_section_key(cfg, section)}.json"
+
+    section_tasks = []
+    for section, parts in (("trainability_map", (cfg.trainability_map or {}).get("n_cells", ())),
+                           ("landscape", [m for m in (cfg.landscape or {}).get("models", ()) if m in cfg.models])):
+        for part in parts:
+            r = _read_cached(section_path(section, part)) if resume else None
+            if r is not None:
+                section_results[(section, part)] = r
+            else:
+                section_tasks.append(((section, part), ("section", cfg, section, part)))
 
     def save(key, res):
-        write_json(runs_dir / key[0] / f"seed{key[1]:03d}.json", res)
+        if key[0] == "run":
+            write_json(run_path(*key[1:]), res)
+        else:
+            write_json(section_path(*key), res)
 
-    # a spawn-context pool by default: torch is not fork-safe
-    res = map_tasks(run_training, tasks, executor, progress=progress, desc="training runs", on_result=save,
-                    max_workers=max_workers, mp_context="spawn")
-    failures = {f"{k[0]}/seed{k[1]}": repr(v.error) for k, v in res.items() if isinstance(v, TaskFailure)}
-    done.update({k: v for k, v in res.items() if not isinstance(v, TaskFailure)})
+    grid = [float(g) for g in cfg.lr_grid]
+    rows = list(cfg.run_names())
+    tasks = pending_runs([(name, 0, lr) for name in rows for lr in grid]) + section_tasks
+    # slow first (load balance); results do not depend on the order
+    tasks.sort(key=lambda t: -(_cost(cfg, t[0][1]) if t[0][0] == "run" else 30.0))
+    if progress and (done or section_results):
+        print(f"resuming: {len(done)} training run(s) and {len(section_results)} section part(s) reused", file=sys.stderr)
+    t0 = time.perf_counter()
+    failures: Dict[str, str] = {}
+
+    def collect(res):
+        for key, v in res.items():
+            if isinstance(v, TaskFailure):
+                failures["/".join(str(x) for x in key)] = repr(v.error)
+            elif key[0] == "run":
+                done[key[1:]] = v
+            else:
+                section_results[key] = v
+
+    collect(map_tasks(_task, tasks, executor, progress=progress, desc="lr selection + sections", on_result=save,
+                      max_workers=max_workers, mp_context="spawn"))
+    from ..nn.training import best_lr
+
+    selection: Dict[str, Dict[str, Any]] = {}
+    for name in rows:
+        sc = {lr: {"accuracy": done[(name, 0, lr)]["scores"]["val"]["accuracy"],
+                   "loss": done[(name, 0, lr)]["scores"]["val"]["mae"]}
+              for lr in grid if (name, 0, lr) in done}
+        if sc:
+            selection[name] = {"lr": best_lr(sc), "val_accuracy": {f"{lr:g}": v["accuracy"] for lr, v in sc.items()},
+                               "val_mae": {f"{lr:g}": v["loss"] for lr, v in sc.items()}}
+
+    # 4. the other seeds at the chosen rate
+    tasks = pending_runs([(name, k, selection[name]["lr"]) for name in rows if name in selection
+                          for k in range(1, cfg.seeds)])
+    tasks.sort(key=lambda t: (t[0][2], -_cost(cfg, t[0][1])))
+    collect(map_tasks(_task, tasks, executor, progress=progress, desc="training runs", on_result=save,
+                      max_workers=max_workers, mp_context="spawn"))
     timings["training_wall_s"] = time.perf_counter() - t0
     timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"] for r in done.values()))
-    timings["runs_reused"] = len(done) - len(tasks) + len(failures)
+    timings["runs_reused"] = n_reused
 
-    runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in cfg.models}
-    for (name, _), r in done.items():
-        runs[name].append(r)
-    model_results = aggregate(cfg, {n: rs for n, rs in runs.items() if rs})
+    runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in rows}
+    for (name, k, lr), r in done.items():
+        if name in selection and lr == selection[name]["lr"] and k < cfg.seeds:
+            runs[name].append(r)
+    model_results = aggregate(cfg, {n: rs for n, rs in runs.items() if rs}, selection)
     topo_weights = _example_weights(cfg, runs)
 
     results: Dict[str, Any] = {
-        "schema": "tntopo.study/1",
+        "schema": "tntopo.study/2",
         "models": model_results,
         "exact_topo": exact,
-        "pruning": _pruning([r for n, rs in runs.items() for r in rs if cfg.models[n].kind == "shallow"]),
+        "disorder": _disorder_section(cfg, sets, model_results, exact),
+        "edge_proxy": _edge_proxy_section(cfg, sets),
+        "trainability_map": _merge_map([section_results.get(("trainability_map", n))
+                                        for n in (cfg.trainability_map or {}).get("n_cells", ())]),
+        "landscape": {m: section_results[("landscape", m)] for m in (cfg.landscape or {}).get("models", ())
+                      if ("landscape", m) in section_results} or None,
+        "pruning": _pruning([r for n, rs in runs.items() for r in rs if "pruning" in r]),
         "toponet_weights": topo_weights,
         "data": _data_summary(cfg, sets),
         "config": cfg.to_dict(),
@@ -462,6 +721,26 @@ def reproduce(
     return results
 
 
+def _read_cached(path: Path) -> Optional[Dict[str, Any]]:
+    """A cached JSON result, or ``None`` when absent or unreadable (it is then recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except ValueError:  # truncated by hand or a foreign file
+        return None
+
+
+def _section_key(cfg: StudyConfig, section: str) -> str:
+    """Cache key of a section's parts: its settings and the data settings it shares with the study."""
+    from .config import _hash
+
+    d = cfg.to_dict()
+    keys = ("seed", "ranges", "min_gap", "amplitude", "train_windings", "n_cells")
+    return _hash({"section": section, "settings": d[section], "data": {k: d[k] for k in keys},
+                  "models": d["models"] if section == "landscape" else None})
+
+
 def _example_weights(cfg: StudyConfig, runs) -> Dict[str, Any]:
     """Learned weights of seed 0 of each TopoNet-family model, with the exact ones."""
     from ..invariants.realspace import bulk_window, position_kernel
@@ -470,7 +749,7 @@ def _example_weights(cfg: StudyConfig, runs) -> Dict[str, Any]:
     out: Dict[str, Any] = {"exact": {"s": [-1.0] * N + [1.0] * N, "X": position_kernel(N).tolist(),
                                      "R": bulk_window(N).tolist()}}
     for name, rs in runs.items():
-        rs = [r for r in rs if "weights" in r]
+        rs = [r for r in rs if "weights" in r and r["head"] == "regression"]
         if rs:
             r = min(rs, key=lambda r: r["k"])
             out[name] = dict(r["weights"], seed=r["seed"], test_accuracy=r["scores"]["test"]["accuracy"])
@@ -486,7 +765,9 @@ def _data_summary(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
         d["exact_quantized_fraction"] = float(np.mean(dev < QUANTIZED_TOL))
         if s.removed is not None:
             d["states_removed_mean"] = float(np.mean(s.removed))
-            d["states_removed_vs_2W"] = float(np.mean(s.removed == 2 * np.abs(s.label)))
+        if "family" in s.aux:
+            fam, cnt = np.unique(s.aux["family"], return_counts=True)
+            d["families"] = {str(f): int(c) for f, c in zip(fam, cnt)}
         out[name] = d
     return out
 
@@ -503,8 +784,9 @@ def _figures(results: Dict[str, Any], fig_dir: Path) -> Dict[str, str]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     makers = {
         "disorder_accuracy": plot.plot_disorder_accuracy,
-        "disorder_agreement": lambda r: plot.plot_disorder_accuracy(r, metric="agreement_quantized"),
         "trainability": plot.plot_trainability,
+        "trainability_map": plot.plot_trainability_map,
+        "landscape": plot.plot_landscape,
         "pruning": plot.plot_pruning,
         "toponet_weights": plot.plot_toponet_weights,
         "training_curves": plot.plot_training_curves,

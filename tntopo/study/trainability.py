@@ -74,11 +74,9 @@ _KEYS = {"train": 901, "val": 902, "unseen": 903, "long": 904, "counterfactual":
 
 # ------------------------------------------------------------------------------ adapters
 def _train_function():
-    """The library's training loop (the ONE place to update when it moves)."""
-    try:
-        from ..nn.training import train  # the learning stack's new home (issue 10)
-    except ImportError:
-        from .train import train
+    """The library's training loop."""
+    from ..nn.training import train
+
     return train
 
 
