@@ -74,6 +74,57 @@ def test_batched_marker_equals_naive_and_arrays():
     assert local_chern_marker(H, lattice=lats[0], warn=False).shape == (4, 6, 7)
 
 
+def test_occupied_contraction_equals_projector_network():
+    # the eigenvector ring (herk/hemm, P never formed) = the P X P Y P triangle, with samples of
+    # different occupations, an empty one, real eigenvectors (zero marker) and a single matrix
+    from tntopo.tn.chern import contract_chern_marker, contract_chern_marker_occupied
+
+    rng = np.random.default_rng(0)
+    n = 18
+    A = rng.normal(size=(4, n, n)) + 1j * rng.normal(size=(4, n, n))
+    E, V = np.linalg.eigh(A + np.conj(np.swapaxes(A, 1, 2)))
+    occ = np.array([9, 5, 0, 13])
+    x, y = rng.normal(size=n) * 3, rng.normal(size=n) * 3 + 7
+    P = np.stack([V[b][:, :k] @ V[b][:, :k].conj().T for b, k in enumerate(occ)])
+    ref = contract_chern_marker(P, x, y)
+    got = contract_chern_marker_occupied(V, occ, x, y)
+    assert np.allclose(got, ref, atol=1e-10) and np.all(got[2] == 0)
+    assert np.allclose(contract_chern_marker_occupied(V[0], 9, x, y), ref[0], atol=1e-10)
+    Vr = np.linalg.eigh(A.real + np.swapaxes(A.real, 1, 2))[1]
+    assert np.all(contract_chern_marker_occupied(Vr, occ, x, y) == 0)
+
+
+def test_dense_marker_threads_and_chunks_do_not_change_it():
+    from tntopo.invariants.chern import _dense_marker
+
+    lats = [Lattice2D.qwz(1.0, (5, 6), disorder=1.5, seed=s) for s in range(70)]
+    H = np.stack([s.hamiltonian() for s in lats])
+    reg = (slice(1, 4), slice(1, 5))
+    c1, w1 = _dense_marker(H, lats[0], 0.0, reg, threads=1, check_values=True)
+    c3, w3 = _dense_marker(H, lats[0], 0.0, reg, threads=3, check_values=True)
+    assert np.array_equal(c1, c3) and np.allclose(w1, w3, rtol=1e-12, atol=1e-15)
+    assert np.allclose(c1, reference_chern_marker(H, lats[0]), atol=1e-10)
+    assert np.allclose(local_chern_marker(H, lattice=lats[0], warn=False), c1, atol=1e-12)  # 70 > 64: threaded
+
+
+def test_dense_marker_checks_every_chunk_and_names_the_sample():
+    lat = Lattice2D.qwz(1.0, (4, 4), disorder=1.0, seed=0)
+    H = np.stack([Lattice2D.qwz(1.0, (4, 4), disorder=1.0, seed=s).hamiltonian() for s in range(70)])
+    for bad, msg in ((np.nan, "NaN or inf"), (np.inf, "NaN or inf")):
+        Hb = H.copy()
+        Hb[66, 3, 3] = bad
+        with pytest.raises(ValueError, match=msg):
+            local_chern_marker(Hb, lattice=lat, warn=False)
+    Hb = H.copy()
+    Hb[66, 0, 1] += 1e-3
+    with pytest.raises(ValueError, match="not Hermitian"):
+        local_chern_marker(Hb, lattice=lat, warn=False)
+    Hb = H.copy()
+    Hb[50] -= np.linalg.eigvalsh(Hb[50])[7] * np.eye(H.shape[1])  # an eigenvalue at E_F = 0
+    with pytest.raises(GaplessError, match="sample 50"):
+        local_chern_marker(Hb, lattice=lat, warn=False)
+
+
 def test_marker_sums_to_zero_on_open_sample():
     c = local_chern_marker(Lattice2D.qwz(1.0, (10, 10), disorder=1.0, seed=1), warn=False)
     assert abs(c.sum()) < 1e-8  # Tr(P X Q Y P) over a finite open sample is real
@@ -104,6 +155,44 @@ def test_local_chebyshev_solver_agrees():
     a = local_chern_marker(lat, "local", buffer=8, core=4, region=reg)
     b = local_chern_marker(lat, "local", buffer=8, core=4, region=reg, solver="chebyshev", tol=1e-10)
     assert np.abs(a[reg] - b[reg]).max() < 1e-6
+
+
+@pytest.mark.parametrize("boundary", ["open", "periodic"])
+def test_spectral_bounds_contain_the_spectrum_and_are_tighter(boundary):
+    from tntopo.invariants import chern_local as cl
+
+    lats = [Lattice2D.qwz(1.0, (9, 8), boundary=boundary, disorder=1.0, seed=2),
+            Lattice2D.qwz(-2.5, (7, 7), boundary=boundary, disorder=3.0, seed=5),
+            Lattice2D.haldane(1.0, 0.3, 1.2, 0.4, (6, 6), boundary=boundary)]
+    for lat in lats:
+        lo, hi = cl._spectral_bounds(lat)
+        E = np.linalg.eigvalsh(lat.hamiltonian())
+        assert lo <= E.min() and E.max() <= hi
+        blo, bhi = cl._band_bounds(lat)
+        assert lo == max(lo, blo) and hi == min(hi, bhi)
+    lo, hi = cl._spectral_bounds(lats[0])
+    assert hi - lo < 0.75 * 2 * 5.5  # QWZ m=1, W=1: bands within +-3.5, Gershgorin +-5.5
+
+
+def test_local_chebyshev_agrees_with_dense_and_its_error_estimate_covers_it():
+    # trivial open sample (no edge states, gap ~0.95 at E_F = 0): the whole map agrees
+    lat = Lattice2D.qwz(3.2, (24, 24), disorder=0.5, seed=3)
+    dense = local_chern_marker(lat)
+    loc, err = local_chern_marker(lat, "local", buffer=8, core=4, solver="chebyshev", tol=1e-8,
+                                  return_error=True)
+    diff = np.abs(loc - dense).max()
+    assert diff < 1e-6 and err >= diff
+
+
+@pytest.mark.skipif(not SLOW, reason="40x40 dense reference; set TNTOPO_SLOW=1")
+def test_local_chebyshev_vs_dense_40x40_topological():
+    lat = Lattice2D.qwz(1.0, (40, 40), boundary="periodic", disorder=1.0, seed=0)
+    dense = local_chern_marker(lat)
+    loc, err = local_chern_marker(lat, "local", buffer=10, core=4, solver="chebyshev", tol=1e-7,
+                                  return_error=True)
+    region = (slice(10, 30), slice(10, 30))
+    diff = np.abs(loc[region] - dense[region]).max()
+    assert diff < 1e-6 and err >= diff
 
 
 def test_local_topological_bulk_and_region():

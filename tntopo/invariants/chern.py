@@ -9,7 +9,8 @@ Routes (conventions in DESIGN "Two dimensions"; occupied = energies below ``ferm
   exact integer for periodic samples, clean or disordered, certified by the eigenvalue phases of
   ``U V U^dag V^dag`` staying away from the branch cut.
 * ``"marker"``: the local Chern marker ``c(r) = 4 pi Im sum_orb <r,orb|P X Q Y P|r,orb>``
-  (dense projector, contracted as a tensor network, batched) averaged over the bulk region.
+  (occupied eigenvectors of a threaded batched ``eigh``, the marker network contracted through
+  them, :mod:`tntopo.tn.chern`) averaged over the bulk region.
 * ``"local"``: the same marker from windows with a buffer (each window's projector from its own
   ``eigh``, or a Chebyshev expansion with sparse products), ``O(N)``; never forms the dense
   projector of the sample (:mod:`tntopo.invariants.chern_local`).
@@ -23,8 +24,9 @@ from typing import Literal, Optional, Tuple
 
 import numpy as np
 
-from .._blas import single_threaded_blas
+from .._blas import eigh, single_threaded_blas, single_threaded_linalg
 from .._typing import strict_keywords
+import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
 from ..errors import GaplessError, GaplessWarning, PrecisionError
 from ..lattice import Lattice2D, chern_bulk_region
 from ..lattice import check_region as _check_region
@@ -60,18 +62,38 @@ def _check_fermi(fermi_level) -> float:
     return ef
 
 
-def _check_hermitian(H: np.ndarray) -> None:
-    scale = max(1.0, float(np.abs(H).max()))
-    dev = float(np.abs(H - np.conj(np.swapaxes(H, -1, -2))).max())
-    if dev > 1e-10 * scale:
+def _check_values(H: np.ndarray) -> None:
+    """Finite and Hermitian (raw Hamiltonian arrays, real or complex ``(..., n, n)``).
+
+    Entries are compared by their real and imaginary parts (no square roots), one matrix at a
+    time (a transposed read of a whole batch is several times slower than of a cached matrix).
+    """
+    Hs = H.reshape((-1,) + H.shape[-2:])
+    scale, dev = 0.0, 0.0
+    cplx = np.iscomplexobj(Hs)
+    for h in Hs:
+        if h.size == 0:
+            continue
+        hf = h.view(np.float64) if cplx else h
+        m = float(np.abs(hf).max())
+        if not np.isfinite(m):
+            raise ValueError("Hamiltonians contain NaN or inf entries; give finite matrices")
+        scale = max(scale, m)
+        d = h - h.conj().T
+        dev = max(dev, float(np.abs(d.view(np.float64) if cplx else d).max()))
+    if dev > 1e-10 * max(1.0, scale):
         raise ValueError(
-            f"Hamiltonian is not Hermitian (max |H - H^dagger| = {dev:.2e}); give a Hermitian H "
-            "(for Lattice2D, a Hermitian onsite matrix)"
+            f"Hamiltonian is not Hermitian (largest real or imaginary part of H - H^dagger = {dev:.2e}); "
+            "give a Hermitian H (for Lattice2D, a Hermitian onsite matrix)"
         )
 
 
-def _as_systems(system, lattice: Optional[Lattice2D]):
-    """Return ``(geometry lattice, list of lattices or None, H batch or None, single)``."""
+def _as_systems(system, lattice: Optional[Lattice2D], check_values: bool = True):
+    """Return ``(geometry lattice, list of lattices or None, H batch or None, single)``.
+
+    ``check_values=False`` leaves the finiteness and Hermiticity checks of raw arrays
+    (:func:`_check_values`) to the caller (the dense marker runs them per chunk in its threads).
+    """
     if isinstance(system, Lattice2D):
         if lattice is not None:
             raise ValueError("lattice= is only for raw Hamiltonian arrays; pass the Lattice2D alone")
@@ -112,10 +134,9 @@ def _as_systems(system, lattice: Optional[Lattice2D]):
             )
         if Hb.shape[0] == 0:
             raise ValueError("empty batch of Hamiltonians (B = 0)")
-        if not np.all(np.isfinite(Hb)):
-            raise ValueError("Hamiltonians contain NaN or inf entries; give finite matrices")
-        Hb = Hb.astype(np.complex128 if np.iscomplexobj(Hb) else np.float64)
-        _check_hermitian(Hb)
+        Hb = np.ascontiguousarray(Hb.astype(np.complex128 if np.iscomplexobj(Hb) else np.float64, copy=False))
+        if check_values:
+            _check_values(Hb)
         return lattice, None, Hb, single
     raise ValueError(
         f"cannot compute a Chern number of {type(system).__name__}; give a Lattice2D, a list of "
@@ -216,12 +237,12 @@ def fhs_chern(lattice: Lattice2D, fermi_level: float = 0.0, n_k: int = 24, gap_t
 
 
 # ---------------------------------------------------------------------------- Bott index
-def _occupied(E: np.ndarray, ef: float, what: str):
+def _occupied(E: np.ndarray, ef: float, what: str, offset: int = 0):
     dist = np.abs(E - ef).min(axis=-1)
     if np.any(dist < DEGENERACY_TOL * max(1.0, float(np.abs(E).max()))):
         b = int(np.argmin(dist))
         raise GaplessError(
-            f"{what}: an eigenvalue lies at the Fermi level {ef:g} (sample {b}, distance {dist[b]:.1e}); "
+            f"{what}: an eigenvalue lies at the Fermi level {ef:g} (sample {b + offset}, distance {dist[b]:.1e}); "
             "the occupied space is ambiguous: move fermi_level or the parameters"
         )
     return E < ef
@@ -285,29 +306,74 @@ def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D]
 
 
 # ---------------------------------------------------------------------------- dense marker
-def _marker_from_eigs(E, V, geo: Lattice2D, ef: float) -> np.ndarray:
-    from ..tn.chern import contract_chern_marker
+def _marker_from_eigs(E, V, geo: Lattice2D, ef: float, offset: int = 0) -> np.ndarray:
+    """Site marker ``(B, Lx, Ly)`` from the eigenpairs (ascending) of a batch."""
+    from ..tn.chern import contract_chern_marker_occupied
 
-    occ = _occupied(E, ef, "marker")
+    occ = _occupied(E, ef, "marker", offset)
     xy = geo.positions(per_orbital=True)
     with single_threaded_blas():
-        Vo = V * occ[:, None, :]
-        P = Vo @ np.conj(np.swapaxes(V, -1, -2))
-        c = contract_chern_marker(P, xy[:, 0].copy(), xy[:, 1].copy())
+        c = contract_chern_marker_occupied(V, occ.sum(-1), xy[:, 0].copy(), xy[:, 1].copy())
     c = c.reshape(E.shape[0], geo.n_sites, geo.n_orb).sum(-1) / geo.cell_area
     return c.reshape((E.shape[0],) + geo.shape)
 
 
-def _bulk_gap_weight(E, V, geo: Lattice2D, ef: float, region) -> np.ndarray:
-    """Weight per bulk site of the states within 2% of the spectral width of the Fermi level."""
-    width = max(1e-12, float(E.max() - E.min()))
-    near = np.abs(E - ef) < 0.02 * width
+def _dense_marker(H: np.ndarray, geo: Lattice2D, ef: float, region=None, threads: Optional[int] = None,
+                  check_values: bool = False):
+    """Dense marker of a ``(B, n, n)`` batch: ``(c of shape (B, Lx, Ly), bulk gap weights or None)``.
+
+    Threads over chunks of the batch (one LAPACK/BLAS thread each); every chunk does its own
+    ``eigh`` and contraction, so the batch's eigenvectors are never held at once. The result does
+    not depend on the number of threads. ``region``: the weights of :func:`_bulk_gap_weight`.
+    ``check_values``: run :func:`_check_values` on every chunk first (raw arrays).
+    """
+    B = H.shape[0]
+    nt = _n_threads(B) if threads is None else max(1, int(threads))
+    bounds = np.linspace(0, B, (2 * nt if nt > 1 else 1) + 1).astype(int)
+    chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def work(ab):
+        a, b = ab
+        if check_values:
+            _check_values(H[a:b])
+        E, V = eigh(H[a:b])
+        c = _marker_from_eigs(E, V, geo, ef, offset=a)
+        sw = None if region is None else _bulk_state_weights(V, geo, region)
+        return c, E, sw
+
+    with single_threaded_linalg():
+        if nt == 1 or len(chunks) == 1:
+            parts = [work(ab) for ab in chunks]
+        else:
+            with ThreadPoolExecutor(nt) as ex:
+                parts = list(ex.map(work, chunks))
+    c = np.concatenate([p[0] for p in parts])
+    if region is None:
+        return c, None
+    # the energy window is 2% of the whole batch's spectral width (independent of the chunks)
+    E = np.concatenate([p[1] for p in parts])
+    return c, _near_fermi_weight(E, np.concatenate([p[2] for p in parts]), ef)
+
+
+def _bulk_state_weights(V, geo: Lattice2D, region) -> np.ndarray:
+    """``(B, n)``: weight of every eigenstate on the bulk region, per bulk site."""
     rx, ry = region
     mask = np.zeros(geo.shape, dtype=bool)
     mask[rx, ry] = True
     rows = np.repeat(mask.ravel(), geo.n_orb)
-    w = np.einsum("bak,bk->b", np.abs(V[:, rows, :]) ** 2, near.astype(float))
-    return w / max(1, int(mask.sum()))
+    return (np.abs(V[:, rows, :]) ** 2).sum(axis=1) / max(1, int(mask.sum()))
+
+
+def _near_fermi_weight(E, s, ef: float) -> np.ndarray:
+    """Weight per bulk site of the states within 2% of the batch's spectral width of the Fermi level."""
+    width = max(1e-12, float(E.max() - E.min()))
+    near = np.abs(E - ef) < 0.02 * width
+    return (s * near).sum(axis=-1)
+
+
+def _bulk_gap_weight(E, V, geo: Lattice2D, ef: float, region) -> np.ndarray:
+    """Weight per bulk site of the states within 2% of the spectral width of the Fermi level."""
+    return _near_fermi_weight(E, _bulk_state_weights(V, geo, region), ef)
 
 
 def reference_chern_marker(H: np.ndarray, lattice: Lattice2D, fermi_level: float = 0.0) -> np.ndarray:
@@ -356,8 +422,8 @@ def local_chern_marker(
         A lattice, a batch of lattices of one shape, or Hermitian Hamiltonians in the basis
         ``(x * Ly + y) * n_orb + orb`` with ``lattice=`` giving the geometry.
     method : {"dense", "local"}
-        ``"dense"``: exact occupied projector from a (batched, threaded) ``eigh``, marker
-        contracted as a tensor network (:mod:`tntopo.tn.chern`). ``"local"``: windows with a
+        ``"dense"``: exact occupied states from a (batched, threaded) ``eigh``, the marker
+        network contracted through them without forming ``P`` (:mod:`tntopo.tn.chern`). ``"local"``: windows with a
         buffer, ``O(N)`` time and memory (one Lattice2D; see
         :func:`tntopo.invariants.chern_local.local_marker_windows`). It agrees with ``"dense"``
         in the bulk; within a few buffers of the open edges of a topological sample the chiral
@@ -394,7 +460,7 @@ def local_chern_marker(
     if method not in MARKER_METHODS:
         raise ValueError(f"unknown marker method {method!r}; choose one of {set(MARKER_METHODS)}")
     ef = _check_fermi(fermi_level)
-    geo, lats, H, single = _as_systems(system, lattice)
+    geo, lats, H, single = _as_systems(system, lattice, check_values=method != "dense")
     if method == "local":
         if lats is None or not single:
             raise ValueError(
@@ -413,10 +479,9 @@ def local_chern_marker(
             raise TypeError(f"{name}= is an option of method='local' only")
     if return_error:
         raise TypeError("return_error= is an option of method='local' only (the dense marker is exact)")
-    E, V = eigh_batched(_dense_hamiltonians(lats, H))
-    c = _marker_from_eigs(E, V, geo, ef)
+    c, w = _dense_marker(_dense_hamiltonians(lats, H), geo, ef, chern_bulk_region(geo.shape) if warn else None,
+                         check_values=H is not None)
     if warn:
-        w = _bulk_gap_weight(E, V, geo, ef, chern_bulk_region(geo.shape))
         if np.any(w > 1e-3):
             warnings.warn(
                 f"states within 2% of the spectral width of the Fermi level {ef:g} carry weight "
@@ -517,10 +582,8 @@ def chern_number(
             raise ValueError("method='local' takes one Lattice2D; use method='marker' for arrays or batches")
         c = local_chern_marker(geo, "local", ef, region=reg, buffer=buffer, tol=tol, warn=warn)
         return float(np.mean(c[reg]))
-    E, V = eigh_batched(_dense_hamiltonians(lats, H))
-    c = _marker_from_eigs(E, V, geo, ef)
+    c, w = _dense_marker(_dense_hamiltonians(lats, H), geo, ef, reg if warn else None)
     if warn:
-        w = _bulk_gap_weight(E, V, geo, ef, reg)
         if np.any(w > 1e-3):
             warnings.warn(
                 f"states near the Fermi level {ef:g} carry weight {w.max():.1e} per bulk site: the bulk "

@@ -32,7 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import erfc
 
-from .._blas import single_threaded_blas
+from .._blas import eigh as _eigh
+from .._blas import single_threaded_linalg
 from ..errors import GaplessWarning
 from ..lattice import Lattice2D
 from ..lattice import check_region as _check_region
@@ -65,8 +66,28 @@ def chebyshev_step_coefficients(ef_scaled: float, sigma_scaled: float, eps: floa
         deg *= 2
 
 
+def _band_bounds(lat: Lattice2D, n_k: int = 64) -> Tuple[float, float]:
+    """Rigorous bounds on the spectrum from the clean bands and Weyl's inequality.
+
+    The clean Bloch bands are sampled on an ``n_k x n_k`` grid; between grid points
+    ``||h(k) - h(k')|| <= sum_d 2 ||T_d|| (|dx| + |dy|) pi / n_k`` bounds how far a band can go
+    beyond the sampled values. A finite sample (open or periodic) and every window of it is a
+    compression of the infinite clean lattice, so its clean spectrum lies within the bands; the
+    scalar disorder energies shift it by ``[min e, max e]`` at most (Weyl).
+    """
+    clean = Lattice2D(lat.onsite, lat.hoppings, lat.shape, lat.boundary)
+    k = 2 * np.pi * np.arange(n_k) / n_k
+    KX, KY = np.meshgrid(k, k, indexing="ij")
+    E = np.linalg.eigvalsh(clean.bloch(KX, KY))
+    lip = sum(2 * np.linalg.norm(T, 2) * (abs(d[0]) + abs(d[1])) for d, T in lat.hoppings.items())
+    margin = lip * np.pi / n_k + 1e-9 * (1 + float(np.abs(E).max()))
+    e = lat.onsite_energies
+    return float(E.min() - margin + e.min()), float(E.max() + margin + e.max())
+
+
 def _spectral_bounds(lat: Lattice2D) -> Tuple[float, float]:
-    """Gershgorin bounds on the spectrum of the lattice Hamiltonian (no diagonalization)."""
+    """Bounds on the spectrum of the lattice Hamiltonian (no diagonalization): the tighter of
+    Gershgorin's and :func:`_band_bounds`'s on each side."""
     onsite_rad = np.abs(lat.onsite).sum(1) - np.abs(np.diag(lat.onsite))
     hop = sum(np.abs(T).sum(1) + np.abs(T).sum(0) for T in lat.hoppings.values()) if lat.hoppings else 0.0
     rad = onsite_rad + hop
@@ -74,7 +95,8 @@ def _spectral_bounds(lat: Lattice2D) -> Tuple[float, float]:
     e = lat.onsite_energies
     lo = float((d - rad).min() + e.min())
     hi = float((d + rad).max() + e.max())
-    return lo, hi
+    blo, bhi = _band_bounds(lat)
+    return max(lo, blo), min(hi, bhi)
 
 
 def _clean_gap(lat: Lattice2D, ef: float, n_k: int = 48) -> float:
@@ -130,7 +152,7 @@ def _window_marker(lat: Lattice2D, xs, ys, core_x, core_y, coef, center, half, e
     rows = (cells[:, None] * sub.n_orb + np.arange(sub.n_orb)).ravel()
     k = rows.size
     if solver == "eigh":  # exact projector of the window (sharp Fermi step)
-        E, V = np.linalg.eigh(H.toarray())
+        E, V = _eigh(H.toarray())
         Vo = V[:, E < ef]
         v = Vo @ Vo[rows].conj().T
         w = yo[:, None] * v
@@ -184,7 +206,10 @@ def local_marker_windows(
     core : int, optional
         Side of the core blocks (default ``DEFAULT_CORE``).
     tol : float
-        Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap.
+        Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap. The
+        expansion interval is the tighter of Gershgorin's bounds and the clean bands' range
+        widened by the disorder (Weyl; every window's spectrum lies within it), so the degree
+        scales with (band width) / gap.
     gap : float, optional
         A lower bound on the distance from the Fermi level to the spectrum. Default: the gap of
         the clean lattice's bands minus ``W / 2`` (Weyl's bound for Anderson disorder); when that
@@ -287,7 +312,7 @@ def local_marker_windows(
         return _window_marker(lat, ws_x, ws_y, cs_x, cs_y, coef, center, half, fermi_level, sigma, solver)
 
     nt = max(1, min(len(jobs), os.cpu_count() or 1)) if threads is None else max(1, int(threads))
-    with single_threaded_blas():
+    with single_threaded_linalg():
         # windows are independent: LAPACK/sparse products release the GIL, so threads overlap them;
         # results are written by window, independent of the number of threads
         if nt == 1:
