@@ -153,7 +153,14 @@ def _effective(model, sets, classes) -> Dict[str, Any]:
     n = min(len(x), P + 64, _JAC_ROWS)
     r = effective_parameters(model, torch.from_numpy(x[:n]))
     k = len(classes) if classes else 1
-    return {"effective": int(r), "raw": P, "samples": int(n), "outputs": int(n * k), "lower_bound": bool(n < P)}
+    return {"effective": int(r), "raw": P, "samples": int(n), "outputs": int(n * k),
+            "lower_bound": _rank_saturated(int(r), int(n * k), P)}
+
+
+def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
+    """A Jacobian rank is only a lower bound of the effective count when it fills every output of a
+    batch that has fewer outputs than the model has parameters."""
+    return bool(outputs < raw and rank >= outputs)
 
 
 def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optional[str] = None) -> Dict[str, Any]:
@@ -370,7 +377,9 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
 
         size_note = rs[0]["size_note"] if rs else None
         li = [r["learns_invariant"] for r in rs]
-        eff = next((r["effective_parameters"] for r in rs if "effective_parameters" in r), None)
+        eff = next((dict(r["effective_parameters"]) for r in rs if "effective_parameters" in r), None)
+        if eff and eff.get("effective") is not None:
+            eff["lower_bound"] = _rank_saturated(eff["effective"], eff["outputs"], eff["raw"])
         entry: Dict[str, Any] = {
             "description": spec.description,
             "kind": spec.kind,
