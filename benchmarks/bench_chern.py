@@ -1,7 +1,7 @@
 """Speed of the 2D Chern marker routes (issue 13). All ratios are measured in one run.
 
 1. batched dense marker -- ``tntopo.local_chern_marker(H, lattice=...)``: chunks of the batch on
-   threads (LAPACK ``eigh`` through torch, the marker network contracted through the occupied
+   threads (numpy's LAPACK ``eigh``, the marker network contracted through the occupied
    eigenvectors with ``herk``/``hemm``, ``P`` never formed) -- against the naive route,
    a loop of per-sample ``eigh`` + ``P X Q Y P`` dense matrix products
    (``tntopo.invariants.reference_chern_marker``), on QWZ samples of 8 x 8 cells (target >= 3x).

@@ -24,7 +24,7 @@ from typing import Literal, Optional, Tuple
 
 import numpy as np
 
-from .._blas import eigh, single_threaded_blas, single_threaded_linalg
+from .._blas import single_threaded_blas
 from .._typing import strict_keywords
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
 from ..errors import GaplessError, GaplessWarning, PrecisionError
@@ -336,12 +336,12 @@ def _dense_marker(H: np.ndarray, geo: Lattice2D, ef: float, region=None, threads
         a, b = ab
         if check_values:
             _check_values(H[a:b])
-        E, V = eigh(H[a:b])
+        E, V = np.linalg.eigh(H[a:b])
         c = _marker_from_eigs(E, V, geo, ef, offset=a)
         sw = None if region is None else _bulk_state_weights(V, geo, region)
         return c, E, sw
 
-    with single_threaded_linalg():
+    with single_threaded_blas():
         if nt == 1 or len(chunks) == 1:
             parts = [work(ab) for ab in chunks]
         else:

@@ -32,8 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import erfc
 
-from .._blas import eigh as _eigh
-from .._blas import single_threaded_linalg
+from .._blas import single_threaded_blas
 from ..errors import GaplessWarning
 from ..lattice import Lattice2D
 from ..lattice import check_region as _check_region
@@ -152,7 +151,7 @@ def _window_marker(lat: Lattice2D, xs, ys, core_x, core_y, coef, center, half, e
     rows = (cells[:, None] * sub.n_orb + np.arange(sub.n_orb)).ravel()
     k = rows.size
     if solver == "eigh":  # exact projector of the window (sharp Fermi step)
-        E, V = _eigh(H.toarray())
+        E, V = np.linalg.eigh(H.toarray())
         Vo = V[:, E < ef]
         v = Vo @ Vo[rows].conj().T
         w = yo[:, None] * v
@@ -312,7 +311,7 @@ def local_marker_windows(
         return _window_marker(lat, ws_x, ws_y, cs_x, cs_y, coef, center, half, fermi_level, sigma, solver)
 
     nt = max(1, min(len(jobs), os.cpu_count() or 1)) if threads is None else max(1, int(threads))
-    with single_threaded_linalg():
+    with single_threaded_blas():
         # windows are independent: LAPACK/sparse products release the GIL, so threads overlap them;
         # results are written by window, independent of the number of threads
         if nt == 1:
