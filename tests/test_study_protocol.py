@@ -210,3 +210,18 @@ def test_effective_parameters_matches_the_learning_stack_definition(batch16):
     b = sample_chains(12, 8, (-1, 0, 1, 2), windings=(0, 1), min_gap=0.4, seed=2)
     x = torch.as_tensor(spectra(b.hopping_blocks())[1])
     assert ls.effective_parameters(ex, x) == training.effective_parameters(ex, x)
+
+
+def test_landscape_batch_holds_more_chains_than_parameters():
+    from tntopo.study.landscape import landscape_report
+    from tntopo.study.trainability import toponet_factory
+
+    fac = toponet_factory(kernel="translation_invariant", state_weights="rank", window="fixed")
+    rep = landscape_report(fac, 8, seeds=1, epochs=1, grad_n_cells=(8,), data={"n_unseen": 8, "n_long": 4,
+                                                                              "n_counterfactual": 12, "n_val": 8})
+    P = rep["symmetries"]["n_parameters"]
+    assert rep["n_jacobian"] == P + 64 and rep["rank_bounded_by_batch"] is False
+    # an explicit small batch is flagged: its ranks say more about the batch than the model
+    small = landscape_report(fac, 8, seeds=0, epochs=1, n_jacobian=4, grad_n_cells=(8,),
+                             data={"n_unseen": 8, "n_long": 4, "n_counterfactual": 12, "n_val": 8})
+    assert small["rank_bounded_by_batch"] is True and small["symmetries"]["n_null"] >= P - 4

@@ -255,7 +255,7 @@ FULL = StudyConfig(
         "diversities": ((0, 1), (-2, -1, 0, 1, 2)), "seeds": 5, "epochs": 30,
         "data": {"n_train": 512, "n_val": 128, "n_unseen": 128, "n_long": 64, "n_counterfactual": 96},
     },
-    landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "n_jacobian": 64, "grad_n_cells": (8, 16, 32, 64)},
+    landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "grad_n_cells": (8, 16, 32, 64)},
 )
 
 QUICK = StudyConfig(
@@ -279,7 +279,7 @@ QUICK = StudyConfig(
         "diversities": ((0, 1), (-2, -1, 0, 1, 2)), "seeds": 2, "epochs": 8,
         "data": {"n_train": 160, "n_val": 48, "n_unseen": 64, "n_long": 32, "n_counterfactual": 48},
     },
-    landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "n_jacobian": 48, "grad_n_cells": (8, 16, 32, 64)},
+    landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "grad_n_cells": (8, 16, 32, 64)},
 )
 
 TINY = StudyConfig(

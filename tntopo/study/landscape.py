@@ -287,7 +287,7 @@ def _spearman(a, b) -> Optional[float]:
 
 
 def landscape_report(factory: Callable, n_cells: int, *, seeds: int = 5, epochs: int = 30, lr: float = 1e-2,
-                     batch_size: int = 64, init: Optional[Mapping[str, Any]] = None, n_jacobian: int = 64,
+                     batch_size: int = 64, init: Optional[Mapping[str, Any]] = None, n_jacobian: Optional[int] = None,
                      data: Optional[Mapping[str, Any]] = None, train_fn: Optional[Callable] = None,
                      grad_n_cells: Sequence[int] = (8, 16, 32, 64), seed: int = 0) -> Dict[str, Any]:
     """The landscape section of the study for one TopoNet variant (JSON-able).
@@ -300,8 +300,10 @@ def landscape_report(factory: Callable, n_cells: int, *, seeds: int = 5, epochs:
         Chain length of training and of the Jacobian/Hessian batches.
     seeds, epochs, lr, batch_size, init :
         Trained seeds (``init`` as in :func:`tntopo.study.trainability.initialize`, default random scale 1).
-    n_jacobian : int
-        Training chains in the Jacobian and Hessian batches.
+    n_jacobian : int, optional
+        Training chains in the Jacobian and Hessian batches (default: the number of parameters + 64,
+        so that ranks measure the parametrization rather than the batch; the training set is
+        enlarged to hold them). ``rank_bounded_by_batch`` in the output says when it is smaller.
     data : dict, optional
         Keyword arguments of :func:`tntopo.study.trainability.protocol_sets` (training windings under
         ``"train_windings"``, default ``(0, 1)``).
@@ -323,15 +325,21 @@ def landscape_report(factory: Callable, n_cells: int, *, seeds: int = 5, epochs:
 
     data = dict(data or {})
     tw = tuple(data.pop("train_windings", (0, 1)))
+    exact = factory(int(n_cells), 0, "exact").double()
+    P = sum(p.numel() for p in exact.parameters() if p.requires_grad)
+    # more chains than parameters, so that the Jacobian rank (and the Hessian's zero modes) measure
+    # the parametrization, not the batch
+    n_jac = int(n_jacobian) if n_jacobian is not None else P + 64
+    data["n_train"] = max(int(data.get("n_train", 512)), n_jac)
     sets = protocol_sets(int(n_cells), tw, seed=seed, **data)
     train_fn = train_fn or default_train
     init = dict(init or {"kind": "random", "scale": 1.0})
-    xb = sets["train"][0][:n_jacobian].astype(np.float64)
-    yb = sets["train"][1][:n_jacobian]
-    exact = factory(int(n_cells), 0, "exact").double()
+    xb = sets["train"][0][:n_jac].astype(np.float64)
+    yb = sets["train"][1][:n_jac]
     hess_exact = loss_hessian(exact, xb, yb)
     out: Dict[str, Any] = {
         "n_cells": int(n_cells), "init": init_name(init), "train_windings": list(tw),
+        "n_jacobian": int(len(xb)), "rank_bounded_by_batch": bool(len(xb) < P),
         "symmetries": jacobian_null_space(exact, xb),
         "hessian_exact": _hess_summary(hess_exact),
         "seeds": [],

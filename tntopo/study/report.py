@@ -438,7 +438,8 @@ def render_report(results: Dict[str, Any]) -> str:
             dist = [s["distance"] for s in d.get("seeds", []) if "distance" in s]
             gn = d.get("gradient_norms") or {}
             gtxt = ", ".join(f"N={n}: {_fmt(v, 3)}" for n, v in zip(gn.get("n_cells", []), gn.get("median", [])))
-            L.append(f"| `{m}` | {sy.get('n_null')} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
+            bounded = " (&ge;, batch-bounded)" if d.get("rank_bounded_by_batch") else ""
+            L.append(f"| `{m}` | {sy.get('n_null')}{bounded} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
                      f"{he.get('n_zero')} | {_fmt(float(np.mean(dist)) if dist else None)} "
                      f"| {_fmt((d.get('rank_correlation') or {}).get('unseen'), 2)} | {gtxt} |")
         L.append("")
