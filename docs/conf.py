@@ -255,7 +255,7 @@ class TntopoStudyTable(Directive):
         ("size_factor", "size generalization: length factor"), ("n_size", "size generalization: chains"),
         ("n_unseen", "unseen-winding chains"), ("n_counterfactual", "counterfactual chains"),
         ("disorder_strengths", "disorder strengths W"), ("disorder_lengths", "disorder chain lengths"),
-        ("disorder_delta", "disorder: |ln t0/t0_c| range"), ("n_disorder", "chains per (length, strength)"),
+        ("disorder_delta", "disorder: range of abs(ln t0 / t0_c)"), ("n_disorder", "chains per (length, strength)"),
         ("seeds", "seeds per model and head"), ("epochs", "epochs (every model)"), ("batch_size", "batch size"),
         ("lr_grid", "learning-rate grid"), ("heads", "heads"),
         ("trainability_threshold", "learns-invariant threshold"), ("pruning_ranks", "pruning ranks"),

@@ -396,7 +396,8 @@ def trainability_map(
         The same training budget for every cell; the learning criterion.
     data : dict, optional
         Keyword arguments of :func:`protocol_sets` (sizes, ranges, ``min_gap``...).
-    train_fn : callable(model, train_xy, val_xy, *, epochs, lr, seed, batch_size), optional
+    train_fn : callable, optional
+        ``train_fn(model, train_xy, val_xy, *, epochs, lr, seed, batch_size)``.
         Default :func:`default_train`.
     predict : callable(model, x), optional
         Default :func:`predict_labels`.
