@@ -213,7 +213,10 @@ def test_ctrl_c_exits_130_quickly_and_writes_nothing(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "tntopo.cli", "phase-diagram", "--x", "0:2:41", "--y", "0:5:41",
                           "--n-cells", "400", "--n-realizations", "50", "--executor", "process", "--workers", "2",
                           "--out", str(out), "--data", str(data)],
-                         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                         # a suite started as a background job inherits SIGINT ignored (POSIX), and Python
+                         # then installs no KeyboardInterrupt handler: give the child a terminal's default
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert "phase diagram" in p.stderr.read(40)  # the progress bar: the work has started
         t = time.perf_counter()
