@@ -62,6 +62,14 @@ def _tai_mean(d: Dict[str, Any]) -> Optional[float]:
     return float(np.mean(vals)) if vals else None
 
 
+def _map_cells(tm: Dict[str, Any]) -> Dict[Any, Dict[str, Any]]:
+    """Cells of a trainability map grouped as ``{(n_cells, training windings): {init name: cell}}``, sorted."""
+    cells: Dict[Any, Dict[str, Any]] = {}
+    for c in tm["cells"]:
+        cells.setdefault((c["n_cells"], tuple(c["train_windings"])), {})[c["init"]] = c
+    return dict(sorted(cells.items()))
+
+
 def disorder_gaps(results: Dict[str, Any], model: str, n_cells: Optional[str] = None) -> Dict[str, Optional[float]]:
     """``estimator_accuracy - model accuracy`` per strength at one chain length (default: the training length)."""
     dis = results.get("disorder") or {}
@@ -130,13 +138,11 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         ))
     tm = results.get("trainability_map")
     if tm and tm.get("cells"):
-        by = {}
-        for c in tm["cells"]:
-            by.setdefault((c["n_cells"], tuple(c["train_windings"])), {})[c["init"]] = c["learns_invariant"]
         regimes, holds_in, fails_in = [], [], []
-        for (N, tw), d in sorted(by.items()):
-            rnd = [v for k, v in d.items() if k.startswith("random") and v is not None]
-            near = [v for k, v in d.items() if k in ("exact(eps=0.01)", "exact(eps=0.1)") and v is not None]
+        for (N, tw), d in _map_cells(tm).items():
+            li = {k: c["learns_invariant"] for k, c in d.items()}
+            rnd = [v for k, v in li.items() if k.startswith("random") and v is not None]
+            near = [v for k, v in li.items() if k in ("exact(eps=0.01)", "exact(eps=0.1)") and v is not None]
             if not rnd or not near:
                 continue
             gap = float(np.mean(near) - np.mean(rnd))
@@ -417,10 +423,7 @@ def render_report(results: Dict[str, Any]) -> str:
         inits = g["inits"]
         L.append("| N | training windings | exact (untrained) | " + " | ".join(inits) + " |")
         L.append("|---:|---|---|" + "---:|" * len(inits))
-        cells: Dict[Any, Dict[str, Any]] = {}
-        for c in tm["cells"]:
-            cells.setdefault((c["n_cells"], tuple(c["train_windings"])), {})[c["init"]] = c
-        for (n, tw), d in sorted(cells.items()):
+        for (n, tw), d in _map_cells(tm).items():
             ref = next(iter(d.values())).get("reference") or {}
             L.append(f"| {n} | {list(tw)} | {_fmt(ref.get('learns_invariant'))} | "
                      + " | ".join(_fmt(d[i]["learns_invariant"], 2) if i in d else "-" for i in inits) + " |")

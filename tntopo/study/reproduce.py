@@ -153,8 +153,7 @@ def _effective(model, sets, classes) -> Dict[str, Any]:
     n = min(len(x), P + 64, _JAC_ROWS)
     r = effective_parameters(model, torch.from_numpy(x[:n]))
     k = len(classes) if classes else 1
-    return {"effective": int(r), "raw": P, "samples": int(n), "outputs": int(n * k),
-            "lower_bound": _rank_saturated(int(r), int(n * k), P)}
+    return {"effective": int(r), "raw": P, "samples": int(n), "outputs": int(n * k)}
 
 
 def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
@@ -175,6 +174,7 @@ def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optio
     import torch
 
     from ..nn import accepts_size, build_model, n_parameters, prune_svd, singular_values, train
+    from .trainability import verdict
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -214,7 +214,7 @@ def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optio
             "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
             "scores": scores,
             "size_note": size_note,
-            "learns_invariant": bool(crit) and all(v >= thr for v in crit.values()),
+            "learns_invariant": bool(verdict(crit, thr)),  # no applicable criterion: not learned
             "learns_invariant_criteria": sorted(crit),
         }
         if k == 0:
@@ -246,17 +246,6 @@ def _cost(cfg: StudyConfig, run: str) -> float:
 
 
 # ----------------------------------------------------------------------------- sections run as tasks
-def _registry_factory(kind: str, kwargs):
-    """``factory(n_cells, seed, init)`` building a registered TopoNet variant (for the landscape)."""
-    from ..nn import build_model
-
-    def make(n_cells: int, seed: int, init: str):
-        return build_model(kind, int(n_cells), int(seed), init=init, **dict(kwargs))
-
-    make.kwargs = {"kind": kind, **dict(kwargs)}  # type: ignore[attr-defined]
-    return make
-
-
 def run_section(cfg: StudyConfig, section: str, part) -> Dict[str, Any]:
     """One task of a top-level section: a chain length of the trainability map, or one model's landscape."""
     import torch
@@ -274,10 +263,11 @@ def run_section(cfg: StudyConfig, section: str, part) -> Dict[str, Any]:
                 return trainability_map(seed=cfg.seed, **kw)
             if section == "landscape":
                 from .landscape import landscape_report
+                from .trainability import model_factory
 
                 kw = {k: v for k, v in dict(cfg.landscape or {}).items() if k != "models"}
                 spec = cfg.models[part]
-                return landscape_report(_registry_factory(spec.kind, spec.kwargs), cfg.n_cells, seed=cfg.seed,
+                return landscape_report(model_factory(spec.kind, **dict(spec.kwargs)), cfg.n_cells, seed=cfg.seed,
                                         data={"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap,
                                               "amplitude": cfg.amplitude, "train_windings": tuple(cfg.train_windings)},
                                         **kw)
@@ -378,7 +368,7 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
         size_note = rs[0]["size_note"] if rs else None
         li = [r["learns_invariant"] for r in rs]
         eff = next((dict(r["effective_parameters"]) for r in rs if "effective_parameters" in r), None)
-        if eff and eff.get("effective") is not None:
+        if eff and eff.get("effective") is not None:  # derived here, not stored with the run
             eff["lower_bound"] = _rank_saturated(eff["effective"], eff["outputs"], eff["raw"])
         entry: Dict[str, Any] = {
             "description": spec.description,

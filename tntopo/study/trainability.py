@@ -43,6 +43,8 @@ __all__ = [
     "learns_invariant",
     "initialize",
     "toponet_factory",
+    "model_factory",
+    "verdict",
     "trainability_map",
     "DEFAULT_INITS",
     "DEFAULT_DIVERSITIES",
@@ -73,13 +75,6 @@ _KEYS = {"train": 901, "val": 902, "unseen": 903, "long": 904, "counterfactual":
 
 
 # ------------------------------------------------------------------------------ adapters
-def _train_function():
-    """The library's training loop."""
-    from ..nn.training import train
-
-    return train
-
-
 def default_train(model, train_xy, val_xy, *, epochs: int, lr: float, seed: int, batch_size: int = 64, **kw):
     """Train ``model`` in place with the library's training loop (MSE on the winding number by default).
 
@@ -88,14 +83,16 @@ def default_train(model, train_xy, val_xy, *, epochs: int, lr: float, seed: int,
     """
     import torch
 
+    from ..nn.training import train
+
     def as_t(xy):
         x, y = xy
         return torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(y), dtype=torch.float32)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _train_function()(model, as_t(train_xy), as_t(val_xy), epochs=int(epochs), lr=float(lr), seed=int(seed),
-                                 batch_size=int(batch_size), progress=False, **kw)
+        return train(model, as_t(train_xy), as_t(val_xy), epochs=int(epochs), lr=float(lr), seed=int(seed),
+                     batch_size=int(batch_size), progress=False, **kw)
 
 
 def predict_labels(model, x, *, classes: Optional[Sequence[int]] = None, batch_size: int = 256):
@@ -295,10 +292,17 @@ def seed_report(model, sets: Mapping[str, Tuple[Any, Any]], *, threshold: float 
         x, y = sets[c]
         p = predict(model, x)
         out[c] = NA if isinstance(p, str) else float(np.mean(np.asarray(p) == np.asarray(y)))
-    app = [c for c in CRITERIA if out[c] != NA]
-    out["applicable"] = app
-    out["learns_invariant"] = None if not app else bool(all(out[c] >= threshold for c in app))
+    out["applicable"] = [c for c in CRITERIA if out[c] != NA]
+    out["learns_invariant"] = verdict({c: out[c] for c in out["applicable"]}, threshold)
     return out
+
+
+def verdict(accuracies: Mapping[str, float], threshold: float = 0.95) -> Optional[bool]:
+    """Whether a seed learns the invariant: every applicable criterion's accuracy ``>= threshold``.
+
+    ``accuracies`` holds the applicable criteria only (``"n/a"`` ones left out); ``None`` if none applies.
+    """
+    return None if not accuracies else bool(all(v >= threshold for v in accuracies.values()))
 
 
 def learns_invariant(reports: Sequence[Mapping[str, Any]]) -> Optional[float]:
@@ -308,14 +312,22 @@ def learns_invariant(reports: Sequence[Mapping[str, Any]]) -> Optional[float]:
 
 
 # ------------------------------------------------------------------------------ initializations
-def toponet_factory(**kwargs) -> Callable:
-    """``factory(n_cells, seed, init)`` building :class:`tntopo.nn.TopoNet` (float32) with ``kwargs``."""
+def model_factory(kind: str, **kwargs) -> Callable:
+    """``factory(n_cells, seed, init)`` building the registered TopoNet variant ``kind`` with ``kwargs``
+    (:func:`tntopo.nn.build_model`; ``factory.kwargs`` records them, with the kind)."""
 
     def make(n_cells: int, seed: int, init: str):
-        from ..nn import TopoNet
+        from ..nn import build_model
 
-        return TopoNet(int(n_cells), init=init, seed=int(seed), **kwargs)
+        return build_model(kind, int(n_cells), int(seed), init=init, **kwargs)
 
+    make.kwargs = {"kind": kind, **kwargs}  # type: ignore[attr-defined]
+    return make
+
+
+def toponet_factory(**kwargs) -> Callable:
+    """``factory(n_cells, seed, init)`` building :class:`tntopo.nn.TopoNet` (float32) with ``kwargs``."""
+    make = model_factory("toponet", **kwargs)
     make.kwargs = dict(kwargs)  # type: ignore[attr-defined]
     return make
 
