@@ -75,7 +75,7 @@ def test_batched_marker_equals_naive_and_arrays():
 
 
 def test_occupied_contraction_equals_projector_network():
-    # the eigenvector ring (herk/hemm, P never formed) = the P X P Y P triangle, with samples of
+    # the eigenvector ring (stacked matmuls, P never formed) = the P X P Y P triangle, with samples of
     # different occupations, an empty one, real eigenvectors (zero marker) and a single matrix
     from tntopo.tn.chern import contract_chern_marker, contract_chern_marker_occupied
 
@@ -92,6 +92,38 @@ def test_occupied_contraction_equals_projector_network():
     assert np.allclose(contract_chern_marker_occupied(V[0], 9, x, y), ref[0], atol=1e-10)
     Vr = np.linalg.eigh(A.real + np.swapaxes(A.real, 1, 2))[1]
     assert np.all(contract_chern_marker_occupied(Vr, occ, x, y) == 0)
+
+
+def test_eigh_occupied_equals_numpy_eigh():
+    # zhetrd + dstevd + zunmtr on the occupied columns (ctypes, GIL released) = numpy's eigh:
+    # the same eigenvalues, the same occupied projector, zero columns past each sample's count
+    from tntopo._lapack import _routines, eigh_occupied
+
+    assert _routines() is not None  # SciPy's Cython LAPACK is loadable here: the fast path is tested
+    rng = np.random.default_rng(3)
+    n = 23
+    A = rng.normal(size=(5, n, n)) + 1j * rng.normal(size=(5, n, n))
+    H = A + np.conj(np.swapaxes(A, 1, 2))
+    E0, V0 = np.linalg.eigh(H)
+    for ef, margin in ((0.0, 0.0), (-1.5, 0.0), (0.0, 2.0), (-1e3, 0.0), (1e3, 0.0)):
+        E, V = eigh_occupied(H, ef, margin=margin)
+        assert np.allclose(E, E0, atol=1e-12) and np.all(np.diff(E, axis=-1) >= 0)
+        k = (E0 < ef + margin).sum(-1)
+        assert V.shape == (5, n, max(1, k.max()))
+        for b in range(5):
+            Vo, Vo0 = V[b][:, : k[b]], V0[b][:, : k[b]]
+            assert np.allclose(Vo @ Vo.conj().T, Vo0 @ Vo0.conj().T, atol=1e-12)
+            assert np.allclose(H[b] @ Vo, Vo * E[b, : k[b]], atol=1e-11)
+            assert np.all(V[b][:, k[b]:] == 0)
+    E, V = eigh_occupied(H, 0.0, all_vectors=True)
+    assert V.shape == (5, n, n) and np.allclose(np.abs(np.einsum("bai,bai->bi", V.conj(), V0)), 1, atol=1e-10)
+    E1, V1 = eigh_occupied(H[1], 0.0)  # a single matrix
+    assert E1.shape == (n,) and np.allclose(V1, eigh_occupied(H[1:2], 0.0)[1][0])
+    # real input and extreme norms go to numpy's eigh (every eigenvector)
+    Er, Vr = eigh_occupied(H.real.copy(), 0.0)
+    assert Vr.shape == (5, n, n) and np.allclose(Er, np.linalg.eigvalsh(H.real), atol=1e-12)
+    Eb, Vb = eigh_occupied(H * 1e120, 0.0)
+    assert Vb.shape == (5, n, n) and np.allclose(Eb / 1e120, E0, atol=1e-12)
 
 
 def test_dense_marker_threads_and_chunks_do_not_change_it():
@@ -172,6 +204,61 @@ def test_spectral_bounds_contain_the_spectrum_and_are_tighter(boundary):
         assert lo == max(lo, blo) and hi == min(hi, bhi)
     lo, hi = cl._spectral_bounds(lats[0])
     assert hi - lo < 0.75 * 2 * 5.5  # QWZ m=1, W=1: bands within +-3.5, Gershgorin +-5.5
+
+
+@pytest.mark.parametrize("ef,delta,eps", [(0.0, 0.134, 1e-7), (0.25, 0.05, 1e-6), (-0.6, 0.2, 1e-10),
+                                           (0.1, 0.3, 1e-3)])
+def test_step_polynomial_is_a_fermi_step_within_tol_and_near_minimax(ef, delta, eps):
+    from tntopo.invariants import chern_local as cl
+
+    c = cl.chebyshev_step_coefficients(ef, delta, eps)
+    cheb = np.polynomial.chebyshev
+    below = np.linspace(-1, ef - delta, 20001)
+    above = np.linspace(ef + delta, 1, 20001)
+    assert np.abs(cheb.chebval(below, c) - 1).max() <= eps
+    assert np.abs(cheb.chebval(above, c)).max() <= eps
+    # bounded inside the gap (states there, e.g. edge states of a window, are partly occupied)
+    gap = cheb.chebval(np.linspace(ef - delta, ef + delta, 2001), c)
+    assert gap.min() > -0.5 and gap.max() < 1.5
+    # the near-minimax fit needs far fewer terms than the erfc-smoothed step it replaced
+    assert len(c) <= 0.75 * len(cl._erfc_step(ef, delta, eps))
+
+
+def test_step_polynomial_edge_cases_and_sup_bound():
+    from tntopo.invariants import chern_local as cl
+
+    assert np.array_equal(cl.chebyshev_step_coefficients(-0.95, 0.1, 1e-6), [0.0])  # nothing below
+    assert np.array_equal(cl.chebyshev_step_coefficients(0.95, 0.1, 1e-6), [1.0])  # everything below
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        c = rng.normal(size=rng.integers(1, 40))
+        a, b = np.sort(rng.uniform(-1, 1, 2))
+        t = np.linspace(a, b, 5001)
+        true = np.abs(np.polynomial.chebyshev.chebval(t, c)).max()
+        assert cl._sup_bound(c, a, b) >= true - 1e-12
+
+
+def test_chebyshev_recursion_and_window_operators():
+    import scipy.sparse as sp
+
+    from tntopo.invariants import chern_local as cl
+
+    lat = Lattice2D.qwz(1.0, (9, 7), boundary=("periodic", "open"), disorder=1.3, seed=8)
+    ops = cl._WindowOperators(lat, center=0.2, half=4.0)
+    for xs, ys in [(np.arange(-2, 5), np.arange(0, 5)), (np.arange(3, 10), np.arange(2, 7)), (np.arange(9), np.arange(7))]:
+        Ht, Ht2 = ops.scaled(xs, ys)
+        H = lat.window(xs, ys).hamiltonian()
+        d = H.shape[0]
+        assert np.abs(Ht.toarray() - (H - 0.2 * np.eye(d)) / 4.0).max() < 1e-14
+        assert np.abs(Ht2.toarray() - 2 * Ht.toarray()).max() < 1e-14
+        assert np.abs(ops.dense(xs, ys) - H).max() < 1e-14
+    # the in-place recursion equals numpy's Chebyshev evaluation of the matrix polynomial
+    coef = np.random.default_rng(1).normal(size=9)
+    X = np.random.default_rng(2).normal(size=(Ht.shape[0], 3)) + 0j
+    E, V = np.linalg.eigh(Ht.toarray())
+    ref = V @ (np.polynomial.chebyshev.chebval(E, coef)[:, None] * (V.conj().T @ X))
+    assert np.abs(cl._apply_poly(Ht, Ht2, X, coef) - ref).max() < 1e-12
+    assert isinstance(Ht, sp.csr_matrix)
 
 
 def test_local_chebyshev_agrees_with_dense_and_its_error_estimate_covers_it():

@@ -17,6 +17,7 @@ Routes (conventions in DESIGN "Two dimensions"; occupied = energies below ``ferm
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from typing import Literal, Optional, Tuple
 import numpy as np
 
 from .._blas import single_threaded_blas
+from .._lapack import eigh_occupied
 from .._typing import strict_keywords
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
 from ..errors import GaplessError, GaplessWarning, PrecisionError
@@ -156,11 +158,23 @@ def _n_threads(B: int) -> int:
     return max(1, min(os.cpu_count() or 1, B // 32 if B >= 64 else 1))
 
 
+#: matrices at least this large run their LAPACK/BLAS on the user's BLAS threads when the batch
+#: is not split over tntopo's own threads (below it, multi-threaded BLAS is slower)
+_BLAS_THREADS_MIN_DIM = 256
+
+
+def _blas_threads(nt: int, n: int):
+    """One BLAS thread when tntopo threads over the batch (``nt > 1``) or the matrices are small;
+    otherwise BLAS keeps its threads (one large sample uses every core)."""
+    return single_threaded_blas() if nt > 1 or n < _BLAS_THREADS_MIN_DIM else contextlib.nullcontext()
+
+
 def eigh_batched(H: np.ndarray, threads: Optional[int] = None):
-    """``numpy.linalg.eigh`` of a ``(B, n, n)`` batch, threads over the batch, one BLAS thread each."""
+    """``numpy.linalg.eigh`` of a ``(B, n, n)`` batch: threads over the batch with one BLAS thread
+    each, or one call on BLAS's own threads for a few large matrices."""
     B = H.shape[0]
     nt = _n_threads(B) if threads is None else max(1, int(threads))
-    with single_threaded_blas():
+    with _blas_threads(nt, H.shape[-1]):
         if nt == 1:
             return np.linalg.eigh(H)
         chunks = np.array_split(np.arange(B), nt)
@@ -312,10 +326,13 @@ def _marker_from_eigs(E, V, geo: Lattice2D, ef: float, offset: int = 0) -> np.nd
 
     occ = _occupied(E, ef, "marker", offset)
     xy = geo.positions(per_orbital=True)
-    with single_threaded_blas():
-        c = contract_chern_marker_occupied(V, occ.sum(-1), xy[:, 0].copy(), xy[:, 1].copy())
+    c = contract_chern_marker_occupied(V, occ.sum(-1), xy[:, 0].copy(), xy[:, 1].copy())
     c = c.reshape(E.shape[0], geo.n_sites, geo.n_orb).sum(-1) / geo.cell_area
     return c.reshape((E.shape[0],) + geo.shape)
+
+
+#: eigenvectors per chunk of a dense batch (bytes): small enough to stay in a core's cache
+_DENSE_CHUNK_BYTES = 2 ** 22
 
 
 def _dense_marker(H: np.ndarray, geo: Lattice2D, ef: float, region=None, threads: Optional[int] = None,
@@ -323,25 +340,31 @@ def _dense_marker(H: np.ndarray, geo: Lattice2D, ef: float, region=None, threads
     """Dense marker of a ``(B, n, n)`` batch: ``(c of shape (B, Lx, Ly), bulk gap weights or None)``.
 
     Threads over chunks of the batch (one LAPACK/BLAS thread each); every chunk does its own
-    ``eigh`` and contraction, so the batch's eigenvectors are never held at once. The result does
-    not depend on the number of threads. ``region``: the weights of :func:`_bulk_gap_weight`.
+    ``eigh`` and contraction, so the batch's eigenvectors are never held at once. A batch too
+    small to split (one chunk) of large matrices runs on BLAS's own threads instead. The result
+    does not depend on the number of threads. ``region``: the weights of :func:`_bulk_gap_weight`.
     ``check_values``: run :func:`_check_values` on every chunk first (raw arrays).
     """
     B = H.shape[0]
     nt = _n_threads(B) if threads is None else max(1, int(threads))
-    bounds = np.linspace(0, B, (2 * nt if nt > 1 else 1) + 1).astype(int)
+    # chunks of about _DENSE_CHUNK_BYTES of eigenvectors: each chunk's eigh and contraction run
+    # while its vectors are in cache; at least two chunks per thread to balance the load
+    per = max(1, _DENSE_CHUNK_BYTES // (16 * H.shape[-1] ** 2))
+    n_chunks = max(2 * nt if nt > 1 else 1, -(-B // per))
+    bounds = np.linspace(0, B, n_chunks + 1).astype(int)
     chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
     def work(ab):
         a, b = ab
         if check_values:
             _check_values(H[a:b])
-        E, V = np.linalg.eigh(H[a:b])
+        # occupied eigenvectors only, unless the gapless check needs the states above the Fermi level
+        E, V = eigh_occupied(H[a:b], ef, all_vectors=region is not None)
         c = _marker_from_eigs(E, V, geo, ef, offset=a)
         sw = None if region is None else _bulk_state_weights(V, geo, region)
         return c, E, sw
 
-    with single_threaded_blas():
+    with _blas_threads(len(chunks), H.shape[-1]):
         if nt == 1 or len(chunks) == 1:
             parts = [work(ab) for ab in chunks]
         else:

@@ -5,8 +5,10 @@ The lattice is tiled by ``core x core`` blocks of cells; each block is computed 
 adds ``buffer`` cells on every side (clipped at open edges, wrapped on periodic axes). With
 ``solver="eigh"`` (default) the window's projector comes from a dense ``eigh`` of the window
 Hamiltonian. With ``solver="chebyshev"`` it is never formed: ``P`` is a Chebyshev polynomial of the window
-Hamiltonian (a smoothed step, sharp on the scale of the gap at the Fermi level) applied to the
-unit vectors of the core states with sparse products:
+Hamiltonian (the Fermi step to ``tol`` wherever the spectrum can be, free inside the gap: a
+near-minimax least-squares fit, :func:`chebyshev_step_coefficients`) applied to the unit vectors
+of the core states with sparse products (one clean window Hamiltonian per window shape, its
+disorder energies added on the diagonal):
 
 .. math:: v = P e_a, \\quad w = Y v, \\quad c_a = 4\\pi\\,\\mathrm{Im}\\,\\langle X v, w - P w\\rangle,
 
@@ -30,39 +32,128 @@ from typing import Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.fft import dct
+from scipy.linalg.blas import zaxpy as _zaxpy
 from scipy.special import erfc
 
 from .._blas import single_threaded_blas
+from .._lapack import eigh_occupied
 from ..errors import GaplessWarning
 from ..lattice import Lattice2D
 from ..lattice import check_region as _check_region
 
-__all__ = ["local_marker_windows", "chebyshev_step_coefficients", "DEFAULT_BUFFER", "DEFAULT_CORE"]
+__all__ = ["local_marker_windows", "chebyshev_step_coefficients", "DEFAULT_BUFFER", "DEFAULT_CORE",
+           "DEFAULT_CHEBYSHEV_CORE"]
 
 DEFAULT_BUFFER = 10
+#: default core of ``solver="eigh"``: a dense window costs ``(core + 2 buffer)^6`` per window
 DEFAULT_CORE = 8
+#: default core of ``solver="chebyshev"``: the cost per cell grows with the window's area, and the
+#: sparse products run best on a few dozen vectors (measured: cores 3-4 fastest for buffer 10)
+DEFAULT_CHEBYSHEV_CORE = 4
 
 
-@lru_cache(maxsize=64)
-def chebyshev_step_coefficients(ef_scaled: float, sigma_scaled: float, eps: float) -> np.ndarray:
-    """Chebyshev coefficients on ``[-1, 1]`` of ``f(t) = erfc((t - ef) / (sqrt 2 sigma)) / 2``.
+def _sup_bound(coef: np.ndarray, a: float, b: float) -> float:
+    """An upper bound on ``max |p(t)|`` for ``t`` in ``[a, b]``, ``p`` given by its Chebyshev
+    coefficients on ``[-1, 1]``: the sum of the magnitudes of ``p``'s (exact) Chebyshev
+    coefficients on ``[a, b]`` (``|T_k| <= 1`` there), from its values at ``deg + 1`` Chebyshev
+    points of ``[a, b]`` by a DCT."""
+    n = len(coef)
+    x = np.cos(np.pi * (np.arange(n) + 0.5) / n)
+    vals = np.polynomial.chebyshev.chebval(0.5 * (a + b) + 0.5 * (b - a) * x, coef)
+    c = dct(vals, type=2) / n
+    c[0] /= 2
+    return float(np.abs(c).sum())
 
-    Truncated where the remaining coefficients sum below ``eps`` (the sup-norm error on
-    ``[-1, 1]``).
-    """
+
+def _step_error(coef: np.ndarray, lo_edge: float, hi_edge: float) -> float:
+    """Rigorous bound on the distance of ``p`` from the Fermi step: ``|p - 1|`` on
+    ``[-1, lo_edge]``, ``|p|`` on ``[hi_edge, 1]``."""
+    one = np.zeros_like(coef)
+    one[0] = 1.0
+    return max(_sup_bound(coef - one, -1.0, lo_edge), _sup_bound(coef, hi_edge, 1.0))
+
+
+def _erfc_step(ef: float, delta: float, eps: float) -> np.ndarray:
+    """Chebyshev series of the smoothed step ``erfc((t - ef) / (sqrt 2 sigma)) / 2`` with
+    ``sigma = delta / sqrt(2 ln(1/eps))``, truncated where the tail sums below ``eps``."""
+    sigma = delta / math.sqrt(2 * math.log(1 / eps))
     deg = 64
     while True:
         c = np.polynomial.chebyshev.chebinterpolate(
-            lambda t: 0.5 * erfc((t - ef_scaled) / (math.sqrt(2) * sigma_scaled)), deg
+            lambda t: 0.5 * erfc((t - ef) / (math.sqrt(2) * sigma)), deg
         )
         tail = np.cumsum(np.abs(c[::-1]))[::-1]  # tail[n] = sum_{k >= n} |c_k|
         # resolved only if the tail is small well before the interpolation degree (parity can
         # make single coefficients vanish)
         ok = np.nonzero(tail[: (3 * deg) // 4] < eps)[0]
-        if ok.size or deg >= 8192:
+        if ok.size or deg >= 16384:
             n = int(ok[0]) if ok.size else deg + 1
             return c[:max(n, 2)]
         deg *= 2
+
+
+def _lsq_step(ef: float, delta: float, n: int) -> np.ndarray:
+    """Degree-``n`` least-squares fit of the Fermi step on ``[-1, ef - delta]`` and
+    ``[ef + delta, 1]`` (Chebyshev-clustered points on each; the gap is left free)."""
+    m = 4 * n + 40
+    x = np.cos(np.pi * (np.arange(m) + 0.5) / m)
+    lo = 0.5 * (-1 + (ef - delta)) + 0.5 * ((ef - delta) + 1) * x
+    hi = 0.5 * ((ef + delta) + 1) + 0.5 * (1 - (ef + delta)) * x
+    t = np.concatenate([lo, hi])
+    f = np.concatenate([np.ones(m), np.zeros(m)])
+    A = np.polynomial.chebyshev.chebvander(t, n)
+    c, *_ = np.linalg.lstsq(A, f, rcond=None)
+    return c
+
+
+#: above this degree of the erfc series the least-squares search is not attempted (its matrix
+#: grows as degree^2); the erfc series is used as it is
+_LSQ_MAX_DEGREE = 800
+
+
+@lru_cache(maxsize=64)
+def chebyshev_step_coefficients(ef: float, delta: float, eps: float) -> np.ndarray:
+    """Chebyshev coefficients on ``[-1, 1]`` of a polynomial ``p`` of low degree with
+    ``|p - 1| <= eps`` on ``[-1, ef - delta]`` and ``|p| <= eps`` on ``[ef + delta, 1]``: the
+    Fermi step (occupied below ``ef``) wherever the spectrum can be, free inside the gap
+    ``(ef - delta, ef + delta)``.
+
+    The polynomial is the least-squares fit of the step on the two intervals (near-minimax: its
+    degree is close to ``ln(1/eps) / delta``, the best possible rate, against about
+    ``2 ln(1/eps) / delta`` for the Chebyshev series of an ``erfc``-smoothed step), of the
+    lowest degree (bisection) whose error bound -- the coefficient sums of ``p - 1`` and ``p``
+    re-expanded on each interval, an upper bound on the sup norm -- is below ``eps``. Where that
+    search would exceed ``_LSQ_MAX_DEGREE``, the ``erfc`` series (bound: its tail plus the step's
+    smoothing at the gap edge).
+    """
+    lo_edge, hi_edge = ef - delta, ef + delta
+    if lo_edge <= -1.0:
+        return np.zeros(1)  # nothing can be occupied
+    if hi_edge >= 1.0:
+        return np.ones(1)  # everything is occupied
+    ref = _erfc_step(ef, delta, eps)
+    if len(ref) - 1 > _LSQ_MAX_DEGREE:
+        return ref
+
+    def ok(n):
+        c = _lsq_step(ef, delta, n)
+        return c if _step_error(c, lo_edge, hi_edge) <= eps else None
+
+    hi_n = len(ref) - 1
+    best = ok(hi_n)
+    if best is None:  # (not seen) the erfc series is the fallback
+        return ref
+    lo_n = max(1, int(0.5 * math.log(1 / eps) / delta))  # below the minimax rate: infeasible
+    lo_n = min(lo_n, hi_n - 1)
+    while hi_n - lo_n > 1:
+        mid = (lo_n + hi_n) // 2
+        c = ok(mid)
+        if c is None:
+            lo_n = mid
+        else:
+            hi_n, best = mid, c
+    return best
 
 
 def _band_bounds(lat: Lattice2D, n_k: int = 64) -> Tuple[float, float]:
@@ -111,63 +202,121 @@ def _clean_gap(lat: Lattice2D, ef: float, n_k: int = 48) -> float:
     return g - lat.disorder / 2
 
 
-def _apply_poly(Ht, X: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """``sum_n coef[n] T_n(Ht) X`` by the three-term recursion (sparse products)."""
-    t0 = X
-    acc = coef[0] * t0
+def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+    """``y += a x`` in place (BLAS ``zaxpy``: one pass, no temporary)."""
+    out = _zaxpy(x.reshape(-1), y.reshape(-1), a=a)
+    if not np.shares_memory(out, y):  # (f2py copied y: not contiguous)
+        y[...] = out.reshape(y.shape)
+
+
+def _apply_poly(Ht, Ht2, X: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``sum_n coef[n] T_n(Ht) X`` by the three-term recursion (sparse products; ``Ht2 = 2 Ht``)."""
+    acc = coef[0] * X
     if len(coef) == 1:
         return acc
-    t1 = Ht @ t0
-    acc = acc + coef[1] * t1
+    t0 = X
+    t1 = Ht @ X
+    _axpy(coef[1], t1, acc)
     for cn in coef[2:]:
-        t2 = Ht @ t1
-        t2 *= 2
+        t2 = Ht2 @ t1
         t2 -= t0
-        acc += cn * t2
+        _axpy(cn, t2, acc)
         t0, t1 = t1, t2
     return acc
 
 
-def _window_marker(lat: Lattice2D, xs, ys, core_x, core_y, coef, center, half, ef, sigma, solver="chebyshev"):
+class _WindowOperators:
+    """Window Hamiltonians from one clean template per window geometry.
+
+    Two windows of the same shape and boundary differ only in their disorder energies, which
+    sit on the diagonal: the clean window (shifted by ``center``, scaled by ``1 / half``) is built
+    once, with its diagonal in the sparsity pattern, and each window gets a copy of its values
+    with its energies added -- no Hamiltonian assembly per window.
+    """
+
+    def __init__(self, lat: Lattice2D, center: float, half: float):
+        self.lat, self.center, self.half = lat, center, half
+        self.energies = lat.onsite_energies  # (Lx, Ly), one copy
+        self._templates = {}
+
+    def _template(self, xs, ys):
+        key = (len(xs), len(ys))
+        t = self._templates.get(key)
+        if t is None:
+            sub = self.lat.window(xs, ys)
+            sub.disorder = 0.0  # the clean window: its disorder energies are added per window
+            H = sub.hamiltonian(sparse=True).tocoo()
+            d = H.shape[0]
+            diag = np.arange(d)
+            Hs = sp.coo_matrix(
+                (np.concatenate([H.data.astype(np.complex128), np.full(d, -self.center, np.complex128)]),
+                 (np.concatenate([H.row, diag]), np.concatenate([H.col, diag]))),
+                shape=(d, d),
+            ).tocsr()  # duplicates summed: the diagonal is always in the pattern
+            Hs.sort_indices()
+            Hs.data /= self.half
+            rows = np.repeat(np.arange(d), np.diff(Hs.indptr))
+            pos = np.nonzero(Hs.indices == rows)[0]
+            t = self._templates[key] = (Hs.data, Hs.indices, Hs.indptr, pos, d)
+        return t
+
+    def scaled(self, xs, ys):
+        """``(H - center) / half`` of the window ``xs x ys`` (CSR) and twice it."""
+        data, indices, indptr, pos, d = self._template(xs, ys)
+        e = self.energies[np.ix_(np.asarray(xs) % self.lat.Lx, np.asarray(ys) % self.lat.Ly)].ravel()
+        data = data.copy()
+        data[pos] += np.repeat(e, self.lat.n_orb) / self.half
+        Ht = sp.csr_matrix((data, indices, indptr), shape=(d, d))
+        Ht2 = sp.csr_matrix((2 * data, indices, indptr), shape=(d, d))
+        return Ht, Ht2
+
+    def dense(self, xs, ys) -> np.ndarray:
+        """The window Hamiltonian ``H`` (dense, unscaled)."""
+        Ht, _ = self.scaled(xs, ys)
+        H = Ht.toarray() * self.half
+        H[np.diag_indices_from(H)] += self.center
+        return H
+
+
+def _window_marker(ops: _WindowOperators, xs, ys, core_x, core_y, coef, ef, solver="chebyshev"):
     """Marker of the core cells ``core_x x core_y`` (absolute) from the window ``xs x ys``."""
-    sub = lat.window(xs, ys)
-    H = sub.hamiltonian(sparse=True).astype(np.complex128)
-    d = H.shape[0]
+    lat = ops.lat
+    n_orb = lat.n_orb
     wx, wy = len(xs), len(ys)
     # local coordinates (continuous across a periodic wrap)
     if lat.has_custom_positions:
-        pos = sub.positions()
+        pos = lat.window(xs, ys).positions()
         pos = pos - pos.mean(axis=0)
     else:
         gx, gy = np.meshgrid(np.arange(wx, dtype=float), np.arange(wy, dtype=float), indexing="ij")
         pos = np.stack([gx.ravel() - wx / 2, gy.ravel() - wy / 2], axis=1)
-    xo = np.repeat(pos[:, 0], sub.n_orb)
-    yo = np.repeat(pos[:, 1], sub.n_orb)
+    xo = np.repeat(pos[:, 0], n_orb)
+    yo = np.repeat(pos[:, 1], n_orb)
     # core cells: offsets of core_x within xs
     ox = np.nonzero(np.isin(np.asarray(xs) % lat.Lx, np.asarray(core_x) % lat.Lx))[0]
     oy = np.nonzero(np.isin(np.asarray(ys) % lat.Ly, np.asarray(core_y) % lat.Ly))[0]
     cx, cy = np.meshgrid(ox, oy, indexing="ij")
     cells = (cx * wy + cy).ravel()
-    rows = (cells[:, None] * sub.n_orb + np.arange(sub.n_orb)).ravel()
+    rows = (cells[:, None] * n_orb + np.arange(n_orb)).ravel()
     k = rows.size
     if solver == "eigh":  # exact projector of the window (sharp Fermi step)
-        E, V = np.linalg.eigh(H.toarray())
-        Vo = V[:, E < ef]
+        E, V = eigh_occupied(ops.dense(xs, ys), ef)
+        Vo = V[:, : int((E < ef).sum())]
         v = Vo @ Vo[rows].conj().T
         w = yo[:, None] * v
         qyp = w - Vo @ (Vo.conj().T @ w)
     else:
-        Ht = ((H - center * sp.identity(d, format="csr")) / half).tocsr()
-        E0 = np.zeros((d, k), dtype=np.complex128)
+        Ht, Ht2 = ops.scaled(xs, ys)
+        E0 = np.zeros((Ht.shape[0], k), dtype=np.complex128)
         E0[rows, np.arange(k)] = 1.0
-        v = _apply_poly(Ht, E0, coef)
+        v = _apply_poly(Ht, Ht2, E0, coef)
         w = yo[:, None] * v
-        qyp = w - _apply_poly(Ht, w, coef)
+        qyp = w - _apply_poly(Ht, Ht2, w, coef)
     val = np.einsum("ak,ak->k", np.conj(xo[:, None] * v), qyp)
     c = 4 * np.pi * val.imag / lat.cell_area
     idem = np.abs(np.einsum("ak,ak->k", v.conj(), v).real - v[rows, np.arange(k)].real)
-    c = c.reshape(len(ox), len(oy), sub.n_orb).sum(-1)
-    return c, idem.reshape(len(ox), len(oy), sub.n_orb).max(-1)
+    c = c.reshape(len(ox), len(oy), n_orb).sum(-1)
+    return c, idem.reshape(len(ox), len(oy), n_orb).max(-1)
 
 
 def _check_int(name, v, lo):
@@ -203,12 +352,14 @@ def local_marker_windows(
         Cells added on each side of a core block (default ``DEFAULT_BUFFER``); it must be large
         compared with the localization length of ``P``.
     core : int, optional
-        Side of the core blocks (default ``DEFAULT_CORE``).
+        Side of the core blocks (default ``DEFAULT_CORE`` = 8 for ``solver="eigh"``,
+        ``DEFAULT_CHEBYSHEV_CORE`` = 4 for ``solver="chebyshev"``).
     tol : float
-        Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap. The
-        expansion interval is the tighter of Gershgorin's bounds and the clean bands' range
-        widened by the disorder (Weyl; every window's spectrum lies within it), so the degree
-        scales with (band width) / gap.
+        Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap (a
+        rigorous bound on the polynomial's distance from the Fermi step there). The expansion
+        interval is the tighter of Gershgorin's bounds and the clean bands' range widened by the
+        disorder (Weyl; every window's spectrum lies within it), so the degree scales with
+        ``ln(1/tol) * (band width) / gap``.
     gap : float, optional
         A lower bound on the distance from the Fermi level to the spectrum. Default: the gap of
         the clean lattice's bands minus ``W / 2`` (Weyl's bound for Anderson disorder); when that
@@ -234,7 +385,8 @@ def local_marker_windows(
     if solver not in ("chebyshev", "eigh"):
         raise ValueError(f"unknown solver {solver!r}; choose 'chebyshev' or 'eigh'")
     buffer = DEFAULT_BUFFER if buffer is None else buffer
-    core = DEFAULT_CORE if core is None else core
+    if core is None:
+        core = DEFAULT_CHEBYSHEV_CORE if solver == "chebyshev" else DEFAULT_CORE
     try:
         tol = float(tol)
     except (TypeError, ValueError):
@@ -281,10 +433,10 @@ def local_marker_windows(
         if not (g > 0):
             raise ValueError(f"gap must be a positive energy, got {gap!r}")
     eps = tol
-    sigma = g / math.sqrt(2 * math.log(1 / eps))
     coef = None if solver == "eigh" else chebyshev_step_coefficients(
-        round((fermi_level - center) / half, 12), round(sigma / half, 12), eps
+        round((fermi_level - center) / half, 12), round(g / half, 12), eps
     )
+    ops = _WindowOperators(lat, center, half)
 
     def axis_windows(r: slice, L: int, periodic: bool):
         out = []
@@ -308,7 +460,7 @@ def local_marker_windows(
 
     def run(job):
         (cs_x, ws_x), (cs_y, ws_y) = job
-        return _window_marker(lat, ws_x, ws_y, cs_x, cs_y, coef, center, half, fermi_level, sigma, solver)
+        return _window_marker(ops, ws_x, ws_y, cs_x, cs_y, coef, fermi_level, solver)
 
     nt = max(1, min(len(jobs), os.cpu_count() or 1)) if threads is None else max(1, int(threads))
     with single_threaded_blas():
@@ -340,8 +492,7 @@ def local_marker_windows(
                 return np.arange(max(0, cs[0] - b2), min(L, cs[-1] + b2 + 1))
 
             c2, _ = _window_marker(
-                lat, shrink(cs_x, Lx, px), shrink(cs_y, Ly, py), cs_x, cs_y, coef, center, half, fermi_level, sigma,
-                solver,
+                ops, shrink(cs_x, Lx, px), shrink(cs_y, Ly, py), cs_x, cs_y, coef, fermi_level, solver,
             )
             err = max(err, float(np.abs(c2 - out[np.ix_(cs_x % Lx, cs_y % Ly)]).max()))
     # idempotency of the Chebyshev projector in the bulk (edge states of open samples sit at
