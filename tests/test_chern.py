@@ -258,7 +258,33 @@ def test_chebyshev_recursion_and_window_operators():
     E, V = np.linalg.eigh(Ht.toarray())
     ref = V @ (np.polynomial.chebyshev.chebval(E, coef)[:, None] * (V.conj().T @ X))
     assert np.abs(cl._apply_poly(Ht, Ht2, X, coef) - ref).max() < 1e-12
+    assert np.abs(cl._apply_poly_scipy(Ht, Ht2, X, coef) - ref).max() < 1e-12
     assert isinstance(Ht, sp.csr_matrix)
+
+
+def test_compiled_chebyshev_steps_equal_the_scipy_recursion(monkeypatch):
+    # numba-compiled steps (real and imaginary parts of H apart, entries of either kind, as
+    # Haldane's complex second-neighbour hoppings) = SciPy's sparse recursion; inputs untouched;
+    # without numba the SciPy route serves
+    from tntopo.invariants import chern_local as cl
+
+    assert cl._chebyshev_kernel() is not None
+    rng = np.random.default_rng(5)
+    for lat in (Lattice2D.qwz(1.0, (9, 7), boundary=("periodic", "open"), disorder=1.3, seed=8),
+                Lattice2D.haldane(1.0, 0.2, 0.7, 0.3, (5, 6), disorder=0.5, seed=1)):
+        ops = cl._WindowOperators(lat, center=0.2, half=4.5)
+        Ht, Ht2 = ops.scaled(np.arange(lat.Lx), np.arange(lat.Ly))
+        before = Ht.copy()
+        for deg in (1, 2, 3, 40):
+            coef = rng.normal(size=deg)
+            X = rng.normal(size=(Ht.shape[0], 5)) + 1j * rng.normal(size=(Ht.shape[0], 5))
+            X0 = X.copy()
+            got = cl._apply_poly(Ht, Ht2, X, coef)
+            assert np.abs(got - cl._apply_poly_scipy(Ht, Ht2, X, coef)).max() < 1e-12
+            assert np.array_equal(X, X0)
+        assert (abs(Ht - before)).max() == 0
+    monkeypatch.setitem(cl._KERNEL, "fn", None)
+    assert np.array_equal(cl._apply_poly(Ht, Ht2, X, coef), cl._apply_poly_scipy(Ht, Ht2, X, coef))
 
 
 def test_local_chebyshev_agrees_with_dense_and_its_error_estimate_covers_it():
