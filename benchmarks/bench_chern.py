@@ -1,22 +1,26 @@
 """Speed of the 2D Chern marker routes (issue 13). All ratios are measured in one run.
 
-1. batched dense marker -- ``tntopo.local_chern_marker(H, lattice=..., warn=False)``: chunks of
-   16 samples on threads, each the occupied eigenpairs only (LAPACK ``zhetrd`` + ``dstevd`` +
-   ``zunmtr`` on the occupied columns, called without the GIL: ``tntopo._lapack``) and the marker
-   network contracted through them with stacked ``matmul`` (``P`` never formed) -- against the
-   naive route, a loop of per-sample ``eigh`` + ``P X Q Y P`` dense matrix products
+1. batched dense marker -- ``tntopo.local_chern_marker(H, lattice=..., warn=False)``: a threaded
+   pass that checks the values (a numba scan of the ``(h_ij, h_ji)`` pairs, which also bounds the
+   spectra), then chunks of 16 samples on threads, each the occupied eigenpairs only (LAPACK
+   ``zhetrd`` + ``dstevd`` + ``zunmtr`` on the occupied columns, called without the GIL, the
+   vectors left as the conjugated rows LAPACK writes: ``tntopo._lapack.eigh_occupied_rows``) and
+   the marker network contracted through them with stacked ``matmul`` (``P`` never formed; the
+   position blocks ``U X U^dag`` as real ``syrk`` products) -- against the naive route, a loop of
+   per-sample ``eigh`` + ``P X Q Y P`` dense matrix products
    (``tntopo.invariants.reference_chern_marker``), on QWZ samples of 8 x 8 cells (target >= 3x).
    Both use one BLAS thread per computation (multi-threaded BLAS on 128 x 128 matrices is slower,
    and much slower on a loaded machine); the naive loop is also timed with the BLAS threads as
-   the user has them. The default ``warn=True`` (the gapless check, which needs every
-   eigenvector) is timed too, and the eigensolvers alone (``numpy.linalg.eigh`` vs
-   ``eigh_occupied``) to show where the time goes.
+   the user has them. The default ``warn=True`` (the gapless check, which needs the vectors of
+   the states near the Fermi level too: up to 2% of the Gershgorin width above it) is timed too,
+   and the eigensolvers alone (``numpy.linalg.eigh`` vs ``eigh_occupied``) to show where the
+   time goes.
 2. local vs dense marker on one L x L sample: ratio and the largest difference in the bulk (target
    >= 20x at 1e-6 for L = 60). The local route is timed with both window solvers, buffer 10:
-   ``solver="chebyshev"`` (core 6, the default, ``tol=1e-7``: the window projector as a
-   near-minimax polynomial of the window Hamiltonian, applied to the core columns by
-   numba-compiled sparse steps; its cost per cell is ``(core + 2 buffer)^2 / core^2`` window
-   products whose cost per column grows with the block's width, so cores 5-6 are cheapest)
+   ``solver="chebyshev"`` (core 6, ``tol=1e-7``: the window projector as a near-minimax
+   polynomial of the window Hamiltonian, applied to the core columns by Clenshaw's recurrence in
+   numba kernels generated for the window operator's row widths; its cost per cell is
+   ``(core + 2 buffer)^2 / core^2`` window products, cores 4-8 about equally cheap)
    -- the RATIO line -- and
    ``solver="eigh"`` (the default; core 10, which minimizes ``(core + 2 buffer)^6 / core^2``,
    the cost per cell of a dense window ``eigh``). The dense marker is one
@@ -96,8 +100,8 @@ def main(argv=None):
     t_dense = time.perf_counter() - t0
     buf = 6 if args.quick else 10
     core_c, core_e = (6, 6) if args.quick else (6, 10)
-    # warm-up, as for the batched route: numba's compiled Chebyshev step is loaded (or compiled and
-    # cached on disk) once per process; timed apart
+    # warm-up, as for the batched route: the generated Chebyshev kernel is loaded (or generated,
+    # compiled and cached on disk) once per process; timed apart
     t0 = time.perf_counter()
     local_chern_marker(Lattice2D.qwz(1.0, (8, 8)), "local", buffer=2, core=4, solver="chebyshev", tol=1e-3, warn=False)
     t_load = time.perf_counter() - t0
@@ -117,7 +121,7 @@ def main(argv=None):
           f"max |local - dense| in the bulk = {diff:.1e}  (error estimate reported: {est:.1e})")
     print(f"   local, solver='eigh' (default), core {core_e}          : {t_local_e:8.2f} s   "
           f"max |local - dense| in the bulk = {diff_e:.1e}  (error estimate reported: {est_e:.1e})")
-    print(f"   (once per process before that: loading numba's compiled Chebyshev step {t_load:.2f} s)")
+    print(f"   (once per process before that: loading the compiled Chebyshev kernel {t_load:.2f} s)")
     print(f"RATIO dense / local (chebyshev) = {t_dense / t_local:6.2f}x   (target >= 20 at 1e-6 for L = 60)")
     print(f"RATIO dense / local (eigh) = {t_dense / t_local_e:6.2f}x")
     ratios["local_dense_over_local"] = t_dense / t_local

@@ -77,7 +77,7 @@ def test_batched_marker_equals_naive_and_arrays():
 def test_occupied_contraction_equals_projector_network():
     # the eigenvector ring (stacked matmuls, P never formed) = the P X P Y P triangle, with samples of
     # different occupations, an empty one, real eigenvectors (zero marker) and a single matrix
-    from tntopo.tn.chern import contract_chern_marker, contract_chern_marker_occupied
+    from tntopo.tn.chern import contract_chern_marker, contract_chern_marker_occupied, contract_chern_marker_rows
 
     rng = np.random.default_rng(0)
     n = 18
@@ -92,12 +92,17 @@ def test_occupied_contraction_equals_projector_network():
     assert np.allclose(contract_chern_marker_occupied(V[0], 9, x, y), ref[0], atol=1e-10)
     Vr = np.linalg.eigh(A.real + np.swapaxes(A.real, 1, 2))[1]
     assert np.all(contract_chern_marker_occupied(Vr, occ, x, y) == 0)
+    # the row layout, zero-padded to the largest occupation
+    U = np.zeros((4, 13, n), dtype=complex)
+    for b, k in enumerate(occ):
+        U[b, :k] = V[b][:, :k].conj().T
+    assert np.allclose(contract_chern_marker_rows(U, x, y), ref, atol=1e-10)
 
 
 def test_eigh_occupied_equals_numpy_eigh():
     # zhetrd + dstevd + zunmtr on the occupied columns (ctypes, GIL released) = numpy's eigh:
     # the same eigenvalues, the same occupied projector, zero columns past each sample's count
-    from tntopo._lapack import _routines, eigh_occupied
+    from tntopo._lapack import _routines, eigh_occupied, eigh_occupied_rows
 
     assert _routines() is not None  # SciPy's Cython LAPACK is loadable here: the fast path is tested
     rng = np.random.default_rng(3)
@@ -119,11 +124,26 @@ def test_eigh_occupied_equals_numpy_eigh():
     assert V.shape == (5, n, n) and np.allclose(np.abs(np.einsum("bai,bai->bi", V.conj(), V0)), 1, atol=1e-10)
     E1, V1 = eigh_occupied(H[1], 0.0)  # a single matrix
     assert E1.shape == (n,) and np.allclose(V1, eigh_occupied(H[1:2], 0.0)[1][0])
-    # real input and extreme norms go to numpy's eigh (every eigenvector)
+    # real input and extreme norms go to numpy's eigh, with the same output
     Er, Vr = eigh_occupied(H.real.copy(), 0.0)
-    assert Vr.shape == (5, n, n) and np.allclose(Er, np.linalg.eigvalsh(H.real), atol=1e-12)
+    kr = (Er < 0).sum(-1)
+    assert Vr.shape == (5, n, kr.max()) and np.allclose(Er, np.linalg.eigvalsh(H.real), atol=1e-12)
+    assert all(np.all(Vr[b][:, kr[b]:] == 0) for b in range(5))
     Eb, Vb = eigh_occupied(H * 1e120, 0.0)
-    assert Vb.shape == (5, n, n) and np.allclose(Eb / 1e120, E0, atol=1e-12)
+    k0 = (E0 < 0).sum(-1)
+    assert Vb.shape == (5, n, k0.max()) and np.allclose(Eb / 1e120, E0, atol=1e-12)
+    for b in range(5):
+        Vo, Vo0 = Vb[b][:, : k0[b]], V0[b][:, : k0[b]]
+        assert np.allclose(Vo @ Vo.conj().T, Vo0 @ Vo0.conj().T, atol=1e-12)
+    # the row layout: U[b, :k] = V_b^dag, zero rows after
+    E, U, k = eigh_occupied_rows(H, 0.0)
+    assert np.array_equal(k, k0) and U.shape == (5, k0.max(), n)
+    for b in range(5):
+        assert np.allclose(U[b, : k[b]].conj().T @ U[b, : k[b]], V0[b][:, : k[b]] @ V0[b][:, : k[b]].conj().T,
+                           atol=1e-12)
+        assert np.all(U[b, k[b]:] == 0)
+    E, U, k = eigh_occupied_rows(H, 0.0, all_vectors=True)
+    assert np.all(k == n) and np.allclose(np.abs(np.einsum("bia,bai->bi", U, V0)), 1, atol=1e-10)
 
 
 def test_dense_marker_threads_and_chunks_do_not_change_it():
@@ -135,8 +155,42 @@ def test_dense_marker_threads_and_chunks_do_not_change_it():
     c1, w1 = _dense_marker(H, lats[0], 0.0, reg, threads=1, check_values=True)
     c3, w3 = _dense_marker(H, lats[0], 0.0, reg, threads=3, check_values=True)
     assert np.array_equal(c1, c3) and np.allclose(w1, w3, rtol=1e-12, atol=1e-15)
+    # the near-Fermi weights (vectors only up to the Gershgorin-bounded window) = every vector's
+    E0, V0 = np.linalg.eigh(H)
+    mask = np.zeros(lats[0].shape, dtype=bool)
+    mask[reg] = True
+    cols = np.repeat(mask.ravel(), lats[0].n_orb)
+    near = np.abs(E0) < 0.02 * (E0.max() - E0.min())
+    assert near.any() and (near & (E0 > 0)).any()  # states above the Fermi level are in the window
+    w0 = ((np.abs(V0[:, cols, :]) ** 2).sum(1) / mask.sum() * near).sum(-1)
+    assert np.allclose(w1, w0, rtol=1e-10, atol=1e-14)
     assert np.allclose(c1, reference_chern_marker(H, lats[0]), atol=1e-10)
     assert np.allclose(local_chern_marker(H, lattice=lats[0], warn=False), c1, atol=1e-12)  # 70 > 64: threaded
+
+
+def test_reused_work_arrays_do_not_leak_between_batches():
+    # the dense marker's per-thread work arrays (tntopo._scratch) and LAPACK workspaces are
+    # reused from chunk to chunk and call to call: results must not depend on what ran before
+    from tntopo._scratch import Scratch
+    from tntopo.invariants.chern import _dense_marker
+
+    ws = Scratch()
+    a = ws.get("x", (3, 4))
+    assert a.shape == (3, 4) and a.flags.c_contiguous and a.dtype == np.float64
+    assert np.shares_memory(ws.get("x", (2, 5)), a)  # reused
+    b = ws.get("x", (5, 5), np.complex128)  # grown, new dtype
+    assert b.shape == (5, 5) and b.dtype == np.complex128 and ws.nbytes() >= b.nbytes
+
+    lat = Lattice2D.qwz(1.0, (5, 6))
+    H1 = np.stack([Lattice2D.qwz(1.0, (5, 6), disorder=1.5, seed=s).hamiltonian() for s in range(20)])
+    H2 = np.stack([Lattice2D.qwz(-1.3, (5, 6), disorder=3.0, seed=s).hamiltonian() for s in range(7)])
+    reg = (slice(1, 4), slice(1, 5))
+    first = _dense_marker(H1, lat, 0.0, reg, threads=1)
+    other = _dense_marker(H2, lat, 0.4, None, threads=1)
+    again = _dense_marker(H1, lat, 0.0, reg, threads=1)
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert np.allclose(first[0], reference_chern_marker(H1, lat), atol=1e-10)
+    assert np.allclose(other[0], reference_chern_marker(H2, lat, 0.4), atol=1e-10)
 
 
 def test_dense_marker_checks_every_chunk_and_names_the_sample():
@@ -155,6 +209,38 @@ def test_dense_marker_checks_every_chunk_and_names_the_sample():
     Hb[50] -= np.linalg.eigvalsh(Hb[50])[7] * np.eye(H.shape[1])  # an eigenvalue at E_F = 0
     with pytest.raises(GaplessError, match="sample 50"):
         local_chern_marker(Hb, lattice=lat, warn=False)
+
+
+def test_value_checks_compiled_and_numpy_agree(monkeypatch):
+    # the numba scan of (h_ij, h_ji) pairs and the numpy fallback accept and reject the same
+    # batches (NaN or inf in either part, anywhere in the triangle; the Hermiticity tolerance)
+    from tntopo.invariants import chern as ch
+
+    assert ch._hermitian_scan_kernel() is not None
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(3, 6, 6)) + 1j * rng.normal(size=(3, 6, 6))
+    H = A + np.conj(np.swapaxes(A, 1, 2))
+    cases = [H, H.real.copy(), 1e5 * H]
+    for idx, v in (((2, 5, 1), np.nan), ((1, 0, 4), 1j * np.inf), ((0, 3, 3), np.nan * 1j), ((2, 1, 4), 1e-3),
+                   ((2, 1, 4), 1e-12), ((0, 2, 2), 1e-6j)):
+        Hb = H.copy()
+        Hb[idx] += v
+        cases.append(Hb)
+    Hr = H.real.copy()
+    Hr[1, 2, 0] = np.inf
+    cases.append(Hr)
+
+    def outcome(h):
+        try:
+            ch._check_values(h)
+            return "ok"
+        except ValueError as exc:
+            return "hermitian" if "not Hermitian" in str(exc) else "finite" if "NaN or inf" in str(exc) else str(exc)
+
+    compiled = [outcome(h) for h in cases]
+    monkeypatch.setitem(ch._SCAN, "fn", None)
+    assert compiled == [outcome(h) for h in cases]
+    assert compiled == ["ok", "ok", "ok", "finite", "finite", "finite", "hermitian", "ok", "hermitian", "finite"]
 
 
 def test_marker_sums_to_zero_on_open_sample():
@@ -262,29 +348,55 @@ def test_chebyshev_recursion_and_window_operators():
     assert isinstance(Ht, sp.csr_matrix)
 
 
-def test_compiled_chebyshev_steps_equal_the_scipy_recursion(monkeypatch):
-    # numba-compiled steps (real and imaginary parts of H apart, entries of either kind, as
-    # Haldane's complex second-neighbour hoppings) = SciPy's sparse recursion; inputs untouched;
-    # without numba the SciPy route serves
+def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch, tmp_path):
+    # the generated numba kernels (Clenshaw's recurrence, rows as ELL sums; real and imaginary
+    # parts of H apart, entries of either kind, as Haldane's complex second-neighbour hoppings;
+    # a dense block or unit columns) = SciPy's forward recurrence; inputs untouched; the
+    # generated source is written where TNTOPO_CACHE_DIR says; without numba SciPy serves
     from tntopo.invariants import chern_local as cl
 
-    assert cl._chebyshev_kernel() is not None
+    monkeypatch.setenv("TNTOPO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cl, "_KERNELS", {})
     rng = np.random.default_rng(5)
     for lat in (Lattice2D.qwz(1.0, (9, 7), boundary=("periodic", "open"), disorder=1.3, seed=8),
-                Lattice2D.haldane(1.0, 0.2, 0.7, 0.3, (5, 6), disorder=0.5, seed=1)):
+                Lattice2D.haldane(1.0, 0.2, 0.7, 0.3, (5, 6), disorder=0.5, seed=1),
+                Lattice2D(np.zeros((1, 1)), {(1, 0): np.ones((1, 1)), (0, 1): np.ones((1, 1))}, (6, 5))):
         ops = cl._WindowOperators(lat, center=0.2, half=4.5)
         Ht, Ht2 = ops.scaled(np.arange(lat.Lx), np.arange(lat.Ly))
         before = Ht.copy()
+        (Jr, Vr), (Ji, Vi) = (cl._ell(v, Ht.indices, Ht.indptr, Ht.shape[0]) for v in (Ht.data.real, Ht.data.imag))
+        assert cl._clenshaw_kernel(Vr.shape[1], Vi.shape[1]) is not None
+        apply = cl._poly_applier(Ht, Ht2)
         for deg in (1, 2, 3, 40):
             coef = rng.normal(size=deg)
             X = rng.normal(size=(Ht.shape[0], 5)) + 1j * rng.normal(size=(Ht.shape[0], 5))
             X0 = X.copy()
-            got = cl._apply_poly(Ht, Ht2, X, coef)
+            got = apply(X, coef)
             assert np.abs(got - cl._apply_poly_scipy(Ht, Ht2, X, coef)).max() < 1e-12
             assert np.array_equal(X, X0)
+            rows = rng.choice(Ht.shape[0], 4, replace=False)
+            E = np.zeros((Ht.shape[0], 4), dtype=complex)
+            E[rows, np.arange(4)] = 1.0
+            assert np.abs(apply(None, coef, units=rows) - cl._apply_poly_scipy(Ht, Ht2, E, coef)).max() < 1e-12
         assert (abs(Ht - before)).max() == 0
-    monkeypatch.setitem(cl._KERNEL, "fn", None)
-    assert np.array_equal(cl._apply_poly(Ht, Ht2, X, coef), cl._apply_poly_scipy(Ht, Ht2, X, coef))
+    assert any(f.name.startswith("tntopo_clenshaw_") for f in (tmp_path / "kernels").iterdir())
+    monkeypatch.setitem(cl._KERNELS, "disabled", True)
+    apply = cl._poly_applier(Ht, Ht2)
+    assert np.array_equal(apply(X, coef), cl._apply_poly_scipy(Ht, Ht2, X, coef))
+
+
+def test_ell_rows_hold_the_csr_entries():
+    import scipy.sparse as sp
+
+    from tntopo.invariants import chern_local as cl
+
+    A = sp.random(30, 30, density=0.2, random_state=3, format="csr")
+    A.data[::4] = 0.0  # explicit zeros are dropped
+    J, V = cl._ell(A.data, A.indices, A.indptr, 30)
+    B = np.zeros((30, 30))
+    np.add.at(B, (np.repeat(np.arange(30), J.shape[1]), J.ravel()), V.ravel())
+    assert np.array_equal(B, A.toarray())
+    assert J.shape[1] == int(np.diff(sp.csr_matrix(A.toarray()).indptr).max())
 
 
 def test_local_chebyshev_agrees_with_dense_and_its_error_estimate_covers_it():

@@ -15,7 +15,9 @@ On the 128 x 128 Hamiltonians of 8 x 8 QWZ samples this is about 1.2x faster tha
 :mod:`ctypes`, which releases the GIL during each call, so chunks of a batch run in parallel
 threads (SciPy's f2py wrappers in :mod:`scipy.linalg.lapack` hold the GIL). Where those
 routines cannot be loaded, or for real or non-double input, :func:`eigh_occupied` falls back
-to ``numpy.linalg.eigh``.
+to ``numpy.linalg.eigh`` (same output: the occupied eigenvectors, zero padded).
+:func:`eigh_occupied_rows` returns the eigenvectors as the conjugated rows LAPACK leaves them in
+(``V^dag``), which the dense marker contracts without a transposition.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["eigh_occupied"]
+__all__ = ["eigh_occupied", "eigh_occupied_rows"]
 
 _LOCK = threading.Lock()
 _ROUTINES: dict = {}
@@ -92,9 +94,10 @@ class _Workspace:
         self.liwork_ref = _int(self.iwork.size)
         self.p = {k: _addr(getattr(self, k)) for k in ("work", "work_d", "iwork", "a", "e", "tau", "z")}
 
-    def solve(self, h: np.ndarray, cut: Optional[float], E_out: np.ndarray) -> np.ndarray:
-        """Eigenvalues of ``h`` into ``E_out`` (contiguous); returns ``(m, n)``: the conjugated
-        eigenvectors with eigenvalue below ``cut`` (all with ``cut=None``) in its rows."""
+    def solve(self, h: np.ndarray, cut: Optional[float], E_out: np.ndarray, rows: np.ndarray) -> int:
+        """Eigenvalues of ``h`` into ``E_out`` (contiguous) and the conjugated eigenvectors with
+        eigenvalue below ``cut`` (all with ``cut=None``) into the first rows of ``rows`` (a
+        C-contiguous ``(n, n)`` complex block); returns their number ``m``."""
         r, n, p, nr, info = self.r, self.n, self.p, self.n_ref, ctypes.byref(self.info)
         # h in C order is conj(h) = h^T in Fortran order: its eigenvectors are the conjugates of h's
         self.a[...] = h
@@ -104,16 +107,85 @@ class _Workspace:
         r["dstevd"](_V, nr, pd, p["e"], p["z"], nr, p["work_d"], self.lwork_d_ref, p["iwork"], self.liwork_ref, info)
         _check(self.info, "dstevd")
         m = n if cut is None else int(np.searchsorted(E_out, cut, side="left"))
-        c = self.z[:m].astype(np.complex128)  # rows = eigenvectors of T (Fortran n x m)
-        r["zunmtr"](_L, _L, _N, nr, _int(m), p["a"], nr, p["tau"], _addr(c), nr, p["work"], self.lwork_ref, info)
+        rows[:m] = self.z[:m]  # rows = eigenvectors of T (Fortran n x m), back-transformed in place
+        r["zunmtr"](_L, _L, _N, nr, _int(m), p["a"], nr, p["tau"], _addr(rows), nr, p["work"], self.lwork_ref, info)
         _check(self.info, "zunmtr")
-        return c
+        return m
+
+
+_LOCAL = threading.local()
+#: workspaces of matrices up to this size are kept per thread and reused (fresh ones of a few
+#: hundred kB per chunk cost page faults); larger ones are made per call
+_KEEP_WORKSPACE_MAX_N = 1024
+
+
+def _workspace(r: dict, n: int) -> _Workspace:
+    """This thread's workspace for size ``n`` (kept for ``n <= _KEEP_WORKSPACE_MAX_N``)."""
+    if n > _KEEP_WORKSPACE_MAX_N:
+        return _Workspace(r, n)
+    cache = getattr(_LOCAL, "workspaces", None)
+    if cache is None:
+        cache = _LOCAL.workspaces = {}
+    ws = cache.get(n)
+    if ws is None:
+        ws = cache[n] = _Workspace(r, n)
+    return ws
 
 
 def _check(info: ctypes.c_int, routine: str):
     if info.value != 0:
         raise np.linalg.LinAlgError(f"LAPACK {routine} failed (info = {info.value}): eigenvalues did not converge"
                                     if info.value > 0 else f"LAPACK {routine}: illegal argument {-info.value}")
+
+
+def eigh_occupied_rows(H: np.ndarray, fermi_level: float, *, all_vectors: bool = False,
+                       margin: float = 0.0, out: Optional[np.ndarray] = None
+                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`eigh_occupied` with the eigenvectors as conjugated rows, as LAPACK leaves them.
+
+    ``out``: a C-contiguous complex ``(B, n, n)`` array to write the rows into (``U`` is then a
+    view of it, ``out[:, :m]``), so that a caller's loop reuses one array.
+
+    Returns
+    -------
+    E : ndarray, shape (B, n)
+        All eigenvalues, ascending.
+    U : ndarray, shape (B, m, n)
+        ``U[b, :k_b]`` is ``V_b^dag`` for sample ``b``'s ``k_b`` eigenvectors below
+        ``fermi_level + margin`` (every eigenvector with ``all_vectors``); the other rows are zero.
+        This is the layout the C-ordered eigenvectors come out in: no transposition.
+    k : ndarray of int, shape (B,)
+        The number of rows of each sample.
+    """
+    Hb = np.asarray(H)
+    if Hb.ndim == 2:
+        Hb = Hb[None]
+    B, n = Hb.shape[0], Hb.shape[-1]
+    cut = float(fermi_level) + float(margin)
+    r = _routines() if Hb.dtype == np.complex128 and n > 0 else None
+    if r is not None and Hb.size:
+        # zheevd rescales matrices of extreme norm first; leave those (and non-finite input) to it
+        top = float(np.abs(Hb).max())
+        if not (1e-100 < top < 1e100):
+            r = None
+    if r is None:
+        E, V = np.linalg.eigh(Hb)
+        k = np.full(B, n) if all_vectors else (E < cut).sum(-1)
+        m = min(n, max(1, int(k.max()) if B else 1))
+        U = np.conj(V[:, :, :m].transpose(0, 2, 1))
+        U[np.arange(m)[None, :] >= k[:, None]] = 0
+        return E, U, k
+    E = np.empty((B, n))
+    if out is None:
+        out = np.empty((B, n, n), dtype=np.complex128)
+    elif out.shape != (B, n, n) or out.dtype != np.complex128 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous complex128 array of shape {(B, n, n)}")
+    ws = _workspace(r, n)
+    k = np.array([ws.solve(Hb[b], None if all_vectors else cut, E[b], out[b]) for b in range(B)], dtype=int)
+    m = max(1, int(k.max()) if B else 1)
+    for b in range(B):
+        out[b, k[b]:m] = 0
+    return E, out[:, :m], k
 
 
 def eigh_occupied(H: np.ndarray, fermi_level: float, *, all_vectors: bool = False,
@@ -137,28 +209,9 @@ def eigh_occupied(H: np.ndarray, fermi_level: float, *, all_vectors: bool = Fals
         All eigenvalues, ascending.
     V : ndarray, shape (..., n, m)
         Columns ``[:k]`` of sample ``b`` are its eigenvectors with ``E[b] < fermi_level + margin``
-        (``k`` varies by sample; ``m`` is the largest); the other columns are zero. Through
-        the numpy fallback ``V`` holds every eigenvector instead.
+        (``k`` varies by sample; ``m`` is the largest); the other columns are zero.
     """
     H = np.asarray(H)
-    single = H.ndim == 2
-    Hb = H[None] if single else H
-    n = Hb.shape[-1]
-    r = _routines() if Hb.dtype == np.complex128 and n > 0 else None
-    if r is not None and Hb.size:
-        # zheevd rescales matrices of extreme norm first; leave those (and non-finite input) to it
-        top = float(np.abs(Hb).max())
-        if not (1e-100 < top < 1e100):
-            r = None
-    if r is None:
-        E, V = np.linalg.eigh(Hb)
-        return (E[0], V[0]) if single else (E, V)
-    cut = float(fermi_level) + float(margin)
-    B = Hb.shape[0]
-    E = np.empty((B, n))
-    ws = _Workspace(r, n)
-    rows = [ws.solve(Hb[b], None if all_vectors else cut, E[b]) for b in range(B)]
-    V = np.zeros((B, n, max(1, max(c.shape[0] for c in rows))), dtype=np.complex128)
-    for b, c in enumerate(rows):
-        np.conjugate(c.T, out=V[b, :, : c.shape[0]])
-    return (E[0], V[0]) if single else (E, V)
+    E, U, _ = eigh_occupied_rows(H, fermi_level, all_vectors=all_vectors, margin=margin)
+    V = np.conj(U.transpose(0, 2, 1))
+    return (E[0], V[0]) if H.ndim == 2 else (E, V)

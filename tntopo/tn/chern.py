@@ -12,18 +12,22 @@ quimb and contracted by :func:`tntopo.tn.contract_network` (cotengra's cached co
 expression: one path search per structure).
 
 With ``P = V_o V_o^dag`` (``V_o``: the ``k`` occupied eigenvectors) the triangle becomes a ring of
-six eigenvector tensors; :func:`contract_chern_marker_occupied` contracts it in the order
-``A = V_o^dag X V_o``, ``B = V_o^dag Y V_o`` (``k x k``), ``W = V_o (A B)``,
-``c_a = -4 pi Im sum_i W_ai conj(V_o)_ai``: ``3 n k^2 + k^3`` multiply-adds per sample instead
-of the ``2 n^3`` of the projector triangle (and ``P`` is never formed).
+six eigenvector tensors; :func:`contract_chern_marker_rows` contracts it on the rows
+``U = V_o^dag`` in the order ``A = U X U^dag``, ``B = U Y U^dag`` (``k x k``, each one real
+``syrk``-shaped product of ``[Re U; Im U]``), ``W = (A B)^T conj(U)``,
+``c_a = -4 pi Im sum_i W_ia U_ia``: about ``2 n k^2 + k^3`` complex multiply-adds per sample
+instead of the ``2 n^3`` of the projector triangle (and ``P`` is never formed);
+:func:`contract_chern_marker_occupied` takes the eigenvectors as columns.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .._scratch import Scratch
 from .network import contract_network
 
-__all__ = ["chern_marker_network", "contract_chern_marker", "contract_chern_marker_occupied"]
+__all__ = ["chern_marker_network", "contract_chern_marker", "contract_chern_marker_occupied",
+           "contract_chern_marker_rows"]
 
 
 def chern_marker_network(P, x, y, batch: bool = True):
@@ -90,29 +94,76 @@ def contract_chern_marker_occupied(V, n_occ, x, y) -> np.ndarray:
 
     Notes
     -----
-    Samples with the same number of occupied states ``k`` are contracted together by stacked
-    ``numpy.matmul`` (which releases the GIL, so chunks of a batch contract in parallel
-    threads): ``A = V_o^dag X V_o``, ``B = V_o^dag Y V_o``, ``W = V_o (A B)``, and
-    ``c_a = -4 pi Im sum_i W_ai conj(V_o)_ai``.
+    Contracted by :func:`contract_chern_marker_rows` on ``U = V_o^dag``.
     """
     V = np.asarray(V)
     single = V.ndim == 2
     Vb = V[None] if single else V
     occ = np.broadcast_to(np.asarray(n_occ, dtype=int), (Vb.shape[0],))
-    out = np.zeros(Vb.shape[:2])
-    if np.iscomplexobj(Vb):
-        Vb = Vb.astype(np.complex128, copy=False)
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
-        # centred kernels: smaller entries, less rounding in A and B (the marker is origin-free)
-        cx = (x - 0.5 * (x.min() + x.max()))[:, None]
-        cy = (y - 0.5 * (y.min() + y.max()))[:, None]
-        for k in np.unique(occ):
-            if k == 0:
-                continue
-            idx = np.flatnonzero(occ == k)
-            Vo = Vb[idx, :, :k] if len(idx) < Vb.shape[0] or k < Vb.shape[2] else Vb
-            Vh = Vo.conj().transpose(0, 2, 1)
-            W = Vo @ ((Vh @ (cx * Vo)) @ (Vh @ (cy * Vo)))
-            out[idx] = (-4 * np.pi) * (W.imag * Vo.real - W.real * Vo.imag).sum(-1)
+    if not np.iscomplexobj(Vb):
+        out = np.zeros(Vb.shape[:2])
+    else:
+        m = max(1, int(occ.max())) if Vb.shape[0] else 1
+        U = np.conj(Vb[:, :, :m].transpose(0, 2, 1))
+        U[np.arange(U.shape[1])[None, :] >= occ[:, None]] = 0
+        out = contract_chern_marker_rows(U, x, y)
     return out[0] if single else out
+
+
+def contract_chern_marker_rows(U, x, y) -> np.ndarray:
+    """The marker of every basis state from the occupied eigenvectors as rows, ``U = V_o^dag``.
+
+    Parameters
+    ----------
+    U : ndarray, shape (B, m, n), complex
+        ``U[b]``'s rows are the conjugated occupied eigenvectors of sample ``b`` (the layout
+        LAPACK leaves them in, :func:`tntopo._lapack.eigh_occupied_rows`); samples with fewer
+        than ``m`` occupied states fill the rest with zero rows, which contribute exactly zero.
+    x, y : ndarray, shape (n,)
+        Position kernels (origin-free, as in :func:`contract_chern_marker_occupied`).
+
+    Returns
+    -------
+    ndarray, shape (B, n)
+
+    Notes
+    -----
+    One stacked ``numpy.matmul`` per stage over the whole block (GIL released, so chunks of a
+    batch contract in parallel threads): ``A = U X U^dag``, ``B = U Y U^dag`` (``m x m``, each as
+    one real ``syrk``-shaped product, :func:`_position_block`), ``W = (A B)^T conj(U)``,
+    ``c_a = -4 pi Im sum_i W_ia U_ia``.
+    """
+    return _contract_rows(np.asarray(U, dtype=np.complex128), x, y, Scratch())
+
+
+def _contract_rows(U: np.ndarray, x, y, ws: Scratch) -> np.ndarray:
+    """:func:`contract_chern_marker_rows` with its work arrays from ``ws`` (reused over a batch's
+    chunks: fresh arrays of this size cost page faults)."""
+    B, m, n = U.shape
+    A = _position_block(U, np.asarray(x, dtype=float), ws, "A")
+    Bm = _position_block(U, np.asarray(y, dtype=float), ws, "B")
+    C = np.matmul(A, Bm, out=ws.get("C", (B, m, m), np.complex128))
+    Uc = np.conjugate(U, out=ws.get("Uc", (B, m, n), np.complex128))
+    W = np.matmul(C.transpose(0, 2, 1), Uc, out=ws.get("W", (B, m, n), np.complex128))
+    t = np.multiply(W.real, U.imag, out=ws.get("t", (B, m, n)))
+    t += np.multiply(W.imag, U.real, out=ws.get("t2", (B, m, n)))
+    return (-4 * np.pi) * t.sum(1)
+
+
+def _position_block(U: np.ndarray, t: np.ndarray, ws: Scratch, name: str) -> np.ndarray:
+    """``U T U^dag`` for the diagonal position kernel ``T = diag(t - min t)`` (``t`` shifted to
+    be non-negative: the marker is origin-free) as one real symmetric rank-``n`` product:
+    ``G = sqrt(t) [Re U; Im U]`` and ``G G^T`` (``numpy.matmul`` runs it as BLAS ``syrk``, half
+    the multiply-adds of the complex product), whose blocks give the real part
+    ``Re Re + Im Im`` and the imaginary part ``Im Re - Re Im``. The result lives in ``ws``
+    under ``name``."""
+    B, m, n = U.shape
+    s = np.sqrt(t - t.min())
+    G = ws.get("G", (B, 2 * m, n))
+    np.multiply(U.real, s, out=G[:, :m])
+    np.multiply(U.imag, s, out=G[:, m:])
+    M = np.matmul(G, G.transpose(0, 2, 1), out=ws.get("M", (B, 2 * m, 2 * m)))
+    out = ws.get(name, (B, m, m), np.complex128)
+    np.add(M[:, :m, :m], M[:, m:, m:], out=out.real)
+    np.subtract(M[:, m:, :m], M[:, :m, m:], out=out.imag)
+    return out
