@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, Optional, Tuple
@@ -138,21 +139,24 @@ def _hermitian_scan(H):  # pragma: no cover - run compiled by numba
 
 
 _SCAN: dict = {}
+_SCAN_LOCK = threading.Lock()
 
 
 def _hermitian_scan_kernel():
-    """:func:`_hermitian_scan` compiled by numba (cached on disk), or None without numba."""
-    if "fn" not in _SCAN:
-        try:
-            import numba
+    """:func:`_hermitian_scan` compiled by numba (cached on disk; once per process, also when the
+    dense marker's threads ask for it at once), or None without numba."""
+    with _SCAN_LOCK:
+        if "fn" not in _SCAN:
+            try:
+                import numba
 
-            fn = numba.njit(nogil=True, cache=True)(_hermitian_scan)
-            for dt in (np.complex128, np.float64):
-                fn(np.zeros((1, 1, 1), dtype=dt))
-        except Exception:  # noqa: BLE001 - numba missing or failing: numpy serves
-            fn = None
-        _SCAN["fn"] = fn
-    return _SCAN["fn"]
+                fn = numba.njit(nogil=True, cache=True)(_hermitian_scan)
+                for dt in (np.complex128, np.float64):
+                    fn(np.zeros((1, 1, 1), dtype=dt))
+            except Exception:  # noqa: BLE001 - numba missing or failing: numpy serves
+                fn = None
+            _SCAN["fn"] = fn
+        return _SCAN["fn"]
 
 
 def _as_systems(system, lattice: Optional[Lattice2D], check_values: bool = True):
@@ -483,8 +487,8 @@ def _bulk_state_weights(U, geo: Lattice2D, region, ws: Optional[Scratch] = None)
     mask = np.zeros(geo.shape, dtype=bool)
     mask[rx, ry] = True
     cols = np.repeat(mask.ravel(), geo.n_orb).astype(float)
-    a2 = np.multiply(U.real, U.real, out=ws.get("t", U.shape))
-    a2 += np.multiply(U.imag, U.imag, out=ws.get("t2", U.shape))
+    a2 = np.multiply(U.real, U.real, out=ws.get("abs2", U.shape))
+    a2 += np.multiply(U.imag, U.imag, out=ws.get("abs2_im", U.shape))
     return (a2 @ cols) / max(1, int(mask.sum()))
 
 

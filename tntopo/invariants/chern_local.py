@@ -56,7 +56,8 @@ DEFAULT_BUFFER = 10
 DEFAULT_CORE = 8
 #: default core of ``solver="chebyshev"``: the cost per cell is ``(core + 2 buffer)^2 / core^2``
 #: window products, but a product's cost per vector grows with the block's width (cache);
-#: measured for buffer 10 on QWZ: cores 5-6 fastest (core 4: 1.2x, core 10: 1.6x slower)
+#: measured for buffer 10 on QWZ (60 x 60, two cores): cores 4-8 within 3.0-3.6 s, core 10 about
+#: 1.8x slower
 DEFAULT_CHEBYSHEV_CORE = 6
 
 
