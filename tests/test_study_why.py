@@ -107,6 +107,10 @@ def test_every_cell_changes_exactly_one_factor_from_the_baseline():
     assert cell[("topo_ti", "freedom", "odd")]["na"].startswith("n/a")  # already odd
     assert cell[("topo_ti", "freedom", "odd")]["seed_indices"] == []
     assert cell[("topo", "freedom", "odd")]["seed_indices"] == list(range(20))
+    # paired design: topo_ti_plain under the odd constraint is topo_ti (same kind, kwargs, seeds, data)
+    odd_plain, ti = cell[("topo_ti_plain", "freedom", "odd")], cell[("topo_ti", "baseline", "baseline")]
+    assert (odd_plain["kind"], odd_plain["kwargs"], odd_plain["seed_indices"]) == \
+        (ti["kind"], ti["kwargs"], ti["seed_indices"])
     json.dumps(tasks)
     # seeds split into tasks; paired seeds: the same integer in every cell and model
     split = why.why_tasks(models=["topo"], seeds=5, seeds_per_task=2, factors={"budget": (4,)})
@@ -250,9 +254,7 @@ def test_tiny_experiment_end_to_end_and_independent_of_task_splitting():
             for s in c["seeds"]:
                 assert s["projection"]["off_span"] < 1e-5 and s["projection"]["rank"] < s["projection"]["n_parameters"]
         assert c["reference"]["unseen"] == 1.0  # the exact network on determined chains
-    # paired seeds: topo's odd cell is the same model family as topo_ti's baseline only in kind; the
-    # odd constraint of topo with topo's kwargs is toponet_odd with kwargs {}
-    assert cells[("topo", "freedom", "odd")]["kind"] == "toponet_odd"
+    assert cells[("topo", "freedom", "odd")]["kind"] == "toponet_odd"  # topo's kwargs, odd constraint
     a = res["answer"]["topo"]
     names = set(a["moves"]) | set(a["does_not_move"]) | set(a["inconclusive"])
     assert names <= {"objective=w_real", "freedom=projected", "freedom=odd"}
