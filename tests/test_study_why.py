@@ -98,7 +98,7 @@ def test_every_cell_changes_exactly_one_factor_from_the_baseline():
         same_arch = t["kind"] == dict(topo="toponet", topo_ti_plain="toponet", topo_ti="toponet_odd")[t["model"]]
         assert same_arch == (t["settings"]["freedom"] != "odd" or t["model"] == "topo_ti")
     assert seen == {("baseline", "baseline"), ("objective", "w_real"), ("n_cells", "2x"), ("n_cells", "4x"),
-                    ("freedom", "projected"), ("freedom", "odd"), ("budget", "4x"),
+                    ("freedom", "projected"), ("freedom", "projected_tracking"), ("freedom", "odd"), ("budget", "4x"),
                     ("train_windings", "extrapolation")}
     cell = {(t["model"], t["factor"], t["setting"]): t for t in tasks}
     assert cell[("topo", "n_cells", "4x")]["settings"]["n_cells"] == 96
@@ -137,6 +137,8 @@ def test_why_tasks_rejects_bad_options():
         why.why_tasks(unseen_windings=(1, 2))
     with pytest.raises(ValueError, match="positive integer"):
         why.why_tasks(seeds=0)
+    with pytest.raises(ValueError, match="every"):
+        why.why_tasks(projection={"every": 0})
 
 
 # ------------------------------------------------------------------------------ the factors
@@ -231,12 +233,13 @@ def test_functional_distance_is_zero_for_the_exact_network_and_skips_lengths_it_
 # ------------------------------------------------------------------------------ end to end (tiny)
 def test_tiny_experiment_end_to_end_and_independent_of_task_splitting():
     kw = dict(models=["topo", "topo_ti"], n_cells=12, seeds=2, epochs=1, lr={"topo": 1e-2, "topo_ti": 3e-2},
-              factors={"objective": ("w_real",), "freedom": ("projected", "odd")}, data=TINY_DATA, seed=4)
+              factors={"objective": ("w_real",), "freedom": ("projected", "projected_tracking", "odd")},
+              data=TINY_DATA, projection={"every": 2}, seed=4)
     res = why.why_experiment(**kw)
     json.dumps(res)
     assert set(res) == {"grid", "cells", "distance_predicts_ood", "answer"}
     cells = {(c["model"], c["factor"], c["setting"]): c for c in res["cells"]}
-    assert len(cells) == 2 * 4
+    assert len(cells) == 2 * 5
     odd_na = cells[("topo_ti", "freedom", "odd")]
     assert odd_na["learns_invariant"] == "n/a" and odd_na["n_seeds"] == 0
     for key, c in cells.items():
@@ -253,11 +256,15 @@ def test_tiny_experiment_end_to_end_and_independent_of_task_splitting():
         if key[2] == "projected":
             for s in c["seeds"]:
                 assert s["projection"]["off_span"] < 1e-5 and s["projection"]["rank"] < s["projection"]["n_parameters"]
+                assert s["projection"]["recomputed"] == 0
+        if key[2] == "projected_tracking":
+            for s in c["seeds"]:  # 48 chains, batches of 64: one step; epochs=1 -> no recomputation yet
+                assert s["projection"]["off_span"] is None and s["projection"]["steps"] == 1
         assert c["reference"]["unseen"] == 1.0  # the exact network on determined chains
     assert cells[("topo", "freedom", "odd")]["kind"] == "toponet_odd"  # topo's kwargs, odd constraint
     a = res["answer"]["topo"]
     names = set(a["moves"]) | set(a["does_not_move"]) | set(a["inconclusive"])
-    assert names <= {"objective=w_real", "freedom=projected", "freedom=odd"}
+    assert names <= {"objective=w_real", "freedom=projected", "freedom=projected_tracking", "freedom=odd"}
     assert a["not_applicable"] == [] and res["answer"]["topo_ti"]["not_applicable"] == ["freedom=odd"]
     dp = res["distance_predicts_ood"]["overall"]
     assert dp["n"] == sum(c["n_seeds"] for c in res["cells"])
