@@ -174,6 +174,17 @@ def test_w_real_objective_makes_the_exact_weights_a_zero_loss_point(sets12):
     assert np.array_equal(b.bloch_windings(), sets["train"][1])
 
 
+def test_protocol_sets_unseen_windings_option(sets12):
+    assert set(sets12["unseen"][1].tolist()) <= {-2, 2}  # default: every reachable sector not trained on
+    assert set(sets12["train"][1].tolist()) == {-1, 0, 1}
+    ex = protocol_sets(12, (0, 1), ranges=(-2, -1, 0, 1, 2), n_train=8, n_val=4, n_unseen=12, n_long=2,
+                       n_counterfactual=6, unseen_windings=(-1, 2), seed=5)
+    assert set(ex["unseen"][1].tolist()) <= {-1, 2} and len(ex["unseen"][1]) > 0 and "w_real" not in ex
+    for bad in ((1, 2), (-3,), ()):
+        with pytest.raises(ValueError, match="unseen_windings"):
+            protocol_sets(12, (0, 1), ranges=(-2, -1, 0, 1, 2), unseen_windings=bad)
+
+
 def _off_span(model0, model, U):
     d = why._flat(list(model.parameters())) - why._flat(list(model0.parameters()))
     return float(np.linalg.norm(d - U @ (U.T @ d)) / np.linalg.norm(d))
