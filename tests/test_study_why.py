@@ -295,6 +295,17 @@ def test_tiny_experiment_end_to_end_and_independent_of_task_splitting():
         why.merge_why([])
 
 
+def test_a_diverged_seed_counts_as_not_learning_and_stays_json():
+    res = why.why_experiment(models=["topo"], n_cells=12, seeds=1, epochs=3, lr=1e8, factors={}, data=TINY_DATA,
+                             seed=4)
+    (c,) = res["cells"]
+    (s,) = c["seeds"]
+    assert s["note"].startswith("training diverged") and s["learns_invariant"] is False and s["fits"] is False
+    assert s["unseen"] is None and s["functional_distance"] is None
+    assert c["learns_invariant"] == 0.0 and c["ci"][0] == 0.0
+    json.dumps(res, allow_nan=False)
+
+
 def test_answer_rule_on_constructed_cells():
     def cell(model, factor, setting, k, n):
         return {"model": model, "factor": factor, "setting": setting, "learns_invariant": k / n, "learns_k": k,

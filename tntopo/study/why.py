@@ -483,15 +483,14 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
         ``{"key": [model, factor, setting], "spec": {...without grid}, "grid": {...}, "reference":
         the exact network's seed_report, "determined": ..., "seeds": [per-seed dicts]}``. A seed dict
         holds ``k``, ``seed``, the criterion accuracies (``unseen``, ``long``, ``counterfactual``; "n/a"
-        where the model cannot take the set), ``learns_invariant``, ``val_accuracy``, ``fits``,
+        where the model cannot take the set; ``None`` when training diverged), ``learns_invariant``
+        (``False`` when training diverged), ``val_accuracy``, ``fits``,
         ``functional_distance`` (and its ``parts``), ``ood_accuracy`` (mean accuracy over the probe
         sets the model takes), ``train_loss``, ``best_epoch``, ``seconds``, a ``note`` if training
         diverged, and for the projected freedoms ``projection`` (span rank -- the last one computed --,
         parameters, samples, steps, ``recomputed``, and ``off_span``: the relative part of
         ``theta - theta_0`` outside the initial span, for ``"projected"``; ``None`` when tracking).
     """
-    import torch
-
     from .trainability import default_train, model_factory, predict_labels, seed_report
 
     g = spec["grid"]
@@ -539,18 +538,20 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
                 failed = None
             except FloatingPointError as exc:  # diverged: the seed did not learn
                 failed = str(exc)
-        r = seed_report(model, sets, threshold=thr)
-        if failed:
-            r.update(learns_invariant=False, note=f"training diverged: {failed}")
-        rec.update(r)
-        vp = predict_labels(model, xval)
-        rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
-        rec["fits"] = bool(rec["val_accuracy"] >= thr) and not failed
-        fd = functional_distance(model, exact, probes)
-        rec["functional_distance"] = fd["distance"]
-        rec["functional_distance_parts"] = fd["parts"]
-        accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
-        rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
+        if failed:  # diverged: the seed neither fits nor learns; its non-finite weights are not evaluated
+            rec.update({c: None for c in ("unseen", "long", "counterfactual")})
+            rec.update(applicable=[], learns_invariant=False, val_accuracy=None, fits=False, functional_distance=None,
+                       functional_distance_parts={}, ood_accuracy=None, note=f"training diverged: {failed}")
+        else:
+            rec.update(seed_report(model, sets, threshold=thr))
+            vp = predict_labels(model, xval)
+            rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
+            rec["fits"] = bool(rec["val_accuracy"] >= thr)
+            fd = functional_distance(model, exact, probes)
+            rec["functional_distance"] = fd["distance"]
+            rec["functional_distance_parts"] = fd["parts"]
+            accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
+            rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
         if proj is not None:
             theta = _flat([p for p in model.parameters() if p.requires_grad])
             d = theta - proj["theta0"]
