@@ -41,7 +41,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .features import spectra
+from .features import grouped_levels, spectra
 from .generate import CorruptDatasetError, check_format, register_format
 
 __all__ = ["EvalSet", "build_eval_sets", "load_eval_sets", "save_eval_sets", "ablate_fixed", "ablate_in_gap",
@@ -103,7 +103,8 @@ def _clean_set(cfg, key: str, n: int, n_cells: int, windings):
     )
     h = batch.hopping_blocks()
     E, psi = spectra(h)
-    return EvalSet(psi.astype(np.float32), batch.bloch_windings().astype(np.int64), _real_space(psi), n_cells), E
+    return EvalSet(psi.astype(np.float32), batch.bloch_windings().astype(np.int64), _real_space(psi), n_cells,
+                   aux={"near_degenerate": grouped_levels(E)}), E
 
 
 def ablate_fixed(x: np.ndarray, n_states: int = 2) -> np.ndarray:
@@ -173,7 +174,8 @@ def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
     n_states = 2 * max(abs(int(w)) for w in cfg.train_windings)
     xa = ablate_fixed(test.x, n_states)
     out["ablation"] = EvalSet(xa, test.label.copy(), test.w_real.copy(), N,
-                              removed=np.full(len(test), n_states, np.int64))
+                              removed=np.full(len(test), n_states, np.int64),
+                              aux={"near_degenerate": test.aux["near_degenerate"].copy()})
     return out
 
 

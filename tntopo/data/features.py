@@ -187,10 +187,15 @@ def near_degenerate(h, degeneracy_tol: float = DEGENERACY_TOL) -> np.ndarray:
     Returns an int array ``(B,)`` (a scalar for one chain): 0 where every level is isolated.
     """
     hb, single = _blocks(h)
-    E = np.linalg.eigvalsh(hamiltonians(hb))
-    scale = np.maximum(np.abs(E).max(axis=1), 1e-300)
-    counts = np.array([sum(j - i for i, j in _groups(e, degeneracy_tol * s)) for e, s in zip(E, scale)], dtype=np.int64)
+    counts = grouped_levels(np.linalg.eigvalsh(hamiltonians(hb)), degeneracy_tol)
     return int(counts[0]) if single else counts
+
+
+def grouped_levels(E: np.ndarray, degeneracy_tol: float = DEGENERACY_TOL) -> np.ndarray:
+    """:func:`near_degenerate` from ascending energies ``E`` ``(B, 2N)`` (e.g. those of :func:`spectra`)."""
+    E = np.atleast_2d(E)
+    scale = np.maximum(np.abs(E).max(axis=1), 1e-300)
+    return np.array([sum(j - i for i, j in _groups(e, degeneracy_tol * s)) for e, s in zip(E, scale)], dtype=np.int64)
 
 
 def flat_band(psi) -> np.ndarray:
