@@ -692,7 +692,8 @@ def reproduce(
     executor : None, "process", "serial", "thread", dask scheduler address, or an Executor
         Where the training runs go (see :mod:`tntopo.parallel`); the numbers do not depend on it.
     seeds : int, optional
-        Override the number of seeds per model.
+        Override the number of seeds of every row (TopoNet and generic; the learning-rate selection
+        keeps at most that many).
     models : list of str, optional
         Run only these models.
     resume : bool
@@ -718,8 +719,9 @@ def reproduce(
     t_start = time.perf_counter()
     cfg = get_config(config)
     changes = {}
-    if seeds is not None:
-        changes["seeds"] = int(seeds)
+    if seeds is not None:  # every row, the selection seeds included
+        changes.update(seeds=int(seeds), generic_seeds=int(seeds),
+                       lr_selection_seeds=min(int(seeds), int(cfg.lr_selection_seeds)))
     if models is not None:
         changes["models"] = list(models)
     if changes:
