@@ -283,7 +283,9 @@ FULL = StudyConfig(
         "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300},
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "grad_n_cells": (8, 16, 32, 64)},
-    why={"models": WHY_MODELS, "seeds": 20, "n_cells_factors": (2, 4), "budget_factor": 4,
+    why={"models": WHY_MODELS, "seeds": 20, "seeds_per_task": 5,
+         "factors": {"objective": ("w_real",), "n_cells": (2, 4), "freedom": ("projected", "odd"), "budget": (4,),
+                     "train_windings": ("extrapolation",)},
          "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300}},
 )
 
@@ -311,8 +313,10 @@ QUICK = StudyConfig(
         "data": {"n_train": 160, "n_val": 48, "n_unseen": 64, "n_long": 32, "n_counterfactual": 48},
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "grad_n_cells": (8, 16, 32, 64)},
-    why={"models": WHY_MODELS, "seeds": 2, "n_cells_factors": (2,), "budget_factor": 2, "epochs": 4, "n_cells": 8,
-         "data": {"n_train": 160, "n_val": 48, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36}},
+    why={"models": WHY_MODELS, "seeds": 2, "epochs": 4, "n_cells": 16,
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected", "odd"), "budget": (4,),
+                     "train_windings": ("extrapolation",)},
+         "data": {"n_train": 192, "n_val": 64, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36}},
 )
 
 TINY = StudyConfig(
@@ -349,7 +353,9 @@ TINY = StudyConfig(
         "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12},
     },
     landscape={"models": ("topo_ti",), "seeds": 2, "epochs": 1, "n_jacobian": 8, "grad_n_cells": (8, 16)},
-    why={"models": ("topo_ti",), "seeds": 1, "n_cells_factors": (2,), "budget_factor": 2, "epochs": 1, "n_cells": 8,
+    why={"models": ("topo_ti",), "seeds": 1, "epochs": 1, "n_cells": 8,
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected",), "budget": (2,),
+                     "train_windings": ("extrapolation",)},
          "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12}},
 )
 

@@ -359,24 +359,52 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     # --- why: the causal test ---------------------------------------------------------------------------------
     why = results.get("why") or {}
     ans = why.get("answer") or {}
-    if ans:
+    rows = {m: a for m, a in ans.items() if isinstance(a, dict) and "settings" in a}
+    if rows:
+        vs, ev = [], []
+        for m, a in rows.items():
+            base = a.get("baseline") or {}
+            moves, stays, unk = a.get("moves", []), a.get("does_not_move", []), a.get("inconclusive", [])
+            if base.get("side") == ">=0.5":
+                v = FAILS  # nothing to explain: the baseline already learns
+            elif base.get("side") == "<0.5" and moves and stays:
+                v = HOLDS
+            elif base.get("side") == "<0.5" and not unk and (not moves or not stays):
+                v = FAILS
+            else:
+                v = INCONCLUSIVE
+            vs.append(v)
+            ev.append(f"{m}: baseline {_fmt(base.get('learns_invariant'), 2)} {_ci_txt(base.get('ci'))}; moves it: "
+                      f"{', '.join(moves) or 'none'}; does not: {', '.join(stays) or 'none'}"
+                      + (f"; inconclusive: {', '.join(unk)}" if unk else "")
+                      + (f"; extrapolation: " + ", ".join(f"{k} {_fmt(e.get('learns_invariant'), 2)} "
+                                                           f"{_ci_txt(e.get('ci'))}" for k, e in a["extrapolation"].items())
+                         if a.get("extrapolation") else ""))
         out.append(_finding(
             "why_causes",
-            "Changing one cause at a time (objective, chain length, data-blind freedom, budget) moves the random-init "
-            "TopoNet from learning the invariant in ~0 of its seeds to >= 0.5 for some causes and not for others",
-            ans.get("verdict"), ans.get("summary", "n/a"),
-            "no factor's interval clears 0.5, or every factor's does",
+            "Changing one cause at a time (objective, chain length, data-blind freedom, odd constraint, budget) moves "
+            "a TopoNet that does not learn the invariant (interval below 0.5) to one that does (interval above 0.5) "
+            "for some causes and not for others",
+            _combine(vs), "; ".join(ev),
+            "for every model, either no setting's interval clears 0.5 or every setting's does, or the baseline "
+            "already learns",
         ))
-        dp = why.get("distance_predicts_ood") or {}
-        if dp:
-            out.append(_finding(
-                "functional_distance_predicts_ood",
-                "The functional distance of a trained seed to the exact network (RMS output difference on unseen "
-                "windings and longer chains) predicts its out-of-distribution accuracy (Spearman <= -0.5)",
-                dp.get("verdict"), f"Spearman {_fmt(dp.get('spearman'), 2)} over {dp.get('n')} seeds"
-                + (f", interval {_ci_txt(dp.get('ci'))}" if dp.get("ci") else ""),
-                "a rank correlation whose interval lies above -0.5",
-            ))
+    dp = ((why.get("distance_predicts_ood") or {}).get("overall")) or {}
+    if dp:
+        rho, p, n = dp.get("rho"), dp.get("p"), dp.get("n") or 0
+        if rho is None:
+            v = None
+        elif p is not None and p < 0.05:
+            v = HOLDS if rho <= -0.5 else FAILS
+        else:
+            v = FAILS if n >= 20 else INCONCLUSIVE  # many seeds and no significant correlation: it does not predict
+        out.append(_finding(
+            "functional_distance_predicts_ood",
+            "The functional distance of a trained seed to the exact network (RMS output difference on unseen "
+            "windings and longer chains) predicts its out-of-distribution accuracy (Spearman <= -0.5, p < 0.05)",
+            v, f"Spearman {_fmt(rho, 2)} (p = {_fmt(p, 3)}) over {n} seeds of the causal test",
+            "a correlation above -0.5, or no significant correlation over >= 20 seeds",
+        ))
     return out
 
 

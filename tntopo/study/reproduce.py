@@ -288,7 +288,7 @@ def run_section(cfg: StudyConfig, section: str, part, lr: Optional[float] = None
                 from .trainability import model_factory, trainability_map
 
                 model, N = str(part).split("/")
-                kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k != "models"}
+                kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k not in ("models", "n_cells")}
                 spec = cfg.models[model]
                 data = {"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap, "amplitude": cfg.amplitude,
                         "size_factor": cfg.size_factor, **dict(kw.pop("data", {}) or {})}
@@ -313,7 +313,7 @@ def run_section(cfg: StudyConfig, section: str, part, lr: Optional[float] = None
             if section == "why":
                 from .why import run_why_task
 
-                return run_why_task(_why_task_list(cfg, lr)[int(part)])
+                return run_why_task(_why_task_list(cfg, dict(lr or ()))[int(part)])
         raise ValueError(f"unknown section {section!r}")
     finally:
         if threading.current_thread() is threading.main_thread():
@@ -354,16 +354,20 @@ def select_rate(cfg: StudyConfig, name: str, done: Dict[tuple, Dict[str, Any]]) 
 
 
 def _why_task_list(cfg: StudyConfig, lrs: Optional[Dict[str, float]]) -> List[Dict[str, Any]]:
-    """The causal test's tasks (:func:`tntopo.study.why.why_tasks`) at the models' selected rates."""
+    """The causal test's tasks (:func:`tntopo.study.why.why_tasks`): the main distribution, budget and
+    batch at the models' selected rates, with the settings of ``cfg.why`` (``models``, ``seeds``,
+    ``factors``, ``data``, ``n_cells``, ``epochs``, ``seeds_per_task``, ``projection``)."""
     from .why import why_tasks
 
     kw = dict(cfg.why or {})
     models = tuple(m for m in kw.pop("models", ()) if m in cfg.models)
-    return why_tasks(models={m: cfg.models[m] for m in models}, lr=dict(lrs or {}), seed=cfg.seed,
-                     ranges=tuple(cfg.ranges), train_windings=tuple(cfg.train_windings), min_gap=cfg.min_gap,
-                     amplitude=cfg.amplitude, n_cells=int(kw.pop("n_cells", cfg.n_cells)),
+    data = {"min_gap": cfg.min_gap, "amplitude": cfg.amplitude, "size_factor": cfg.size_factor,
+            **dict(kw.pop("data", {}) or {})}
+    return why_tasks(models={m: cfg.models[m] for m in models}, lr={m: v for m, v in (lrs or {}).items() if m in models},
+                     seed=cfg.seed, ranges=tuple(cfg.ranges), train_windings=tuple(cfg.train_windings),
+                     unseen_windings=tuple(cfg.unseen_windings), n_cells=int(kw.pop("n_cells", cfg.n_cells)),
                      epochs=int(kw.pop("epochs", cfg.epochs)), batch_size=cfg.batch_size,
-                     threshold=cfg.trainability_threshold, size_factor=cfg.size_factor, **kw)
+                     threshold=cfg.trainability_threshold, data=data, **kw)
 
 
 # ----------------------------------------------------------------------------- exact reference
@@ -836,7 +840,7 @@ def reproduce(
     tasks = pending_runs([(name, k, selection[name]["lr"]) for name in rows if name in selection
                           for k in range(L, cfg.seeds_of(name))])
     tasks += pending_sections([("trainability_map", p, lr) for p, lr in map_parts])
-    tasks += pending_sections([("why", i, lrs) for i in why_parts])
+    tasks += pending_sections([("why", i, tuple(sorted(lrs.items()))) for i in why_parts])  # hashable task key
     run_pool(tasks, "training runs + map + why")
     timings["training_wall_s"] = time.perf_counter() - t0
     timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"] for r in done.values()))
