@@ -45,10 +45,8 @@ that the width where a model's answer flips can be set beside the width where th
 (``width <= N//4 - 1``); wider caps raise ``ValueError`` naming the shortest chain that holds them
 (a longer chain is not substituted: its inputs would not have the training shape).
 
-Labels and their checks
------------------------
-Every label is the invariant of the family's **clean bulk**, certified by routes that are not a
-network's computation (``checks``; these decide which chains are kept):
+**Labels and their checks.** Every label is the invariant of the family's **clean bulk**, certified
+by routes that are not a network's computation (``checks``; these decide which chains are kept):
 
 * ``bloch`` -- the exact (certified) Bloch winding number of the bulk's hoppings;
 * ``twisted`` (rings) -- the exact twisted-boundary integer of the ring itself;
@@ -61,8 +59,10 @@ No chain is kept or redrawn because a real-space marker agrees with its label. I
 exact :class:`tntopo.nn.TopoNet` computes the bulk-window marker ``realspace`` below, and it is
 scored on these sets like any model (it can fail them). Diagnostics (never used to select chains):
 
-* ``realspace`` -- the open chain's real-space winding number (dense, bulk region; the exact
-  TopoNet's output); rings: the twisted-boundary integer;
+* ``realspace`` -- the open chain's real-space winding number (dense, bulk region): the exact
+  TopoNet's output, up to the zero-mode convention of :func:`tntopo.data.features.input_winding`
+  (grouped zero modes carry no ``Q_AB`` term; ~1e-3 on chains with cut sites); rings: the
+  twisted-boundary integer;
 * ``window_row`` / ``window_column`` -- the local marker anchored on A cells (rows of ``Q_AB``;
   the convention of :func:`tntopo.local_winding_marker`) / on B cells (columns), averaged over the
   default bulk region, with the open chain's position kernel (rings too: what a network reading
@@ -470,8 +470,8 @@ def counterfactual_set(n_samples: int, n_cells: int, *, ranges: Sequence[int] = 
     fams = list(families)
     bad = [f for f in fams if f not in FAMILIES]
     if bad or not fams:
-        raise ValueError(f"unknown counterfactual families {bad}; choose from {set(FAMILIES)}"
-                         + (" (controls: pass control=True with the base family names)" if any(CONTROL in str(f) for f in bad) else ""))
+        hint = " (controls: pass control=True with the base family names)" if any(CONTROL in str(f) for f in bad) else ""
+        raise ValueError(f"unknown counterfactual families {bad}; choose from {set(FAMILIES)}{hint}")
     if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     N = int(n_cells)
@@ -662,7 +662,8 @@ def label_checks(cf: CounterfactualSet, tol: float = _LABEL_TOL) -> Dict[str, Di
             v = np.asarray(v[m], float)
             if k == "cap_bloch" or np.all(np.isnan(v)):
                 continue
-            row[k] = float(np.mean(v == y)) if k in ("edge_proxy", "bloch", "twisted") else float(np.mean(np.abs(v - y) < tol))
+            exact = k in ("edge_proxy", "bloch", "twisted")
+            row[k] = float(np.mean(v == y)) if exact else float(np.mean(np.abs(v - y) < tol))
         out[str(f)] = row
     return out
 
