@@ -19,7 +19,7 @@ Topological Anderson insulator (TAI) samples
     at each such ``W`` a share ``tai_share`` of the topological samples is replaced by TAI samples,
     ``ln(t_0 / t_1) = v ln(t0_c / t_1)`` with ``v ~ U[tai_window]`` (inside the window, away from both
     ends). :attr:`DisorderSet.tai` marks them; :func:`disorder_scores` reports accuracy on them apart.
-    Their Lyapunov gap is small (``0.007 - 0.29`` for the defaults): the localization length of their
+    Their Lyapunov gap is small (``0.007 - 0.29`` at the default strengths 1-3.5): the localization length of their
     zero modes is ``3 - 150`` cells, so short chains cannot tell them from trivial ones.
 
 The label
