@@ -136,7 +136,8 @@ def _reachable(ranges: Sequence[int]) -> List[int]:
 def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequence[int] = (-2, -1, 0, 1, 2, 3),
                   min_gap: float = 0.4, amplitude: float = 1.0, n_train: int = 512, n_val: int = 128,
                   n_unseen: int = 128, n_long: int = 64, n_counterfactual: int = 96, size_factor: int = 4,
-                  determined_only: bool = True, seed: int = 0) -> Dict[str, Any]:
+                  determined_only: bool = True, unseen_windings: Optional[Sequence[int]] = None,
+                  realspace: bool = False, seed: int = 0) -> Dict[str, Any]:
     """The sets of one trainability cell: ``{"train", "val", "unseen", "long", "counterfactual"}: (x, y)``.
 
     ``x`` float32 wavefunctions, ``y`` int64 Bloch labels; ``unseen`` are the sectors of ``ranges``
@@ -147,14 +148,28 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
     chains with long-range hoppings often do not; the exact network cannot be asked for them
     either). ``"determined"`` reports the fraction kept per set, and a counterfactual family that
     cannot be drawn at this length is left out (``"counterfactual_families"`` lists those kept).
+
+    ``unseen_windings`` picks the unseen sectors (default: every sector ``ranges`` reach that is not
+    a training sector); they must be reachable and absent from ``train_windings``. With
+    ``realspace`` the output also holds ``"w_real": {"train": ..., "val": ...}``, the real-space
+    winding number (``winding_number(h, method="dense")``, float64) of each training and validation
+    input chain -- the target under which the exact weights are a zero-loss point.
     """
     from ..data import wavefunctions
     from .counterfactual import FAMILIES, counterfactual_set
 
     tw = [int(w) for w in train_windings]
-    unseen = [w for w in _reachable(ranges) if w not in tw]
-    if not unseen:
-        raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
+    if unseen_windings is None:
+        unseen = [w for w in _reachable(ranges) if w not in tw]
+        if not unseen:
+            raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
+    else:
+        unseen = [int(w) for w in unseen_windings]
+        bad = [w for w in unseen if w in tw or w not in _reachable(ranges)]
+        if not unseen or bad:
+            raise ValueError(f"unseen_windings {tuple(unseen)} must be non-empty, absent from train_windings {tw} "
+                             f"and reachable with ranges {tuple(ranges)} (windings {_reachable(ranges)}); bad: {bad}")
+    wreal: Dict[str, np.ndarray] = {}
     kw = dict(ranges=tuple(ranges), min_gap=min_gap, amplitude=amplitude)
     key = (int(n_cells), int(zlib_hash(tw)))
     determined: Dict[str, float] = {}
@@ -169,6 +184,8 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
             determined[name] = float(ok.mean())
             keep = np.flatnonzero(ok)[:n]
             h, y = h[keep], y[keep]
+        elif realspace:
+            wreal[name] = _realspace(h)
         if len(y) == 0:
             return np.zeros((0, 2 * N, 2 * N), np.float32), y
         return wavefunctions(h).astype(np.float32), y
@@ -197,6 +214,8 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
             del out[k]
     out["determined"] = determined
     out["counterfactual_families"] = kept
+    if realspace:
+        out["w_real"] = wreal
     return out
 
 
