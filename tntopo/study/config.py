@@ -152,6 +152,8 @@ class StudyConfig:
     n_size: int = 400
     n_unseen: int = 600
     n_counterfactual: int = 600
+    dose_widths: Tuple[int, ...] = (1, 2, 3, 4, 5)
+    n_dose: int = 200
     disorder_strengths: Tuple[float, ...] = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5)
     disorder_lengths: Tuple[int, ...] = (24, 72, 192)
     disorder_ratios: Tuple[float, float] = (1.0, 0.5)
@@ -252,6 +254,7 @@ class StudyConfig:
         """Hash of the settings that define the data sets."""
         fields = ("seed", "n_cells", "ranges", "train_windings", "unseen_windings", "min_gap", "amplitude",
                   "n_train", "n_val", "n_test", "size_factor", "n_size", "n_unseen", "n_counterfactual",
+                  "dose_widths", "n_dose",
                   "disorder_strengths", "disorder_lengths", "disorder_ratios", "disorder_delta", "n_disorder")
         from ..data.evalsets import EVALSETS_FORMAT_VERSION
 
@@ -299,6 +302,7 @@ QUICK = StudyConfig(
     n_size=200,
     n_unseen=300,
     n_counterfactual=240,
+    n_dose=64,
     disorder_lengths=(16, 48, 128),
     n_disorder=64,
     seeds=3,
@@ -330,6 +334,7 @@ TINY = StudyConfig(
     n_size=16,
     n_unseen=24,
     n_counterfactual=24,
+    n_dose=8,
     disorder_strengths=(0.0, 2.5),
     disorder_lengths=(8, 24, 64),
     n_disorder=12,

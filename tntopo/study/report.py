@@ -506,6 +506,48 @@ def render_report(results: Dict[str, Any]) -> str:
             L.append("Edge proxy on each counterfactual family: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fam.items())
                      + f" (families: {data.get('counterfactual', {}).get('families')}).\n")
 
+    cf_rows = {m: e for m, e in M.items() if e.get("counterfactual_by_family")}
+    if cf_rows:
+        fams = list(next(iter(cf_rows.values()))["counterfactual_by_family"])
+        exs = ex.get("scores") or {}
+        L.append("## Counterfactual chains against matched controls\n")
+        L.append("Per family: accuracy on counterfactual chains (edge proxy and bulk disagree) / on matched controls (the "
+                 "same perturbation, proxy and bulk agree) and their difference. A model that reads the proxy loses "
+                 "about 1 from controls to counterfactuals; one that only suffers from the perturbation loses on both.\n")
+        L.append("| model | " + " | ".join(f"{f}: cf / control (diff)" for f in fams) + " | neither bulk nor proxy |")
+        L.append("|---|" + "---:|" * (len(fams) + 1))
+
+        def famrow(cf, ctl):
+            return " | ".join(f"{_fmt(cf.get(f))} / {_fmt((ctl or {}).get(f + '/control'))} "
+                              f"({_fmt(None if (ctl or {}).get(f + '/control') is None else cf[f] - ctl[f + '/control'], 2)})"
+                              for f in fams)
+        for label, sc in (("exact TopoNet", exs), ):
+            if sc.get("counterfactual"):
+                L.append(f"| {label} | " + famrow(sc["counterfactual"].get("by_family", {}),
+                                                  (sc.get("counterfactual_control") or {}).get("by_family")) + " | - |")
+        pr = proxy.get("counterfactual_by_family") or {}
+        if pr:
+            L.append("| edge proxy | " + famrow(pr, proxy.get("control_by_family")) + " | - |")
+        for m, e in cf_rows.items():
+            L.append(f"| `{m}` | " + famrow(e["counterfactual_by_family"], e.get("counterfactual_control_by_family"))
+                     + f" | {_fmt(e.get('counterfactual_neither'))} |")
+        L.append("")
+        widths = list((next(iter(cf_rows.values())).get("dose_response") or {}))
+        if widths:
+            L.append("### Dose-response over the cap width\n")
+            L.append("Topological chains with trivial caps of 1..5 cells at each end (the same bulks and caps at every "
+                     "width; label 1). The edge proxy flips where the caps move the zero modes off the outer cells; a "
+                     "model that reads it flips there too.\n")
+            L.append("| | " + " | ".join(f"cap {w}" for w in widths) + " |")
+            L.append("|---|" + "---:|" * len(widths))
+            dp = proxy.get("dose_response") or {}
+            L.append("| edge proxy | " + " | ".join(_fmt(dp.get(w)) for w in widths) + " |")
+            L.append("| exact TopoNet | " + " | ".join(_fmt((exs.get(f"dose/cap{w}") or {}).get("accuracy")) for w in widths) + " |")
+            for m, e in cf_rows.items():
+                d = e.get("dose_response") or {}
+                L.append(f"| `{m}` | " + " | ".join(_fmt(d.get(w)) for w in widths) + " |")
+            L.append("")
+
     dis = results.get("disorder") or {}
     if dis:
         fam = dis["family"]
@@ -530,6 +572,18 @@ def render_report(results: Dict[str, Any]) -> str:
             for m, d in row["models"].items():
                 L.append(f"| `{m}` | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
             L.append("")
+            tai = row.get("tai") or {}
+            if tai:
+                Wt = list(tai)
+                L.append(f"Topological Anderson insulator samples at N = {Nn} (trivial when clean, topological in the "
+                         "ensemble: t_1 < t_0 < t0_c(W)), accuracy on them alone:\n")
+                L.append("| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |")
+                L.append("|---|" + "---:|" * len(Wt))
+                L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
+                L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
+                for m in M:
+                    L.append(f"| `{m}` | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
+                L.append("")
 
     tm = results.get("trainability_map")
     if tm and tm.get("cells"):

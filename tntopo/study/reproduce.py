@@ -82,26 +82,50 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
     """
     from tqdm.auto import tqdm
 
-    from ..data.features import near_degenerate
-    from .counterfactual import counterfactual_set, edge_proxy_predict
+    from ..data.features import input_winding, near_degenerate
+    from .counterfactual import capped_dose_response, counterfactual_set, edge_proxy_predict, matched_controls
     from .disorder import check_clean_end, disorder_set
 
     sets = build_eval_sets(cfg, progress=progress)
-    cf = counterfactual_set(cfg.n_counterfactual, cfg.n_cells, ranges=cfg.ranges, min_gap=cfg.min_gap,
-                            amplitude=cfg.amplitude, seed=int(task_seed(cfg.seed, 11).generate_state(1)[0]))
-    sets["counterfactual"] = EvalSet(cf.x, cf.label, cf.checks["realspace"], cfg.n_cells,
-                                     aux={"family": cf.family.astype(str), "edge_proxy": edge_proxy_predict(cf.x),
-                                          "near_degenerate": near_degenerate(cf.blocks)})
+    kw = dict(ranges=cfg.ranges, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
+    N = cfg.n_cells
+
+    def cf_set(cf, proxy=None):
+        x64 = cf.x.astype(np.float64)
+        return EvalSet(cf.x, cf.label, input_winding(x64), N,
+                       aux={"family": cf.family.astype(str),
+                            "edge_proxy": edge_proxy_predict(cf.x) if proxy is None else np.asarray(proxy, np.int64),
+                            "near_degenerate": near_degenerate(cf.blocks)})
+
+    cf_seed = int(task_seed(cfg.seed, 11).generate_state(1)[0])
+    sets["counterfactual"] = cf_set(counterfactual_set(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    sets["counterfactual_control"] = cf_set(matched_controls(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    widths = dose_widths(cfg)
+    if widths:
+        dose = capped_dose_response(cfg.n_dose, N, widths, seed=int(task_seed(cfg.seed, 13).generate_state(1)[0]), **kw)
+        for w, d in dose.items():
+            sets[dose_set_name(w)] = cf_set(d, proxy=d.checks["edge_proxy"])
     fam = _family(cfg)
     check_clean_end(fam, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
     jobs = [(N, W) for N in cfg.disorder_lengths for W in cfg.disorder_strengths]
     dseed = int(task_seed(cfg.seed, 12).generate_state(1)[0])
-    for N, W in tqdm(jobs, desc="disorder sets", disable=not progress):
-        d = disorder_set(W, int(N), cfg.n_disorder, family=fam, seed=dseed)
-        sets[disorder_set_name(N, W)] = EvalSet(
-            d.x, d.label, d.w_open, int(N),
-            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0})
+    for Nd, W in tqdm(jobs, desc="disorder sets", disable=not progress):
+        d = disorder_set(W, int(Nd), cfg.n_disorder, family=fam, seed=dseed)
+        sets[disorder_set_name(Nd, W)] = EvalSet(
+            d.x, d.label, d.w_open, int(Nd),
+            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0,
+                 "tai": np.asarray(d.tai, bool)})
     return sets
+
+
+def dose_widths(cfg: StudyConfig) -> Tuple[int, ...]:
+    """Cap widths of the dose-response sets that fit outside the bulk region (``<= N//4 - 1``)."""
+    return tuple(int(w) for w in cfg.dose_widths if 1 <= int(w) <= cfg.n_cells // 4 - 1)
+
+
+def dose_set_name(width: int) -> str:
+    """Name of the dose-response set of cap width ``width`` (``"dose/cap3"``)."""
+    return f"dose/cap{int(width)}"
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -141,6 +165,9 @@ def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, Any]:
     if "family" in s.aux:
         fam = s.aux["family"]
         out["by_family"] = {str(f): float(np.mean(r[fam == f] == s.label[fam == f])) for f in np.unique(fam)}
+    if "tai" in s.aux and np.any(s.aux["tai"]):  # topological Anderson insulator samples, apart
+        t = np.asarray(s.aux["tai"], bool)
+        out["tai_accuracy"] = float(np.mean(r[t] == s.label[t]))
     return out
 
 
@@ -452,6 +479,13 @@ def _family_means(rs, set_name: str) -> Optional[Dict[str, float]]:
     return {k: float(np.mean([f[k] for f in fams if k in f])) for k in fams[0]}
 
 
+def _minus_control(cf: Optional[Dict[str, float]], ctl: Optional[Dict[str, float]]) -> Optional[Dict[str, float]]:
+    """Counterfactual minus matched-control accuracy per family (proxy reliance beyond out-of-distribution loss)."""
+    if not cf or not ctl:
+        return None
+    return {f: cf[f] - ctl[f"{f}/control"] for f in cf if f"{f}/control" in ctl}
+
+
 def _std(xs):
     xs = [x for x in xs if x is not None]
     return float(np.std(xs)) if xs else None
@@ -470,7 +504,7 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
         rs = sorted(rs, key=lambda r: r["k"])
 
         def per(set_name, metric="accuracy"):
-            return [r["scores"][set_name][metric] if set_name in r["scores"] else None for r in rs]
+            return [r["scores"][set_name].get(metric) if set_name in r["scores"] else None for r in rs]
 
         def mean_or_na(set_name, metric="accuracy"):
             v = _mean(per(set_name, metric))
@@ -508,6 +542,15 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
             "counterfactual_proxy_agreement": _mean(per("counterfactual", "proxy_agreement")),
             "counterfactual_neither": _mean(per("counterfactual", "neither")),
             "counterfactual_by_family": _family_means(rs, "counterfactual"),
+            "counterfactual_control_accuracy": _mean(per("counterfactual_control")),
+            "counterfactual_control_by_family": _family_means(rs, "counterfactual_control"),
+            "counterfactual_minus_control": _minus_control(_family_means(rs, "counterfactual"),
+                                                           _family_means(rs, "counterfactual_control")),
+            "dose_response": {str(w): mean_or_na(dose_set_name(w)) for w in dose_widths(cfg)},
+            "dose_response_proxy_agreement": {str(w): mean_or_na(dose_set_name(w), "proxy_agreement")
+                                              for w in dose_widths(cfg)},
+            "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W), "tai_accuracy")
+                                               for W in cfg.disorder_strengths} for N in cfg.disorder_lengths},
             "edge_ablation_accuracy": _mean(per("ablation")),
             "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
                                   for N in cfg.disorder_lengths},
@@ -541,7 +584,7 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
     by_len = {}
     for N in cfg.disorder_lengths:
         row: Dict[str, Any] = {"estimator_accuracy": {}, "majority_accuracy": {}, "open_invariant_accuracy": {},
-                               "topological_fraction": {}, "models": {m: e["disorder_accuracy"][str(N)]
+                               "topological_fraction": {}, "tai": {}, "models": {m: e["disorder_accuracy"][str(N)]
                                                                       for m, e in models.items()}}
         for W in cfg.disorder_strengths:
             s, k = sets[disorder_set_name(N, W)], f"{W:g}"
@@ -549,6 +592,11 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
             row["majority_accuracy"][k] = float(np.mean(s.aux["majority"] == s.label))
             row["open_invariant_accuracy"][k] = exact["accuracy"][disorder_set_name(N, W)]
             row["topological_fraction"][k] = float(np.mean(s.label))
+            t = np.asarray(s.aux.get("tai", np.zeros(len(s), bool)), bool)
+            if t.any():  # topological Anderson insulator samples: trivial when clean, topological in the ensemble
+                row["tai"][k] = {"n": int(t.sum()), "estimator_accuracy": float(np.mean(s.aux["estimator"][t] == s.label[t])),
+                                 "open_invariant_accuracy": exact["scores"][disorder_set_name(N, W)].get("tai_accuracy"),
+                                 "models": {m: e["disorder_tai_accuracy"][str(N)][k] for m, e in models.items()}}
         by_len[str(N)] = row
     from .disorder import check_clean_end
 
@@ -566,13 +614,19 @@ def _edge_proxy_section(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str,
     from .counterfactual import edge_proxy_predict, leak_test
 
     acc = {name: float(np.mean(edge_proxy_predict(sets[name].x) == sets[name].label))
-           for name in ("test", "unseen", "ablation", "counterfactual")}
+           for name in ("test", "unseen", "ablation", "counterfactual", "counterfactual_control") if name in sets}
     cf = sets["counterfactual"]
     fam = cf.aux["family"]
     by_family = {str(f): float(np.mean(cf.aux["edge_proxy"][fam == f] == cf.label[fam == f])) for f in np.unique(fam)}
     test = sets["test"]
     old = ablate_in_gap(test.x, test.aux["energies"], cfg.min_gap / 2)
-    return {"rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
+    dose = {str(w): float(np.mean(sets[dose_set_name(w)].aux["edge_proxy"] == sets[dose_set_name(w)].label))
+            for w in dose_widths(cfg) if dose_set_name(w) in sets}
+    ctl = sets.get("counterfactual_control")
+    ctl_by = ({str(f): float(np.mean(ctl.aux["edge_proxy"][ctl.aux["family"] == f] == ctl.label[ctl.aux["family"] == f]))
+               for f in np.unique(ctl.aux["family"])} if ctl is not None else None)
+    return {"dose_response": dose, "control_by_family": ctl_by,
+            "rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
                     "at each end", "accuracy": acc, "counterfactual_by_family": by_family,
             "leak_test": {"fixed_ablation": leak_test(sets["ablation"].x, test.label, seed=cfg.seed),
                           "in_gap_ablation_first_edition": leak_test(old, test.label, seed=cfg.seed)}}
