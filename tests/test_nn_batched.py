@@ -246,3 +246,21 @@ def test_bad_input(data):
         warnings.simplefilter("error")
         _, h = train_seeds(build, [5], tr, va, epochs=1, batch_size=16, progress=False)  # one seed: a stack of one
     assert h[0]["batched"] and h[0]["seed"] == 5
+
+
+def test_frozen_parameters_stay_frozen(data):
+    """A parameter with requires_grad=False is in the optimizer (as in train) but never moves."""
+    tr, va = data
+
+    def build(s):
+        m = build_model("toponet", N, s, dtype=torch.float64)
+        m.params["R"].requires_grad_(False)
+        return m
+
+    opts = dict(epochs=3, batch_size=16, lr=3e-2, patience=1)
+    models, hists = train_seeds(build, [0, 1, 2], tr, va, mode="vmap", progress=False, **opts)
+    refs, ref_hists = separate(build, [0, 1, 2], tr, va, **opts)
+    assert all(torch.equal(m.params["R"], build(s).params["R"]) for m, s in zip(models, [0, 1, 2]))
+    assert not all(torch.equal(m.params["S"], build(s).params["S"]) for m, s in zip(models, [0, 1, 2]))
+    assert weight_diff(models, refs) < 1e-10
+    assert_same_histories(hists, ref_hists, rtol=1e-10)

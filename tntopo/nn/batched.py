@@ -321,7 +321,8 @@ class _Stack:
         self.names = list(params)
         self.params = {k: v.detach().clone().requires_grad_(v.requires_grad) for k, v in params.items()}
         self.kw = kw
-        self.opt = _make_optimizer(kw["optimizer"], self._trainable(), kw["lr"], kw["weight_decay"])
+        # over every parameter, as train's optimizer over model.parameters() (frozen ones get no step)
+        self.opt = _make_optimizer(kw["optimizer"], list(self.params.values()), kw["lr"], kw["weight_decay"])
 
     def _trainable(self):
         return [p for p in self.params.values() if p.requires_grad]
@@ -332,8 +333,7 @@ class _Stack:
     def keep(self, rows: List[int]) -> None:
         """Keep only the seeds at ``rows`` (their optimizer state too)."""
         idx = torch.as_tensor(rows, dtype=torch.long)
-        old = self._trainable()
-        n_old = old[0].shape[0] if old else 0
+        n_old = next(iter(self.params.values())).shape[0]
         sd = self.opt.state_dict()
         for st in sd["state"].values():
             for key, v in list(st.items()):
@@ -341,7 +341,8 @@ class _Stack:
                     st[key] = v[idx.to(v.device)].clone()
         self.params = {k: v.detach()[idx.to(v.device)].clone().requires_grad_(v.requires_grad)
                        for k, v in self.params.items()}
-        self.opt = _make_optimizer(self.kw["optimizer"], self._trainable(), self.kw["lr"], self.kw["weight_decay"])
+        self.opt = _make_optimizer(self.kw["optimizer"], list(self.params.values()), self.kw["lr"],
+                                   self.kw["weight_decay"])
         self.opt.load_state_dict(sd)
 
     def clip_(self, max_norm: float) -> None:
