@@ -25,7 +25,11 @@ distribution (:func:`tntopo.sample_chains` with the training ranges, ``min_gap``
     training chain: every bond with **both** ends in the outer ``cap`` cells (``A_n - B_j`` with
     ``n, j < cap``, or ``n, j >= N - cap``) is the trivial chain's, every other bond the bulk's. The
     zero modes move to the cap/bulk interfaces, off the outer cells, while the bulk region (cells
-    ``N//4 .. N - N//4 - 1``) holds bulk bonds only, at least one clean cell away from a cap.
+    ``N//4 .. N - N//4 - 1``) holds bulk bonds only, at least one clean cell away from a cap. The
+    default cap, :data:`DEFAULT_CAP` = 3 cells (``N//4 - 1`` when less), is the narrowest that moves
+    the interface states off the proxy's outer cells; at 24 cells the exact TopoNet is right on
+    1.000 of such chains and 0.865 with 5-cell caps, at 16 cells (3-cell caps) on 0.73-0.79
+    (``benchmarks/counterfactual_checks.py``).
 
 Matched controls (:func:`matched_controls`, or ``control=True``): the **same perturbation** on a
 bulk where the edge proxy **agrees** with the bulk label; families ``"<family>/control"``. Rings and
