@@ -120,7 +120,9 @@ class StudyConfig:
     Training: each model of ``models`` and each head of ``heads`` is trained from ``seeds``
     (TopoNet rows) or ``generic_seeds`` (the other rows) independent initializations for the same
     budget, ``epochs`` epochs of the same data and ``batch_size`` (Adam, best validation loss
-    restored). Its learning rate is the one of ``lr_grid`` with the best mean validation accuracy
+    restored); ``seed_batch`` seeds of a TopoNet row at a time are trained as one vmapped model
+    (:func:`tntopo.nn.train_seeds`: the same runs up to float rounding, in fixed blocks so that a
+    resumed study computes the same numbers). Its learning rate is the one of ``lr_grid`` with the best mean validation accuracy
     over seeds ``0 .. lr_selection_seeds - 1`` (ties: the lower mean validation loss, then the smaller
     rate); those seeds' runs at the chosen rate are kept as the row's first seeds. A seed *learns the
     invariant* when it reaches ``trainability_threshold`` on every criterion its head can meet:
@@ -162,6 +164,7 @@ class StudyConfig:
     seeds: int = 20
     generic_seeds: int = 8
     lr_selection_seeds: int = 3
+    seed_batch: int = 5
     epochs: int = 40
     batch_size: int = 64
     lr_grid: Tuple[float, ...] = (1e-3, 3e-3, 1e-2)
@@ -177,7 +180,7 @@ class StudyConfig:
     def __post_init__(self):
         if self.n_cells < 8:
             raise ValueError(f"n_cells={self.n_cells} is too small for the study; use n_cells >= 8")
-        for name in ("seeds", "generic_seeds", "lr_selection_seeds"):
+        for name in ("seeds", "generic_seeds", "lr_selection_seeds", "seed_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs < 1:

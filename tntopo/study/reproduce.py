@@ -199,19 +199,20 @@ def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
     return bool(outputs < raw and rank >= outputs)
 
 
-def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optional[str] = None) -> Dict[str, Any]:
+def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[str] = None):
     """Train seed ``k`` of row ``run`` (a model and its head) at learning rate ``lr``; evaluate it on every set.
 
-    Runs torch on one thread (restored afterwards in the main thread; worker threads of a thread
-    pool or a dask worker keep one) so that results do not depend on where it runs.
-    Returns a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model cannot
-    take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``, effective
-    parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
+    ``k`` may also be a tuple of seed indices: those seeds are trained together as one vmapped model
+    (:func:`tntopo.nn.train_seeds`, equal to separate runs up to rounding) and a list of results is
+    returned, one per seed. Runs torch on one thread (restored afterwards in the main thread; worker
+    threads of a thread pool or a dask worker keep one) so that results do not depend on where it runs.
+    A result is a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model
+    cannot take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``,
+    effective parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
     """
     import torch
 
-    from ..nn import accepts_size, build_model, n_parameters, prune_svd, singular_values, train
-    from .trainability import verdict
+    from ..nn import build_model, train, train_seeds
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -219,62 +220,96 @@ def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optio
         spec, head, _ = cfg.spec_of(run)
         classes = list(cfg.classes) if head == "classification" else None
         sets = _sets_for(cfg, data_path)
-        seed = run_seed(cfg, run, k)
-        model = build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
+        ks = list(k) if isinstance(k, (tuple, list)) else [k]
+        seeds = [run_seed(cfg, run, j) for j in ks]
+
+        def build(seed):
+            return build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
+
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                hist = train(model, sets["train"].dataset(), sets["val"].dataset(), epochs=cfg.epochs,
-                             batch_size=cfg.batch_size, lr=float(lr), seed=seed, patience=cfg.patience, progress=False)
-                diverged = None
-            except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
-                hist, diverged = None, str(exc)
-        t_train = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        scores: Dict[str, Any] = {}
-        notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
-        for name, s in sets.items():
-            if name == "train" or notes[s.n_cells] is not None:
-                continue
-            scores[name] = _scores(_predict(model, s.x), s)
-        size_note = notes[sets["size"].n_cells]
-        thr = cfg.trainability_threshold
-        crit = {c: scores[c]["accuracy"] for c in criteria_of(head) if c in scores}
-        out: Dict[str, Any] = {
-            "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
-            "parameters": n_parameters(model),
-            "history": {key: (list(hist[key]) if hist else []) for key in
-                        ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
-            "best_epoch": hist["best_epoch"] if hist else None,
-            "diverged": diverged,
-            "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
-            "best_val_loss": _best_loss(hist),
-            "scores": scores,
-            "size_note": size_note,
-            "learns_invariant": bool(verdict(crit, thr)),  # no applicable criterion: not learned
-            "learns_invariant_criteria": sorted(crit),
-        }
-        if k == 0:
-            out["effective_parameters"] = _effective(model, sets, classes)
-        if spec.kind in TOPO_KINDS:
-            core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
-            s_w, X, R = core.weights()
-            out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
-        if spec.kind == "shallow" and head == "regression":
-            test = sets["test"]
-            sv = singular_values(model)
-            ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
-            out["pruning"] = {
-                "ranks": ranks,
-                "accuracy": [_scores(_predict(prune_svd(model, r), test.x), test)["accuracy"] for r in ranks],
-                "singular_values": _tolist(sv),
-            }
-        out["seconds"] = {"train": t_train, "evaluate": time.perf_counter() - t0}
-        return out
+            kw = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=float(lr), patience=cfg.patience, progress=False)
+            if isinstance(k, (tuple, list)):
+                models, hists = train_seeds(build, seeds, sets["train"].dataset(), sets["val"].dataset(),
+                                            on_diverge="record", **kw)
+                runs = [(m, h if not h.get("diverged") else None, h.get("diverged")) for m, h in zip(models, hists)]
+            else:
+                model = build(seeds[0])
+                try:
+                    hist = train(model, sets["train"].dataset(), sets["val"].dataset(), seed=seeds[0], **kw)
+                    runs = [(model, hist, None)]
+                except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
+                    runs = [(model, None, str(exc))]
+        t_train = (time.perf_counter() - t0) / len(ks)
+        out = [_evaluate_run(cfg, run, j, seed, lr, m, h, d, sets, t_train, classes)
+               for j, seed, (m, h, d) in zip(ks, seeds, runs)]
+        return out if isinstance(k, (tuple, list)) else out[0]
     finally:
         if threading.current_thread() is threading.main_thread():
             torch.set_num_threads(threads)
+
+
+def _evaluate_run(cfg: StudyConfig, run: str, k: int, seed: int, lr: float, model, hist, diverged, sets,
+                  t_train: float, classes) -> Dict[str, Any]:
+    """The JSON-able record of one trained seed (see :func:`run_training`)."""
+    from ..nn import accepts_size, n_parameters, prune_svd, singular_values
+    from .trainability import verdict
+
+    spec, head, _ = cfg.spec_of(run)
+    t0 = time.perf_counter()
+    scores: Dict[str, Any] = {}
+    notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
+    for name, s in sets.items():
+        if name == "train" or notes[s.n_cells] is not None:
+            continue
+        scores[name] = _scores(_predict(model, s.x), s)
+    size_note = notes[sets["size"].n_cells]
+    crit = {c: scores[c]["accuracy"] for c in criteria_of(head) if c in scores}
+    out: Dict[str, Any] = {
+        "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
+        "parameters": n_parameters(model),
+        "history": {key: (list(hist[key]) if hist else []) for key in
+                    ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
+        "best_epoch": hist["best_epoch"] if hist else None,
+        "diverged": diverged,
+        "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
+        "best_val_loss": _best_loss(hist),
+        "scores": scores,
+        "size_note": size_note,
+        "learns_invariant": bool(verdict(crit, cfg.trainability_threshold)),  # no applicable criterion: not learned
+        "learns_invariant_criteria": sorted(crit),
+    }
+    if k == 0:
+        out["effective_parameters"] = _effective(model, sets, classes)
+    if spec.kind in TOPO_KINDS:
+        core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
+        s_w, X, R = core.weights()
+        out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
+    if spec.kind == "shallow" and head == "regression":
+        test = sets["test"]
+        sv = singular_values(model)
+        ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
+        out["pruning"] = {
+            "ranks": ranks,
+            "accuracy": [_scores(_predict(prune_svd(model, r), test.x), test)["accuracy"] for r in ranks],
+            "singular_values": _tolist(sv),
+        }
+    out["seconds"] = {"train": t_train, "evaluate": time.perf_counter() - t0}
+    return out
+
+
+def seed_block(cfg: StudyConfig, run: str, k: int) -> Optional[int]:
+    """The fixed block of seed ``k`` of row ``run`` trained as one vmapped model, or ``None`` (trained alone).
+
+    TopoNet rows with ``cfg.seed_batch > 1``: the selection seeds ``0 .. lr_selection_seeds - 1`` form
+    block ``-1`` (at each rate), the others blocks of ``seed_batch`` from there. Fixed blocks make the
+    numbers independent of which runs a resumed study finds in its cache.
+    """
+    if cfg.seed_batch <= 1 or cfg.spec_of(run)[0].kind not in TOPO_KINDS:
+        return None
+    L = int(cfg.lr_selection_seeds)
+    return -1 if k < L else (k - L) // int(cfg.seed_batch)
 
 
 def criteria_of(head: str) -> Tuple[str, ...]:
@@ -822,15 +857,24 @@ def reproduce(
         return runs_dir / name / f"seed{k:03d}-lr{lr:g}.json"
 
     def pending_runs(items):
+        """Tasks for the runs of ``items`` not found in the cache; seeds of a TopoNet row in the same fixed
+        block (:func:`seed_blocks`) are trained together, a block whole if any of its runs is missing."""
         nonlocal n_reused
-        todo = []
+        todo, blocks = [], {}
         for name, k, lr in items:
             r = _read_cached(run_path(name, k, lr)) if resume else None
             if r is not None and r.get("key") == cfg.run_key(name, lr):
                 done[(name, k, lr)] = r
                 n_reused += 1
+            blocks.setdefault((name, lr, seed_block(cfg, name, k)), []).append(k)
+        for (name, lr, b), ks in blocks.items():
+            if all((name, k, lr) in done for k in ks):
+                continue
+            key = tuple(ks) if b is not None else ks[0]
+            if b is None and len(ks) > 1:  # not batched: one task per seed
+                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, dpath)) for k in ks if (name, k, lr) not in done]
             else:
-                todo.append((("run", name, k, lr), ("run", cfg, name, k, lr, dpath)))
+                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, dpath)))
         return todo
 
     sections_dir = out / "sections"
@@ -851,7 +895,10 @@ def reproduce(
         return todo
 
     def save(key, res):
-        if key[0] == "run":
+        if key[0] == "run" and isinstance(key[2], tuple):  # a block of seeds trained together
+            for r in res:
+                write_json(run_path(key[1], r["k"], key[3]), r)
+        elif key[0] == "run":
             write_json(run_path(*key[1:]), res)
         else:
             write_json(section_path(*key), res)
@@ -862,6 +909,9 @@ def reproduce(
         for key, v in res.items():
             if isinstance(v, TaskFailure):
                 failures["/".join(str(x) for x in key)] = repr(v.error)
+            elif key[0] == "run" and isinstance(key[2], tuple):
+                for r in v:
+                    done[(key[1], r["k"], key[3])] = r
             elif key[0] == "run":
                 done[key[1:]] = v
             else:
