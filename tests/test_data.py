@@ -32,8 +32,12 @@ def test_features():
     E = np.linalg.eigvalsh(H)
     np.testing.assert_allclose(np.einsum("bin,bij,bjn->bn", psi, H, psi), E, atol=1e-10)  # columns by energy
     np.testing.assert_allclose(psi.transpose(0, 2, 1) @ psi, np.broadcast_to(np.eye(12), (3, 12, 12)), atol=1e-10)
-    piv = np.take_along_axis(psi, np.abs(psi).argmax(1)[:, None], 1)
-    assert np.all(piv > 0)  # fixed gauge
+    from tntopo.data.features import _gauge_weights
+
+    G = _gauge_weights(12)
+    c = np.einsum("ki,bin->kbn", G, psi)
+    first = np.argmax(np.abs(c) >= 0.05 * np.linalg.norm(G, axis=1)[:, None, None] / np.sqrt(12), axis=0)
+    assert np.all(np.take_along_axis(c, first[None], 0) > 0)  # fixed gauge: the rule's functional is positive
     np.testing.assert_allclose(densities(h), psi ** 2)
     f = compute_features(h[0], ["hamiltonian", "densities"])
     assert list(f) == ["hamiltonian", "densities"] and f["densities"].shape == (12, 12)

@@ -12,7 +12,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from tntopo.study import why  # noqa: E402
-from tntopo.study.stats import bootstrap_interval, wilson_interval  # noqa: E402
+from tntopo.study.stats import Z95, bootstrap_interval, wilson_interval  # noqa: E402
 from tntopo.errors import GaplessWarning  # noqa: E402
 from tntopo.parallel import task_seed  # noqa: E402
 from tntopo.study.trainability import protocol_sets, zlib_hash  # noqa: E402
@@ -37,7 +37,7 @@ def test_wilson_interval_known_values_and_errors():
     assert hi == 1.0 and lo == pytest.approx(0.5101, abs=1e-4)
     lo, hi = wilson_interval(10, 20)
     assert lo == pytest.approx(1 - hi) and lo == pytest.approx(0.2993, abs=1e-4)
-    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(0, 0) is None  # nothing measured
     for k, n in ((5, 4), (-1, 3), (1, -1), (1.5, 3), (True, 3)):
         with pytest.raises(ValueError):
             wilson_interval(k, n)
@@ -48,11 +48,11 @@ def test_wilson_interval_known_values_and_errors():
 @given(st.integers(0, 200).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
 def test_wilson_interval_solves_the_score_equation(kn):
     k, n = kn
-    lo, hi = wilson_interval(k, n)
-    z = 1.96
     if n == 0:
-        assert (lo, hi) == (0.0, 1.0)
+        assert wilson_interval(k, n) is None
         return
+    lo, hi = wilson_interval(k, n)
+    z = Z95
     p = k / n
     assert 0 <= lo <= p <= hi <= 1
     # independent route: the endpoints solve (p - q)^2 = z^2 q (1 - q) / n (interior endpoints only)
@@ -74,7 +74,8 @@ def test_bootstrap_interval():
     assert bootstrap_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7), abs=1e-15)
     lo_m, hi_m = bootstrap_interval(x, stat=np.median, level=0.5)
     assert lo_m < np.median(x) < hi_m and hi_m - lo_m < hi - lo
-    for bad, kw in (([], {}), ([1.0, np.nan], {}), ([1.0], {"n_boot": 0}), ([1.0], {"level": 1.0})):
+    assert bootstrap_interval([]) is None  # nothing measured
+    for bad, kw in (([1.0, np.nan], {}), ([1.0], {"n_boot": 0}), ([1.0], {"level": 1.0})):
         with pytest.raises(ValueError):
             bootstrap_interval(bad, **kw)
 

@@ -594,8 +594,10 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
     grid, cells = tm.get("grid") or {}, tm["cells"]
     lengths = list(grid.get("n_cells") or sorted({c["n_cells"] for c in cells}))
     inits = list(grid.get("inits") or list(dict.fromkeys(c["init"] for c in cells)))
-    divs = [tuple(d) for d in grid.get("diversities") or ()]
-    divs = divs or list(dict.fromkeys(tuple(c["train_windings"]) for c in cells))
+    def panel(c):  # one panel per model (third edition) or per training diversity (second edition)
+        return ("model", c["model"]) if c.get("model") else ("windings", tuple(c["train_windings"]))
+
+    divs = list(dict.fromkeys(panel(c) for c in cells))
     fig, axs = _panels(ax, len(divs), (2.0 + 1.7 * len(inits) * len(divs), 1.2 + 0.65 * len(lengths)))
     cm = matplotlib.colormaps[cmap].with_extremes(bad="lightgrey")
     thr, epochs, n_seeds = grid.get("threshold"), grid.get("epochs"), grid.get("seeds")
@@ -604,7 +606,7 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
         val = np.full((len(lengths), len(inits)), np.nan)
         ref_fails = np.zeros(val.shape, bool)
         for c in cells:
-            if tuple(c["train_windings"]) != div or c["n_cells"] not in lengths or c["init"] not in inits:
+            if panel(c) != div or c["n_cells"] not in lengths or c["init"] not in inits:
                 continue
             i, j = lengths.index(c["n_cells"]), inits.index(c["init"])
             val[i, j] = _num(c.get("learns_invariant"))
@@ -624,7 +626,8 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
         a.set_yticklabels([str(n) for n in lengths])
         a.set_xlabel("initialization")
         a.set_ylabel("chain length $N$ (cells)")
-        a.set_title("trained on windings " + ", ".join(str(w) for w in div), fontsize="medium")
+        a.set_title(f"model {div[1]}" if div[0] == "model" else
+                    "trained on windings " + ", ".join(str(w) for w in div[1]), fontsize="medium")
     how = []
     if n_seeds:
         how.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''} per cell")

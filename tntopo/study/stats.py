@@ -1,96 +1,88 @@
-"""Intervals for the study's numbers: Wilson intervals of fractions, bootstrap intervals of statistics.
+"""Intervals and powered verdicts for the study (third edition).
 
-A finding of the study holds or fails only when the interval of its number clears the threshold;
-these are the intervals. Both return plain ``(lo, hi)`` floats (JSON-able as a list).
+A fraction of seeds (``learns_invariant``) gets a Wilson score interval; a mean over seeds (an
+accuracy) gets a percentile bootstrap interval over seeds. A claim compares an interval with a
+threshold: it **holds** when the whole interval lies on its side, **fails** when the whole interval
+lies on the other side, and is **inconclusive** otherwise -- so that a rerun with other seeds cannot
+flip a conclusion except with the interval's small error probability.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["wilson_interval", "bootstrap_interval"]
+__all__ = ["wilson_interval", "bootstrap_interval", "compare", "HOLDS", "FAILS", "INCONCLUSIVE", "Z95"]
+
+#: Two-sided 95% normal quantile.
+Z95 = 1.959963984540054
+HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
 
 
-def wilson_interval(k: int, n: int, z: float = 1.96) -> Tuple[float, float]:
-    """Wilson score interval of a binomial fraction ``k / n`` (``z = 1.96``: 95%).
+def wilson_interval(k: int, n: int, z: float = Z95) -> Optional[Tuple[float, float]]:
+    """Wilson score interval of a binomial proportion ``k / n`` (``None`` when ``n == 0``).
 
-    Parameters
-    ----------
-    k : int
-        Successes, ``0 <= k <= n``.
-    n : int
-        Trials, ``n >= 0``. With ``n = 0`` nothing is known: ``(0.0, 1.0)``.
-    z : float
-        Standard-normal quantile of the two-sided level (``> 0``).
-
-    Returns
-    -------
-    (float, float)
-        ``(lo, hi)`` inside ``[0, 1]``; e.g. ``0/4`` gives ``(0, 0.490)``, ``4/4`` gives ``(0.510, 1)``.
-
-    Examples
-    --------
-    >>> lo, hi = wilson_interval(0, 4)
-    >>> round(lo, 3), round(hi, 3)
-    (0.0, 0.49)
+    >>> [round(v, 3) for v in wilson_interval(0, 4)]
+    [0.0, 0.49]
     """
-    if isinstance(k, bool) or isinstance(n, bool) or int(k) != k or int(n) != n:
-        raise ValueError(f"k and n must be integers, got k={k!r}, n={n!r}")
+    for name, v in (("k", k), ("n", n)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer count, got {v!r}")
     k, n = int(k), int(n)
-    if n < 0 or not 0 <= k <= max(n, 0):
-        raise ValueError(f"need 0 <= k <= n and n >= 0, got k={k}, n={n}")
+    if n < 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if not (math.isfinite(z) and z > 0):
-        raise ValueError(f"z must be a finite number > 0, got {z!r}")
+        raise ValueError(f"z must be a positive normal quantile, got {z!r}")
     if n == 0:
-        return 0.0, 1.0
+        return None
     p = k / n
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
-    if k == 0:
-        lo = 0.0  # exact at the boundary (rounding leaves ~1e-17 otherwise)
-    if k == n:
-        hi = 1.0
-    return float(lo), float(hi)
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact at the ends (the formula gives 0 and 1 there)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
-def bootstrap_interval(values: Sequence[float], stat: Callable = np.mean, n_boot: int = 2000, seed: int = 0,
-                       level: float = 0.95) -> Tuple[float, float]:
-    """Percentile bootstrap interval of ``stat(values)`` (e.g. the mean accuracy over seeds).
+def bootstrap_interval(values: Sequence[float], stat: Callable = np.mean, *, n_boot: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> Optional[Tuple[float, float]]:
+    """Percentile bootstrap interval of ``stat(values)`` (``None`` without values; a point for one value).
 
-    Parameters
-    ----------
-    values : sequence of float
-        The sample (at least one finite value; NaN is an error, not silently dropped).
-    stat : callable
-        ``stat(array) -> float``; applied to each resample (default the mean).
-    n_boot : int
-        Resamples (``>= 1``), drawn from ``seed``.
-    seed : int
-    level : float
-        Two-sided level in ``(0, 1)``.
-
-    Returns
-    -------
-    (float, float)
-        The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled statistic. One
-        value (or identical values) gives a zero-width interval.
+    Deterministic in ``seed``. ``None`` values (not measured) are dropped; a NaN raises.
     """
-    x = np.asarray(values, dtype=float).reshape(-1)
-    if x.size == 0:
-        raise ValueError("bootstrap_interval needs at least one value")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("bootstrap_interval got NaN or infinite values; drop or replace them first")
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    v = np.asarray([float(x) for x in values if x is not None], float)
     if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
-    idx = rng.integers(0, x.size, size=(int(n_boot), x.size))
-    boots = np.array([float(stat(x[i])) for i in idx])
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("bootstrap_interval got non-finite values; drop or fix them first")
+    if v.size == 0:
+        return None
+    if v.size == 1 or np.all(v == v[0]):
+        return (float(stat(v)), float(stat(v)))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.size, (int(n_boot), v.size))
+    boots = np.apply_along_axis(stat, 1, v[idx]) if stat is not np.mean else v[idx].mean(axis=1)
     a = (1 - level) / 2
-    lo, hi = np.quantile(boots, [a, 1 - a])
-    return float(lo), float(hi)
+    return (float(np.quantile(boots, a)), float(np.quantile(boots, 1 - a)))
+
+
+def compare(interval: Optional[Sequence[float]], threshold: float, side: str = ">=") -> Optional[str]:
+    """``"holds"`` / ``"fails"`` / ``"inconclusive"`` for the claim ``value <side> threshold``.
+
+    ``side`` is one of ``">="``, ``">"``, ``"<="``, ``"<"``. ``None`` when there is no interval (not measured).
+    """
+    if interval is None:
+        return None
+    lo, hi = float(interval[0]), float(interval[1])
+    if side in (">=", ">"):
+        ok = lo >= threshold if side == ">=" else lo > threshold
+        bad = hi < threshold if side == ">=" else hi <= threshold
+    elif side in ("<=", "<"):
+        ok = hi <= threshold if side == "<=" else hi < threshold
+        bad = lo > threshold if side == "<=" else lo >= threshold
+    else:
+        raise ValueError(f"unknown side {side!r}; choose one of '>=', '>', '<=', '<'")
+    return HOLDS if ok else FAILS if bad else INCONCLUSIVE

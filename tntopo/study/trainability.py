@@ -146,8 +146,11 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
     With ``determined_only`` the criterion sets keep only chains whose input determines the label:
     the real-space winding number of the open input chain lies within 0.25 of the Bloch label (short
     chains with long-range hoppings often do not; the exact network cannot be asked for them
-    either). ``"determined"`` reports the fraction kept per set, and a counterfactual family that
-    cannot be drawn at this length is left out (``"counterfactual_families"`` lists those kept).
+    either). The counterfactual families are drawn without any marker
+    (:mod:`tntopo.study.counterfactual`) and then filtered the same way, by the bulk-window marker of
+    their input (``checks["window_row"]``). ``"determined"`` reports the fraction kept per set
+    (``"counterfactual/<family>"`` per family), and a counterfactual family that cannot be drawn (or
+    keeps no chain) at this length is left out (``"counterfactual_families"`` lists those kept).
 
     ``unseen_windings`` picks the unseen sectors (default: every sector ``ranges`` reach that is not
     a training sector); they must be reachable and absent from ``train_windings``. With
@@ -203,10 +206,19 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         share = 0.5 / n0 if lab == 0 else 0.5 / (len(FAMILIES) - n0)
         try:
             n_fam = max(2, int(round(share * n_counterfactual)))
-            cf = counterfactual_set(n_fam, n_cells, families=[fam], seed=cf_seed, **kw)
+            cf = counterfactual_set(2 * n_fam if determined_only else n_fam, n_cells, families=[fam], seed=cf_seed,
+                                    **kw)
         except ValueError:
             continue
-        xs.append(cf.x); ys.append(cf.label); kept.append(fam)
+        x, y = cf.x, cf.label
+        if determined_only:  # drawn without any marker; kept here where the input's bulk-window marker is the label
+            ok = np.abs(cf.checks["window_row"] - y) < 0.25
+            determined[f"counterfactual/{fam}"] = float(ok.mean())
+            keep = np.flatnonzero(ok)[:n_fam]
+            x, y = x[keep], y[keep]
+        if len(y) == 0:
+            continue
+        xs.append(x); ys.append(y); kept.append(fam)
     if xs:
         out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
     for k in ("unseen", "long"):
