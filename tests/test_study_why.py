@@ -324,3 +324,7 @@ def test_answer_rule_on_constructed_cells():
     assert "train_windings=extrapolation" in ans["m"]["extrapolation"]
     assert ans["m"]["settings"]["objective=w_real"]["p_vs_baseline"] < 1e-6
     assert ans["ok"]["baseline"]["side"] == ">=0.5" and ans["ok"]["moves"] == [] and "note" in ans["ok"]
+    assert ans["summary"].startswith("m: baseline learns_invariant 0.00 [0.00, 0.16]; moved to >= 0.5 by: "
+                                     "objective=w_real; not moved by: budget=4x; inconclusive: n_cells=2x; "
+                                     "extrapolation (apart): train_windings=extrapolation 0.00 [0.00, 0.16].")
+    assert "ok: baseline learns_invariant 1.00 [0.84, 1.00], already >= 0.5." in ans["summary"]

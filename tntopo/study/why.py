@@ -627,7 +627,7 @@ def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         (``">=0.5"`` when the interval's lower bound clears it, ``"<0.5"`` when its upper bound is
         below, else ``"inconclusive"``), with the Fisher p-value against the baseline, and the lists
         ``moves`` (baseline ``<0.5``, setting ``>=0.5``), ``does_not_move``, ``inconclusive``;
-        extrapolation is reported apart.
+        extrapolation is reported apart; ``answer["summary"]`` says it in one sentence per model.
     """
     if not results:
         raise ValueError("merge_why got no results; run the tasks of why_tasks() first")
@@ -743,7 +743,30 @@ def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any
         if bside == ">=0.5":
             res["note"] = "the baseline already learns (lower bound >= 0.5): no factor is needed to move it"
         out[m] = res
+    out["summary"] = " ".join(_sentence(m, out[m]) for m in models if out[m].get("baseline"))
     return out
+
+
+def _sentence(model: str, a: Mapping[str, Any]) -> str:
+    """One computed sentence of the answer for one model."""
+    def frac(e):
+        lo, hi = e["ci"]
+        return f"{e['learns_invariant']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    b = a["baseline"]
+    txt = f"{model}: baseline learns_invariant {frac(b)}"
+    if b["side"] == ">=0.5":
+        txt += ", already >= 0.5"
+    elif b["side"] == "inconclusive":
+        txt += ", its interval straddles 0.5 (no setting can be said to move it)"
+    else:
+        txt += (f"; moved to >= 0.5 by: {', '.join(a['moves']) or 'none'}"
+                f"; not moved by: {', '.join(a['does_not_move']) or 'none'}")
+        if a["inconclusive"]:
+            txt += f"; inconclusive: {', '.join(a['inconclusive'])}"
+    if a["extrapolation"]:
+        txt += "; extrapolation (apart): " + ", ".join(f"{k} {frac(e)}" for k, e in a["extrapolation"].items())
+    return txt + "."
 
 
 # ------------------------------------------------------------------------------ serial driver
