@@ -290,7 +290,8 @@ FULL = StudyConfig(
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "grad_n_cells": (8, 16, 32, 64)},
     why={"models": WHY_MODELS, "seeds": 20, "seeds_per_task": 5,
-         "factors": {"objective": ("w_real",), "n_cells": (2, 4), "freedom": ("projected", "odd"), "budget": (4,),
+         "factors": {"objective": ("w_real",), "n_cells": (2, 4), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,),
                      "train_windings": ("extrapolation",)},
          "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300}},
 )
@@ -321,7 +322,8 @@ QUICK = StudyConfig(
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "grad_n_cells": (8, 16, 32, 64)},
     why={"models": WHY_MODELS, "seeds": 2, "epochs": 4, "n_cells": 16,
-         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected", "odd"), "budget": (4,),
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,),
                      "train_windings": ("extrapolation",)},
          "data": {"n_train": 192, "n_val": 64, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36}},
 )
