@@ -155,10 +155,11 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
     ``unseen_windings`` picks the unseen sectors (default: every sector ``ranges`` reach that is not
     a training sector); they must be reachable and absent from ``train_windings``. With
     ``realspace`` the output also holds ``"w_real": {"train": ..., "val": ...}``, the real-space
-    winding number (``winding_number(h, method="dense")``, float64) of each training and validation
-    input chain -- the target under which the exact weights are a zero-loss point.
+    winding number of each training and validation input (:func:`tntopo.data.features.input_winding`, float64)
+    -- the target under which the exact weights are a zero-loss point.
     """
     from ..data import wavefunctions
+    from ..data.features import input_winding
     from .counterfactual import FAMILIES, counterfactual_set
 
     tw = [int(w) for w in train_windings]
@@ -182,16 +183,17 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         b = sample_sectors(m, N, windings, seed=task_seed(seed, _KEYS[name], *key), **kw)
         h = b.hopping_blocks()
         y = b.bloch_windings().astype(np.int64)
+        x = wavefunctions(h)
         if criterion and determined_only:
-            ok = np.abs(_realspace(h) - y) < 0.25
+            ok = np.abs(input_winding(x) - y) < 0.25  # the label the input determines
             determined[name] = float(ok.mean())
             keep = np.flatnonzero(ok)[:n]
-            h, y = h[keep], y[keep]
+            x, y = x[keep], y[keep]
         elif realspace:
-            wreal[name] = _realspace(h)
+            wreal[name] = input_winding(x)
         if len(y) == 0:
             return np.zeros((0, 2 * N, 2 * N), np.float32), y
-        return wavefunctions(h).astype(np.float32), y
+        return x.astype(np.float32), y
 
     out: Dict[str, Any] = {
         "train": clean("train", n_train, n_cells, tw),
@@ -273,15 +275,6 @@ def sample_sectors(n: int, n_cells: int, windings: Sequence[int], *, ranges: Seq
         rows.append(pools[w][pos[w]])
         pos[w] += 1
     return ChainBatch(np.stack(rows), ranges, n_cells, "open", None, ss)
-
-
-def _realspace(h) -> np.ndarray:
-    from ..errors import GaplessWarning
-    from ..invariants import winding_number
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GaplessWarning)
-        return np.atleast_1d(np.asarray(winding_number(h, method="dense"), float))
 
 
 def zlib_hash(windings: Sequence[int]) -> int:

@@ -11,7 +11,7 @@ factor              baseline                         other settings
 ==================  ===============================  ==================================================
 ``objective``       ``"label"``: MSE on the Bloch    ``"w_real"``: MSE on the real-space winding number
                     integer of the chain             of the finite input chain
-                                                     (``winding_number(h, method="dense")``): the
+                                                     (:func:`tntopo.data.features.input_winding`): the
                                                      exact weights become a zero-loss point
 ``n_cells``         ``N`` (24 in the full study)     ``2N``, ``4N`` (multipliers in ``factors``)
 ``freedom``         ``"full"``: every parameter      ``"projected"``: each optimizer update projected
