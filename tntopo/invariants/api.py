@@ -8,6 +8,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .._laurent import GAP_TOL, laurent_coefficients
+from ..chains import MIN_CELLS
 from .._typing import MarkerMethod, Method, check_option, strict_keywords
 from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
 from ..errors import GaplessError, GaplessWarning
@@ -75,6 +76,57 @@ def check_method_options(function: str, method: str, local_given: Sequence[str],
                       "or 'local' for a region")
 
 
+def _full_hamiltonian_layout(h: np.ndarray) -> Optional[str]:
+    """``"block"``/``"interleaved"`` if ``h`` looks like a full chiral Hamiltonian, else ``None``.
+
+    A full ``2N x 2N`` chiral Hamiltonian passed where an A->B block is expected is Hermitian
+    and has zero same-sublattice blocks, in the basis ``(A_0..A_{N-1}, B_0..B_{N-1})``
+    (``"block"``, as :meth:`SSHChain.hamiltonian` builds it) or ``(A_0, B_0, A_1, B_1, ...)``
+    (``"interleaved"``). A true A->B block of that form is Hermitian, and a Hermitian block
+    has winding number 0 (``h(k)`` is real: it cannot wind): taking it for a block would return
+    a silent 0.
+    """
+    n2 = h.shape[-1]
+    if n2 % 2 or n2 < 2 * MIN_CELLS:
+        return None
+    scale = float(np.abs(h).max(initial=0.0))
+    if scale == 0.0:
+        return None
+    tol = 1e-10 * scale
+    n = n2 // 2
+    hh = h.reshape((-1, n2, n2))
+    if np.abs(hh[:, :n, :n]).max() <= tol and np.abs(hh[:, n:, n:]).max() <= tol:
+        layout = "block"
+    elif np.abs(hh[:, ::2, ::2]).max() <= tol and np.abs(hh[:, 1::2, 1::2]).max() <= tol:
+        layout = "interleaved"
+    else:
+        return None
+    if np.abs(hh - np.conj(np.swapaxes(hh, -1, -2))).max() > tol:
+        return None
+    return layout
+
+
+def check_not_full_hamiltonian(h: np.ndarray, function: str = "winding_number") -> None:
+    """Raise ``ValueError`` if raw blocks ``h`` are in fact a full ``2N x 2N`` chiral Hamiltonian.
+
+    See :func:`_full_hamiltonian_layout`; the message names the two fixes (wrap the matrix in
+    :class:`~tntopo.ChiralHamiltonian`, or pass its A->B block).
+    """
+    layout = _full_hamiltonian_layout(h)
+    if layout is None:
+        return
+    n2 = h.shape[-1]
+    n = n2 // 2
+    block = f"H[..., :{n}, {n}:]" if h.ndim == 3 else f"H[:{n}, {n}:]"
+    where = (f"its A->B block {block}" if layout == "block"
+             else f"its A->B block {block.replace(f':{n}, {n}:', '0::2, 1::2')} (sites ordered A_0, B_0, A_1, ...)")
+    raise ValueError(
+        f"{function}() got a {n2}x{n2} matrix that is a full chiral Hamiltonian [[0, h], [h^dagger, 0]] "
+        f"(Hermitian, zero A-A and B-B blocks), not an A->B hopping block: read as a block it would give a "
+        f"meaningless 0. Pass tntopo.ChiralHamiltonian(H) (it finds the A/B split) or {where}"
+    )
+
+
 def _check_method(method) -> str:
     return check_option("method", method, Method)
 
@@ -132,7 +184,9 @@ def winding_number(
     Raises
     ------
     ValueError
-        Bad input (NaN, non-square or too small blocks, unknown method or boundary...).
+        Bad input (NaN, non-square or too small blocks, unknown method or boundary...), or a
+        full ``2N x 2N`` chiral Hamiltonian given as raw blocks (wrap it in
+        :class:`~tntopo.ChiralHamiltonian`, or pass its A->B block).
     TypeError
         An unknown keyword, or one inapplicable to ``method`` (e.g. ``buffer=`` with
         ``method="dense"``).
@@ -173,6 +227,7 @@ def winding_number(
             )[0]
         )
     h = as_blocks(system)
+    check_not_full_hamiltonian(h, "winding_number")
     if method in ("bloch", "twisted"):
         raise ValueError(
             f"method={method!r} needs an SSHChain (it uses the hoppings or a periodic ring); raw "
@@ -294,6 +349,8 @@ def local_winding_marker(
     method = check_option("method", method, MarkerMethod, hint=" for local_winding_marker")
     opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
     if method == "local":
+        if not isinstance(system, (SSHChain, ChiralHamiltonian, ChainBatch)):
+            check_not_full_hamiltonian(as_blocks(system), "local_winding_marker")
         return opts.run(system, None, bool(progress), markers=True, cells=cells)
     _inapplicable("local_winding_marker", method, opts.given() + (("progress",) if progress else ()),
                   "they are options of the local route: use method='local'")
@@ -304,6 +361,7 @@ def local_winding_marker(
         h, positions = system.hopping_block(), (system.positions_A, system.positions_B)
     else:
         h = as_blocks(system)
+        check_not_full_hamiltonian(h, "local_winding_marker")
     w = realspace.markers_from_blocks(h, boundary, positions)
     if cells is not None:
         cells = np.asarray(cells, dtype=int)
