@@ -238,3 +238,50 @@ def test_local_method_shows_progress(capsys):
     assert "local windows" in err  # the tqdm bar of the local route
     assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "3000", "--method", "local", "--quiet"]) == 0
     assert "local windows" not in capsys.readouterr().err
+
+
+def test_paths_are_checked_before_work_and_parents_never_created(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["generate", str(tmp_path / "missing" / "dir" / "x"), "--n-samples", "4"], "mkdir -p"),
+        (["train", "data", "--out", "models/topo.pt"], "directory 'models' does not exist; create it first"),
+        (["train", "data", "--checkpoint", "runs/topo.pt"], "mkdir -p runs"),
+        (["phase-diagram", "--quick", "--store", "a/b/store"], "mkdir -p a/b"),
+        (["generate", "x", "--n-samples", "4", "--min-gap", "5"], "unreachable"),
+    ]
+    if os.path.isdir("/proc/self") and sys.platform.startswith("linux"):  # writable by permission bits as root
+        cases.append((["phase-diagram", "--quick", "--out", "/proc/f.png"], "'/proc' is not writable"))
+    for argv, expected in cases:
+        t = time.perf_counter()
+        assert main(argv + ["--quiet"]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err and "Traceback" not in err, (argv, err)
+        assert time.perf_counter() - t < 5, f"{argv} did work before failing"
+    assert list(tmp_path.iterdir()) == []  # nothing created, no meta.json left
+    for bad in ("-1", "nan", "inf"):
+        with pytest.raises(SystemExit) as info:
+            main(["generate", "x", "--n-samples", "4", "--min-gap", bad])
+        assert info.value.code == 2
+        assert "--min-gap: must be a finite number >= 0" in capsys.readouterr().err
+
+
+def test_dense_routes_too_large_for_memory_are_refused_with_the_route_to_use(capsys, monkeypatch):
+    import tntopo
+    import tntopo._memory as mem
+
+    monkeypatch.setattr(mem, "available_memory", lambda: 10 * 2**20)  # 10 MiB: N = 1000 dense needs ~61 MiB
+    chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=1000, disorder={0: 0.2}, seed=1)
+    for call in (lambda: tntopo.winding_number(chain, method="dense"), lambda: tntopo.winding_number(chain.hopping_block()),
+                 lambda: tntopo.local_winding_marker(chain),
+                 lambda: tntopo.winding_number(tntopo.sample_chains(2, 1000, disorder={0: 0.1}), method="dense")):
+        with pytest.raises(ValueError, match=r"needs about .* GiB .* use method='local'"):
+            call()
+    assert tntopo.local_winding_marker(chain, [500], method="local")[0] == pytest.approx(1, abs=0.1)  # O(N) route runs
+    assert main(["winding", "--hoppings", "0:0.5,1:1", "--n-cells", "1000", "--method", "dense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --method local" in err
+    assert main(["chern", "--shape", "30,30", "--method", "marker"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1800 states" in err and "use --method local" in err
+    monkeypatch.undo()
+    assert mem.available_memory() is None or mem.available_memory() > 2**20

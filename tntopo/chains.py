@@ -652,6 +652,31 @@ class ChainBatch:
         )
 
 
+def check_min_gap(min_gap, amplitude: float, n_ranges: int, complex_hoppings: bool) -> float:
+    """Return ``float(min_gap)`` if random chains can reach it, else raise ``ValueError``.
+
+    ``min_gap`` must be finite and ``>= 0``. With amplitudes uniform in ``[-a, a]`` (real and
+    imaginary parts for complex hoppings) over ``R`` ranges, ``min_k |h(k)|`` is at most the
+    root mean square of ``h(k)`` over ``k``, ``sqrt(sum_m |t_m|^2) < a sqrt(R)`` (``a sqrt(2R)``
+    complex): a larger ``min_gap`` would reject every draw, so it is refused at once instead of
+    after ``max_tries`` draws per sample.
+    """
+    try:
+        g = float(min_gap)
+    except (TypeError, ValueError):
+        raise ValueError(f"min_gap must be a number >= 0, got {min_gap!r}") from None
+    if not (np.isfinite(g) and g >= 0):
+        raise ValueError(f"min_gap must be a finite number >= 0, got {min_gap!r}")
+    bound = float(amplitude) * np.sqrt(n_ranges * (2 if complex_hoppings else 1))
+    if g >= bound:
+        raise ValueError(
+            f"min_gap={g:g} is unreachable: with amplitudes in [-{amplitude:g}, {amplitude:g}] over {n_ranges} "
+            f"range(s), min_k |h(k)| < {bound:.4g} for every chain; lower min_gap below {bound:.4g} or raise "
+            "amplitude"
+        )
+    return g
+
+
 def sample_chains(
     n_samples: int,
     n_cells: int,
@@ -705,6 +730,7 @@ def sample_chains(
         raise ValueError(f"ranges must be distinct integers, got {ranges}")
     if not (np.isfinite(amplitude) and amplitude > 0):
         raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")
+    check_min_gap(min_gap, amplitude, len(ranges), complex_hoppings)
     if windings is not None:
         windings = [int(w) for w in windings]
         for w in windings:

@@ -226,34 +226,48 @@ def _check_output_file(path: Optional[str], flag: str, *, figure: bool = False) 
 
 
 def _check_writable_dir(d: Path, flag: str, path: str) -> None:
-    # the nearest existing ancestor must be a writable directory (the rest is created later)
-    a = d
-    while not a.exists():
-        if a.parent == a:
-            break
-        a = a.parent
-    if a.exists() and not a.is_dir():
-        raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
-    if a != d:
-        raise ValueError(f"{flag} {path}: directory {str(d)!r} does not exist; create it or choose another {flag}")
-    if not os.access(a, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: directory {str(a)!r} is not writable; choose another {flag}")
+    """The directory ``d`` that will hold ``path`` exists and a file can be created in it (probed)."""
+    if not d.exists():
+        a = d
+        while not a.exists() and a.parent != a:
+            a = a.parent
+        if a.exists() and not a.is_dir():
+            raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
+        raise ValueError(f"{flag} {path}: directory {str(d)!r} does not exist; create it first (mkdir -p {d}) "
+                         f"or choose another {flag}")
+    if not d.is_dir():
+        raise ValueError(f"{flag} {path}: {str(d)!r} is a file, not a directory; choose another {flag}")
+    _write_probe(d, flag, path)
+
+
+def _write_probe(d: Path, flag: str, path: str) -> None:
+    """Create and remove a file in ``d``: the location is really writable (``os.access`` is not
+    enough: root may write anywhere by permission bits, yet not in /proc or a read-only mount)."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tntopo-probe-", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ValueError(f"{flag} {path}: directory {str(d)!r} is not writable ({exc.strerror or exc}); "
+                         f"choose another {flag}") from None
 
 
 def _check_output_dir(path: Optional[str], flag: str) -> None:
-    """Fail now if the directory ``path`` (created later if missing) cannot be written."""
+    """Fail now if the directory ``path`` cannot be written: it is a writable directory, or it is
+    missing and its parent is a writable directory (only ``path`` itself is created, as ``mkdir``
+    does; a missing parent is a typo more often than not)."""
     if path is None:
         return
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{flag} {path}: is a file, not a directory; give a directory with {flag}")
-    a = p
-    while not a.exists() and a.parent != a:
-        a = a.parent
-    if not a.is_dir():
-        raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
-    if not os.access(a, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: {str(a)!r} is not writable; choose another {flag}")
+    if p.exists():
+        if not p.is_dir():
+            raise ValueError(f"{flag} {path}: is a file, not a directory; give a directory with {flag}")
+        _write_probe(p, flag, path)
+        return
+    parent = p.parent if str(p.parent) else Path(".")
+    _check_writable_dir(parent, flag, path)
 
 
 def _check_executor(text: Optional[str]) -> None:
@@ -464,19 +478,6 @@ def _load_data(path, features, lazy: bool, target: str = "label"):
     return ds if lazy else ds.to_memory()
 
 
-def _write_probe(path: str, flag: str) -> None:
-    """Create and remove a file next to ``path``: the location is really writable (before any work)."""
-    import tempfile
-
-    parent = Path(path).parent if str(Path(path).parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tntopo-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise ValueError(f"{flag} {path}: cannot write in {str(parent)!r} ({exc.strerror or exc}); choose another {flag}") from None
-
-
 def _classes_arg(args, data):
     if args.loss != "cross_entropy":
         if args.classes:
@@ -495,7 +496,6 @@ def _cmd_train(args) -> int:
     for path, flag in ((args.out, "--out"), (args.checkpoint, "--checkpoint")):
         if path is not None:
             _check_output_file(path, flag)
-            _write_probe(path, flag)
     if not 0 < args.val_fraction < 1:
         raise ValueError(f"--val-fraction must lie strictly between 0 and 1, got {args.val_fraction}")
     kw = _model_kwargs(args)
@@ -581,6 +581,18 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return v
+
+
+def _nonnegative_float(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return v
 
 
@@ -710,6 +722,13 @@ def _cmd_chern(args) -> int:
     if route == "auto":
         route = ("fhs" if lat.disorder == 0 else "bott" if lat.is_periodic
                  else "local" if lat.dim > AUTO_LOCAL_DIM else "marker")
+    if route in ("marker", "bott"):  # dense n x n matrices of the lattice's Hilbert space
+        from ._memory import check_dense_memory
+
+        check_dense_memory(lat.dim, 16, f"--method {route} on a {shape[0]}x{shape[1]} lattice ({lat.dim} states)",
+                           "use --method local (windows of the lattice: O(N) memory)" if route == "marker" else
+                           "use --method fhs for a clean lattice or --method local (--boundary open) for a "
+                           "disordered one")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GaplessWarning)
         try:
@@ -817,7 +836,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "pairs 0:1.0,1:0.5 (default: clean)")
     g.add_argument("--amplitude", type=_positive_float, default=1.0, help="scale of the random hopping amplitudes")
     g.add_argument("--complex", action="store_true", help="complex hopping amplitudes")
-    g.add_argument("--min-gap", type=float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
+    g.add_argument("--min-gap", type=_nonnegative_float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
     g.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chains")
     g.add_argument("--features", default="wavefunctions",
                    help="stored features, comma-separated: wavefunctions, densities, hamiltonian (others are "

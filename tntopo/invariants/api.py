@@ -131,7 +131,17 @@ def _check_method(method) -> str:
     return check_option("method", method, Method)
 
 
+def _check_dense_size(n_cells: int, complex_: bool, function: str, batch: int = 1) -> None:
+    """Refuse (``ValueError``, before any work) a dense route whose ``N x N`` matrices cannot fit."""
+    from .._memory import check_dense_memory
+
+    check_dense_memory(n_cells, 16 if complex_ else 8, f"method='dense' ({function}) on {n_cells} cells"
+                       + (f" x {batch} chains" if batch > 1 else ""),
+                       "use method='local' (windows of the chain: O(N) memory and time)", batch=batch)
+
+
 def _chain_dense(chain: SSHChain, region) -> float:
+    _check_dense_size(chain.n_cells, chain.dtype.kind == "c", "winding_number")
     return float(realspace.winding_from_blocks(chain.hopping_block()[None], chain.boundary, region)[0])
 
 
@@ -220,6 +230,7 @@ def winding_number(
             )
         if method == "local" or (method == "auto" and system.n_cells > AUTO_LOCAL_CELLS):
             return float(opts.run(system, region, progress))
+        _check_dense_size(system.n_cells, np.iscomplexobj(system.H), "winding_number")
         return float(
             realspace.winding_from_blocks(
                 system.hopping_block()[None], "open", region,
@@ -235,6 +246,7 @@ def winding_number(
         )
     if method == "local" or (method == "auto" and h.shape[-1] > AUTO_LOCAL_CELLS):
         return opts.run(h, region, progress)
+    _check_dense_size(h.shape[-1], np.iscomplexobj(h), "winding_number", batch=h.shape[0] if h.ndim == 3 else 1)
     W = realspace.winding_from_blocks(h, "open", region)
     return float(W) if h.ndim == 2 else W
 
@@ -269,6 +281,7 @@ def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, 
     if method == "auto":
         method = "twisted" if batch.boundary == "periodic" else ("local" if big else "dense")
     if method == "dense":
+        _check_dense_size(batch.n_cells, np.iscomplexobj(batch.hoppings), "winding_number", batch=len(batch))
         return realspace.winding_from_blocks(batch.hopping_blocks(), batch.boundary, region)
     if method == "bloch":
         if batch.disorder:
@@ -356,6 +369,7 @@ def local_winding_marker(
                   "they are options of the local route: use method='local'")
     boundary, positions = "open", None
     if isinstance(system, SSHChain):
+        _check_dense_size(system.n_cells, system.dtype.kind == "c", "local_winding_marker")
         h, boundary = system.hopping_block(), system.boundary
     elif isinstance(system, ChiralHamiltonian):
         h, positions = system.hopping_block(), (system.positions_A, system.positions_B)
