@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
-from ._typing import BOUNDARIES, Boundary
+from ._typing import BOUNDARIES, Boundary, strict_keywords
 from .errors import ChiralSymmetryError, GaplessError, PrecisionError
 
 __all__ = ["SSHChain", "ChiralHamiltonian", "ChainBatch", "sample_chains", "make_seed_sequence"]
@@ -135,6 +135,7 @@ class SSHChain:
     >>> h = chain.hopping_block()        # (40, 40), h[n, n-1] = 1.0
     """
 
+    @strict_keywords
     def __init__(
         self,
         hoppings: Mapping[int, complex],
@@ -414,6 +415,7 @@ class ChiralHamiltonian:
         The A-A or B-B block is non-zero, the sublattices differ in size, or no bipartition exists.
     """
 
+    @strict_keywords
     def __init__(self, H, sublattice=None, positions=None, atol: float = 1e-10):
         if sp.issparse(H):
             H = H.toarray()
@@ -677,6 +679,7 @@ def check_min_gap(min_gap, amplitude: float, n_ranges: int, complex_hoppings: bo
     return g
 
 
+@strict_keywords
 def sample_chains(
     n_samples: int,
     n_cells: int,

@@ -20,7 +20,7 @@ from typing import Literal, Mapping, Optional, Tuple, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ._typing import BOUNDARIES
+from ._typing import BOUNDARIES, strict_keywords
 from .chains import SeedLike, make_seed_sequence
 
 __all__ = ["Lattice2D", "HAMILTONIAN_ATOL", "chern_bulk_region", "check_region"]
@@ -138,6 +138,7 @@ class Lattice2D:
     (2, 2)
     """
 
+    @strict_keywords
     def __init__(
         self,
         onsite,
@@ -220,6 +221,7 @@ class Lattice2D:
 
     # ------------------------------------------------------------------ factories
     @classmethod
+    @strict_keywords
     def qwz(cls, m: float, shape, boundary: BoundaryLike = "open", disorder=None, seed: SeedLike = None, positions=None):
         """Qi-Wu-Zhang model: ``h(k) = sin kx sx + sin ky sy + (m + cos kx + cos ky) sz``.
 
@@ -241,6 +243,7 @@ class Lattice2D:
         return lat
 
     @classmethod
+    @strict_keywords
     def haldane(
         cls, t1: float, t2: float, phi: float, M: float, shape, boundary: BoundaryLike = "open",
         disorder=None, seed: SeedLike = None, positions=None,

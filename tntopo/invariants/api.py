@@ -1,6 +1,7 @@
 """``winding_number`` and ``local_winding_marker``: one entry point for every route."""
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass, fields
 from typing import Optional, Sequence, Tuple
@@ -127,6 +128,27 @@ def check_not_full_hamiltonian(h: np.ndarray, function: str = "winding_number") 
     )
 
 
+def _raw_blocks(system, function: str) -> np.ndarray:
+    """``as_blocks(system)`` for what is not a chain: a 2D lattice, or any object that is not an
+    array, is refused with what to pass instead (not numpy's "dtype object")."""
+    from ..lattice import Lattice2D
+
+    if isinstance(system, Lattice2D):
+        raise ValueError(
+            f"{function}() got a 2D lattice ({system!r}): the winding number is the invariant of 1D chiral "
+            "chains; use tntopo.chern_number(lattice) (or tntopo.local_chern_marker) for a 2D lattice"
+        )
+    if not (isinstance(system, (np.ndarray, list, tuple, numbers.Number)) or hasattr(system, "__array__")
+            or hasattr(system, "detach")):
+        raise ValueError(
+            f"{function}() takes an SSHChain, a ChainBatch, a ChiralHamiltonian or A->B hopping blocks "
+            f"(an (N, N) or (B, N, N) array), got {type(system).__name__}"
+        )
+    h = as_blocks(system)
+    check_not_full_hamiltonian(h, function)
+    return h
+
+
 def _check_method(method) -> str:
     return check_option("method", method, Method)
 
@@ -237,8 +259,7 @@ def winding_number(
                 positions=(system.positions_A, system.positions_B),
             )[0]
         )
-    h = as_blocks(system)
-    check_not_full_hamiltonian(h, "winding_number")
+    h = _raw_blocks(system, "winding_number")
     if method in ("bloch", "twisted"):
         raise ValueError(
             f"method={method!r} needs an SSHChain (it uses the hoppings or a periodic ring); raw "
@@ -363,7 +384,7 @@ def local_winding_marker(
     opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
     if method == "local":
         if not isinstance(system, (SSHChain, ChiralHamiltonian, ChainBatch)):
-            check_not_full_hamiltonian(as_blocks(system), "local_winding_marker")
+            _raw_blocks(system, "local_winding_marker")
         return opts.run(system, None, bool(progress), markers=True, cells=cells)
     _inapplicable("local_winding_marker", method, opts.given() + (("progress",) if progress else ()),
                   "they are options of the local route: use method='local'")
@@ -374,8 +395,7 @@ def local_winding_marker(
     elif isinstance(system, ChiralHamiltonian):
         h, positions = system.hopping_block(), (system.positions_A, system.positions_B)
     else:
-        h = as_blocks(system)
-        check_not_full_hamiltonian(h, "local_winding_marker")
+        h = _raw_blocks(system, "local_winding_marker")
     w = realspace.markers_from_blocks(h, boundary, positions)
     if cells is not None:
         cells = np.asarray(cells, dtype=int)
