@@ -168,8 +168,18 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
     assert proc.returncode == 0, f"modules that fail when imported first:\n{proc.stdout}\n{proc.stderr[-2000:]}"
 
 
+def test_import_tntopo_is_lazy():
+    """``import tntopo`` loads nothing heavy (the CLI parses before NumPy/torch); names load on use."""
+    code = ("import sys, tntopo; assert 'numpy' not in sys.modules, 'import tntopo loaded numpy'; "
+            "from tntopo import SSHChain; assert 'tntopo.chains' in sys.modules; "
+            "assert sorted(n for n in tntopo.__all__ if not hasattr(tntopo, n)) == []; "
+            "assert set(tntopo.__all__) <= set(dir(tntopo))")
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_import_tntopo_is_light_and_clean():
-    code = "import tntopo"
+    code = "import tntopo; tntopo.winding_number"
     proc = subprocess.run([sys.executable, "-X", "importtime", "-W", "error", "-c", code], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
