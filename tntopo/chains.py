@@ -187,6 +187,71 @@ class SSHChain:
         self._explicit = False
 
     @classmethod
+    @strict_keywords
+    def from_pythtb(cls, model, n_cells: int, boundary: Boundary = "open", *, sublattice=(0, 1),
+                    atol: float = 1e-12) -> "SSHChain":
+        """The chain of a 1D PythTB model (``pythtb.tb_model``, ``dim_k = 1``) with two orbitals A, B.
+
+        PythTB's hopping ``set_hop(t, i, j, R)`` (``<i, 0|H|j, R> = t``) between A and B becomes
+        ``hoppings[-R] = t`` (from A to B) or ``hoppings[R] = conj(t)`` (from B to A), so that
+        ``<A_n|H|B_{n-m}> = t_m`` as everywhere in tntopo. pythtb itself is not needed here.
+
+        Parameters
+        ----------
+        model : pythtb.tb_model
+            Periodic in one direction, two orbitals per cell, chiral: no site energies and no
+            A-A or B-B hoppings.
+        n_cells : int
+        boundary : {"open", "periodic"}
+        sublattice : (int, int)
+            The orbitals that are A and B (default: orbital 0 is A). Exchanging them flips the
+            sign of the winding number.
+        atol : float
+            Same-sublattice terms larger than this break chiral symmetry.
+
+        Raises
+        ------
+        ValueError
+            Not a 1D two-orbital model.
+        ChiralSymmetryError
+            Site energies or same-sublattice hoppings.
+
+        Examples
+        --------
+        >>> import pythtb                                              # doctest: +SKIP
+        >>> m = pythtb.tb_model(1, 1, [[1.0]], [[0.0], [0.5]])         # doctest: +SKIP
+        >>> m.set_hop(0.5, 0, 1, [0]); m.set_hop(1.0, 1, 0, [1])       # doctest: +SKIP
+        >>> SSHChain.from_pythtb(m, 40).hoppings                      # doctest: +SKIP
+        {0: (0.5+0j), 1: (1+0j)}
+        """
+        from ._pythtb import read_model
+
+        onsite, terms, n = read_model(model, 1)
+        if n != 2:
+            raise ValueError(f"the PythTB model has {n} orbitals per cell; an SSHChain needs exactly two (A and B)")
+        a, b = (int(v) for v in sublattice)
+        if sorted((a, b)) != [0, 1]:
+            raise ValueError(f"sublattice must name the two orbitals (0, 1) or (1, 0), got {sublattice!r}")
+        scale = max(1.0, float(np.abs(onsite).max()), *(float(np.abs(T).max()) for _, T in terms))
+        if abs(onsite[a, a]) > atol * scale or abs(onsite[b, b]) > atol * scale:
+            raise ChiralSymmetryError("the PythTB model has site energies, which break chiral symmetry; "
+                                      "set them to zero (set_onsite([0, 0]))")
+        hop = {}
+        if onsite[a, b] != 0:
+            hop[0] = onsite[a, b]
+        for (R,), T in terms:
+            if abs(T[a, a]) > atol * scale or abs(T[b, b]) > atol * scale:
+                raise ChiralSymmetryError(f"the PythTB model hops from A to A or B to B (R = {R}), which breaks "
+                                          "chiral symmetry; only A-B hoppings are allowed")
+            if T[a, b] != 0:
+                hop[-R] = hop.get(-R, 0) + T[a, b]
+            if T[b, a] != 0:
+                hop[R] = hop.get(R, 0) + np.conj(T[b, a])
+        if not hop:
+            raise ValueError("the PythTB model has no hopping between its two orbitals")
+        return cls({m: complex(t) for m, t in sorted(hop.items())}, n_cells, boundary)
+
+    @classmethod
     def from_bonds(
         cls,
         bonds: Mapping[int, Union[complex, Sequence[complex], np.ndarray]],
