@@ -104,3 +104,22 @@ def test_models_given_numpy_arrays_say_how_to_convert():
     W = tntopo.nn.TopoNet(12, dtype=torch.float64)(torch.as_tensor(x))
     assert torch.allclose(W, torch.as_tensor(tntopo.winding_number(tntopo.sample_chains(2, 12, seed=0).hopping_blocks())),
                           atol=1e-8)
+
+
+def test_main_objects_have_short_reprs_without_array_dumps():
+    """What Jupyter prints for the main objects: one readable line, no array contents."""
+    from tntopo.data import make_dataset
+    from tntopo.data.evalsets import EvalSet
+    from tntopo.nn import History
+
+    chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=400, disorder={0: 0.3}, seed=1)
+    ds = make_dataset(16, 8, seed=0, progress=False)
+    objects = [chain, tntopo.sample_chains(50, 400, seed=0), tntopo.ChiralHamiltonian(chain.hamiltonian()),
+               tntopo.Lattice2D.qwz(1.0, (30, 30), disorder=1.0, seed=0), ds,
+               EvalSet(np.zeros((16, 16, 16)), np.arange(16) % 2, np.zeros(16), 8),
+               History({"epoch": list(range(100)), "train_loss": [0.1] * 100, "best_epoch": 3})]
+    for obj in objects:
+        r = repr(obj)
+        assert "\n" not in r and len(r) < 300 and "array(" not in r and "..." not in r, (type(obj).__name__, r)
+    r = repr(tntopo.nn.TopoNet(40))
+    assert "array" not in r and r.count("\n") < 10
