@@ -43,7 +43,8 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY_NAMES) | set(_LAZY_SUBPACKAGES))
+    # the public names (what an eager ``import`` would have bound); subpackages appear once imported
+    return sorted(set(globals()) | set(_LAZY_NAMES))
 
 
 __all__ = [
