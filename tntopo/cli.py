@@ -603,7 +603,8 @@ def _device_arg(text: Optional[str]):
     try:
         return check_device(text)
     except ValueError as exc:
-        raise ValueError(f"--device {text}: {str(exc).split(': ', 1)[-1]}".replace("device='cpu'", "--device cpu")) from None
+        why = str(exc).removeprefix(f"device={text!r}").lstrip(": ")
+        raise ValueError(f"--device {text}: {why}".replace("device='cpu'", "--device cpu")) from None
 
 
 def _cmd_evaluate(args) -> int:

@@ -68,8 +68,8 @@ def check_device(device) -> torch.device:
     """
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device ({exc}); use e.g. 'cpu' or 'cuda'") from None
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda' or 'cuda:0'") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             why = ("this torch is a CPU-only build (torch.version.cuda is None)" if torch.version.cuda is None
