@@ -15,20 +15,43 @@ __all__ = ["available_memory", "check_dense_memory", "DENSE_COPIES"]
 DENSE_COPIES = 8
 
 
+def _cgroup_room() -> Optional[int]:
+    """Bytes a container's memory limit (cgroup v2 or v1) still allows, or ``None`` if unlimited/unknown."""
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit) as f:
+                text = f.read().strip()
+            if text == "max" or int(text) >= 2**60:  # no limit
+                return None
+            with open(usage) as f:
+                return max(0, int(text) - int(f.read().strip()))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def available_memory() -> Optional[int]:
-    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo, else the
-    physical memory), or ``None`` where neither can be read."""
+    """Bytes of memory available to a new allocation: ``MemAvailable`` of /proc/meminfo (else the
+    physical memory), capped by a container's memory limit; ``None`` where nothing can be read."""
+    have = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    have = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - not a POSIX system
-        return None
+    if have is None:
+        try:
+            have = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, OSError, ValueError):  # pragma: no cover - not a POSIX system
+            have = None
+    room = _cgroup_room()
+    if room is not None:
+        have = room if have is None else min(have, room)
+    return have
 
 
 def _gib(n: float) -> str:
