@@ -180,7 +180,7 @@ def test_settings_checked_before_anything_is_written(tmp_path):
         assert not (tmp_path / "ds").exists()
     # a failed first run (no shard finished) does not block a corrected rerun
     (tmp_path / "ds").mkdir()
-    (tmp_path / "ds" / "meta.json").write_text(json.dumps({"format_version": 2, "kind": "chains", "spec": {"n_cells": 2},
+    (tmp_path / "ds" / "meta.json").write_text(json.dumps({"format_version": tntopo.data.FORMAT_VERSION, "kind": "chains", "spec": {"n_cells": 2},
                                                            "complete": False}))
     _gen(tmp_path / "ds", executor="serial")
     assert len(TopoDataset(tmp_path / "ds")) == 24

@@ -13,7 +13,9 @@ Per sample the arrays are
 
 * ``h`` ``(N, N)``: the A->B hopping block (any feature can be recomputed from it);
 * the requested features (``"wavefunctions"``, ``"densities"``, ``"hamiltonian"``; ``(2N, 2N)``);
-* ``w_real`` (float): the real-space winding number (dense tensor-network route, bulk average);
+* ``w_real`` (float): the real-space winding number of the chain's well-posed wavefunctions
+  (:func:`tntopo.data.features.input_winding`: the dense route's bulk average, with machine-degenerate
+  zero modes chiral-polarized -- what a model computes from this input);
 * ``exact`` (int): the winding number from an independent exact route -- Bloch for clean chains,
   twisted boundaries for disordered rings -- or :data:`NO_EXACT` (disordered open chains,
   gapless rings);
@@ -44,9 +46,10 @@ __all__ = ["generate", "write_dataset", "make_arrays", "read_arrays", "NO_EXACT"
 #: ``exact`` value of samples with no exact-integer route (disordered open chains, gapless rings).
 NO_EXACT = -9999
 META = "meta.json"
-#: Storage format of the chain datasets written by this tntopo (2: targets named ``w_real``,
-#: ``label``, ``exact``; 1, before: ``W`` for the real-space value and ``label = round(W)``).
-FORMAT_VERSION = 2
+#: Storage format of the chain datasets written by this tntopo (3: well-posed wavefunctions, ``w_real`` of
+#: the input; 2: targets named ``w_real``, ``label``, ``exact``; 1, before: ``W`` for the real-space value
+#: and ``label = round(W)``).
+FORMAT_VERSION = 3
 KIND = "chains"
 
 
@@ -202,7 +205,7 @@ def _exact_windings(batch, clean: bool) -> np.ndarray:
 def compute_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]:
     """All arrays of shard ``k`` (a pure function of ``spec`` and ``k``)."""
     from ..chains import sample_chains
-    from ..invariants.realspace import winding_from_blocks
+    from .features import input_winding, wavefunctions
     from ..parallel import task_seed
 
     n = _shard_len(spec, k)
@@ -226,7 +229,7 @@ def compute_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]:
         h = batch.hopping_blocks()
         parts.append({
             "h": h,
-            "w_real": winding_from_blocks(h, spec["boundary"], warn=False),
+            "w_real": input_winding(wavefunctions(h), spec["boundary"]),
             "exact": _exact_windings(batch, dis is None),
             "sector": batch.bloch_windings().astype(np.int64),
             "hoppings": batch.hoppings,
