@@ -164,11 +164,15 @@ class SymmetricNet(_Base):
     ``(psi_n(A_j), psi_n(B_j))_j`` (the negative-energy partners ``Gamma psi_n`` carry no new
     information). The per-state map ``phi`` is a bank of ``channels[0]`` local quadratic forms,
     ``phi_c(psi)(j) = (k_c * psi)(j)^2`` (a 1D convolution of width ``kernel_size`` over cells,
-    squared: even under ``psi -> -psi``), summed over the states:
+    squared: even under ``psi -> -psi``), summed over the states and normalized:
 
-    .. math:: s_c(j) = \\sum_{n: E_n > 0} (k_c * \\psi_n)(j)^2 = (k_c P_+ k_c^T)(j),
+    .. math:: s_c(j) = \\frac{2 \\sum_{n: E_n > 0} (k_c * \\psi_n)(j)^2 - |k_{c,j}|^2}{|k_c|^2}
+              = \\frac{k_{c,j} (2 P_+ - 1) k_{c,j}^T}{|k_c|^2},
 
-    a local linear functional of the projector ``P_+`` on the positive-energy states. The pooled
+    with ``k_{c,j}`` the form's orbital centred at cell ``j`` (cut at the chain's ends): the expectation
+    value of the flat-band Hamiltonian ``Q = 2 P_+ - 1`` in that orbital, a local linear functional of
+    the projector ``P_+`` on the positive-energy states, in ``[-1, 1]`` whatever the scale of ``k_c``
+    (so large learning rates cannot saturate what follows by growing the forms). The pooled
     signal is therefore invariant to the order, the signs **and any orthogonal mixing** of the
     positive-energy states (degenerate ones included): a function of ``P_+``, i.e. of the flat-band
     Hamiltonian, not of the eigenbasis LAPACK returns. It is then processed per cell by pointwise
@@ -226,15 +230,18 @@ class SymmetricNet(_Base):
             self.to(dtype)
 
     def pooled(self, x) -> torch.Tensor:
-        """The state-pooled quadratic forms ``s_c(j)``, shape ``(B, channels[0], N)`` (a function of ``P_+``)."""
+        """The state-pooled, normalized quadratic forms ``s_c(j)``, shape ``(B, channels[0], N)`` (a function of ``P_+``)."""
         x = self._prep(x)
         B, n2, _ = x.shape
         N = n2 // 2
         up = x[:, :, N:]  # positive-energy states (B, 2N sites, N states)
         sig = torch.stack([up[:, :N], up[:, N:]], 1)  # (B, 2, N cells, N states)
         sig = sig.permute(0, 3, 1, 2).reshape(B * N, 2, N)  # one signal per state
-        q = self.forms(sig) ** 2  # (B*N, C, N cells)
-        return q.reshape(B, N, -1, N).sum(1)
+        q = (self.forms(sig) ** 2).reshape(B, N, -1, N).sum(1)  # k_c P_+ k_c^T: (B, C, N cells)
+        k2 = self.forms.weight ** 2  # (C, 2, K)
+        # |k_c|^2 of the orbital at cell j, truncated by the chain's ends (the zero padding)
+        trunc = nn.functional.conv1d(torch.ones(1, 2, N, dtype=x.dtype), k2, padding=self.forms.padding[0])
+        return (2 * q - trunc) / (k2.sum((1, 2))[:, None] + torch.finfo(x.dtype).tiny)
 
     def forward(self, x):
         f = self.cell(self.pooled(x)).mean(-1)
