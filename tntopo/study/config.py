@@ -120,7 +120,9 @@ class StudyConfig:
     Training: each model of ``models`` and each head of ``heads`` is trained from ``seeds``
     (TopoNet rows) or ``generic_seeds`` (the other rows) independent initializations for the same
     budget, ``epochs`` epochs of the same data and ``batch_size`` (Adam, best validation loss
-    restored). Its learning rate is the one of ``lr_grid`` with the best mean validation accuracy
+    restored); ``seed_batch`` seeds of a TopoNet row at a time are trained as one vmapped model
+    (:func:`tntopo.nn.train_seeds`: the same runs up to float rounding, in fixed blocks so that a
+    resumed study computes the same numbers). Its learning rate is the one of ``lr_grid`` with the best mean validation accuracy
     over seeds ``0 .. lr_selection_seeds - 1`` (ties: the lower mean validation loss, then the smaller
     rate); those seeds' runs at the chosen rate are kept as the row's first seeds. A seed *learns the
     invariant* when it reaches ``trainability_threshold`` on every criterion its head can meet:
@@ -152,6 +154,8 @@ class StudyConfig:
     n_size: int = 400
     n_unseen: int = 600
     n_counterfactual: int = 600
+    dose_widths: Tuple[int, ...] = (1, 2, 3, 4, 5)
+    n_dose: int = 200
     disorder_strengths: Tuple[float, ...] = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5)
     disorder_lengths: Tuple[int, ...] = (24, 72, 192)
     disorder_ratios: Tuple[float, float] = (1.0, 0.5)
@@ -160,6 +164,7 @@ class StudyConfig:
     seeds: int = 20
     generic_seeds: int = 8
     lr_selection_seeds: int = 3
+    seed_batch: int = 5
     epochs: int = 40
     batch_size: int = 64
     lr_grid: Tuple[float, ...] = (1e-3, 3e-3, 1e-2)
@@ -175,7 +180,7 @@ class StudyConfig:
     def __post_init__(self):
         if self.n_cells < 8:
             raise ValueError(f"n_cells={self.n_cells} is too small for the study; use n_cells >= 8")
-        for name in ("seeds", "generic_seeds", "lr_selection_seeds"):
+        for name in ("seeds", "generic_seeds", "lr_selection_seeds", "seed_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs < 1:
@@ -252,6 +257,7 @@ class StudyConfig:
         """Hash of the settings that define the data sets."""
         fields = ("seed", "n_cells", "ranges", "train_windings", "unseen_windings", "min_gap", "amplitude",
                   "n_train", "n_val", "n_test", "size_factor", "n_size", "n_unseen", "n_counterfactual",
+                  "dose_widths", "n_dose",
                   "disorder_strengths", "disorder_lengths", "disorder_ratios", "disorder_delta", "n_disorder")
         from ..data.evalsets import EVALSETS_FORMAT_VERSION
 
@@ -283,7 +289,10 @@ FULL = StudyConfig(
         "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300},
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "grad_n_cells": (8, 16, 32, 64)},
-    why={"models": WHY_MODELS, "seeds": 20, "n_cells_factors": (2, 4), "budget_factor": 4,
+    why={"models": WHY_MODELS, "seeds": 20, "seeds_per_task": 5,
+         "factors": {"objective": ("w_real",), "n_cells": (2, 4), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,),
+                     "train_windings": ("extrapolation",)},
          "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300}},
 )
 
@@ -297,6 +306,7 @@ QUICK = StudyConfig(
     n_size=200,
     n_unseen=300,
     n_counterfactual=240,
+    n_dose=64,
     disorder_lengths=(16, 48, 128),
     n_disorder=64,
     seeds=3,
@@ -311,8 +321,11 @@ QUICK = StudyConfig(
         "data": {"n_train": 160, "n_val": 48, "n_unseen": 64, "n_long": 32, "n_counterfactual": 48},
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "grad_n_cells": (8, 16, 32, 64)},
-    why={"models": WHY_MODELS, "seeds": 2, "n_cells_factors": (2,), "budget_factor": 2, "epochs": 4, "n_cells": 8,
-         "data": {"n_train": 160, "n_val": 48, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36}},
+    why={"models": WHY_MODELS, "seeds": 2, "epochs": 4, "n_cells": 16,
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,),
+                     "train_windings": ("extrapolation",)},
+         "data": {"n_train": 192, "n_val": 64, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36}},
 )
 
 TINY = StudyConfig(
@@ -326,6 +339,7 @@ TINY = StudyConfig(
     n_size=16,
     n_unseen=24,
     n_counterfactual=24,
+    n_dose=8,
     disorder_strengths=(0.0, 2.5),
     disorder_lengths=(8, 24, 64),
     n_disorder=12,
@@ -349,7 +363,9 @@ TINY = StudyConfig(
         "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12},
     },
     landscape={"models": ("topo_ti",), "seeds": 2, "epochs": 1, "n_jacobian": 8, "grad_n_cells": (8, 16)},
-    why={"models": ("topo_ti",), "seeds": 1, "n_cells_factors": (2,), "budget_factor": 2, "epochs": 1, "n_cells": 8,
+    why={"models": ("topo_ti",), "seeds": 1, "epochs": 1, "n_cells": 8,
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected",), "budget": (2,),
+                     "train_windings": ("extrapolation",)},
          "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12}},
 )
 

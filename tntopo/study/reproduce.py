@@ -82,26 +82,50 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
     """
     from tqdm.auto import tqdm
 
-    from ..data.features import near_degenerate
-    from .counterfactual import counterfactual_set, edge_proxy_predict
+    from ..data.features import input_winding, near_degenerate
+    from .counterfactual import capped_dose_response, counterfactual_set, edge_proxy_predict, matched_controls
     from .disorder import check_clean_end, disorder_set
 
     sets = build_eval_sets(cfg, progress=progress)
-    cf = counterfactual_set(cfg.n_counterfactual, cfg.n_cells, ranges=cfg.ranges, min_gap=cfg.min_gap,
-                            amplitude=cfg.amplitude, seed=int(task_seed(cfg.seed, 11).generate_state(1)[0]))
-    sets["counterfactual"] = EvalSet(cf.x, cf.label, cf.checks["realspace"], cfg.n_cells,
-                                     aux={"family": cf.family.astype(str), "edge_proxy": edge_proxy_predict(cf.x),
-                                          "near_degenerate": near_degenerate(cf.blocks)})
+    kw = dict(ranges=cfg.ranges, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
+    N = cfg.n_cells
+
+    def cf_set(cf, proxy=None):
+        x64 = cf.x.astype(np.float64)
+        return EvalSet(cf.x, cf.label, input_winding(x64), N,
+                       aux={"family": cf.family.astype(str),
+                            "edge_proxy": edge_proxy_predict(cf.x) if proxy is None else np.asarray(proxy, np.int64),
+                            "near_degenerate": near_degenerate(cf.blocks)})
+
+    cf_seed = int(task_seed(cfg.seed, 11).generate_state(1)[0])
+    sets["counterfactual"] = cf_set(counterfactual_set(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    sets["counterfactual_control"] = cf_set(matched_controls(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    widths = dose_widths(cfg)
+    if widths:
+        dose = capped_dose_response(cfg.n_dose, N, widths, seed=int(task_seed(cfg.seed, 13).generate_state(1)[0]), **kw)
+        for w, d in dose.items():
+            sets[dose_set_name(w)] = cf_set(d, proxy=d.checks["edge_proxy"])
     fam = _family(cfg)
     check_clean_end(fam, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
     jobs = [(N, W) for N in cfg.disorder_lengths for W in cfg.disorder_strengths]
     dseed = int(task_seed(cfg.seed, 12).generate_state(1)[0])
-    for N, W in tqdm(jobs, desc="disorder sets", disable=not progress):
-        d = disorder_set(W, int(N), cfg.n_disorder, family=fam, seed=dseed)
-        sets[disorder_set_name(N, W)] = EvalSet(
-            d.x, d.label, d.w_open, int(N),
-            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0})
+    for Nd, W in tqdm(jobs, desc="disorder sets", disable=not progress):
+        d = disorder_set(W, int(Nd), cfg.n_disorder, family=fam, seed=dseed)
+        sets[disorder_set_name(Nd, W)] = EvalSet(
+            d.x, d.label, d.w_open, int(Nd),
+            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0,
+                 "tai": np.asarray(d.tai, bool)})
     return sets
+
+
+def dose_widths(cfg: StudyConfig) -> Tuple[int, ...]:
+    """Cap widths of the dose-response sets that fit outside the bulk region (``<= N//4 - 1``)."""
+    return tuple(int(w) for w in cfg.dose_widths if 1 <= int(w) <= cfg.n_cells // 4 - 1)
+
+
+def dose_set_name(width: int) -> str:
+    """Name of the dose-response set of cap width ``width`` (``"dose/cap3"``)."""
+    return f"dose/cap{int(width)}"
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -141,6 +165,9 @@ def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, Any]:
     if "family" in s.aux:
         fam = s.aux["family"]
         out["by_family"] = {str(f): float(np.mean(r[fam == f] == s.label[fam == f])) for f in np.unique(fam)}
+    if "tai" in s.aux and np.any(s.aux["tai"]):  # topological Anderson insulator samples, apart
+        t = np.asarray(s.aux["tai"], bool)
+        out["tai_accuracy"] = float(np.mean(r[t] == s.label[t]))
     return out
 
 
@@ -172,19 +199,20 @@ def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
     return bool(outputs < raw and rank >= outputs)
 
 
-def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optional[str] = None) -> Dict[str, Any]:
+def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[str] = None):
     """Train seed ``k`` of row ``run`` (a model and its head) at learning rate ``lr``; evaluate it on every set.
 
-    Runs torch on one thread (restored afterwards in the main thread; worker threads of a thread
-    pool or a dask worker keep one) so that results do not depend on where it runs.
-    Returns a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model cannot
-    take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``, effective
-    parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
+    ``k`` may also be a tuple of seed indices: those seeds are trained together as one vmapped model
+    (:func:`tntopo.nn.train_seeds`, equal to separate runs up to rounding) and a list of results is
+    returned, one per seed. Runs torch on one thread (restored afterwards in the main thread; worker
+    threads of a thread pool or a dask worker keep one) so that results do not depend on where it runs.
+    A result is a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model
+    cannot take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``,
+    effective parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
     """
     import torch
 
-    from ..nn import accepts_size, build_model, n_parameters, prune_svd, singular_values, train
-    from .trainability import verdict
+    from ..nn import build_model, train, train_seeds
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -192,62 +220,96 @@ def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optio
         spec, head, _ = cfg.spec_of(run)
         classes = list(cfg.classes) if head == "classification" else None
         sets = _sets_for(cfg, data_path)
-        seed = run_seed(cfg, run, k)
-        model = build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
+        ks = list(k) if isinstance(k, (tuple, list)) else [k]
+        seeds = [run_seed(cfg, run, j) for j in ks]
+
+        def build(seed):
+            return build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
+
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                hist = train(model, sets["train"].dataset(), sets["val"].dataset(), epochs=cfg.epochs,
-                             batch_size=cfg.batch_size, lr=float(lr), seed=seed, patience=cfg.patience, progress=False)
-                diverged = None
-            except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
-                hist, diverged = None, str(exc)
-        t_train = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        scores: Dict[str, Any] = {}
-        notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
-        for name, s in sets.items():
-            if name == "train" or notes[s.n_cells] is not None:
-                continue
-            scores[name] = _scores(_predict(model, s.x), s)
-        size_note = notes[sets["size"].n_cells]
-        thr = cfg.trainability_threshold
-        crit = {c: scores[c]["accuracy"] for c in criteria_of(head) if c in scores}
-        out: Dict[str, Any] = {
-            "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
-            "parameters": n_parameters(model),
-            "history": {key: (list(hist[key]) if hist else []) for key in
-                        ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
-            "best_epoch": hist["best_epoch"] if hist else None,
-            "diverged": diverged,
-            "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
-            "best_val_loss": _best_loss(hist),
-            "scores": scores,
-            "size_note": size_note,
-            "learns_invariant": bool(verdict(crit, thr)),  # no applicable criterion: not learned
-            "learns_invariant_criteria": sorted(crit),
-        }
-        if k == 0:
-            out["effective_parameters"] = _effective(model, sets, classes)
-        if spec.kind in TOPO_KINDS:
-            core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
-            s_w, X, R = core.weights()
-            out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
-        if spec.kind == "shallow" and head == "regression":
-            test = sets["test"]
-            sv = singular_values(model)
-            ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
-            out["pruning"] = {
-                "ranks": ranks,
-                "accuracy": [_scores(_predict(prune_svd(model, r), test.x), test)["accuracy"] for r in ranks],
-                "singular_values": _tolist(sv),
-            }
-        out["seconds"] = {"train": t_train, "evaluate": time.perf_counter() - t0}
-        return out
+            kw = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=float(lr), patience=cfg.patience, progress=False)
+            if isinstance(k, (tuple, list)):
+                models, hists = train_seeds(build, seeds, sets["train"].dataset(), sets["val"].dataset(),
+                                            on_diverge="record", **kw)
+                runs = [(m, h if not h.get("diverged") else None, h.get("diverged")) for m, h in zip(models, hists)]
+            else:
+                model = build(seeds[0])
+                try:
+                    hist = train(model, sets["train"].dataset(), sets["val"].dataset(), seed=seeds[0], **kw)
+                    runs = [(model, hist, None)]
+                except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
+                    runs = [(model, None, str(exc))]
+        t_train = (time.perf_counter() - t0) / len(ks)
+        out = [_evaluate_run(cfg, run, j, seed, lr, m, h, d, sets, t_train, classes)
+               for j, seed, (m, h, d) in zip(ks, seeds, runs)]
+        return out if isinstance(k, (tuple, list)) else out[0]
     finally:
         if threading.current_thread() is threading.main_thread():
             torch.set_num_threads(threads)
+
+
+def _evaluate_run(cfg: StudyConfig, run: str, k: int, seed: int, lr: float, model, hist, diverged, sets,
+                  t_train: float, classes) -> Dict[str, Any]:
+    """The JSON-able record of one trained seed (see :func:`run_training`)."""
+    from ..nn import accepts_size, n_parameters, prune_svd, singular_values
+    from .trainability import verdict
+
+    spec, head, _ = cfg.spec_of(run)
+    t0 = time.perf_counter()
+    scores: Dict[str, Any] = {}
+    notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
+    for name, s in sets.items():
+        if name == "train" or notes[s.n_cells] is not None:
+            continue
+        scores[name] = _scores(_predict(model, s.x), s)
+    size_note = notes[sets["size"].n_cells]
+    crit = {c: scores[c]["accuracy"] for c in criteria_of(head) if c in scores}
+    out: Dict[str, Any] = {
+        "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
+        "parameters": n_parameters(model),
+        "history": {key: (list(hist[key]) if hist else []) for key in
+                    ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
+        "best_epoch": hist["best_epoch"] if hist else None,
+        "diverged": diverged,
+        "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
+        "best_val_loss": _best_loss(hist),
+        "scores": scores,
+        "size_note": size_note,
+        "learns_invariant": bool(verdict(crit, cfg.trainability_threshold)),  # no applicable criterion: not learned
+        "learns_invariant_criteria": sorted(crit),
+    }
+    if k == 0:
+        out["effective_parameters"] = _effective(model, sets, classes)
+    if spec.kind in TOPO_KINDS:
+        core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
+        s_w, X, R = core.weights()
+        out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
+    if spec.kind == "shallow" and head == "regression":
+        test = sets["test"]
+        sv = singular_values(model)
+        ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
+        out["pruning"] = {
+            "ranks": ranks,
+            "accuracy": [_scores(_predict(prune_svd(model, r), test.x), test)["accuracy"] for r in ranks],
+            "singular_values": _tolist(sv),
+        }
+    out["seconds"] = {"train": t_train, "evaluate": time.perf_counter() - t0}
+    return out
+
+
+def seed_block(cfg: StudyConfig, run: str, k: int) -> Optional[int]:
+    """The fixed block of seed ``k`` of row ``run`` trained as one vmapped model, or ``None`` (trained alone).
+
+    TopoNet rows with ``cfg.seed_batch > 1``: the selection seeds ``0 .. lr_selection_seeds - 1`` form
+    block ``-1`` (at each rate), the others blocks of ``seed_batch`` from there. Fixed blocks make the
+    numbers independent of which runs a resumed study finds in its cache.
+    """
+    if cfg.seed_batch <= 1 or cfg.spec_of(run)[0].kind not in TOPO_KINDS:
+        return None
+    L = int(cfg.lr_selection_seeds)
+    return -1 if k < L else (k - L) // int(cfg.seed_batch)
 
 
 def criteria_of(head: str) -> Tuple[str, ...]:
@@ -288,7 +350,7 @@ def run_section(cfg: StudyConfig, section: str, part, lr: Optional[float] = None
                 from .trainability import model_factory, trainability_map
 
                 model, N = str(part).split("/")
-                kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k != "models"}
+                kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k not in ("models", "n_cells")}
                 spec = cfg.models[model]
                 data = {"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap, "amplitude": cfg.amplitude,
                         "size_factor": cfg.size_factor, **dict(kw.pop("data", {}) or {})}
@@ -313,7 +375,7 @@ def run_section(cfg: StudyConfig, section: str, part, lr: Optional[float] = None
             if section == "why":
                 from .why import run_why_task
 
-                return run_why_task(_why_task_list(cfg, lr)[int(part)])
+                return run_why_task(_why_task_list(cfg, dict(lr or ()))[int(part)])
         raise ValueError(f"unknown section {section!r}")
     finally:
         if threading.current_thread() is threading.main_thread():
@@ -354,16 +416,20 @@ def select_rate(cfg: StudyConfig, name: str, done: Dict[tuple, Dict[str, Any]]) 
 
 
 def _why_task_list(cfg: StudyConfig, lrs: Optional[Dict[str, float]]) -> List[Dict[str, Any]]:
-    """The causal test's tasks (:func:`tntopo.study.why.why_tasks`) at the models' selected rates."""
+    """The causal test's tasks (:func:`tntopo.study.why.why_tasks`): the main distribution, budget and
+    batch at the models' selected rates, with the settings of ``cfg.why`` (``models``, ``seeds``,
+    ``factors``, ``data``, ``n_cells``, ``epochs``, ``seeds_per_task``, ``projection``)."""
     from .why import why_tasks
 
     kw = dict(cfg.why or {})
     models = tuple(m for m in kw.pop("models", ()) if m in cfg.models)
-    return why_tasks(models={m: cfg.models[m] for m in models}, lr=dict(lrs or {}), seed=cfg.seed,
-                     ranges=tuple(cfg.ranges), train_windings=tuple(cfg.train_windings), min_gap=cfg.min_gap,
-                     amplitude=cfg.amplitude, n_cells=int(kw.pop("n_cells", cfg.n_cells)),
+    data = {"min_gap": cfg.min_gap, "amplitude": cfg.amplitude, "size_factor": cfg.size_factor,
+            **dict(kw.pop("data", {}) or {})}
+    return why_tasks(models={m: cfg.models[m] for m in models}, lr={m: v for m, v in (lrs or {}).items() if m in models},
+                     seed=cfg.seed, ranges=tuple(cfg.ranges), train_windings=tuple(cfg.train_windings),
+                     unseen_windings=tuple(cfg.unseen_windings), n_cells=int(kw.pop("n_cells", cfg.n_cells)),
                      epochs=int(kw.pop("epochs", cfg.epochs)), batch_size=cfg.batch_size,
-                     threshold=cfg.trainability_threshold, size_factor=cfg.size_factor, **kw)
+                     threshold=cfg.trainability_threshold, data=data, **kw)
 
 
 # ----------------------------------------------------------------------------- exact reference
@@ -448,6 +514,13 @@ def _family_means(rs, set_name: str) -> Optional[Dict[str, float]]:
     return {k: float(np.mean([f[k] for f in fams if k in f])) for k in fams[0]}
 
 
+def _minus_control(cf: Optional[Dict[str, float]], ctl: Optional[Dict[str, float]]) -> Optional[Dict[str, float]]:
+    """Counterfactual minus matched-control accuracy per family (proxy reliance beyond out-of-distribution loss)."""
+    if not cf or not ctl:
+        return None
+    return {f: cf[f] - ctl[f"{f}/control"] for f in cf if f"{f}/control" in ctl}
+
+
 def _std(xs):
     xs = [x for x in xs if x is not None]
     return float(np.std(xs)) if xs else None
@@ -466,7 +539,7 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
         rs = sorted(rs, key=lambda r: r["k"])
 
         def per(set_name, metric="accuracy"):
-            return [r["scores"][set_name][metric] if set_name in r["scores"] else None for r in rs]
+            return [r["scores"][set_name].get(metric) if set_name in r["scores"] else None for r in rs]
 
         def mean_or_na(set_name, metric="accuracy"):
             v = _mean(per(set_name, metric))
@@ -504,6 +577,15 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
             "counterfactual_proxy_agreement": _mean(per("counterfactual", "proxy_agreement")),
             "counterfactual_neither": _mean(per("counterfactual", "neither")),
             "counterfactual_by_family": _family_means(rs, "counterfactual"),
+            "counterfactual_control_accuracy": _mean(per("counterfactual_control")),
+            "counterfactual_control_by_family": _family_means(rs, "counterfactual_control"),
+            "counterfactual_minus_control": _minus_control(_family_means(rs, "counterfactual"),
+                                                           _family_means(rs, "counterfactual_control")),
+            "dose_response": {str(w): mean_or_na(dose_set_name(w)) for w in dose_widths(cfg)},
+            "dose_response_proxy_agreement": {str(w): mean_or_na(dose_set_name(w), "proxy_agreement")
+                                              for w in dose_widths(cfg)},
+            "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W), "tai_accuracy")
+                                               for W in cfg.disorder_strengths} for N in cfg.disorder_lengths},
             "edge_ablation_accuracy": _mean(per("ablation")),
             "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
                                   for N in cfg.disorder_lengths},
@@ -537,7 +619,7 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
     by_len = {}
     for N in cfg.disorder_lengths:
         row: Dict[str, Any] = {"estimator_accuracy": {}, "majority_accuracy": {}, "open_invariant_accuracy": {},
-                               "topological_fraction": {}, "models": {m: e["disorder_accuracy"][str(N)]
+                               "topological_fraction": {}, "tai": {}, "models": {m: e["disorder_accuracy"][str(N)]
                                                                       for m, e in models.items()}}
         for W in cfg.disorder_strengths:
             s, k = sets[disorder_set_name(N, W)], f"{W:g}"
@@ -545,6 +627,11 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
             row["majority_accuracy"][k] = float(np.mean(s.aux["majority"] == s.label))
             row["open_invariant_accuracy"][k] = exact["accuracy"][disorder_set_name(N, W)]
             row["topological_fraction"][k] = float(np.mean(s.label))
+            t = np.asarray(s.aux.get("tai", np.zeros(len(s), bool)), bool)
+            if t.any():  # topological Anderson insulator samples: trivial when clean, topological in the ensemble
+                row["tai"][k] = {"n": int(t.sum()), "estimator_accuracy": float(np.mean(s.aux["estimator"][t] == s.label[t])),
+                                 "open_invariant_accuracy": exact["scores"][disorder_set_name(N, W)].get("tai_accuracy"),
+                                 "models": {m: e["disorder_tai_accuracy"][str(N)][k] for m, e in models.items()}}
         by_len[str(N)] = row
     from .disorder import check_clean_end
 
@@ -562,13 +649,19 @@ def _edge_proxy_section(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str,
     from .counterfactual import edge_proxy_predict, leak_test
 
     acc = {name: float(np.mean(edge_proxy_predict(sets[name].x) == sets[name].label))
-           for name in ("test", "unseen", "ablation", "counterfactual")}
+           for name in ("test", "unseen", "ablation", "counterfactual", "counterfactual_control") if name in sets}
     cf = sets["counterfactual"]
     fam = cf.aux["family"]
     by_family = {str(f): float(np.mean(cf.aux["edge_proxy"][fam == f] == cf.label[fam == f])) for f in np.unique(fam)}
     test = sets["test"]
     old = ablate_in_gap(test.x, test.aux["energies"], cfg.min_gap / 2)
-    return {"rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
+    dose = {str(w): float(np.mean(sets[dose_set_name(w)].aux["edge_proxy"] == sets[dose_set_name(w)].label))
+            for w in dose_widths(cfg) if dose_set_name(w) in sets}
+    ctl = sets.get("counterfactual_control")
+    ctl_by = ({str(f): float(np.mean(ctl.aux["edge_proxy"][ctl.aux["family"] == f] == ctl.label[ctl.aux["family"] == f]))
+               for f in np.unique(ctl.aux["family"])} if ctl is not None else None)
+    return {"dose_response": dose, "control_by_family": ctl_by,
+            "rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
                     "at each end", "accuracy": acc, "counterfactual_by_family": by_family,
             "leak_test": {"fixed_ablation": leak_test(sets["ablation"].x, test.label, seed=cfg.seed),
                           "in_gap_ablation_first_edition": leak_test(old, test.label, seed=cfg.seed)}}
@@ -764,15 +857,24 @@ def reproduce(
         return runs_dir / name / f"seed{k:03d}-lr{lr:g}.json"
 
     def pending_runs(items):
+        """Tasks for the runs of ``items`` not found in the cache; seeds of a TopoNet row in the same fixed
+        block (:func:`seed_blocks`) are trained together, a block whole if any of its runs is missing."""
         nonlocal n_reused
-        todo = []
+        todo, blocks = [], {}
         for name, k, lr in items:
             r = _read_cached(run_path(name, k, lr)) if resume else None
             if r is not None and r.get("key") == cfg.run_key(name, lr):
                 done[(name, k, lr)] = r
                 n_reused += 1
+            blocks.setdefault((name, lr, seed_block(cfg, name, k)), []).append(k)
+        for (name, lr, b), ks in blocks.items():
+            if all((name, k, lr) in done for k in ks):
+                continue
+            key = tuple(ks) if b is not None else ks[0]
+            if b is None and len(ks) > 1:  # not batched: one task per seed
+                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, dpath)) for k in ks if (name, k, lr) not in done]
             else:
-                todo.append((("run", name, k, lr), ("run", cfg, name, k, lr, dpath)))
+                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, dpath)))
         return todo
 
     sections_dir = out / "sections"
@@ -793,7 +895,10 @@ def reproduce(
         return todo
 
     def save(key, res):
-        if key[0] == "run":
+        if key[0] == "run" and isinstance(key[2], tuple):  # a block of seeds trained together
+            for r in res:
+                write_json(run_path(key[1], r["k"], key[3]), r)
+        elif key[0] == "run":
             write_json(run_path(*key[1:]), res)
         else:
             write_json(section_path(*key), res)
@@ -804,6 +909,9 @@ def reproduce(
         for key, v in res.items():
             if isinstance(v, TaskFailure):
                 failures["/".join(str(x) for x in key)] = repr(v.error)
+            elif key[0] == "run" and isinstance(key[2], tuple):
+                for r in v:
+                    done[(key[1], r["k"], key[3])] = r
             elif key[0] == "run":
                 done[key[1:]] = v
             else:
@@ -836,7 +944,7 @@ def reproduce(
     tasks = pending_runs([(name, k, selection[name]["lr"]) for name in rows if name in selection
                           for k in range(L, cfg.seeds_of(name))])
     tasks += pending_sections([("trainability_map", p, lr) for p, lr in map_parts])
-    tasks += pending_sections([("why", i, lrs) for i in why_parts])
+    tasks += pending_sections([("why", i, tuple(sorted(lrs.items()))) for i in why_parts])  # hashable task key
     run_pool(tasks, "training runs + map + why")
     timings["training_wall_s"] = time.perf_counter() - t0
     timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"] for r in done.values()))

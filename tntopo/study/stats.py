@@ -26,27 +26,38 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> Optional[Tuple[float, flo
     >>> [round(v, 3) for v in wilson_interval(0, 4)]
     [0.0, 0.49]
     """
+    for name, v in (("k", k), ("n", n)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer count, got {v!r}")
     k, n = int(k), int(n)
     if n < 0 or not 0 <= k <= n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if not (math.isfinite(z) and z > 0):
+        raise ValueError(f"z must be a positive normal quantile, got {z!r}")
     if n == 0:
         return None
     p = k / n
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact at the ends (the formula gives 0 and 1 there)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def bootstrap_interval(values: Sequence[float], stat: Callable = np.mean, *, n_boot: int = 2000, seed: int = 0,
                        level: float = 0.95) -> Optional[Tuple[float, float]]:
     """Percentile bootstrap interval of ``stat(values)`` (``None`` without values; a point for one value).
 
-    Deterministic in ``seed``. Non-finite or ``None`` values are dropped.
+    Deterministic in ``seed``. ``None`` values (not measured) are dropped; a NaN raises.
     """
-    v = np.asarray([float(x) for x in values if x is not None and np.isfinite(float(x))], float)
+    v = np.asarray([float(x) for x in values if x is not None], float)
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("bootstrap_interval got non-finite values; drop or fix them first")
     if v.size == 0:
         return None
     if v.size == 1 or np.all(v == v[0]):

@@ -11,14 +11,19 @@ factor              baseline                         other settings
 ==================  ===============================  ==================================================
 ``objective``       ``"label"``: MSE on the Bloch    ``"w_real"``: MSE on the real-space winding number
                     integer of the chain             of the finite input chain
-                                                     (``winding_number(h, method="dense")``): the
+                                                     (:func:`tntopo.data.features.input_winding`): the
                                                      exact weights become a zero-loss point
 ``n_cells``         ``N`` (24 in the full study)     ``2N``, ``4N`` (multipliers in ``factors``)
 ``freedom``         ``"full"``: every parameter      ``"projected"``: each optimizer update projected
                     free                             onto the row space of the output Jacobian on
-                                                     training data (the data-blind directions removed;
-                                                     Adam's per-coordinate scaling moves weights off
-                                                     that span, which is what is taken out);
+                                                     training data at initialization (the data-blind
+                                                     directions removed; Adam's per-coordinate scaling
+                                                     moves weights off that span, which is what is
+                                                     taken out): ``theta - theta_0`` stays in it;
+                                                     ``"projected_tracking"``: the same with the span
+                                                     recomputed at the current weights every
+                                                     ``projection["every"]`` steps (only the current
+                                                     data-blind directions removed);
                                                      ``"odd"``: the reflection/chiral odd constraint
                                                      alone (``toponet_odd``, the model's other
                                                      keywords; ``"n/a"`` for models already odd)
@@ -84,11 +89,12 @@ FACTORS: Tuple[str, ...] = ("objective", "n_cells", "freedom", "budget", "train_
 DEFAULT_FACTORS: Dict[str, Tuple[Any, ...]] = {
     "objective": ("w_real",),
     "n_cells": (2, 4),
-    "freedom": ("projected", "odd"),
+    "freedom": ("projected", "projected_tracking", "odd"),
     "budget": (4,),
     "train_windings": ("extrapolation",),
 }
-_ALLOWED = {"objective": ("w_real",), "freedom": ("projected", "odd"), "train_windings": ("extrapolation",)}
+_ALLOWED = {"objective": ("w_real",), "freedom": ("projected", "projected_tracking", "odd"),
+            "train_windings": ("extrapolation",)}
 #: The TopoNet rows of the main study the experiment is run for (names of ``config.DEFAULT_MODELS``).
 DEFAULT_WHY_MODELS: Tuple[str, ...] = ("topo", "topo_ti_plain", "topo_ti")
 #: Keyword arguments of :func:`why_tasks` at CI size (the whole grid for the three models in about a
@@ -219,10 +225,11 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
         ``n_val``, ``n_unseen``, ``n_long``, ``n_counterfactual``, ``size_factor``, ``min_gap``,
         ``amplitude``.
     projection : dict, optional
-        The ``"projected"`` freedom: ``rtol`` (singular values of the Jacobian below ``rtol * s_max``
-        span the removed directions; default ``1e-6``), ``every`` (recompute the span every so many
-        optimizer steps; default ``None``: once, at initialization), ``n_jacobian`` (training samples
-        in the Jacobian batch; default ``n_parameters + 64``, capped by ``n_train``).
+        The projected freedoms: ``rtol`` (singular values of the Jacobian below ``rtol * s_max``
+        span the removed directions; default ``1e-6``), ``every`` (``"projected_tracking"``
+        recomputes the span every so many optimizer steps; default 50; ``"projected"`` computes it
+        once, at initialization), ``n_jacobian`` (training samples in the Jacobian batch; default
+        ``n_parameters + 64``, capped by ``n_train``).
     seed : int
         Master seed (data and the paired training seeds).
     seeds_per_task : int, optional
@@ -250,10 +257,16 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
         raise TypeError(f"data got unknown key(s) {bad}; valid keys: {', '.join(_DATA_KEYS)} (ranges, windings and "
                         "seed are arguments of why_tasks)")
     data = {**_DEFAULT_DATA, **data}
-    proj = {"rtol": 1e-6, "every": None, "n_jacobian": None, **dict(projection or {})}
+    proj = {"rtol": 1e-6, "every": 50, "n_jacobian": None, **dict(projection or {})}
     bad = sorted(set(proj) - {"rtol", "every", "n_jacobian"})
     if bad:
         raise TypeError(f"projection got unknown key(s) {bad}; valid keys: rtol, every, n_jacobian")
+    for k in ("every", "n_jacobian"):
+        v = proj[k]
+        if v is not None and (isinstance(v, bool) or int(v) != v or int(v) < 1):
+            raise ValueError(f"projection[{k!r}] must be a positive integer, got {v!r}")
+    if not (isinstance(proj["rtol"], (int, float)) and 0 < float(proj["rtol"]) < 1):
+        raise ValueError(f"projection['rtol'] must lie in (0, 1), got {proj['rtol']!r}")
     if seeds_per_task is not None and (int(seeds_per_task) != seeds_per_task or seeds_per_task < 1):
         raise ValueError(f"seeds_per_task must be a positive integer, got {seeds_per_task!r}")
     reach = list(range(min(ranges), max(ranges) + 1))
@@ -470,14 +483,14 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
         ``{"key": [model, factor, setting], "spec": {...without grid}, "grid": {...}, "reference":
         the exact network's seed_report, "determined": ..., "seeds": [per-seed dicts]}``. A seed dict
         holds ``k``, ``seed``, the criterion accuracies (``unseen``, ``long``, ``counterfactual``; "n/a"
-        where the model cannot take the set), ``learns_invariant``, ``val_accuracy``, ``fits``,
+        where the model cannot take the set; ``None`` when training diverged), ``learns_invariant``
+        (``False`` when training diverged), ``val_accuracy``, ``fits``,
         ``functional_distance`` (and its ``parts``), ``ood_accuracy`` (mean accuracy over the probe
         sets the model takes), ``train_loss``, ``best_epoch``, ``seconds``, a ``note`` if training
-        diverged, and for the projected freedom ``projection`` (span rank, parameters, samples, steps,
-        ``off_span``: the relative part of ``theta - theta_0`` outside the initial span).
+        diverged, and for the projected freedoms ``projection`` (span rank -- the last one computed --,
+        parameters, samples, steps, ``recomputed``, and ``off_span``: the relative part of
+        ``theta - theta_0`` outside the initial span, for ``"projected"``; ``None`` when tracking).
     """
-    import torch
-
     from .trainability import default_train, model_factory, predict_labels, seed_report
 
     g = spec["grid"]
@@ -509,11 +522,12 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
         t0 = time.perf_counter()
         model = factory(N, s, "random")
         ctx: Any = contextlib.nullcontext(None)
-        if st["freedom"] == "projected":
+        tracking = st["freedom"] == "projected_tracking"
+        if st["freedom"] in ("projected", "projected_tracking"):
             P = sum(p.numel() for p in model.parameters() if p.requires_grad)
             nj = int(proj_cfg.get("n_jacobian") or (P + 64))
             ctx = projected_updates(model, xtr[: min(nj, len(xtr))], rtol=float(proj_cfg["rtol"]),
-                                    every=proj_cfg.get("every"))
+                                    every=int(proj_cfg["every"]) if tracking else None)
         rec: Dict[str, Any] = {"k": int(k), "seed": s}
         with ctx as proj:
             try:
@@ -524,29 +538,31 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
                 failed = None
             except FloatingPointError as exc:  # diverged: the seed did not learn
                 failed = str(exc)
-        r = seed_report(model, sets, threshold=thr)
-        if failed:
-            r.update(learns_invariant=False, note=f"training diverged: {failed}")
-        rec.update(r)
-        vp = predict_labels(model, xval)
-        rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
-        rec["fits"] = bool(rec["val_accuracy"] >= thr) and not failed
-        fd = functional_distance(model, exact, probes)
-        rec["functional_distance"] = fd["distance"]
-        rec["functional_distance_parts"] = fd["parts"]
-        accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
-        rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
+        if failed:  # diverged: the seed neither fits nor learns; its non-finite weights are not evaluated
+            rec.update({c: None for c in ("unseen", "long", "counterfactual")})
+            rec.update(applicable=[], learns_invariant=False, val_accuracy=None, fits=False, functional_distance=None,
+                       functional_distance_parts={}, ood_accuracy=None, note=f"training diverged: {failed}")
+        else:
+            rec.update(seed_report(model, sets, threshold=thr))
+            vp = predict_labels(model, xval)
+            rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
+            rec["fits"] = bool(rec["val_accuracy"] >= thr)
+            fd = functional_distance(model, exact, probes)
+            rec["functional_distance"] = fd["distance"]
+            rec["functional_distance_parts"] = fd["parts"]
+            accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
+            rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
         if proj is not None:
             theta = _flat([p for p in model.parameters() if p.requires_grad])
             d = theta - proj["theta0"]
-            U0 = proj["basis"] if proj_cfg.get("every") is None else None
+            U0 = None if tracking else proj["basis"]
             off = None
             if U0 is not None and np.linalg.norm(d) > 0:
                 off = float(np.linalg.norm(d - U0 @ (U0.T @ d)) / np.linalg.norm(d))
             rec["projection"] = {"rank": proj["rank"], "n_parameters": proj["n_parameters"],
                                  "n_samples": proj["n_samples"], "steps": proj["steps"],
                                  "rank_bounded_by_batch": bool(proj["n_samples"] < proj["n_parameters"]),
-                                 "off_span": off}
+                                 "recomputed": proj["recomputed"], "off_span": off}
         rec["seconds"] = time.perf_counter() - t0
         out["seeds"].append(rec)
         del model
@@ -611,7 +627,7 @@ def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         (``">=0.5"`` when the interval's lower bound clears it, ``"<0.5"`` when its upper bound is
         below, else ``"inconclusive"``), with the Fisher p-value against the baseline, and the lists
         ``moves`` (baseline ``<0.5``, setting ``>=0.5``), ``does_not_move``, ``inconclusive``;
-        extrapolation is reported apart.
+        extrapolation is reported apart; ``answer["summary"]`` says it in one sentence per model.
     """
     if not results:
         raise ValueError("merge_why got no results; run the tasks of why_tasks() first")
@@ -727,7 +743,30 @@ def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any
         if bside == ">=0.5":
             res["note"] = "the baseline already learns (lower bound >= 0.5): no factor is needed to move it"
         out[m] = res
+    out["summary"] = " ".join(_sentence(m, out[m]) for m in models if out[m].get("baseline"))
     return out
+
+
+def _sentence(model: str, a: Mapping[str, Any]) -> str:
+    """One computed sentence of the answer for one model."""
+    def frac(e):
+        lo, hi = e["ci"]
+        return f"{e['learns_invariant']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    b = a["baseline"]
+    txt = f"{model}: baseline learns_invariant {frac(b)}"
+    if b["side"] == ">=0.5":
+        txt += ", already >= 0.5"
+    elif b["side"] == "inconclusive":
+        txt += ", its interval straddles 0.5 (no setting can be said to move it)"
+    else:
+        txt += (f"; moved to >= 0.5 by: {', '.join(a['moves']) or 'none'}"
+                f"; not moved by: {', '.join(a['does_not_move']) or 'none'}")
+        if a["inconclusive"]:
+            txt += f"; inconclusive: {', '.join(a['inconclusive'])}"
+    if a["extrapolation"]:
+        txt += "; extrapolation (apart): " + ", ".join(f"{k} {frac(e)}" for k, e in a["extrapolation"].items())
+    return txt + "."
 
 
 # ------------------------------------------------------------------------------ serial driver
