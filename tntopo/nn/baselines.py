@@ -193,7 +193,7 @@ class SymmetricNet(_Base):
     * third-edition data (windings ``{-1, 0, 1}``), rate 1e-2, seeds 0-2: regression 0.955, 0.33, 0.95;
       classification 0.33, 0.33, 0.33 (output constant to ``4e-5``);
     * this network on the third-edition data, rates 3e-3 and 1e-2, seeds 0-2: regression 1.00 in
-      6/6 runs, classification 0.99-1.00 in 6/6 (1.00 on 64-cell chains). Without the normalization
+      6/6 runs, classification 0.99-1.00 in 6/6 (0.99-1.00 on 64-cell chains). Without the normalization
       (squares of the forms) regression collapsed to a constant at rate 1e-2 (seed 0: 0.33).
 
     Its per-state tanh map was also not invariant to the mixing of degenerate states. Here the
