@@ -239,7 +239,7 @@ class SymmetricNet(_Base):
             self.to(dtype)
 
     def pooled(self, x) -> torch.Tensor:
-        """The state-pooled, normalized quadratic forms ``s_c(j)``, shape ``(B, channels[0], N)`` (a function of ``P_+``)."""
+        """The state-pooled, normalized quadratic forms ``s_c(j)``, shape ``(B, channels[0], N)``: a function of ``P_+``."""
         x = self._prep(x)
         B, n2, _ = x.shape
         N = n2 // 2
@@ -249,7 +249,8 @@ class SymmetricNet(_Base):
         q = (self.forms(sig) ** 2).reshape(B, N, -1, N).sum(1)  # k_c P_+ k_c^T: (B, C, N cells)
         k2 = self.forms.weight ** 2  # (C, 2, K)
         # |k_c|^2 of the orbital at cell j, truncated by the chain's ends (the zero padding)
-        trunc = nn.functional.conv1d(torch.ones(1, 2, N, dtype=x.dtype, device=x.device), k2, padding=self.forms.padding[0])
+        ones = torch.ones(1, 2, N, dtype=x.dtype, device=x.device)
+        trunc = nn.functional.conv1d(ones, k2, padding=self.forms.padding[0])
         return (2 * q - trunc) / (k2.sum((1, 2))[:, None] + torch.finfo(x.dtype).tiny)
 
     def forward(self, x):
