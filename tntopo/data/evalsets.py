@@ -75,6 +75,12 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.label)
 
+    def __repr__(self) -> str:
+        classes = ", ".join(f"{int(w)}: {int(c)}" for w, c in zip(*np.unique(self.label, return_counts=True)))
+        extra = (", ablated" if self.removed is not None else "") + (f", aux={sorted(self.aux)}" if self.aux else "")
+        return (f"EvalSet({len(self)} samples, n_cells={self.n_cells}, features {tuple(self.x.shape[1:])}, "
+                f"labels {{{classes}}}{extra})")
+
     def dataset(self, target: str = "label"):
         """An :class:`~tntopo.data.ArrayDataset` (float32 features, float32 targets) for :func:`tntopo.nn.train`."""
         from .dataset import ArrayDataset

@@ -19,7 +19,7 @@ from .serialization import ModelFileError, load_model, read_model_meta, save_mod
 from .toponet import CommutatorTopoNet, OddTopoNet, TopoNet
 from .toponet2d import TopoNet2D
 from . import chern
-from .training import (History, TrainingDivergedError, effective_parameters, evaluate, n_parameters, predict,
+from .training import (History, TrainingDivergedError, check_device, effective_parameters, evaluate, n_parameters, predict,
                        select_lr, train)
 from .batched import train_seeds
 
@@ -27,4 +27,4 @@ __all__ = ["functional", "TopoNet", "OddTopoNet", "CommutatorTopoNet", "MLP", "S
            "prune_svd", "singular_values", "MODELS", "ModelEntry", "build_model", "register_model", "model_names",
            "WindingClassifier", "accepts_size", "save_model", "load_model", "read_model_meta", "ModelFileError",
            "train", "evaluate", "predict", "History", "select_lr", "n_parameters", "effective_parameters",
-           "TrainingDivergedError", "TopoNet2D", "chern", "train_seeds"]
+           "TrainingDivergedError", "check_device", "TopoNet2D", "chern", "train_seeds"]

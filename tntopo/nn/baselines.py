@@ -18,6 +18,9 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from .._typing import strict_keywords
+from .toponet import require_tensor
+
 __all__ = ["MLP", "ShallowNet", "CNN", "SymmetricNet"]
 
 _ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
@@ -43,6 +46,7 @@ def _seeded_init(module: nn.Module, seed: int) -> None:
 
 
 def _check_input(x: torch.Tensor, n_cells: Optional[int], name: str) -> torch.Tensor:
+    require_tensor(x, name)
     if x.is_complex():
         raise ValueError(f"{name} takes real features; use real hoppings or features='densities'")
     if x.ndim != 3 or x.shape[-1] != x.shape[-2] or x.shape[-1] % 2:
@@ -75,6 +79,7 @@ class MLP(_Base):
     seed : int
     """
 
+    @strict_keywords
     def __init__(self, n_cells: int, hidden: Sequence[int] = (256, 128), activation: str = "relu",
                  seed: int = 0, dtype: Optional[torch.dtype] = None):
         super().__init__()
@@ -101,6 +106,7 @@ class ShallowNet(MLP):
     :meth:`singular_values` gives its spectrum.
     """
 
+    @strict_keywords
     def __init__(self, n_cells: int, hidden: int = 256, activation: str = "relu", seed: int = 0,
                  dtype: Optional[torch.dtype] = None):
         super().__init__(n_cells, hidden=(int(hidden),), activation=activation, seed=seed, dtype=dtype)
@@ -132,6 +138,7 @@ class CNN(_Base):
 
     size_agnostic = True
 
+    @strict_keywords
     def __init__(self, n_cells: int, channels: Sequence[int] = (8, 16, 16), kernel_size: int = 3,
                  split_sublattices: bool = True, activation: str = "relu", seed: int = 0,
                  dtype: Optional[torch.dtype] = None):
@@ -216,6 +223,7 @@ class SymmetricNet(_Base):
 
     size_agnostic = True
 
+    @strict_keywords
     def __init__(self, n_cells: int, channels: Sequence[int] = (32, 32), kernel_size: int = 5,
                  hidden: int = 64, activation: str = "tanh", seed: int = 0,
                  dtype: Optional[torch.dtype] = None):
