@@ -142,6 +142,20 @@ def test_symmetric_net_is_a_function_of_the_positive_energy_projector():
     assert (net(xs) - net(x)).abs().max() > 1e-6
 
 
+def test_symmetric_net_forms_are_scale_free_and_bounded():
+    # the pooled forms are <k Q k> / |k|^2 with Q = 2 P_+ - 1: in [-1, 1], unchanged when the forms grow (unnormalized
+    # squares grew with the forms at lr 1e-2 and saturated the layers after them: a constant output)
+    _, x, _ = _data(n=4, disorder=None)
+    net = SymmetricNet(12, seed=3, dtype=torch.float64)
+    s = net.pooled(x)
+    assert s.abs().max() <= 1 + 1e-12 and s.std() > 0.05
+    y = net(x)
+    with torch.no_grad():
+        net.forms.weight.mul_(100.0)
+    torch.testing.assert_close(net.pooled(x), s)
+    torch.testing.assert_close(net(x), y)
+
+
 def test_symmetric_net_output_is_a_function_of_the_chain():
     # on the canonical wavefunctions, a 1e-12 change of the bonds moves the output by <= 1e-6, also on an
     # open topological chain (edge modes split by ~1e-13) and a ring (degenerate +-k pairs)

@@ -111,7 +111,8 @@ class DisorderFamily:
         if not (0 < lo <= hi and np.isfinite(hi)):
             raise ValueError(f"delta_range must satisfy 0 < lo <= hi < inf, got {self.delta_range}")
         if not 0.0 <= float(self.tai_share) <= 1.0:
-            raise ValueError(f"tai_share must lie in [0, 1] (a fraction of the topological samples), got {self.tai_share}")
+            raise ValueError(f"tai_share must lie in [0, 1] (a fraction of the topological samples), got "
+                             f"{self.tai_share}")
         vlo, vhi = self.tai_window
         if not 0.0 < vlo <= vhi < 1.0:
             raise ValueError(f"tai_window must satisfy 0 < lo <= hi < 1 (fractions of the TAI window), got "
@@ -136,7 +137,10 @@ class DisorderFamily:
         return tc
 
     def has_tai(self, W: float) -> bool:
-        """Whether strength ``W`` has TAI samples: ``W > 0`` and ``ln(t0_c(W) / t_1) > 1e-6`` (see :func:`tai_strength_range`)."""
+        """Whether strength ``W`` has TAI samples: ``W > 0`` and ``ln(t0_c(W) / t_1) > 1e-6``.
+
+        See :func:`tai_strength_range` for the interval of such strengths.
+        """
         return float(W) > 0 and bool(np.log(self.critical(W) / self.t1) > 1e-6)
 
     def tai_mask(self, W: float, n: int) -> np.ndarray:
