@@ -260,9 +260,11 @@ class StudyConfig:
                   "dose_widths", "n_dose",
                   "disorder_strengths", "disorder_lengths", "disorder_ratios", "disorder_delta", "n_disorder")
         from ..data.evalsets import EVALSETS_FORMAT_VERSION
+        from .disorder import DisorderFamily
 
         d = self.to_dict()
-        return _hash({**{k: d[k] for k in fields}, "format": EVALSETS_FORMAT_VERSION})
+        family = DisorderFamily(ratios=tuple(self.disorder_ratios), delta_range=tuple(self.disorder_delta)).to_dict()
+        return _hash({**{k: d[k] for k in fields}, "format": EVALSETS_FORMAT_VERSION, "disorder_family": family})
 
     def run_key(self, run: str, lr: float) -> str:
         """Hash of everything one training run of row ``run`` at learning rate ``lr`` depends on (its cache key)."""
