@@ -349,3 +349,13 @@ def test_cli_bench_lists_and_rejects_unknown(capsys):
     assert "bench_learning" in capsys.readouterr().out
     assert main(["bench", "no_such_benchmark"]) == 2
     assert "tntopo bench --list" in capsys.readouterr().err
+
+
+def test_reproduce_checks_the_device_before_any_work(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    with pytest.raises(ValueError, match="cuda"):
+        reproduce(TINY, out=tmp_path / "r", executor="serial", progress=False, device="cuda")
+    assert not (tmp_path / "r" / "runs").exists()

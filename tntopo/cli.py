@@ -738,14 +738,9 @@ def _cmd_reproduce(args) -> int:
         raise ValueError(f"--models {args.models}: {exc}" if models else str(exc)) from None
     _check_executor(args.executor)
     _check_output_dir(args.out, "--out")
-    kw = {}
-    if args.device is not None:  # passed through to the study's training runs
-        if not _accepts(reproduce, "device"):
-            raise ValueError(f"--device {args.device}: this version of the study (tntopo.study.reproduce) trains on "
-                             "the CPU only; drop --device")
-        kw["device"] = str(_device_arg(args.device))
+    device = None if args.device is None else str(_device_arg(args.device))  # the study's training runs
     res = reproduce(preset, out=args.out, executor=args.executor, seeds=args.seeds, models=models,
-                    resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers, **kw)
+                    resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers, device=device)
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({res['timings']['total_s']:.0f} s)")
     for name, e in res["models"].items():
         li = "n/a" if e["learns_invariant"] is None else f"{e['learns_invariant']:.2f}"

@@ -199,7 +199,7 @@ def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
     return bool(outputs < raw and rank >= outputs)
 
 
-def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[str] = None):
+def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[str] = None, device=None):
     """Train seed ``k`` of row ``run`` (a model and its head) at learning rate ``lr``; evaluate it on every set.
 
     ``k`` may also be a tuple of seed indices: those seeds are trained together as one vmapped model
@@ -209,6 +209,7 @@ def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[s
     A result is a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model
     cannot take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``,
     effective parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
+    ``device``: where the models train (default: the CPU); they are evaluated on the CPU.
     """
     import torch
 
@@ -229,7 +230,8 @@ def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[s
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kw = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=float(lr), patience=cfg.patience, progress=False)
+            kw = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=float(lr), patience=cfg.patience, progress=False,
+                      device=device)
             if isinstance(k, (tuple, list)):
                 models, hists = train_seeds(build, seeds, sets["train"].dataset(), sets["val"].dataset(),
                                             on_diverge="record", **kw)
@@ -242,6 +244,7 @@ def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[s
                 except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
                     runs = [(model, None, str(exc))]
         t_train = (time.perf_counter() - t0) / len(ks)
+        runs = [(m.cpu(), h, d) for m, h, d in runs]
         out = [_evaluate_run(cfg, run, j, seed, lr, m, h, d, sets, t_train, classes)
                for j, seed, (m, h, d) in zip(ks, seeds, runs)]
         return out if isinstance(k, (tuple, list)) else out[0]
@@ -774,6 +777,7 @@ def reproduce(
     progress: bool = True,
     max_workers: Optional[int] = None,
     figures: bool = True,
+    device: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Run the study and write ``out/results.json``, ``out/results.md`` and ``out/figures/*.png``.
 
@@ -797,6 +801,10 @@ def reproduce(
         Size of the default process pool.
     figures : bool
         Draw the PNG figures.
+    device : str, optional
+        Torch device the rows' training runs use (``"cuda"``, ``"cuda:1"``...; default the CPU).
+        Results equal the CPU's up to floating-point rounding; the trainability map, the causal test
+        and the landscape train on the CPU.
 
     Returns
     -------
@@ -811,6 +819,11 @@ def reproduce(
     """
     t_start = time.perf_counter()
     cfg = get_config(config)
+    if device is not None:
+        from ..nn import check_device
+
+        check_device(device)  # a missing GPU is an error before any work
+    dev = () if device is None else (str(device),)
     changes = {}
     if seeds is not None:  # every row, the selection seeds included
         changes.update(seeds=int(seeds), generic_seeds=int(seeds),
@@ -872,9 +885,10 @@ def reproduce(
                 continue
             key = tuple(ks) if b is not None else ks[0]
             if b is None and len(ks) > 1:  # not batched: one task per seed
-                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, dpath)) for k in ks if (name, k, lr) not in done]
+                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, dpath) + dev) for k in ks
+                         if (name, k, lr) not in done]
             else:
-                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, dpath)))
+                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, dpath) + dev))
         return todo
 
     sections_dir = out / "sections"
