@@ -21,9 +21,15 @@ is invariant under a shift of origin because ``P Q = 0``). The cost of a window 
 on the lattice size, so the map costs ``O(N)`` time; memory is ``O(N)`` for the lattice's
 disorder energies and the output, ``O(window)`` for the work.
 
-Error estimate: the windows of a few sample blocks are recomputed with a smaller buffer; the
-largest change of their marker is reported (the truncation error decays exponentially in the
-buffer, so the estimate is conservative for the full buffer).
+Certificate and error estimate. Each window reports, per core cell, ``solver="eigh"``: the weight
+of its eigenstates within 2% of the spectral width of the Fermi level (the dense marker's gapless
+check); ``"chebyshev"``: ``|P^2 - P|_aa`` of the polynomial projector. Up to five sample blocks
+(:func:`_error_blocks`) are recomputed with a buffer smaller by a third and the largest change of
+their marker is the error *estimate*. It is not an upper bound: the truncation error decays as
+``exp(-buffer / xi)`` only once the buffer exceeds the localization length ``xi``, and under strong
+disorder the marker is not smooth in the buffer. Its measured coverage against the dense marker is
+in :func:`local_marker_windows`. A :class:`~tntopo.GaplessWarning` is emitted whenever the
+certificate fails in the bulk or the estimate exceeds ``ERROR_WARN`` = 0.05.
 """
 from __future__ import annotations
 
@@ -591,21 +597,22 @@ def local_marker_windows(
     core : int, optional
         Side of the core blocks (default ``DEFAULT_CORE`` = 8 for ``solver="eigh"``,
         ``DEFAULT_CHEBYSHEV_CORE`` = 6 for ``solver="chebyshev"``).
-    tol : float
+    tol : float, optional
+        ``solver="chebyshev"`` only (default ``1e-8``; a ``TypeError`` with ``"eigh"``).
         Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap (a
         rigorous bound on the polynomial's distance from the Fermi step there). The expansion
         interval is the tighter of Gershgorin's bounds and the clean bands' range widened by the
         disorder (Weyl; every window's spectrum lies within it), so the degree scales with
         ``ln(1/tol) * (band width) / gap``.
     gap : float, optional
-        A lower bound on the distance from the Fermi level to the spectrum. Default: the gap of
+        ``solver="chebyshev"`` only. A lower bound on the distance from the Fermi level to the spectrum. Default: the gap of
         the clean lattice's bands minus ``W / 2`` (Weyl's bound for Anderson disorder); when that
         is not positive, 2% of the spectral width (and a :class:`~tntopo.GaplessWarning`).
     solver : {"chebyshev", "eigh"}
         How a window's projector acts: ``"chebyshev"`` (sparse products with the window
         Hamiltonian, never a dense matrix) or ``"eigh"`` (dense ``eigh`` of the window
         Hamiltonian: a sharp Fermi step, so edge states of open samples are occupied exactly as
-        in the dense route; ``gap``/``tol`` unused). Both cost ``O(N)``.
+        in the dense route; ``gap``/``tol`` are refused). Both cost ``O(N)``.
     threads : int, optional
         Worker threads over the windows (default: one per core); the result does not depend on it.
 
@@ -613,8 +620,20 @@ def local_marker_windows(
     -------
     marker : ndarray, shape (Lx, Ly)
     error : float
-        Estimated truncation error (largest change of the sample blocks' marker when the buffer
-        is reduced by a third).
+        Estimated truncation error: the largest change of the marker of up to five sample blocks
+        (:func:`_error_blocks`) when the buffer is reduced by a third, times ``ERROR_FACTOR``. An
+        estimate, not a bound; its coverage against the dense marker is measured by
+        ``benchmarks/chern_error_coverage.py`` and reported in the guide (``docs/guide/chern.rst``):
+        where it did not cover the error, the route had warned.
+
+    Warns
+    -----
+    GaplessWarning
+        Whatever the solver, when the certificate fails on the bulk cells (those at least
+        ``min(buffer, L // 4)`` from open edges): ``"eigh"``, the windows' states within 2% of the
+        spectral width of the Fermi level carry more than ``NEAR_WEIGHT_TOL`` per bulk cell;
+        ``"chebyshev"``, no gap is guaranteed or the projector is not idempotent on the core
+        states; both, the error estimate exceeds ``ERROR_WARN``.
     """
 
     buffer = _check_int("buffer", buffer, 1)
