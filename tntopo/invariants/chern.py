@@ -395,6 +395,7 @@ def _bott_from_eigs_st(E, V, geo: Lattice2D, ef: float, margin: float, sv_min: f
     return out
 
 
+@strict_keywords
 def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D] = None, margin: float = 1e-3,
                sv_min: float = BOTT_SV_MIN):
     """Bott index of periodic samples (an int, or an int array for a batch).
