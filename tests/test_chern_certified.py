@@ -57,11 +57,10 @@ def test_reproducer_2_bott_in_a_disordered_band_raises():
 
 def test_bott_certificate_keeps_the_topological_anderson_insulator():
     # m = 2.5, W = 5: Bott 1 in 10/10 samples in the survey; certified (no spectral gap)
-    for s in range(2):
-        lat = Lattice2D.qwz(2.5, (20, 20), boundary="periodic", disorder=5.0, seed=s)
-        assert bott_index(lat) == 1
-        E = np.linalg.eigvalsh(lat.hamiltonian())
-        assert np.abs(E).min() < 0.05  # the certificate is a mobility gap, not a spectral one
+    lat = Lattice2D.qwz(2.5, (20, 20), boundary="periodic", disorder=5.0, seed=0)
+    assert bott_index(lat) == 1
+    E = np.linalg.eigvalsh(lat.hamiltonian())
+    assert np.abs(E).min() < 0.05  # the certificate is a mobility gap, not a spectral one
 
 
 def test_reproducer_3_too_small_for_a_bulk_region():
@@ -121,10 +120,9 @@ def test_property_mirrored_embedding_flips_c_on_every_route(m, W, seed, angle, s
         op, per = make(pos, "open"), make(pos, "periodic")
         assert bott_index(per) == sign * C
         assert abs(chern_number(op, "marker", warn=False) - sign * C) < 0.2
-        assert chern_number(op, "auto" if W == 0 else "marker", warn=False) * sign * C > 0.8
         loc = chern_number(op, "local", buffer=3, region=(slice(6, 8), slice(6, 8)), warn=False)
         assert abs(loc - sign * C) < 0.25
-        if W == 0:
+        if W == 0:  # auto: FHS, in the orientation of the positions
             assert fhs_chern(op) == sign * C == chern_number(op)
 
 
