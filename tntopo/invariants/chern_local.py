@@ -717,7 +717,7 @@ def local_marker_windows(
     jobs = [(wx, wy) for wx in wins_x for wy in wins_y]
     # the error estimate's windows: sample blocks (:func:`_error_blocks`) with a buffer smaller by a third
     b2 = max(1, buffer - max(1, buffer // 3))
-    picks = _error_blocks(len(wins_x), len(wins_y))
+    picks = _error_blocks(lat, wins_x, wins_y, buffer)
     jobs2 = [((wins_x[i][0], _window_axis(wins_x[i][0], Lx, px, b2, core)),
               (wins_y[j][0], _window_axis(wins_y[j][0], Ly, py, b2, core))) for i, j in picks]
 
@@ -769,13 +769,25 @@ def _window_axis(cs: np.ndarray, L: int, periodic: bool, b: int, core: int) -> n
     return np.arange(max(0, cs[0] - b), min(L, cs[-1] + b + 1))
 
 
-def _error_blocks(nx: int, ny: int):
+def _error_blocks(lat: Lattice2D, wins_x, wins_y, buffer: int):
     """Block indices sampled by the error estimate: the central block and the blocks a quarter
-    of the way in along both diagonals (at most five, fewer on small grids)."""
-    pts = {(nx // 2, ny // 2)}
+    of the way in along both diagonals (at most five, fewer on small grids), among the blocks
+    whose centre is at least ``min(buffer, L // 4)`` cells (less half a cell) from the open edges:
+    near an open edge the chiral edge states make the marker change with the buffer however well
+    the bulk has converged (all blocks where none qualifies)."""
+    axes = []
+    for wins, L, b in ((wins_x, lat.Lx, lat.boundary[0]), (wins_y, lat.Ly, lat.boundary[1])):
+        idx = list(range(len(wins)))
+        if b == "open":
+            need = min(buffer, L // 4) - 0.5
+            ok = [i for i in idx if min(wins[i][0].mean(), L - 1 - wins[i][0].mean()) >= need]
+            idx = ok or idx
+        axes.append(idx)
+    (ex, ey), n = axes, (len(axes[0]), len(axes[1]))
+    pts = {(ex[n[0] // 2], ey[n[1] // 2])}
     for fx in (1, 3):
         for fy in (1, 3):
-            pts.add(((fx * nx) // 4, (fy * ny) // 4))
+            pts.add((ex[(fx * n[0]) // 4], ey[(fy * n[1]) // 4]))
     return sorted(pts)
 
 
