@@ -60,8 +60,8 @@ def main(argv=None) -> int:
                   f"{f(sum(tai) / len(tai) if tai else None)} {rate:10.0f}")
         print(f"exact TopoNet max |error| vs tntopo.winding_number: {res['exact_topo']['max_abs_error']:.2e}")
         for fnd in res["findings"]:
-            verdict = {True: "holds", False: "does not hold", None: "n/a", "depends": "depends on the regime"}
-            print(f"[{verdict[fnd['holds']]}] {fnd['claim']}")
+            verdict = {None: "not measured", "depends": "depends on the regime"}.get(fnd["holds"], fnd["holds"])
+            print(f"[{verdict}] {fnd['claim']}")
         if args.out:
             print(f"results in {out}/results.md")
         ref = rates.get("mlp") or next(iter(rates.values()), float("nan"))

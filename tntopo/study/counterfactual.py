@@ -294,7 +294,7 @@ def _clean(m: int, N: int, label: int, kw, ss, boundary: str = "open"):
     """``m`` clean training chains of Bloch winding ``label`` (:func:`tntopo.sample_chains`'s distribution,
     drawn by the vectorized sampler of the trainability map)."""
     from ..chains import ChainBatch
-    from .trainability import sample_sectors
+    from .sectors import sample_sectors
 
     b = sample_sectors(m, N, [label], seed=ss, chunk=max(256, 8 * m), **kw)
     return b if boundary == "open" else ChainBatch(b.hoppings, b.ranges, N, boundary, None, b.seed)
