@@ -31,8 +31,10 @@ ensembles, phase diagrams, the study all get theirs from it):
   when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; with ``"forkserver"`` the parent is
   the fork server, which itself exits as soon as this process is gone, because the pipe it reads
   from this process is closed by the kernel), and (2) runs a watchdog thread, on every platform,
-  that checks once a second whether its parent or this process is gone (``os.getppid()``
-  changed, or this process's pid no longer exists) and then ends the worker with ``os._exit``.
+  that checks twice a second whether its parent or this process is gone (``os.getppid()``
+  changed, or this process's pid no longer exists) and then ends the worker with ``os._exit``
+  (a worker still importing its modules when this process dies -- with ``"spawn"`` that can take
+  seconds -- does so as soon as it has started).
   Either way the worker writes nothing: results are only ever written by this process, and
   atomically. Measured on Linux: a ``kill -9`` of this process leaves no worker after about
   0.1 s (``PR_SET_PDEATHSIG``), and at most about 1 s by the watchdog alone.
@@ -86,7 +88,7 @@ ExecutorLike = Union[None, str, Executor]
 START_METHODS: Tuple[str, ...] = ("forkserver", "spawn")
 
 #: Seconds between two checks of a worker's watchdog for a vanished parent.
-WATCHDOG_INTERVAL_S = 1.0
+WATCHDOG_INTERVAL_S = 0.5
 
 
 class SerialExecutor(Executor):

@@ -477,6 +477,8 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
                 )
             for p in root.glob("shard-*.h5"):
                 p.unlink()
+    for p in root.glob("shard-*.h5.*.part"):  # the temporary of a shard being written when a run was killed
+        p.unlink()
     meta = {"format_version": format_version, "kind": kind, "tntopo_version": __version__, "spec": spec,
             "n_shards": _n_shards(spec), "complete": False}
     write_json(root / META, meta)

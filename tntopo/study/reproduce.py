@@ -554,9 +554,9 @@ def reproduce(
 
     Notes
     -----
-    The default process pool starts its workers with ``spawn`` (torch is not fork-safe), which
-    re-imports the calling script: guard a script that calls ``reproduce`` with
-    ``if __name__ == "__main__":``.
+    The default process pool starts its workers from a fork server (``spawn`` where there is
+    none; never ``fork``: torch is not fork-safe, see :mod:`tntopo.parallel`), which re-imports
+    the calling script: guard a script that calls ``reproduce`` with ``if __name__ == "__main__":``.
     """
     t_start = time.perf_counter()
     cfg = get_config(config)
@@ -658,7 +658,7 @@ def reproduce(
                 section_results[key] = v
 
     collect(map_tasks(_task, tasks, executor, progress=progress, desc="lr selection + sections", on_result=save,
-                      max_workers=max_workers, mp_context="spawn"))
+                      max_workers=max_workers))
     from ..nn.training import best_lr
 
     selection: Dict[str, Dict[str, Any]] = {}
@@ -675,7 +675,7 @@ def reproduce(
                           for k in range(1, cfg.seeds)])
     tasks.sort(key=lambda t: (t[0][2], -_cost(cfg, t[0][1])))
     collect(map_tasks(_task, tasks, executor, progress=progress, desc="training runs", on_result=save,
-                      max_workers=max_workers, mp_context="spawn"))
+                      max_workers=max_workers))
     timings["training_wall_s"] = time.perf_counter() - t0
     timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"] for r in done.values()))
     timings["runs_reused"] = n_reused
