@@ -238,3 +238,134 @@ def test_local_method_shows_progress(capsys):
     assert "local windows" in err  # the tqdm bar of the local route
     assert main(["winding", "--hoppings", "0:0.5,1:1.0", "--n-cells", "3000", "--method", "local", "--quiet"]) == 0
     assert "local windows" not in capsys.readouterr().err
+
+
+def test_paths_are_checked_before_work_and_parents_never_created(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["generate", str(tmp_path / "missing" / "dir" / "x"), "--n-samples", "4"], "mkdir -p"),
+        (["train", "data", "--out", "models/topo.pt"], "directory 'models' does not exist; create it first"),
+        (["train", "data", "--checkpoint", "runs/topo.pt"], "mkdir -p runs"),
+        (["phase-diagram", "--quick", "--store", "a/b/store"], "mkdir -p a/b"),
+        (["generate", "x", "--n-samples", "4", "--min-gap", "5"], "unreachable"),
+    ]
+    if os.path.isdir("/proc/self") and sys.platform.startswith("linux"):  # writable by permission bits as root
+        cases.append((["phase-diagram", "--quick", "--out", "/proc/f.png"], "'/proc' is not writable"))
+    for argv, expected in cases:
+        t = time.perf_counter()
+        assert main(argv + ["--quiet"]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err and "Traceback" not in err, (argv, err)
+        assert time.perf_counter() - t < 5, f"{argv} did work before failing"
+    assert list(tmp_path.iterdir()) == []  # nothing created, no meta.json left
+    for bad in ("-1", "nan", "inf"):
+        with pytest.raises(SystemExit) as info:
+            main(["generate", "x", "--n-samples", "4", "--min-gap", bad])
+        assert info.value.code == 2
+        assert "--min-gap: must be a finite number >= 0" in capsys.readouterr().err
+
+
+def test_dense_routes_too_large_for_memory_are_refused_with_the_route_to_use(capsys, monkeypatch):
+    import tntopo
+    import tntopo._memory as mem
+
+    monkeypatch.setattr(mem, "available_memory", lambda: 10 * 2**20)  # 10 MiB: N = 1000 dense needs ~61 MiB
+    chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=1000, disorder={0: 0.2}, seed=1)
+    for call in (lambda: tntopo.winding_number(chain, method="dense"), lambda: tntopo.winding_number(chain.hopping_block()),
+                 lambda: tntopo.local_winding_marker(chain),
+                 lambda: tntopo.winding_number(tntopo.sample_chains(2, 1000, disorder={0: 0.1}), method="dense")):
+        with pytest.raises(ValueError, match=r"needs about .* GiB .* use method='local'"):
+            call()
+    assert tntopo.local_winding_marker(chain, [500], method="local")[0] == pytest.approx(1, abs=0.1)  # O(N) route runs
+    assert main(["winding", "--hoppings", "0:0.5,1:1", "--n-cells", "1000", "--method", "dense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --method local" in err
+    assert main(["chern", "--shape", "30,30", "--method", "marker"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1800 states" in err and "use --method local" in err
+    monkeypatch.undo()
+    assert mem.available_memory() is None or mem.available_memory() > 2**20
+
+
+_PARSE_ONLY = r"""
+import sys
+from tntopo.cli import build_parser, _join_dash_values
+parser = build_parser()
+for argv in ARGVS:
+    parser.parse_args(_join_dash_values(argv, parser))
+for name in ("", "winding", "phase-diagram", "generate", "reproduce", "bench"):
+    (parser if not name else next(a for a in parser._actions if hasattr(a, "choices") and a.choices and name in a.choices).choices[name]).format_help()
+heavy = sorted(m for m in ("torch", "numpy", "scipy", "matplotlib", "h5py", "quimb", "numba") if m in sys.modules)
+print(",".join(heavy))
+"""
+
+
+def test_parsing_imports_nothing_heavy():
+    """``--help``, ``--version`` and argument errors answer before torch/numpy are imported: the
+    parser of every subcommand is built, and typical command lines parsed, without them."""
+    argvs = [["winding", "--hoppings", "-1:1.0,0:0.5", "--n-cells", "40"], ["phase-diagram", "--quick", "--out", "x.png"],
+             ["generate", "d", "--n-samples", "10", "--min-gap", "0.1"], ["train", "d", "--epochs", "3", "--lr", "1e-2"],
+             ["evaluate", "d", "--model-file", "m.pt"], ["reproduce", "--quick", "--out", "r"], ["bench", "--list"],
+             ["chern", "--shape", "10,10", "--m", "1.5"]]
+    code = _PARSE_ONLY.replace("ARGVS", repr(argvs))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "", f"parsing imported {proc.stdout.strip()}"
+    for args in (["--version"], ["windng"], ["winding", "--n-cells", "x"], ["generate", "d", "--min-gap", "-1"]):
+        code = ("import sys\nfrom tntopo.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+                "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)" % (args,))
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+
+
+def test_lazy_choices_still_check_and_list_their_values(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "d", "--model", "mlpp"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'mlpp'" in err and "'mlp'" in err and "'toponet'" in err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "toponet_exact:" in out and "wavefunctions" in out and "--device DEVICE" in out
+    with pytest.raises(SystemExit):
+        main(["chern", "--method", "nope"])
+    assert "'fhs'" in capsys.readouterr().err
+
+
+def test_device_flag_is_checked_before_work(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for argv in (["train", str(tmp_path / "missing"), "--device", "cuda"],
+                 ["evaluate", str(tmp_path / "missing"), "--model", "toponet_exact", "--device", "cuda"]):
+        assert main(argv + ["--quiet"] * (argv[0] == "train")) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--device cuda" in err and "use --device cpu" in err, err
+    assert main(["reproduce", "--preset", "tiny", "--out", str(tmp_path / "r"), "--device", "bogus"]) == 2
+    assert "--device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+_INTERRUPTED_AT = r"""
+import sys
+import tntopo.cli as cli
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+setattr(cli, WHERE, interrupt)
+sys.argv = ["tntopo", "train", "data", "--quiet"]
+sys.exit(cli.main())
+"""
+
+
+@pytest.mark.parametrize("where, line", [("build_parser", "tntopo: interrupted"),
+                                         ("_cmd_train", "tntopo train: interrupted")])
+def test_ctrl_c_while_starting_is_one_line(where, line):
+    """Ctrl-C while the command parses its arguments, or imports torch before its work, exits 130 with
+    one line and no traceback (the two places a KeyboardInterrupt lands in the first seconds)."""
+    code = _INTERRUPTED_AT.replace("WHERE", repr(where))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and proc.stderr == line + "\n", (proc.returncode, proc.stderr)

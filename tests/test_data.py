@@ -32,8 +32,12 @@ def test_features():
     E = np.linalg.eigvalsh(H)
     np.testing.assert_allclose(np.einsum("bin,bij,bjn->bn", psi, H, psi), E, atol=1e-10)  # columns by energy
     np.testing.assert_allclose(psi.transpose(0, 2, 1) @ psi, np.broadcast_to(np.eye(12), (3, 12, 12)), atol=1e-10)
-    piv = np.take_along_axis(psi, np.abs(psi).argmax(1)[:, None], 1)
-    assert np.all(piv > 0)  # fixed gauge
+    from tntopo.data.features import _gauge_weights
+
+    G = _gauge_weights(12)
+    c = np.einsum("ki,bin->kbn", G, psi)
+    first = np.argmax(np.abs(c) >= 0.05 * np.linalg.norm(G, axis=1)[:, None, None] / np.sqrt(12), axis=0)
+    assert np.all(np.take_along_axis(c, first[None], 0) > 0)  # fixed gauge: the rule's functional is positive
     np.testing.assert_allclose(densities(h), psi ** 2)
     f = compute_features(h[0], ["hamiltonian", "densities"])
     assert list(f) == ["hamiltonian", "densities"] and f["densities"].shape == (12, 12)
@@ -220,3 +224,40 @@ def test_eval_sets_roundtrip(tmp_path):
     path.write_bytes(b"junk")
     with pytest.raises(CorruptDatasetError):
         load_eval_sets(path)
+
+
+def test_unreachable_or_negative_min_gap_is_refused_at_once(tmp_path):
+    for gap, match in ((5.0, "unreachable"), (1.5, "unreachable"), (-1.0, ">= 0"), (float("nan"), ">= 0")):
+        with pytest.raises(ValueError, match=match):
+            _gen(tmp_path / "ds", min_gap=gap, executor="serial")
+        assert not (tmp_path / "ds").exists()
+        with pytest.raises(ValueError, match=match):
+            tntopo.sample_chains(4, 8, min_gap=gap)
+    # the bound is sqrt(sum |t_m|^2) < a sqrt(R) (a sqrt(2R) with complex amplitudes), so 1.5 is allowed there
+    from tntopo.chains import check_min_gap
+
+    assert check_min_gap(1.5, 1.0, 2, True) == 1.5 and check_min_gap(0, 1.0, 1, False) == 0.0
+    with pytest.raises(ValueError, match="unreachable"):
+        check_min_gap(2.0, 1.0, 2, True)
+    chains = tntopo.sample_chains(16, 8, min_gap=0.5, seed=1)  # reachable gaps are reached
+    c, m_min = tntopo.chains.laurent_coefficients(chains.hoppings, chains.ranges)
+    assert np.all(tntopo.chains.sampled_min_abs(c, m_min) >= 0.5)
+
+
+def _fail_shard(spec, k):
+    raise RuntimeError(f"shard {k} failed")
+
+
+def test_a_failed_run_leaves_nothing(tmp_path):
+    """A run that finishes no shard leaves no meta.json and removes the directories it made."""
+    from tntopo.data.generate import _spec, write_dataset
+
+    spec = _spec(8, 8, (0, 1), "balanced", None, 1.0, False, 0.05, "open", ("wavefunctions",), 4, 0, "float64")
+    target = tmp_path / "a" / "b" / "ds"
+    with pytest.raises(Exception, match="failed"):
+        write_dataset(target, spec, _fail_shard, executor="serial", progress=False)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()  # a directory the user made is kept (empty)
+    with pytest.raises(Exception, match="failed"):
+        write_dataset(tmp_path / "mine", spec, _fail_shard, executor="serial", progress=False)
+    assert (tmp_path / "mine").is_dir() and list((tmp_path / "mine").iterdir()) == []

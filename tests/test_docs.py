@@ -169,3 +169,17 @@ def test_citation_matches_the_package_version():
     cff = (ROOT / "CITATION.cff").read_text()
     assert re.search(r"^cff-version: 1\.2\.0$", cff, re.M)
     assert re.search(rf"^version: {re.escape(tntopo.__version__)}$", cff, re.M), "CITATION.cff version is stale"
+
+
+def test_package_ships_its_licence_type_hints_and_citation():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert cfg["metadata"]["license"] == "MIT" and cfg["metadata"]["license_files"].strip() == "LICENSE"
+    assert "MIT License" in (ROOT / "LICENSE").read_text() and "tntopo developers" in (ROOT / "LICENSE").read_text()
+    assert (ROOT / "tntopo" / "py.typed").is_file() and "py.typed" in cfg["options.package_data"]["tntopo"]
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text()
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert "doi: 10.1103/PhysRevLett.113.046802" in cff  # the paper the study reproduces (docs/theory.rst)
+    assert "Phys. Rev. Lett. 113, 046802" in (DOCS / "theory.rst").read_text()

@@ -335,3 +335,17 @@ def test_map_tasks_on_result_error_is_a_failure():
     out = map_tasks(_slow_square, [(i, (i,)) for i in range(4)], "serial", progress=False, on_result=reject)
     assert isinstance(out[2], TaskFailure) and "bad shape" in str(out[2].error)
     assert [out[i] for i in (0, 1, 3)] == [0, 1, 9]
+
+
+def test_ensemble_result_save_load_roundtrip(tmp_path):
+    from tntopo.ensemble import EnsembleResult
+
+    e = tntopo.disorder_average({0: 0.5, 1: 1.0}, {0: 1.0, 1: 0.5}, n_cells=30, n_realizations=5, executor="serial",
+                                progress=False)
+    e.save(tmp_path / "e.json")
+    back = EnsembleResult.load(tmp_path / "e.json")
+    assert (back.mean, back.std, back.sem, back.count, back.n_gapless, back.failed) == \
+        (e.mean, e.std, e.sem, e.count, e.n_gapless, e.failed)
+    assert np.array_equal(back.values, e.values, equal_nan=True) and repr(back) == repr(e)
+    assert "array" not in repr(e) and "array" not in repr(e.sweep)
+    assert b"pickle" not in (tmp_path / "e.json").read_bytes() and (tmp_path / "e.json").read_text().startswith("{")

@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 
@@ -295,3 +296,58 @@ def test_gallery_example_figures(example, monkeypatch, capsys):
     for num in plt.get_fignums():
         assert plot.figure_problems(plt.figure(num)) == [], example
     assert time.perf_counter() - t < 30
+
+
+def test_figure_problems_finds_series_drawn_alike():
+    fig, ax = plt.subplots()
+    ax.set(xlabel="epoch", ylabel="accuracy")
+    for i in range(12):  # the default cycle has 10 colours: series 0 and 10, 1 and 11 look the same
+        ax.plot([0, 1, 2], [i, i + 1, i], label=f"model {i}")
+    problems = plot.figure_problems(fig)
+    assert len(problems) == 2 and "'model 0', 'model 10'" in problems[0] and "drawn alike" in problems[0]
+    fig, ax = plt.subplots()
+    ax.set(xlabel="epoch", ylabel="accuracy")
+    ax.plot([0, 1], [0, 1], color="C0", label="MLP (regression)")
+    ax.plot([0, 1], [1, 0], color="C0", ls="--", label="MLP (classifier)")  # same colour, other style: fine
+    ax.errorbar([0, 1], [0.5, 0.5], yerr=0.1, color="C0", label="TopoNet")  # same colour and style as MLP
+    problems = plot.figure_problems(fig)
+    assert len(problems) == 1 and "'TopoNet', 'MLP (regression)'" in problems[0]
+
+
+def test_figure_problems_finds_means_without_error_bars():
+    fig, ax = plt.subplots()
+    ax.set(xlabel="disorder strength", ylabel="accuracy (mean over 5 seeds)")
+    ax.plot([0, 1, 2], [0.9, 0.8, 0.7], label="MLP")
+    assert any("plots a mean without error bars" in p for p in plot.figure_problems(fig))
+    ax.fill_between([0, 1, 2], [0.8, 0.7, 0.6], [1.0, 0.9, 0.8], alpha=0.2)  # a band
+    assert plot.figure_problems(fig) == []
+    fig, ax = plt.subplots()
+    ax.set(xlabel="rank", ylabel="accuracy")
+    ax.errorbar([0, 1], [0.5, 0.6], yerr=[0.1, 0.1], label="pruned, mean over seeds")  # error bars
+    ax.plot([0, 1], [0.7, 0.7], label="averaged, single seed")  # says why there is no spread
+    assert plot.figure_problems(fig) == []
+    fig, ax = plt.subplots()  # a map of a mean (no line series) is not a curve without error bars
+    ax.imshow(np.ones((3, 3)))
+    ax.set(xlabel="x", ylabel="y", title="bulk mean 1.0")
+    assert plot.figure_problems(fig) == []
+
+
+def test_training_curves_give_every_row_its_own_style():
+    res = _results()
+    extra = {f"net{i}": dict(res["models"]["mlp"], base_model=f"net{i}", head="regression") for i in range(8)}
+    res["models"].update(extra)  # more base models than the 10-colour cycle
+    for key in ("val_accuracy", "train_loss"):
+        fig = plot.plot_training_curves(res, key=key)
+        assert plot.figure_problems(fig) == []
+        ax = fig.axes[0]
+        styles = [(matplotlib.colors.to_hex(l.get_color()), l.get_linestyle()) for l in ax.get_lines()]
+        assert len(styles) == len(res["models"]) == len(set(styles))
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_site_axes_have_integer_ticks():
+    fig = plot.plot_local_marker(np.linspace(0, 1, 7))
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    fig = plot.plot_chern_marker(np.zeros((5, 4)))
+    ax = fig.axes[0]
+    assert all(float(t).is_integer() for t in list(ax.get_xticks()) + list(ax.get_yticks()))

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "tntopo"
 #: (module prefix, layer): the longest matching prefix decides.
 LAYERS = [
     ("tntopo._version", 0), ("tntopo._typing", 0), ("tntopo._io", 0), ("tntopo._blas", 0), ("tntopo._lapack", 0),
-    ("tntopo._scratch", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo._validate", 0), ("tntopo.errors", 0),
+    ("tntopo._scratch", 0), ("tntopo._memory", 0), ("tntopo._pythtb", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo._validate", 0), ("tntopo.errors", 0),
     ("tntopo.chains", 1), ("tntopo.lattice", 1), ("tntopo.parallel", 1),
     ("tntopo.tn", 2), ("tntopo.invariants", 2),
     ("tntopo.ensemble", 3), ("tntopo.phase", 3),
@@ -168,8 +168,18 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
     assert proc.returncode == 0, f"modules that fail when imported first:\n{proc.stdout}\n{proc.stderr[-2000:]}"
 
 
+def test_import_tntopo_is_lazy():
+    """``import tntopo`` loads nothing heavy (the CLI parses before NumPy/torch); names load on use."""
+    code = ("import sys, tntopo; assert 'numpy' not in sys.modules, 'import tntopo loaded numpy'; "
+            "from tntopo import SSHChain; assert 'tntopo.chains' in sys.modules; "
+            "assert sorted(n for n in tntopo.__all__ if not hasattr(tntopo, n)) == []; "
+            "assert set(tntopo.__all__) <= set(dir(tntopo))")
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_import_tntopo_is_light_and_clean():
-    code = "import tntopo"
+    code = "import tntopo; tntopo.winding_number"
     proc = subprocess.run([sys.executable, "-X", "importtime", "-W", "error", "-c", code], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -279,3 +279,38 @@ def test_twisted_exactly_singular_large_ring_is_gapless():
     # v = w on a ring of 300 cells: det h(theta) vanishes exactly at a sampled twist
     with pytest.raises(GaplessError):
         twisted_winding(SSHChain({0: 1.0, 1: -1.0}, n_cells=300, boundary="periodic"))
+
+
+# ---------------------------------------------------------------- a full Hamiltonian is not a block
+def _interleave(H):
+    n = H.shape[-1] // 2
+    perm = np.empty(2 * n, int)
+    perm[0::2], perm[1::2] = np.arange(n), np.arange(n) + n
+    return H[np.ix_(perm, perm)]
+
+
+@pytest.mark.parametrize("hoppings", [{0: 0.5, 1: 1.0}, {0: 1.0, 1: 0.5}, {0: 0.3, 1: 0.2 + 0.9j, 2: 0.4}])
+def test_full_hamiltonian_given_as_block_is_refused(hoppings):
+    chain = SSHChain(hoppings, n_cells=24)
+    H = chain.hamiltonian()
+    for bad, fix in ((H, "H[:24, 24:]"), (_interleave(H), "H[0::2, 1::2]")):
+        for call in (lambda x: winding_number(x), lambda x: winding_number(x, method="local"),
+                     lambda x: tntopo.local_winding_marker(x), lambda x: tntopo.local_winding_marker(x, method="local"),
+                     lambda x: winding_number(np.stack([x, x]))):
+            with pytest.raises(ValueError, match="full chiral Hamiltonian") as info:
+                call(bad)
+            assert "ChiralHamiltonian(H)" in str(info.value)
+        assert fix in str(pytest.raises(ValueError, winding_number, bad).value)
+    # the fixes the message names give the chain's winding number
+    W = winding_number(chain, method="dense")
+    assert winding_number(H[:24, 24:]) == pytest.approx(W, abs=1e-12)
+    assert winding_number(_interleave(H)[0::2, 1::2]) == pytest.approx(W, abs=1e-12)
+    assert winding_number(tntopo.ChiralHamiltonian(H)) == pytest.approx(W, abs=1e-12)
+    assert winding_number(tntopo.ChiralHamiltonian(_interleave(H))) == pytest.approx(W, abs=1e-12)
+
+
+def test_true_blocks_are_not_taken_for_a_hamiltonian():
+    # blocks with a zero diagonal or a zero corner, even of an even size, are A->B blocks
+    for hop in ({1: 1.0}, {0: 0.5, 1: 1.0}, {-1: 1.0, 2: 0.3}, {0: 0.0, 3: 1.0}):
+        h = SSHChain(hop, n_cells=24).hopping_block()
+        assert np.isfinite(winding_number(h))

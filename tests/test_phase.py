@@ -215,3 +215,29 @@ def test_cli_phase_diagram(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["phase-diagram", "--help"])
     assert e.value.code == 0
+
+
+def test_phase_diagram_save_load_roundtrip_and_repr(tmp_path):
+    from tntopo.ensemble import SweepResult
+    from tntopo.phase import PhaseDiagram
+
+    pd = tntopo.phase_diagram([0.5, 1.5], [0.0, 1.0, 2.0], hoppings={0: 1.0, 1: 1.0 + 0.0j}, n_cells=30,
+                              n_realizations=3, executor="serial", progress=False)
+    pd.save(tmp_path / "pd.json")
+    back = PhaseDiagram.load(tmp_path / "pd.json")
+    for name in ("x", "y", "mean", "std", "sem"):
+        assert np.array_equal(getattr(back, name), getattr(pd, name), equal_nan=True), name
+    assert np.array_equal(back.sweep.values, pd.sweep.values, equal_nan=True)
+    assert (back.x_param, back.y_param, back.hoppings, back.disorder) == (pd.x_param, pd.y_param, pd.hoppings,
+                                                                          pd.disorder)
+    assert back.agreement() == pd.agreement() and back.sweep.points == pd.sweep.points
+    assert back.to_dict() == pd.to_dict()
+    pd.sweep.save(tmp_path / "sw.json")
+    assert SweepResult.load(tmp_path / "sw.json").to_dict() == pd.sweep.to_dict()
+    with pytest.raises(ValueError, match="does not hold a PhaseDiagram"):
+        PhaseDiagram.load(tmp_path / "sw.json")
+    (tmp_path / "bad.json").write_text('{"x": [1]}')
+    with pytest.raises(ValueError, match="not a saved PhaseDiagram"):
+        PhaseDiagram.load(tmp_path / "bad.json")
+    r = repr(pd)  # Jupyter shows this: a summary, no array dump
+    assert r.startswith("PhaseDiagram(t0 x W: 2 x 3 grid") and "array" not in r and len(r) < 200

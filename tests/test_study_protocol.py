@@ -29,10 +29,80 @@ def test_phase_labels_are_the_lyapunov_criterion_and_balanced():
         fam.critical(5.0)
 
 
+def test_tai_strength_range_is_where_the_critical_line_exceeds_t1():
+    from tntopo.phase import critical_t0
+
+    lo, hi = dis.tai_strength_range()
+    assert lo == 0.0 and 3.74 < hi < 3.75
+    assert abs(critical_t0(hi) - 1.0) < 1e-8
+    inside, outside = np.linspace(0.05, hi - 1e-3, 30), np.linspace(hi + 1e-3, 3.99, 10)
+    assert np.all(critical_t0(inside) > 1.0) and np.all(critical_t0(outside) < 1.0)
+    # second order: ln t0_c = (r0^2 - r1^2) W^2 / 24 (= W^2 / 32 for the defaults)
+    assert abs(np.log(critical_t0(0.1)) / (0.1 ** 2 / 32) - 1) < 1e-2
+    assert dis.tai_strength_range(ratios=(0.5, 0.5)) == (0.0, 0.0)  # equal ratios: t0_c = t1 for all W
+    fam = dis.DisorderFamily()
+    assert not fam.has_tai(0.0) and fam.has_tai(1.0) and fam.has_tai(3.5) and not fam.has_tai(3.9)
+
+
+def test_tai_samples_are_trivial_when_clean_and_topological_in_the_ensemble():
+    from tntopo.invariants.bloch import bloch_winding
+
+    fam = dis.DisorderFamily()
+    for W, n_tai in ((0.0, 0), (1.0, 4), (2.5, 4), (3.5, 4), (3.9, 0)):
+        s = dis.disorder_set(W, 12, 16, seed=2, features=False, open_invariant=False)
+        assert s.tai.sum() == n_tai and s.label.mean() == 0.5  # share 1/2 of the 8 topological samples
+        assert np.array_equal(s.clean_label, [bloch_winding({0: t, 1: 1.0}) for t in s.t0])
+        if n_tai:
+            tc = fam.critical(W)
+            assert np.all((s.t0[s.tai] > 1.0) & (s.t0[s.tai] < tc))
+            assert np.all(s.clean_label[s.tai] == 0) and np.all(s.label[s.tai] == 1)
+        # outside the TAI samples the clean chain and the ensemble agree (the second edition's family)
+        assert np.array_equal(s.clean_label[~s.tai], s.label[~s.tai])
+    none = dis.disorder_set(2.5, 12, 16, family=dis.DisorderFamily(tai_share=0.0), seed=2, features=False,
+                            open_invariant=False)
+    assert not none.tai.any() and np.array_equal(none.clean_label, none.label)
+    with pytest.raises(ValueError, match="tai_share"):
+        dis.DisorderFamily(tai_share=1.5)
+    with pytest.raises(ValueError, match="tai_window"):
+        dis.DisorderFamily(tai_window=(0.5, 1.0))
+
+
+def _quad_gap(t0, t1, W0, W1):
+    """E ln|t1 + W1 u| - E ln|t0 + W0 u| by adaptive quadrature (independent of the closed form)."""
+    from scipy.integrate import quad
+
+    def e(a, b):
+        pts = [-a / b] if abs(a / b) < 0.5 else None
+        return quad(lambda u: np.log(abs(a + b * u)), -0.5, 0.5, points=pts, limit=200)[0]
+    return e(t1, W1) - e(t0, W0)
+
+
+def test_tai_labels_agree_with_quadrature_and_long_rings():
+    # independent routes to the phase of each TAI ensemble: (1) the Lyapunov gap by adaptive quadrature,
+    # (2) the certified twisted-boundary winding of long disordered rings of the ensemble
+    # (20000 cells: the gap times sqrt(N) over the bond spread is >= 7 for these samples)
+    from tntopo.chains import SSHChain
+    from tntopo.invariants.bloch import twisted_winding
+
+    fam = dis.DisorderFamily()
+    for W in (2.5, 3.0):
+        s = dis.disorder_set(W, 12, 8, seed=5, features=False, open_invariant=False)
+        d = fam.disorder(W)
+        q = np.array([_quad_gap(t, 1.0, d[0], d[1]) for t in s.t0])
+        assert np.allclose(q, s.lyapunov_gap, atol=1e-8) and np.array_equal(q > 0, s.label == 1)
+        picks = [int(i) for i in np.flatnonzero(s.tai)] + [1]  # the TAI samples and a trivial one
+        for i in picks:
+            rings = [twisted_winding(SSHChain({0: s.t0[i], 1: 1.0}, 20000, boundary="periodic", disorder=d,
+                                              seed=1000 * i + r)) for r in range(3)]
+            assert rings == [s.label[i]] * 3, (W, i, s.t0[i], rings)
+
+
 def test_estimator_converges_to_the_phase_label_and_fails_on_short_chains():
     long = dis.disorder_set(3.5, 400, 40, seed=1, features=False, open_invariant=False)
     short = dis.disorder_set(3.5, 12, 200, seed=1, features=False, open_invariant=False)
-    assert np.mean(long.estimator == long.label) >= 0.95
+    # TAI samples at W = 3.5 have Lyapunov gaps 0.02-0.07 (localization lengths 15-50 cells): 400 cells
+    # do not always suffice there; the deep samples converge
+    assert long.tai.sum() == 10 and np.mean(long.estimator[~long.tai] == long.label[~long.tai]) >= 0.95
     assert np.mean(short.estimator == short.label) < 0.95  # a short sample does not determine the phase
     assert np.mean(short.majority == short.label) == 0.5
 
@@ -69,6 +139,11 @@ def test_disorder_scores_report_na_and_accuracies():
     assert row["models"]["const"]["2"] == 0.5 and row["models"]["fixed24"]["2"] == "n/a"
     assert row["open_invariant_accuracy"]["0"] == 1.0 and row["estimator_accuracy"]["0"] == 1.0
     assert sets[12][0.0].x.shape == (8, 24, 24)
+    # accuracies on the TAI samples apart: none at W = 0, two of the 8 chains at W = 2
+    tai = row["tai"]
+    assert tai["count"] == {"0": 0, "2": 2}
+    assert tai["models"]["const"] == {"0": "n/a", "2": 0.0} and tai["models"]["fixed24"]["2"] == "n/a"
+    assert tai["clean_label_accuracy"]["2"] == 0.0 and tai["estimator_accuracy"]["0"] == "n/a"
 
 
 # ------------------------------------------------------------------------------ counterfactual

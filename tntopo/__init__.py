@@ -5,25 +5,46 @@ tensor networks, and a study of how neural networks learn them.
 >>> chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
 >>> round(tntopo.winding_number(chain, method="dense"), 6)
 1.0
+
+Every public name is imported on first use (PEP 562 ``__getattr__``): ``import tntopo`` costs
+almost nothing, so the ``tntopo`` command parses its arguments (``--help``, ``--version``, typos)
+before NumPy, SciPy or torch are loaded. ``from tntopo import SSHChain`` and ``tntopo.SSHChain``
+work as usual; ``tntopo.nn``, ``tntopo.data``, ``tntopo.study`` and ``tntopo.plot`` are imported
+when first touched as well.
 """
 from ._version import __version__
-from .chains import ChainBatch, ChiralHamiltonian, SSHChain, sample_chains
-from .lattice import Lattice2D
-from .errors import ChiralSymmetryError, GaplessError, GaplessWarning, PrecisionError
-from .invariants import chern_number, local_chern_marker, local_winding_marker, winding_number
-from .ensemble import disorder_average, disorder_sweep
-from .phase import analytic_winding, critical_t0, lyapunov_gap, phase_diagram
 
-_LAZY_SUBPACKAGES = ("nn", "data", "study", "plot")
+#: public name -> submodule that defines it (imported on first access)
+_LAZY_NAMES = {
+    "SSHChain": "chains", "ChiralHamiltonian": "chains", "ChainBatch": "chains", "sample_chains": "chains",
+    "Lattice2D": "lattice",
+    "ChiralSymmetryError": "errors", "GaplessError": "errors", "GaplessWarning": "errors",
+    "PrecisionError": "errors",
+    "chern_number": "invariants", "local_chern_marker": "invariants", "local_winding_marker": "invariants",
+    "winding_number": "invariants",
+    "disorder_average": "ensemble", "disorder_sweep": "ensemble",
+    "analytic_winding": "phase", "critical_t0": "phase", "lyapunov_gap": "phase", "phase_diagram": "phase",
+}
+_LAZY_SUBPACKAGES = ("chains", "lattice", "errors", "invariants", "ensemble", "phase", "parallel", "tn",
+                     "nn", "data", "study", "plot")
 
 
 def __getattr__(name):
-    """Import the torch-based subpackages (``tntopo.nn``, ``tntopo.data``, ``tntopo.study``) on first use."""
-    if name in _LAZY_SUBPACKAGES:
-        import importlib
+    """Import public names and subpackages on first use (see the module docstring)."""
+    import importlib
 
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
+    if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tntopo' has no attribute {name!r}")
+
+
+def __dir__():
+    # the public names (what an eager ``import`` would have bound); subpackages appear once imported
+    return sorted(set(globals()) | set(_LAZY_NAMES))
 
 
 __all__ = [

@@ -104,6 +104,23 @@ def hoppings_to_json(hoppings: Mapping[int, Any]) -> Dict[str, list]:
     return out
 
 
+def hoppings_from_json(obj: Mapping[str, Any]) -> Dict[int, Any]:
+    """Inverse of :func:`hoppings_to_json`: ``{"m": [re, im]}`` -> ``{m: t_m}`` (real where ``im == 0``)."""
+    out: Dict[int, Any] = {}
+    for m, v in obj.items():
+        re, im = (float(v[0]), float(v[1])) if isinstance(v, (list, tuple)) else (float(v), 0.0)
+        out[int(m)] = re if im == 0 else complex(re, im)
+    return out
+
+
+def check_kind(obj: Any, kind: str, path: Any) -> Dict[str, Any]:
+    """``obj`` if it is a dict written by ``kind``'s ``save`` (its ``"kind"`` key), else a ``ValueError``."""
+    if not isinstance(obj, dict) or obj.get("kind", kind) != kind:
+        found = obj.get("kind") if isinstance(obj, dict) else type(obj).__name__
+        raise ValueError(f"{str(path)!r} does not hold a {kind} (found {found!r}); load it with the class that saved it")
+    return obj
+
+
 @strict_keywords
 def write_json(path: PathLike, obj: Any, *, indent: Optional[int] = 2) -> None:
     """Write ``to_jsonable(obj)`` as JSON, atomically (``indent=None``: compact)."""

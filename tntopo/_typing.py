@@ -114,21 +114,37 @@ def strict_keywords(fn: F) -> F:
 
     ``fn`` keeps its explicit signature (``inspect.signature`` and the docs see it unchanged);
     the check is one set difference per call. Positional-argument errors are Python's own.
+    Works on functions, methods and constructors (decorate ``__init__``: the message names the
+    class, ``SSHChain() got unknown keyword argument 'n_cell' (did you mean 'n_cells'?)``), and
+    under ``classmethod``/``staticmethod`` (put those outermost).
     """
+    import difflib
+
     sig = inspect.signature(fn)
     valid = frozenset(
-        n for n, p in sig.parameters.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        n for i, (n, p) in enumerate(sig.parameters.items())
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not (i == 0 and n in ("self", "cls"))
     )
     listed = ", ".join(n for n in sig.parameters if n in valid)
+    name = fn.__qualname__
+    is_init = fn.__name__ == "__init__"
+    if is_init:
+        name = name[: -len(".__init__")]
+    name = name.rsplit("<locals>.", 1)[-1]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if kwargs:
             unknown = kwargs.keys() - valid
             if unknown:
-                bad = ", ".join(repr(k) for k in sorted(unknown))
-                raise TypeError(f"{fn.__name__}() got unknown keyword argument(s) {bad}; valid keywords: {listed}")
+                bad = sorted(unknown)
+                hints = [difflib.get_close_matches(k, valid, n=1) for k in bad]
+                hint = "; ".join((f"did you mean {h[0]!r}?" if len(bad) == 1 else f"{k!r}: did you mean {h[0]!r}?")
+                                 for k, h in zip(bad, hints) if h)
+                plural = "s" if len(bad) > 1 else ""
+                who = type(args[0]).__name__ if is_init and args else name  # a subclass's own name
+                raise TypeError(f"{who}() got unknown keyword argument{plural} {', '.join(map(repr, bad))}"
+                                f"{' (' + hint + ')' if hint else ''}; valid keywords: {listed}")
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

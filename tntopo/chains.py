@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
-from ._typing import BOUNDARIES, Boundary
+from ._typing import BOUNDARIES, Boundary, strict_keywords
 from .errors import ChiralSymmetryError, GaplessError, PrecisionError
 
 __all__ = ["SSHChain", "ChiralHamiltonian", "ChainBatch", "sample_chains", "make_seed_sequence"]
@@ -135,6 +135,7 @@ class SSHChain:
     >>> h = chain.hopping_block()        # (40, 40), h[n, n-1] = 1.0
     """
 
+    @strict_keywords
     def __init__(
         self,
         hoppings: Mapping[int, complex],
@@ -184,6 +185,71 @@ class SSHChain:
         self._bonds = bonds
         self._clean = not dis
         self._explicit = False
+
+    @classmethod
+    @strict_keywords
+    def from_pythtb(cls, model, n_cells: int, boundary: Boundary = "open", *, sublattice=(0, 1),
+                    atol: float = 1e-12) -> "SSHChain":
+        """The chain of a 1D PythTB model (``pythtb.tb_model``, ``dim_k = 1``) with two orbitals A, B.
+
+        PythTB's hopping ``set_hop(t, i, j, R)`` (``<i, 0|H|j, R> = t``) between A and B becomes
+        ``hoppings[-R] = t`` (from A to B) or ``hoppings[R] = conj(t)`` (from B to A), so that
+        ``<A_n|H|B_{n-m}> = t_m`` as everywhere in tntopo. pythtb itself is not needed here.
+
+        Parameters
+        ----------
+        model : pythtb.tb_model
+            Periodic in one direction, two orbitals per cell, chiral: no site energies and no
+            A-A or B-B hoppings.
+        n_cells : int
+        boundary : {"open", "periodic"}
+        sublattice : (int, int)
+            The orbitals that are A and B (default: orbital 0 is A). Exchanging them flips the
+            sign of the winding number.
+        atol : float
+            Same-sublattice terms larger than this break chiral symmetry.
+
+        Raises
+        ------
+        ValueError
+            Not a 1D two-orbital model.
+        ChiralSymmetryError
+            Site energies or same-sublattice hoppings.
+
+        Examples
+        --------
+        >>> import pythtb                                              # doctest: +SKIP
+        >>> m = pythtb.tb_model(1, 1, [[1.0]], [[0.0], [0.5]])         # doctest: +SKIP
+        >>> m.set_hop(0.5, 0, 1, [0]); m.set_hop(1.0, 1, 0, [1])       # doctest: +SKIP
+        >>> SSHChain.from_pythtb(m, 40).hoppings                      # doctest: +SKIP
+        {0: (0.5+0j), 1: (1+0j)}
+        """
+        from ._pythtb import read_model
+
+        onsite, terms, n = read_model(model, 1)
+        if n != 2:
+            raise ValueError(f"the PythTB model has {n} orbitals per cell; an SSHChain needs exactly two (A and B)")
+        a, b = (int(v) for v in sublattice)
+        if sorted((a, b)) != [0, 1]:
+            raise ValueError(f"sublattice must name the two orbitals (0, 1) or (1, 0), got {sublattice!r}")
+        scale = max(1.0, float(np.abs(onsite).max()), *(float(np.abs(T).max()) for _, T in terms))
+        if abs(onsite[a, a]) > atol * scale or abs(onsite[b, b]) > atol * scale:
+            raise ChiralSymmetryError("the PythTB model has site energies, which break chiral symmetry; "
+                                      "set them to zero (set_onsite([0, 0]))")
+        hop = {}
+        if onsite[a, b] != 0:
+            hop[0] = onsite[a, b]
+        for (R,), T in terms:
+            if abs(T[a, a]) > atol * scale or abs(T[b, b]) > atol * scale:
+                raise ChiralSymmetryError(f"the PythTB model hops from A to A or B to B (R = {R}), which breaks "
+                                          "chiral symmetry; only A-B hoppings are allowed")
+            if T[a, b] != 0:
+                hop[-R] = hop.get(-R, 0) + T[a, b]
+            if T[b, a] != 0:
+                hop[R] = hop.get(R, 0) + np.conj(T[b, a])
+        if not hop:
+            raise ValueError("the PythTB model has no hopping between its two orbitals")
+        return cls({m: complex(t) for m, t in sorted(hop.items())}, n_cells, boundary)
 
     @classmethod
     def from_bonds(
@@ -414,6 +480,7 @@ class ChiralHamiltonian:
         The A-A or B-B block is non-zero, the sublattices differ in size, or no bipartition exists.
     """
 
+    @strict_keywords
     def __init__(self, H, sublattice=None, positions=None, atol: float = 1e-10):
         if sp.issparse(H):
             H = H.toarray()
@@ -652,6 +719,32 @@ class ChainBatch:
         )
 
 
+def check_min_gap(min_gap, amplitude: float, n_ranges: int, complex_hoppings: bool) -> float:
+    """Return ``float(min_gap)`` if random chains can reach it, else raise ``ValueError``.
+
+    ``min_gap`` must be finite and ``>= 0``. With amplitudes uniform in ``[-a, a]`` (real and
+    imaginary parts for complex hoppings) over ``R`` ranges, ``min_k |h(k)|`` is at most the
+    root mean square of ``h(k)`` over ``k``, ``sqrt(sum_m |t_m|^2) < a sqrt(R)`` (``a sqrt(2R)``
+    complex): a larger ``min_gap`` would reject every draw, so it is refused at once instead of
+    after ``max_tries`` draws per sample.
+    """
+    try:
+        g = float(min_gap)
+    except (TypeError, ValueError):
+        raise ValueError(f"min_gap must be a number >= 0, got {min_gap!r}") from None
+    if not (np.isfinite(g) and g >= 0):
+        raise ValueError(f"min_gap must be a finite number >= 0, got {min_gap!r}")
+    bound = float(amplitude) * np.sqrt(n_ranges * (2 if complex_hoppings else 1))
+    if g >= bound:
+        raise ValueError(
+            f"min_gap={g:g} is unreachable: with amplitudes in [-{amplitude:g}, {amplitude:g}] over {n_ranges} "
+            f"range(s), min_k |h(k)| < {bound:.4g} for every chain; lower min_gap below {bound:.4g} or raise "
+            "amplitude"
+        )
+    return g
+
+
+@strict_keywords
 def sample_chains(
     n_samples: int,
     n_cells: int,
@@ -705,6 +798,7 @@ def sample_chains(
         raise ValueError(f"ranges must be distinct integers, got {ranges}")
     if not (np.isfinite(amplitude) and amplitude > 0):
         raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")
+    check_min_gap(min_gap, amplitude, len(ranges), complex_hoppings)
     if windings is not None:
         windings = [int(w) for w in windings]
         for w in windings:

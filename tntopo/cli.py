@@ -37,7 +37,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, get_args
+from typing import Dict, List, Optional, Sequence, get_args
 
 __all__ = ["main", "build_parser", "parse_mapping"]
 
@@ -66,11 +66,50 @@ def parse_mapping(text: str, what: str = "hoppings") -> Dict[int, complex]:
 
 
 # ----------------------------------------------------------------------------- CLI conventions
+class _LazyChoices(Sequence):
+    """``choices`` of an option that need a heavy import (the model registry imports torch): loaded
+    on first use -- when the option is given, or its help is shown -- so that parsing anything else
+    (``--version``, ``--help``, other subcommands, argument errors) stays fast."""
+
+    def __init__(self, load):
+        self._load, self._values = load, None
+
+    def _get(self):
+        if self._values is None:
+            self._values = tuple(self._load())
+        return self._values
+
+    def __contains__(self, value):
+        return value in self._get()
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+
+class _LazyHelp:
+    """A help text computed when ``--help`` is shown (see :class:`_LazyChoices`)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __str__(self):
+        return self.make()
+
+    def strip(self, *chars):  # argparse asks ``action.help.strip()`` before formatting it
+        return str(self).strip(*chars)
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show ``(default: X)`` after every option's help, except for flags and ``None`` defaults."""
 
     def _get_help_string(self, action):
-        h = action.help or ""
+        h = str(action.help or "")
         if "%(default)" in h or "(default" in h or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
             return h
         if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
@@ -228,34 +267,48 @@ def _check_output_file(path: Optional[str], flag: str, *, figure: bool = False) 
 
 
 def _check_writable_dir(d: Path, flag: str, path: str) -> None:
-    # the nearest existing ancestor must be a writable directory (the rest is created later)
-    a = d
-    while not a.exists():
-        if a.parent == a:
-            break
-        a = a.parent
-    if a.exists() and not a.is_dir():
-        raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
-    if a != d:
-        raise ValueError(f"{flag} {path}: directory {str(d)!r} does not exist; create it or choose another {flag}")
-    if not os.access(a, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: directory {str(a)!r} is not writable; choose another {flag}")
+    """The directory ``d`` that will hold ``path`` exists and a file can be created in it (probed)."""
+    if not d.exists():
+        a = d
+        while not a.exists() and a.parent != a:
+            a = a.parent
+        if a.exists() and not a.is_dir():
+            raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
+        raise ValueError(f"{flag} {path}: directory {str(d)!r} does not exist; create it first (mkdir -p {d}) "
+                         f"or choose another {flag}")
+    if not d.is_dir():
+        raise ValueError(f"{flag} {path}: {str(d)!r} is a file, not a directory; choose another {flag}")
+    _write_probe(d, flag, path)
+
+
+def _write_probe(d: Path, flag: str, path: str) -> None:
+    """Create and remove a file in ``d``: the location is really writable (``os.access`` is not
+    enough: root may write anywhere by permission bits, yet not in /proc or a read-only mount)."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tntopo-probe-", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ValueError(f"{flag} {path}: directory {str(d)!r} is not writable ({exc.strerror or exc}); "
+                         f"choose another {flag}") from None
 
 
 def _check_output_dir(path: Optional[str], flag: str) -> None:
-    """Fail now if the directory ``path`` (created later if missing) cannot be written."""
+    """Fail now if the directory ``path`` cannot be written: it is a writable directory, or it is
+    missing and its parent is a writable directory (only ``path`` itself is created, as ``mkdir``
+    does; a missing parent is a typo more often than not)."""
     if path is None:
         return
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{flag} {path}: is a file, not a directory; give a directory with {flag}")
-    a = p
-    while not a.exists() and a.parent != a:
-        a = a.parent
-    if not a.is_dir():
-        raise ValueError(f"{flag} {path}: {str(a)!r} is a file, not a directory; choose another {flag}")
-    if not os.access(a, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {path}: {str(a)!r} is not writable; choose another {flag}")
+    if p.exists():
+        if not p.is_dir():
+            raise ValueError(f"{flag} {path}: is a file, not a directory; give a directory with {flag}")
+        _write_probe(p, flag, path)
+        return
+    parent = p.parent if str(p.parent) else Path(".")
+    _check_writable_dir(parent, flag, path)
 
 
 def _check_executor(text: Optional[str]) -> None:
@@ -466,19 +519,6 @@ def _load_data(path, features, lazy: bool, target: str = "label"):
     return ds if lazy else ds.to_memory()
 
 
-def _write_probe(path: str, flag: str) -> None:
-    """Create and remove a file next to ``path``: the location is really writable (before any work)."""
-    import tempfile
-
-    parent = Path(path).parent if str(Path(path).parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tntopo-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise ValueError(f"{flag} {path}: cannot write in {str(parent)!r} ({exc.strerror or exc}); choose another {flag}") from None
-
-
 def _classes_arg(args, data):
     if args.loss != "cross_entropy":
         if args.classes:
@@ -497,7 +537,7 @@ def _cmd_train(args) -> int:
     for path, flag in ((args.out, "--out"), (args.checkpoint, "--checkpoint")):
         if path is not None:
             _check_output_file(path, flag)
-            _write_probe(path, flag)
+    device = _device_arg(args.device)
     if not 0 < args.val_fraction < 1:
         raise ValueError(f"--val-fraction must lie strictly between 0 and 1, got {args.val_fraction}")
     kw = _model_kwargs(args)
@@ -512,11 +552,12 @@ def _cmd_train(args) -> int:
     model = build_model(args.model, data.n_cells, seed=args.seed, classes=_classes_arg(args, data), **kw)
     try:
         hist = train(model, tr, va, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                     loss=args.loss, patience=args.patience, checkpoint=args.checkpoint, progress=not args.quiet)
+                     loss=args.loss, patience=args.patience, checkpoint=args.checkpoint, progress=not args.quiet,
+                     device=device)
     except TrainingDivergedError as exc:
         raise ValueError(f"training diverged ({str(exc).split(';')[0]}); lower --lr (now {args.lr:g}), "
                          "e.g. --lr 1e-3") from None
-    m = evaluate(model, va)
+    m = evaluate(model, va, device=device)
     print(f"{args.model}: {hist.completed_epochs} epochs, validation accuracy {m['accuracy']:.4f}, "
           f"mse {m['mse']:.4g}, mae {m['mae']:.4g}")
     if args.out:
@@ -555,9 +596,23 @@ def _evaluate_model(args):
     return None, args.features or "wavefunctions", None
 
 
+def _device_arg(text: Optional[str]):
+    """``--device`` checked before any work (None: the model's own device, the CPU)."""
+    if text is None:
+        return None
+    from .nn import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        why = str(exc).removeprefix(f"device={text!r}").lstrip(": ")
+        raise ValueError(f"--device {text}: {why}".replace("device='cpu'", "--device cpu")) from None
+
+
 def _cmd_evaluate(args) -> int:
     from .nn import accepts_size, build_model, evaluate
 
+    device = _device_arg(args.device)
     model, features, trained_cells = _evaluate_model(args)
     kw = _model_kwargs(args) if model is None else {}
     data = _load_data(args.data, features, lazy=args.lazy, target=args.target)
@@ -569,7 +624,9 @@ def _cmd_evaluate(args) -> int:
             raise ValueError(f"the model in {args.model_file} was trained on chains of {trained_cells} cells; "
                              f"{args.data} has {data.n_cells}-cell chains ({why}): evaluate it on data made with "
                              f"`tntopo generate --n-cells {trained_cells}`")
-    m = evaluate(model, data)
+    if device is not None:
+        model.to(device)
+    m = evaluate(model, data, device=device)
     print(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items()))
     return 0
 
@@ -586,31 +643,83 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _add_model_args(p: argparse.ArgumentParser, *, evaluate: bool = False) -> None:
-    from .data import FEATURES
-    from .nn import MODELS, model_names
-    from .nn.toponet import KERNELS, STATE_WEIGHTS, WINDOWS
+def _nonnegative_float(text: str) -> float:
+    import math
 
-    listing = "; ".join(f"{n}: {MODELS[n].description}" for n in model_names(dim=1))
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
+def _model_names():
+    from .nn import model_names
+
+    return model_names(dim=1)
+
+
+def _model_listing() -> str:
+    from .nn import MODELS, model_names
+
+    return "; ".join(f"{n}: {MODELS[n].description}" for n in model_names(dim=1))
+
+
+def _feature_names():
+    from .data import FEATURES
+
+    return FEATURES
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, evaluate: bool = False) -> None:
+    # the model registry and the feature names import torch: choices and help load on first use
+    from ._typing import Kernel, StateWeights, Window
+
+    models = _LazyChoices(_model_names)
     if evaluate:
-        p.add_argument("--model", default=None, choices=model_names(dim=1), metavar="MODEL",
-                       help="score this registered model without a --model-file: toponet_exact (the exact invariant), "
-                            f"or any other with --untrained. Models: {listing}")
+        p.add_argument("--model", default=None, choices=models, metavar="MODEL",
+                       help=_LazyHelp(lambda: "score this registered model without a --model-file: toponet_exact (the "
+                                              f"exact invariant), or any other with --untrained. Models: {_model_listing()}"))
     else:
-        p.add_argument("--model", default="toponet", choices=model_names(dim=1), metavar="MODEL",
-                       help=f"model to train, one of: {listing}")
-    p.add_argument("--kernel", default=None, choices=KERNELS,
+        p.add_argument("--model", default="toponet", choices=models, metavar="MODEL",
+                       help=_LazyHelp(lambda: f"model to train, one of: {_model_listing()}"))
+    p.add_argument("--kernel", default=None, choices=get_args(Kernel),
                    help="TopoNet position kernel (default: the model's, full)")
-    p.add_argument("--state-weights", default=None, choices=STATE_WEIGHTS,
+    p.add_argument("--state-weights", default=None, choices=get_args(StateWeights),
                    help="TopoNet state weights (default: the model's, per_state)")
-    p.add_argument("--window", default=None, choices=WINDOWS, help="TopoNet bulk window (default: the model's, learned)")
+    p.add_argument("--window", default=None, choices=get_args(Window), help="TopoNet bulk window (default: the model's, learned)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="model initialization and training seed")
+    features = _LazyChoices(_feature_names)
     if evaluate:
-        p.add_argument("--features", default=None, choices=FEATURES,
-                       help="input features (default: those the model was trained on, else wavefunctions)")
+        p.add_argument("--features", default=None, choices=features, metavar="FEATURES",
+                       help=_LazyHelp(lambda: f"input features, one of {', '.join(_feature_names())} (default: those "
+                                              "the model was trained on, else wavefunctions)"))
     else:
-        p.add_argument("--features", default="wavefunctions", choices=FEATURES,
-                       help="input features read from (or computed for) the dataset; recorded in the saved model")
+        p.add_argument("--features", default="wavefunctions", choices=features, metavar="FEATURES",
+                       help=_LazyHelp(lambda: f"input features read from (or computed for) the dataset, one of "
+                                              f"{', '.join(_feature_names())}; recorded in the saved model"))
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="torch device to run on: cpu, cuda, cuda:1, mps (default: cpu)")
+
+
+def _losses():
+    from .nn.training import LOSSES
+
+    return LOSSES
+
+
+def _chern_methods():
+    from .invariants.chern import ChernMethod
+
+    return get_args(ChernMethod)
+
+
+def _lattice_models():
+    from .lattice import Model
+
+    return get_args(Model)
 
 
 def _cmd_reproduce(args) -> int:
@@ -631,15 +740,20 @@ def _cmd_reproduce(args) -> int:
         raise ValueError(f"--models {args.models}: {exc}" if models else str(exc)) from None
     _check_executor(args.executor)
     _check_output_dir(args.out, "--out")
+    kw = {}
+    if args.device is not None:  # passed through to the study's training runs
+        if not _accepts(reproduce, "device"):
+            raise ValueError(f"--device {args.device}: this version of the study (tntopo.study.reproduce) trains on "
+                             "the CPU only; drop --device")
+        kw["device"] = str(_device_arg(args.device))
     res = reproduce(preset, out=args.out, executor=args.executor, seeds=args.seeds, models=models,
-                    resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers)
+                    resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers, **kw)
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({res['timings']['total_s']:.0f} s)")
     for name, e in res["models"].items():
         li = "n/a" if e["learns_invariant"] is None else f"{e['learns_invariant']:.2f}"
         print(f"  {name:18s} test {e['test_accuracy']:.3f}  learns invariant {li}")
-    verdict = {True: "holds", False: "does not hold", None: "not measured", "depends": "depends on the regime"}
     for f in res["findings"]:
-        print(f"  [{verdict[f['holds']]}] {f['id']}")
+        print(f"  [{f['holds'] or 'not measured'}] {f['id']}")
     return 1 if res.get("failures") else 0
 
 
@@ -712,6 +826,13 @@ def _cmd_chern(args) -> int:
     if route == "auto":
         route = ("fhs" if lat.disorder == 0 else "bott" if lat.is_periodic
                  else "local" if lat.dim > AUTO_LOCAL_DIM else "marker")
+    if route in ("marker", "bott"):  # dense n x n matrices of the lattice's Hilbert space
+        from ._memory import check_dense_memory
+
+        check_dense_memory(lat.dim, 16, f"--method {route} on a {shape[0]}x{shape[1]} lattice ({lat.dim} states)",
+                           "use --method local (windows of the lattice: O(N) memory)" if route == "marker" else
+                           "use --method fhs for a clean lattice or --method local (--boundary open) for a "
+                           "disordered one")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GaplessWarning)
         try:
@@ -819,7 +940,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "pairs 0:1.0,1:0.5 (default: clean)")
     g.add_argument("--amplitude", type=_positive_float, default=1.0, help="scale of the random hopping amplitudes")
     g.add_argument("--complex", action="store_true", help="complex hopping amplitudes")
-    g.add_argument("--min-gap", type=float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
+    g.add_argument("--min-gap", type=_nonnegative_float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
     g.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chains")
     g.add_argument("--features", default="wavefunctions",
                    help="stored features, comma-separated: wavefunctions, densities, hamiltonian (others are "
@@ -834,8 +955,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
-    from .nn.training import LOSSES
-
     t = sub.add_parser("train", help="train a model on a dataset", formatter_class=_HelpFormatter,
                        description="Train a model to predict the winding number and print validation metrics. "
                                    "--out and --checkpoint are checked (and write-probed) before training; the saved "
@@ -848,7 +967,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive_int, default=50, help="training epochs")
     t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per optimizer step")
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
-    t.add_argument("--loss", default="mse", choices=LOSSES,
+    t.add_argument("--loss", default="mse", choices=_LazyChoices(_losses), metavar="LOSS",
                    help="mse/huber/l1: regress the winding number; cross_entropy: classify it over --classes")
     t.add_argument("--classes", default=None,
                    help="winding classes of a cross_entropy classifier, e.g. -1,0,1,2 (default: the labels of DATA)")
@@ -894,6 +1013,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", metavar="N", type=_positive_int, default=None, help="training seeds per model and head (default: the preset's)")
     r.add_argument("--models", metavar="LIST", default=None, help="comma-separated subset of models, e.g. topo,topo_ti,mlp (default: all)")
     r.add_argument("--no-resume", action="store_true", help="ignore finished runs cached in DIR/runs")
+    r.add_argument("--device", default=None, metavar="DEVICE",
+                   help="torch device of the training runs (cpu, cuda...), passed through to the study's training "
+                        "where the study supports it (default: cpu)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_reproduce)
 
@@ -908,10 +1030,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the Chern number of a QWZ or Haldane lattice and the method that "
                                     "computed it (e.g. 'C = 1  (method: fhs, exact integer)'); --json prints a "
                                     "JSON object.")
-    from .invariants.chern import ChernMethod
-    from .lattice import Model as ChernModel
-
-    ch.add_argument("--model", default="qwz", choices=get_args(ChernModel), help="lattice model")
+    ch.add_argument("--model", default="qwz", choices=_LazyChoices(_lattice_models), metavar="MODEL",
+                    help=_LazyHelp(lambda: f"lattice model: {', '.join(_lattice_models())}"))
     ch.add_argument("--m", type=float, default=None, help="QWZ mass m (default 1.0); C = sign(m) for 0 < |m| < 2")
     ch.add_argument("--t1", type=float, default=None, help="Haldane nearest-neighbour hopping (default 1.0)")
     ch.add_argument("--t2", type=float, default=None, help="Haldane second-neighbour hopping (default 0.2)")
@@ -922,8 +1042,9 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--disorder", type=float, default=None,
                     help="Anderson disorder W: on-site W*u, u ~ U[-1/2, 1/2] per site (default: clean)")
     ch.add_argument("--seed", type=_nonnegative_int, default=0, help="disorder seed")
-    ch.add_argument("--method", default="auto", choices=get_args(ChernMethod),
-                    help="auto: fhs for clean lattices, bott for disordered periodic ones, marker (local above "
+    ch.add_argument("--method", default="auto", choices=_LazyChoices(_chern_methods), metavar="METHOD",
+                    help="one of auto, fhs, bott, marker, local (the ChernMethod literal of tntopo.invariants.chern). "
+                         "auto: fhs for clean lattices, bott for disordered periodic ones, marker (local above "
                          "6000 states) for open ones; fhs/bott give certified integers, marker/local the bulk "
                          "average of the local Chern marker")
     ch.add_argument("--fermi-level", type=float, default=0.0, help="states below it are occupied")
@@ -953,10 +1074,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     0: done; 1: done, but some work failed (reported); 2: a user error (one line on stderr);
     130: interrupted (Ctrl-C); 143: stopped by SIGTERM (the same clean stop).
     """
-    parser = build_parser()
     entry_point = argv is None  # run as the `tntopo` program, not called from Python
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(_join_dash_values(argv, parser))
+    try:  # parsing imports nothing heavy (tests/test_cli.py checks it): --help, --version, typos are fast
+        parser = build_parser()
+        args = parser.parse_args(_join_dash_values(argv, parser))
+    except KeyboardInterrupt:  # Ctrl-C in the first instant: one line, no traceback
+        print("tntopo: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -279,8 +279,9 @@ class SweepResult:
         return not self.failed
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain-Python (JSON-ready) form."""
+        """Plain-Python (JSON-ready) form; :meth:`from_dict` reads it back."""
         return to_jsonable({
+            "kind": "SweepResult",
             "points": [{"hoppings": hoppings_to_json(h), "disorder": d} for h, d in self.points],
             "n_cells": self.n_cells, "n_realizations": self.n_realizations, "boundary": self.boundary,
             "method": self.method, "seed": self.seed, "mean": self.mean, "std": self.std,
@@ -290,8 +291,36 @@ class SweepResult:
         })
 
     def save(self, path) -> None:
-        """Write :meth:`to_dict` as JSON, atomically."""
+        """Write :meth:`to_dict` as JSON, atomically (:meth:`load` reads it back; no pickle)."""
         write_json(path, self.to_dict(), indent=None)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "SweepResult":
+        """The result of :meth:`to_dict` (``mean``, ``std``, ``sem``, ``count`` are recomputed from ``values``).
+
+        ``store``, ``n_loaded`` and ``n_computed`` describe a run, not its result: they are not
+        kept (``None``, 0, 0).
+        """
+        from ._io import hoppings_from_json
+
+        try:
+            points = [(hoppings_from_json(p["hoppings"]), {int(m): float(w) for m, w in (p.get("disorder") or {}).items()})
+                      for p in d["points"]]
+            values = np.array([[np.nan if x is None else float(x) for x in row] for row in d["values"]], dtype=float)
+            values = values.reshape(len(points), int(d["n_realizations"]))
+            return cls(points, values, np.asarray(d["n_gapless"], dtype=int),
+                       {int(k): str(v) for k, v in (d.get("failed") or {}).items()}, int(d["n_cells"]),
+                       int(d["n_realizations"]), str(d["boundary"]), str(d["method"]), int(d["seed"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a saved SweepResult ({type(exc).__name__}: {exc}); give a file written by "
+                             "SweepResult.save") from None
+
+    @classmethod
+    def load(cls, path) -> "SweepResult":
+        """Read a file written by :meth:`save` (JSON; nothing is unpickled)."""
+        from ._io import check_kind, read_json
+
+        return cls.from_dict(check_kind(read_json(path), "SweepResult", path))
 
     def __repr__(self) -> str:
         return (f"SweepResult({len(self.points)} points x {self.n_realizations} realizations, "
@@ -313,7 +342,35 @@ class EnsembleResult:
 
     def __repr__(self) -> str:
         return (f"EnsembleResult(mean={self.mean:.4g}, std={self.std:.3g}, sem={self.sem:.3g}, "
-                f"count={self.count}, n_gapless={self.n_gapless})")
+                f"count={self.count}, n_gapless={self.n_gapless}"
+                + (f", failed={self.failed!r}" if self.failed else "") + ")")
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain-Python (JSON-ready) form: the point's summary and its sweep (one point)."""
+        return to_jsonable({"kind": "EnsembleResult", "mean": self.mean, "std": self.std, "sem": self.sem,
+                            "count": self.count, "n_gapless": self.n_gapless, "failed": self.failed,
+                            "sweep": self.sweep.to_dict()})
+
+    def save(self, path) -> None:
+        """Write :meth:`to_dict` as JSON, atomically (:meth:`load` reads it back; no pickle)."""
+        write_json(path, self.to_dict(), indent=None)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "EnsembleResult":
+        """The result of :meth:`to_dict`; the summary is recomputed from the sweep's values."""
+        try:
+            sweep = SweepResult.from_dict(d["sweep"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a saved EnsembleResult ({type(exc).__name__}: {exc}); give a file written by "
+                             "EnsembleResult.save") from None
+        return _ensemble_of(sweep)
+
+    @classmethod
+    def load(cls, path) -> "EnsembleResult":
+        """Read a file written by :meth:`save` (JSON; nothing is unpickled)."""
+        from ._io import check_kind, read_json
+
+        return cls.from_dict(check_kind(read_json(path), "EnsembleResult", path))
 
 
 # ------------------------------------------------------------------------------------ sweep
@@ -543,6 +600,13 @@ def disorder_average(
         executor=executor, max_workers=max_workers, store=store, chunk_size=chunk_size, progress=progress,
         desc=desc, region=region, buffer=buffer, core=core, tol=tol, max_buffer=max_buffer, check=check,
     )
+    return _ensemble_of(res)
+
+
+def _ensemble_of(res: SweepResult) -> EnsembleResult:
+    """The :class:`EnsembleResult` of a one-point sweep."""
+    if len(res.points) != 1:
+        raise ValueError(f"an EnsembleResult is one point; this sweep has {len(res.points)}")
     return EnsembleResult(
         mean=float(res.mean[0]), std=float(res.std[0]), sem=float(res.sem[0]), values=res.values[0],
         count=int(res.count[0]), n_gapless=int(res.n_gapless[0]), failed=res.failed.get(0), sweep=res,

@@ -20,7 +20,7 @@ from typing import Literal, Mapping, Optional, Tuple, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ._typing import BOUNDARIES
+from ._typing import BOUNDARIES, strict_keywords
 from .chains import SeedLike, make_seed_sequence
 
 __all__ = ["Lattice2D", "HAMILTONIAN_ATOL", "chern_bulk_region", "check_region"]
@@ -138,6 +138,7 @@ class Lattice2D:
     (2, 2)
     """
 
+    @strict_keywords
     def __init__(
         self,
         onsite,
@@ -220,6 +221,7 @@ class Lattice2D:
 
     # ------------------------------------------------------------------ factories
     @classmethod
+    @strict_keywords
     def qwz(cls, m: float, shape, boundary: BoundaryLike = "open", disorder=None, seed: SeedLike = None, positions=None):
         """Qi-Wu-Zhang model: ``h(k) = sin kx sx + sin ky sy + (m + cos kx + cos ky) sz``.
 
@@ -241,6 +243,44 @@ class Lattice2D:
         return lat
 
     @classmethod
+    @strict_keywords
+    def from_pythtb(cls, model, shape, boundary: BoundaryLike = "open", disorder=None, seed: SeedLike = None):
+        """A lattice of ``shape`` cells from a 2D PythTB model (``pythtb.tb_model``, ``dim_k = 2``).
+
+        PythTB's hopping ``set_hop(t, i, j, R)`` (``<i, 0|H|j, R> = t``) becomes
+        ``hoppings[-R][i, j] = t``, intra-cell terms and site energies the on-site matrix (spin is
+        the fastest orbital index for ``nspin = 2``). Cells sit at their integer (reduced)
+        coordinates, as in every :class:`Lattice2D`: the Chern number is that of PythTB's reduced
+        Brillouin zone, with tntopo's sign (QWZ: ``C = sign(m)``), which is opposite to the sign of
+        PythTB's ``wf_array.berry_flux`` (it takes Berry phases as ``-Im ln prod <u_k|u_k+1>``).
+        pythtb itself is not needed here (any object with its attributes works).
+
+        Parameters
+        ----------
+        model : pythtb.tb_model
+            Periodic in both directions (``dim_k = 2``).
+        shape, boundary, disorder, seed
+            As for :class:`Lattice2D`.
+
+        Examples
+        --------
+        >>> import pythtb                                              # doctest: +SKIP
+        >>> m = pythtb.tb_model(2, 2, [[1, 0], [0, 1]], [[0, 0], [0.5, 0.5]])   # doctest: +SKIP
+        >>> lat = Lattice2D.from_pythtb(m, (20, 20))                   # doctest: +SKIP
+        """
+        from ._pythtb import read_model
+
+        onsite, terms, n = read_model(model, 2)
+        hoppings = {}
+        for (Rx, Ry), T in terms:
+            d = (-Rx, -Ry)
+            hoppings[d] = hoppings.get(d, 0) + T
+        lat = cls(onsite, hoppings, shape, boundary, disorder, seed)
+        lat.model = ("pythtb", {"n_orb": n})
+        return lat
+
+    @classmethod
+    @strict_keywords
     def haldane(
         cls, t1: float, t2: float, phi: float, M: float, shape, boundary: BoundaryLike = "open",
         disorder=None, seed: SeedLike = None, positions=None,

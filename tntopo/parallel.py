@@ -78,8 +78,6 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
 from ._typing import EXECUTOR_KINDS, strict_keywords
 
 __all__ = ["SerialExecutor", "get_executor", "task_seed", "map_tasks", "TaskFailure", "Interrupted", "interruptible",
@@ -494,8 +492,10 @@ def get_executor(
         ex.shutdown(wait=True)
 
 
-def task_seed(seed: int, *key: int) -> np.random.SeedSequence:
+def task_seed(seed: int, *key: int) -> "np.random.SeedSequence":
     """Seed of one task: ``SeedSequence(seed, spawn_key=key)``; independent of scheduling."""
+    import numpy as np  # here: the command imports this module before it knows it needs NumPy
+
     return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
 
 

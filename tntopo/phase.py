@@ -225,19 +225,56 @@ class PhaseDiagram:
         keep = np.abs(g) > margin
         return float(np.mean(np.round(self.mean[keep]) == (g[keep] > 0)))
 
+    def __repr__(self) -> str:
+        sw = self.sweep
+        return (f"PhaseDiagram({self.x_param} x {self.y_param}: {len(self.x)} x {len(self.y)} grid, "
+                f"x in [{float(np.min(self.x)):g}, {float(np.max(self.x)):g}], "
+                f"y in [{float(np.min(self.y)):g}, {float(np.max(self.y)):g}], n_cells={sw.n_cells}, "
+                f"{sw.n_realizations} realizations, method={sw.method!r}, failed={len(self.failed)})")
+
     def to_dict(self) -> Dict[str, Any]:
+        """Plain-Python (JSON-ready) form; :meth:`from_dict` reads it back."""
         from ._io import hoppings_to_json, to_jsonable
 
-        return to_jsonable({"x": self.x, "y": self.y, "x_param": self.x_param, "y_param": self.y_param,
+        return to_jsonable({"kind": "PhaseDiagram", "x": self.x, "y": self.y, "x_param": self.x_param, "y_param": self.y_param,
                             "mean": self.mean, "std": self.std, "sem": self.sem,
                             "hoppings": hoppings_to_json(self.hoppings),
                             "disorder": self.disorder, "sweep": self.sweep.to_dict()})
 
     def save(self, path) -> None:
-        """Write the diagram as JSON, atomically."""
+        """Write the diagram as JSON, atomically (:meth:`load` reads it back; no pickle)."""
         from ._io import write_json
 
         write_json(path, self.to_dict(), indent=None)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "PhaseDiagram":
+        """The diagram of :meth:`to_dict` (``mean``, ``std``, ``sem`` are recomputed from the sweep)."""
+        from ._io import hoppings_from_json
+
+        try:
+            sweep = SweepResult.from_dict(d["sweep"])
+            x, y = np.asarray(d["x"], dtype=float), np.asarray(d["y"], dtype=float)
+            shape = (len(y), len(x))
+            return cls(x, y, str(d["x_param"]), str(d["y_param"]), sweep.mean.reshape(shape),
+                       sweep.std.reshape(shape), sweep.sem.reshape(shape), hoppings_from_json(d["hoppings"]),
+                       {int(m): float(w) for m, w in (d.get("disorder") or {}).items()}, sweep)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a saved PhaseDiagram ({type(exc).__name__}: {exc}); give a file written by "
+                             "PhaseDiagram.save or `tntopo phase-diagram --data`") from None
+
+    @classmethod
+    def load(cls, path) -> "PhaseDiagram":
+        """Read a file written by :meth:`save` (or ``tntopo phase-diagram --data``; JSON, nothing unpickled).
+
+        Examples
+        --------
+        >>> pd = PhaseDiagram.load("tai.json")            # doctest: +SKIP
+        >>> fig = tntopo.plot.plot_phase_diagram(pd)       # doctest: +SKIP
+        """
+        from ._io import check_kind, read_json
+
+        return cls.from_dict(check_kind(read_json(path), "PhaseDiagram", path))
 
 
 @strict_keywords

@@ -24,6 +24,7 @@ __all__ = [
     "HEAD_NAMES",
     "figure_problems",
     "looks_like_repr",
+    "integer_axis",
 ]
 
 
@@ -144,12 +145,59 @@ def looks_like_repr(text: str) -> bool:
     return bool(_REPR.search(_MATH.sub("", text)))
 
 
+_MEAN_WORDS = re.compile(r"\b(mean|means|average|averages|averaged)\b", re.I)
+_NO_SPREAD = re.compile(r"\b(one seed|single seed|no spread|exact)\b", re.I)
+
+
+def _series(ax):
+    """``[(label, style key)]`` of the labelled data series of ``ax`` (lines and error-bar plots).
+
+    The style key is what tells series apart to a reader: colour, line style (``"None"`` when the
+    line is not drawn) and marker.
+    """
+    from matplotlib.colors import to_hex
+    from matplotlib.container import ErrorbarContainer
+
+    def key(line):
+        ls = line.get_linestyle() if line.get_linewidth() > 0 else "None"
+        return (to_hex(line.get_color(), keep_alpha=False), ls, str(line.get_marker()))
+
+    out, in_containers = [], set()
+    for c in ax.containers:
+        if isinstance(c, ErrorbarContainer) and c.lines and c.lines[0] is not None:
+            in_containers.add(id(c.lines[0]))
+            if not c.get_label().startswith("_"):
+                out.append((c.get_label(), key(c.lines[0])))
+    for line in ax.get_lines():
+        label = line.get_label()
+        if id(line) in in_containers or label.startswith("_") or len(line.get_xdata()) < 2:
+            continue  # unlabelled helper lines and single points are not series
+        out.append((label, key(line)))
+    return out
+
+
+def _has_spread(ax) -> bool:
+    """Whether ``ax`` shows a spread: error bars, a filled band (fill_between) or vertical ranges."""
+    from matplotlib.collections import LineCollection, PolyCollection
+    from matplotlib.container import ErrorbarContainer
+
+    return (any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+            or any(isinstance(c, (PolyCollection, LineCollection)) for c in ax.collections))
+
+
 def figure_problems(fig) -> list:
     """What keeps a figure from being publishable, as a list of sentences (empty: none found).
 
-    Checked: every visible axes (colour bars and axes with the axis switched off, such as
-    network drawings, excepted) has an x and a y label, and no legend entry looks like a
-    Python repr (:func:`looks_like_repr`).
+    Checked, on every visible axes (colour bars and axes with the axis switched off, such as
+    network drawings, excepted):
+
+    * it has an x and a y label;
+    * no legend entry looks like a Python repr (:func:`looks_like_repr`);
+    * distinct labelled series are drawn distinctly: two series with different labels and the
+      same colour, line style and marker (e.g. a colour cycle that wrapped around) are reported;
+    * a plotted mean shows its spread: an axes whose y label, title or series labels say
+      "mean"/"average" must carry error bars or a band (``errorbar``, ``fill_between``,
+      ``vlines``), unless its text says why there is none ("single seed", "exact").
 
     Parameters
     ----------
@@ -171,11 +219,34 @@ def figure_problems(fig) -> list:
             problems.append(f"{name} has no y label")
         if ax.get_legend() is not None:
             legends.append(ax.get_legend())
+        series = _series(ax)
+        by_style = {}
+        for label, style in series:
+            by_style.setdefault(style, [])
+            if label not in by_style[style]:
+                by_style[style].append(label)
+        for style, labels in by_style.items():
+            if len(labels) > 1:
+                shown = ", ".join(repr(t) for t in labels[:4]) + (", ..." if len(labels) > 4 else "")
+                problems.append(f"{name}: the series {shown} are drawn alike (colour {style[0]}, line style "
+                                f"{style[1]!r}, marker {style[2]!r}); give each its own colour or style")
+        if series:
+            text = " ".join([ax.get_ylabel(), ax.get_title()] + [label for label, _ in series])
+            if _MEAN_WORDS.search(text) and not _NO_SPREAD.search(text) and not _has_spread(ax):
+                problems.append(f"{name} plots a mean without error bars or a band; show the spread (errorbar, "
+                                "fill_between) or say why there is none")
     for leg in legends:
         for t in leg.get_texts():
             if looks_like_repr(t.get_text()):
                 problems.append(f"legend entry {t.get_text()!r} looks like a Python repr; write it as text or math")
     return problems
+
+
+def integer_axis(axis) -> None:
+    """Put integer ticks only on ``axis`` (``ax.xaxis``/``ax.yaxis``): cell and site indices."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool = True, cmap: str = "viridis",
@@ -289,6 +360,7 @@ def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None,
     if winding is not None:
         ax.axhline(winding, color="k", ls=":", lw=1, label=f"bulk winding number {winding:g}")
     ax.set_xlabel("cell $n$")
+    integer_axis(ax.xaxis)
     ax.set_ylabel("local winding marker $w(n)$")
     if label or winding is not None or clip is not None:
         ax.legend(fontsize="small")
@@ -298,10 +370,22 @@ def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None,
 # ----------------------------------------------------------------------------- study figures
 # Each takes the ``results`` dict of :func:`tntopo.study.reproduce` (the content of results.json).
 def _model_colors(names):
+    """One distinct colour per name: the colour cycle while it lasts, else evenly spaced colours of
+    a colormap (tab20 up to 20 names, turbo beyond) -- never a wrapped-around cycle."""
+    import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
 
+    names = list(dict.fromkeys(names))
     cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
-    return {m: cycle[i % len(cycle)] for i, m in enumerate(names)}
+    if len(names) <= len(cycle):
+        return {m: cycle[i] for i, m in enumerate(names)}
+    if len(names) <= 20:
+        cmap = matplotlib.colormaps["tab20"]
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # dark shades first, then light ones
+        return {m: to_hex(cmap(order[i])) for i, m in enumerate(names)}
+    cmap = matplotlib.colormaps["turbo"]
+    return {m: to_hex(cmap(0.05 + 0.9 * i / (len(names) - 1))) for i, m in enumerate(names)}
 
 
 def _row_style(name, entry, colors):
@@ -594,8 +678,10 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
     grid, cells = tm.get("grid") or {}, tm["cells"]
     lengths = list(grid.get("n_cells") or sorted({c["n_cells"] for c in cells}))
     inits = list(grid.get("inits") or list(dict.fromkeys(c["init"] for c in cells)))
-    divs = [tuple(d) for d in grid.get("diversities") or ()]
-    divs = divs or list(dict.fromkeys(tuple(c["train_windings"]) for c in cells))
+    def panel(c):  # one panel per model (third edition) or per training diversity (second edition)
+        return ("model", c["model"]) if c.get("model") else ("windings", tuple(c["train_windings"]))
+
+    divs = list(dict.fromkeys(panel(c) for c in cells))
     fig, axs = _panels(ax, len(divs), (2.0 + 1.7 * len(inits) * len(divs), 1.2 + 0.65 * len(lengths)))
     cm = matplotlib.colormaps[cmap].with_extremes(bad="lightgrey")
     thr, epochs, n_seeds = grid.get("threshold"), grid.get("epochs"), grid.get("seeds")
@@ -604,7 +690,7 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
         val = np.full((len(lengths), len(inits)), np.nan)
         ref_fails = np.zeros(val.shape, bool)
         for c in cells:
-            if tuple(c["train_windings"]) != div or c["n_cells"] not in lengths or c["init"] not in inits:
+            if panel(c) != div or c["n_cells"] not in lengths or c["init"] not in inits:
                 continue
             i, j = lengths.index(c["n_cells"]), inits.index(c["init"])
             val[i, j] = _num(c.get("learns_invariant"))
@@ -624,7 +710,8 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
         a.set_yticklabels([str(n) for n in lengths])
         a.set_xlabel("initialization")
         a.set_ylabel("chain length $N$ (cells)")
-        a.set_title("trained on windings " + ", ".join(str(w) for w in div), fontsize="medium")
+        a.set_title(f"model {div[1]}" if div[0] == "model" else
+                    "trained on windings " + ", ".join(str(w) for w in div[1]), fontsize="medium")
     how = []
     if n_seeds:
         how.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''} per cell")
@@ -825,12 +912,14 @@ def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     if not models:
         raise ValueError(f"results hold no {key} curves")
     fig, ax = _axes(ax, figsize=(6.0, 4.0))
-    colors = _model_colors(results["models"])
+    colors = _base_colors(results["models"])  # one colour per base model, line style per head
     for m, e in models.items():
         c = e["curves"][key]
         ep = np.arange(1, len(c["mean"]) + 1)
-        ax.plot(ep, c["mean"], color=colors[m], label=display_name(m))
-        ax.fill_between(ep, c["min"], c["max"], color=colors[m], alpha=0.15)
+        color, ls = _row_style(m, e, colors)
+        ax.plot(ep, c["mean"], color=color, ls=ls, label=display_name(m))
+        ax.fill_between(ep, c["min"], c["max"], color=color, alpha=0.12)
+    integer_axis(ax.xaxis)
     ax.set_xlabel("epoch")
     ax.set_ylabel({"val_accuracy": "validation accuracy (mean, min-max band)",
                    "train_loss": "training loss (mean, min-max band)"}.get(key, key.replace("_", " ")))
@@ -880,6 +969,8 @@ def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", color
         im = ax.imshow(c.T, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
         ax.set_xlabel(r"cell $x$ (lattice units)")
         ax.set_ylabel(r"cell $y$ (lattice units)")
+        integer_axis(ax.xaxis)
+        integer_axis(ax.yaxis)
     if title:
         ax.set_title(title)
     if colorbar:

@@ -25,8 +25,8 @@ extra per-sample arrays in ``aux``.
 Each set is an :class:`EvalSet` with the target names used across tntopo (see
 :mod:`tntopo.data.dataset`): float32 wavefunctions ``x`` ``(n, 2N, 2N)``
 (:func:`tntopo.data.wavefunctions`), the exact integer winding ``label`` (Bloch for clean chains,
-twisted boundaries for disordered ones) and ``w_real``, the real-space winding number of the same
-open chain (the invariant a perfect model computes from this input; for ``ablation`` that of the
+twisted boundaries for disordered ones) and ``w_real``, the real-space winding number of the input's
+own flat band (:func:`tntopo.data.features.input_winding`: the invariant a perfect model computes from this input; for ``ablation`` that of the
 unablated chain). Every random draw derives from ``cfg.seed`` through
 :func:`tntopo.parallel.task_seed`, so the sets are identical wherever they are built.
 
@@ -35,21 +35,21 @@ tntopo datasets, with a ``format_version`` that is checked on reading.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .features import spectra
+from .features import grouped_levels, spectra
 from .generate import CorruptDatasetError, check_format, register_format
 
 __all__ = ["EvalSet", "build_eval_sets", "load_eval_sets", "save_eval_sets", "ablate_fixed", "ablate_in_gap",
            "EVALSETS_FORMAT_VERSION"]
 
-#: Storage format of the evaluation-set files written by this tntopo (2: ``aux`` arrays, fixed ablation).
-EVALSETS_FORMAT_VERSION = 2
+#: Storage format of the evaluation-set files written by this tntopo (2: ``aux`` arrays, fixed ablation;
+#: 3: well-posed wavefunctions, ``w_real`` the invariant of the input's own flat band).
+EVALSETS_FORMAT_VERSION = 3
 KIND = "evalsets"
 register_format(KIND, EVALSETS_FORMAT_VERSION)
 
@@ -75,6 +75,12 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.label)
 
+    def __repr__(self) -> str:
+        classes = ", ".join(f"{int(w)}: {int(c)}" for w, c in zip(*np.unique(self.label, return_counts=True)))
+        extra = (", ablated" if self.removed is not None else "") + (f", aux={sorted(self.aux)}" if self.aux else "")
+        return (f"EvalSet({len(self)} samples, n_cells={self.n_cells}, features {tuple(self.x.shape[1:])}, "
+                f"labels {{{classes}}}{extra})")
+
     def dataset(self, target: str = "label"):
         """An :class:`~tntopo.data.ArrayDataset` (float32 features, float32 targets) for :func:`tntopo.nn.train`."""
         from .dataset import ArrayDataset
@@ -85,13 +91,11 @@ class EvalSet:
         return ArrayDataset(self.x, y, features="wavefunctions", target=target, label=self.label, w_real=self.w_real)
 
 
-def _real_space(h: np.ndarray) -> np.ndarray:
-    from ..errors import GaplessWarning
-    from ..invariants import winding_number
+def _real_space(psi: np.ndarray) -> np.ndarray:
+    """The real-space invariant the input determines (:func:`tntopo.data.features.input_winding`)."""
+    from .features import input_winding
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GaplessWarning)
-        return np.asarray(winding_number(h, method="dense"), dtype=float)
+    return np.asarray(input_winding(psi), dtype=float)
 
 
 def _clean_set(cfg, key: str, n: int, n_cells: int, windings):
@@ -105,7 +109,8 @@ def _clean_set(cfg, key: str, n: int, n_cells: int, windings):
     )
     h = batch.hopping_blocks()
     E, psi = spectra(h)
-    return EvalSet(psi.astype(np.float32), batch.bloch_windings().astype(np.int64), _real_space(h), n_cells), E
+    return EvalSet(psi.astype(np.float32), batch.bloch_windings().astype(np.int64), _real_space(psi), n_cells,
+                   aux={"near_degenerate": grouped_levels(E)}), E
 
 
 def ablate_fixed(x: np.ndarray, n_states: int = 2) -> np.ndarray:
@@ -175,7 +180,8 @@ def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
     n_states = 2 * max(abs(int(w)) for w in cfg.train_windings)
     xa = ablate_fixed(test.x, n_states)
     out["ablation"] = EvalSet(xa, test.label.copy(), test.w_real.copy(), N,
-                              removed=np.full(len(test), n_states, np.int64))
+                              removed=np.full(len(test), n_states, np.int64),
+                              aux={"near_degenerate": test.aux["near_degenerate"].copy()})
     return out
 
 

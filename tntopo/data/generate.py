@@ -157,6 +157,11 @@ def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hop
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     levels = _norm_disorder(disorder)
+    if not (np.isfinite(amplitude) and amplitude > 0):
+        raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")
+    from ..chains import check_min_gap
+
+    min_gap = check_min_gap(min_gap, amplitude, len(ranges), complex_hoppings)
     return {
         "n_samples": int(n_samples), "n_cells": int(n_cells), "ranges": ranges, "windings": windings,
         "disorder": [None if d is None else {str(m): w for m, w in d.items()} for d in levels],
@@ -449,12 +454,12 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
     missing or damaged shards are computed), the check against a dataset made with other
     parameters, workers computing and this process writing each shard atomically as it arrives,
     Ctrl-C or SIGTERM answered at once with nothing written after it (see
-    :func:`tntopo.parallel.interruptible`; the local workers are stopped, a rerun resumes). ``count_key`` is an array every shard
-    holds (its length is the shard's sample count); ``rerun`` names the function for messages.
+    :func:`tntopo.parallel.interruptible`; the local workers are stopped, a rerun resumes).
+    ``count_key`` is an array every shard holds (its length is the shard's sample count);
+    ``rerun`` names the function for messages.
     """
     from .._io import write_json
     from .._version import __version__
-    from ..parallel import map_tasks, raise_if_stopped
 
     shard_kind = {"kind": kind, "required": count_key, "rerun": rerun}
     root = Path(path)
@@ -481,7 +486,32 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
         p.unlink()
     meta = {"format_version": format_version, "kind": kind, "tntopo_version": __version__, "spec": spec,
             "n_shards": _n_shards(spec), "complete": False}
+    created = [p for p in (root, *root.parents) if not p.exists()][::-1]  # directories this call creates
     write_json(root / META, meta)
+    try:
+        _compute_shards(root, spec, compute, shard_kind, format_version, executor, progress)
+    except BaseException:
+        # a run that finished no shard leaves nothing behind (no meta.json, no directory it made):
+        # there is nothing to resume, and a corrected rerun starts clean
+        if not any(root.glob("shard-*.h5")):
+            (root / META).unlink(missing_ok=True)
+            for d in reversed(created):
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+        raise
+    meta["shards"] = [{"file": shard_path(root, k).name, "n_samples": _shard_len(spec, k)} for k in range(_n_shards(spec))]
+    meta["complete"] = True
+    write_json(root / META, meta)
+    return root
+
+
+def _compute_shards(root: Path, spec, compute, shard_kind, format_version, executor, progress) -> None:
+    """Compute the missing shards of ``root`` and write each one as it arrives (see :func:`write_dataset`)."""
+    from ..parallel import map_tasks, raise_if_stopped
+
+    kind, count_key = shard_kind["kind"], shard_kind["required"]
     # a spec change removes all old shards above; a stale extra shard from a larger run is ignored
     todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec, **shard_kind)]
 
@@ -493,10 +523,6 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
     res = map_tasks(compute, [(k, (spec, k)) for k in todo], executor, progress=progress,
                     desc=f"generate {root.name}", on_result=write)
     _raise_failures(res)
-    meta["shards"] = [{"file": shard_path(root, k).name, "n_samples": _shard_len(spec, k)} for k in range(_n_shards(spec))]
-    meta["complete"] = True
-    write_json(root / META, meta)
-    return root
 
 
 def read_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:

@@ -1,6 +1,7 @@
 """``winding_number`` and ``local_winding_marker``: one entry point for every route."""
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass, fields
 from typing import Optional, Sequence, Tuple
@@ -8,6 +9,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .._laurent import GAP_TOL, laurent_coefficients
+from ..chains import MIN_CELLS
 from .._typing import MarkerMethod, Method, check_option, strict_keywords
 from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
 from ..errors import GaplessError, GaplessWarning
@@ -75,11 +77,93 @@ def check_method_options(function: str, method: str, local_given: Sequence[str],
                       "or 'local' for a region")
 
 
+def _full_hamiltonian_layout(h: np.ndarray) -> Optional[str]:
+    """``"block"``/``"interleaved"`` if ``h`` looks like a full chiral Hamiltonian, else ``None``.
+
+    A full ``2N x 2N`` chiral Hamiltonian passed where an A->B block is expected is Hermitian
+    and has zero same-sublattice blocks, in the basis ``(A_0..A_{N-1}, B_0..B_{N-1})``
+    (``"block"``, as :meth:`SSHChain.hamiltonian` builds it) or ``(A_0, B_0, A_1, B_1, ...)``
+    (``"interleaved"``). A true A->B block of that form is Hermitian, and a Hermitian block
+    has winding number 0 (``h(k)`` is real: it cannot wind): taking it for a block would return
+    a silent 0.
+    """
+    n2 = h.shape[-1]
+    if n2 % 2 or n2 < 2 * MIN_CELLS:
+        return None
+    scale = float(np.abs(h).max(initial=0.0))
+    if scale == 0.0:
+        return None
+    tol = 1e-10 * scale
+    n = n2 // 2
+    hh = h.reshape((-1, n2, n2))
+    if np.abs(hh[:, :n, :n]).max() <= tol and np.abs(hh[:, n:, n:]).max() <= tol:
+        layout = "block"
+    elif np.abs(hh[:, ::2, ::2]).max() <= tol and np.abs(hh[:, 1::2, 1::2]).max() <= tol:
+        layout = "interleaved"
+    else:
+        return None
+    if np.abs(hh - np.conj(np.swapaxes(hh, -1, -2))).max() > tol:
+        return None
+    return layout
+
+
+def check_not_full_hamiltonian(h: np.ndarray, function: str = "winding_number") -> None:
+    """Raise ``ValueError`` if raw blocks ``h`` are in fact a full ``2N x 2N`` chiral Hamiltonian.
+
+    See :func:`_full_hamiltonian_layout`; the message names the two fixes (wrap the matrix in
+    :class:`~tntopo.ChiralHamiltonian`, or pass its A->B block).
+    """
+    layout = _full_hamiltonian_layout(h)
+    if layout is None:
+        return
+    n2 = h.shape[-1]
+    n = n2 // 2
+    block = f"H[..., :{n}, {n}:]" if h.ndim == 3 else f"H[:{n}, {n}:]"
+    where = (f"its A->B block {block}" if layout == "block"
+             else f"its A->B block {block.replace(f':{n}, {n}:', '0::2, 1::2')} (sites ordered A_0, B_0, A_1, ...)")
+    raise ValueError(
+        f"{function}() got a {n2}x{n2} matrix that is a full chiral Hamiltonian [[0, h], [h^dagger, 0]] "
+        f"(Hermitian, zero A-A and B-B blocks), not an A->B hopping block: read as a block it would give a "
+        f"meaningless 0. Pass tntopo.ChiralHamiltonian(H) (it finds the A/B split) or {where}"
+    )
+
+
+def _raw_blocks(system, function: str) -> np.ndarray:
+    """``as_blocks(system)`` for what is not a chain: a 2D lattice, or any object that is not an
+    array, is refused with what to pass instead (not numpy's "dtype object")."""
+    from ..lattice import Lattice2D
+
+    if isinstance(system, Lattice2D):
+        raise ValueError(
+            f"{function}() got a 2D lattice ({system!r}): the winding number is the invariant of 1D chiral "
+            "chains; use tntopo.chern_number(lattice) (or tntopo.local_chern_marker) for a 2D lattice"
+        )
+    if not (isinstance(system, (np.ndarray, list, tuple, numbers.Number)) or hasattr(system, "__array__")
+            or hasattr(system, "detach")):
+        raise ValueError(
+            f"{function}() takes an SSHChain, a ChainBatch, a ChiralHamiltonian or A->B hopping blocks "
+            f"(an (N, N) or (B, N, N) array), got {type(system).__name__}"
+        )
+    h = as_blocks(system)
+    check_not_full_hamiltonian(h, function)
+    return h
+
+
 def _check_method(method) -> str:
     return check_option("method", method, Method)
 
 
+def _check_dense_size(n_cells: int, complex_: bool, function: str, batch: int = 1) -> None:
+    """Refuse (``ValueError``, before any work) a dense route whose ``N x N`` matrices cannot fit."""
+    from .._memory import check_dense_memory
+
+    check_dense_memory(n_cells, 16 if complex_ else 8, f"method='dense' ({function}) on {n_cells} cells"
+                       + (f" x {batch} chains" if batch > 1 else ""),
+                       "use method='local' (windows of the chain: O(N) memory and time)", batch=batch)
+
+
 def _chain_dense(chain: SSHChain, region) -> float:
+    _check_dense_size(chain.n_cells, chain.dtype.kind == "c", "winding_number")
     return float(realspace.winding_from_blocks(chain.hopping_block()[None], chain.boundary, region)[0])
 
 
@@ -132,7 +216,9 @@ def winding_number(
     Raises
     ------
     ValueError
-        Bad input (NaN, non-square or too small blocks, unknown method or boundary...).
+        Bad input (NaN, non-square or too small blocks, unknown method or boundary...), or a
+        full ``2N x 2N`` chiral Hamiltonian given as raw blocks (wrap it in
+        :class:`~tntopo.ChiralHamiltonian`, or pass its A->B block).
     TypeError
         An unknown keyword, or one inapplicable to ``method`` (e.g. ``buffer=`` with
         ``method="dense"``).
@@ -166,13 +252,14 @@ def winding_number(
             )
         if method == "local" or (method == "auto" and system.n_cells > AUTO_LOCAL_CELLS):
             return float(opts.run(system, region, progress))
+        _check_dense_size(system.n_cells, np.iscomplexobj(system.H), "winding_number")
         return float(
             realspace.winding_from_blocks(
                 system.hopping_block()[None], "open", region,
                 positions=(system.positions_A, system.positions_B),
             )[0]
         )
-    h = as_blocks(system)
+    h = _raw_blocks(system, "winding_number")
     if method in ("bloch", "twisted"):
         raise ValueError(
             f"method={method!r} needs an SSHChain (it uses the hoppings or a periodic ring); raw "
@@ -180,6 +267,7 @@ def winding_number(
         )
     if method == "local" or (method == "auto" and h.shape[-1] > AUTO_LOCAL_CELLS):
         return opts.run(h, region, progress)
+    _check_dense_size(h.shape[-1], np.iscomplexobj(h), "winding_number", batch=h.shape[0] if h.ndim == 3 else 1)
     W = realspace.winding_from_blocks(h, "open", region)
     return float(W) if h.ndim == 2 else W
 
@@ -214,6 +302,7 @@ def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, 
     if method == "auto":
         method = "twisted" if batch.boundary == "periodic" else ("local" if big else "dense")
     if method == "dense":
+        _check_dense_size(batch.n_cells, np.iscomplexobj(batch.hoppings), "winding_number", batch=len(batch))
         return realspace.winding_from_blocks(batch.hopping_blocks(), batch.boundary, region)
     if method == "bloch":
         if batch.disorder:
@@ -294,16 +383,19 @@ def local_winding_marker(
     method = check_option("method", method, MarkerMethod, hint=" for local_winding_marker")
     opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
     if method == "local":
+        if not isinstance(system, (SSHChain, ChiralHamiltonian, ChainBatch)):
+            _raw_blocks(system, "local_winding_marker")
         return opts.run(system, None, bool(progress), markers=True, cells=cells)
     _inapplicable("local_winding_marker", method, opts.given() + (("progress",) if progress else ()),
                   "they are options of the local route: use method='local'")
     boundary, positions = "open", None
     if isinstance(system, SSHChain):
+        _check_dense_size(system.n_cells, system.dtype.kind == "c", "local_winding_marker")
         h, boundary = system.hopping_block(), system.boundary
     elif isinstance(system, ChiralHamiltonian):
         h, positions = system.hopping_block(), (system.positions_A, system.positions_B)
     else:
-        h = as_blocks(system)
+        h = _raw_blocks(system, "local_winding_marker")
     w = realspace.markers_from_blocks(h, boundary, positions)
     if cells is not None:
         cells = np.asarray(cells, dtype=int)

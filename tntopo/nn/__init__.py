@@ -8,6 +8,7 @@ winding numbers (or ``(B, K)`` logits when built as a classifier), and takes ``n
 * :mod:`~tntopo.nn.registry` -- :data:`MODELS`, :func:`build_model`, :func:`register_model`;
 * :mod:`~tntopo.nn.training` -- :func:`train`, :func:`evaluate`, :func:`predict`, :class:`History`,
   :func:`select_lr`, :func:`effective_parameters`;
+* :mod:`~tntopo.nn.batched` -- :func:`train_seeds` (many seeds as one vmapped model);
 * :mod:`~tntopo.nn.serialization` -- :func:`save_model`, :func:`load_model` (no unpickling of code).
 """
 from . import functional
@@ -18,11 +19,12 @@ from .serialization import ModelFileError, load_model, read_model_meta, save_mod
 from .toponet import CommutatorTopoNet, OddTopoNet, TopoNet
 from .toponet2d import TopoNet2D
 from . import chern
-from .training import (History, TrainingDivergedError, effective_parameters, evaluate, n_parameters, predict,
+from .training import (History, TrainingDivergedError, check_device, effective_parameters, evaluate, n_parameters, predict,
                        select_lr, train)
+from .batched import train_seeds
 
 __all__ = ["functional", "TopoNet", "OddTopoNet", "CommutatorTopoNet", "MLP", "ShallowNet", "CNN", "SymmetricNet",
            "prune_svd", "singular_values", "MODELS", "ModelEntry", "build_model", "register_model", "model_names",
            "WindingClassifier", "accepts_size", "save_model", "load_model", "read_model_meta", "ModelFileError",
            "train", "evaluate", "predict", "History", "select_lr", "n_parameters", "effective_parameters",
-           "TrainingDivergedError", "TopoNet2D", "chern"]
+           "TrainingDivergedError", "check_device", "TopoNet2D", "chern", "train_seeds"]

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._typing import Init, Kernel, StateWeights, Window
+from .._typing import Init, Kernel, StateWeights, Window, strict_keywords
 from ..invariants.realspace import bulk_window, position_kernel
 
 __all__ = ["TopoNet", "OddTopoNet", "CommutatorTopoNet", "KERNELS", "STATE_WEIGHTS", "WINDOWS"]
@@ -76,6 +76,20 @@ class _Square(torch.autograd.Function):
     def backward(ctx, g):
         (q,) = ctx.saved_tensors
         return 2 * g * q  # out of place: under functorch transforms g may be a batched view
+
+
+def require_tensor(x, name: str) -> torch.Tensor:
+    """Return ``x`` if it is a ``torch.Tensor``, else raise a ``TypeError`` that says how to convert it.
+
+    Models take tensors (as every ``torch.nn.Module`` does): a NumPy array is not converted
+    silently, since its dtype and device are the caller's choice.
+    """
+    if not isinstance(x, torch.Tensor):
+        kind = type(x).__module__.split(".")[0] + "." + type(x).__qualname__ if type(x).__module__ != "builtins" \
+            else type(x).__qualname__
+        raise TypeError(f"{name} takes a torch.Tensor of features (B, 2N, 2N), got {kind}; convert it with "
+                        "torch.as_tensor(x)")
+    return x
 
 
 def _check(name, value, allowed):
@@ -143,6 +157,7 @@ class TopoNet(nn.Module):
     >>> W = net(torch.as_tensor(wavefunctions(h)))     # == tntopo.winding_number(h, method="dense")
     """
 
+    @strict_keywords
     def __init__(
         self,
         n_cells: int,
@@ -252,6 +267,7 @@ class TopoNet(nn.Module):
 
     # ------------------------------------------------------------------ network
     def _split(self, x: torch.Tensor):
+        require_tensor(x, type(self).__name__)
         if x.ndim != 3 or x.shape[-1] != x.shape[-2] or x.shape[-1] % 2:
             raise ValueError(
                 f"TopoNet takes wavefunctions of shape (B, 2N, 2N), got {tuple(x.shape)}; compute them "

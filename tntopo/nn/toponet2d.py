@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._typing import strict_keywords
+
 from .chern import _check_shape, bulk_window_2d
 
 __all__ = ["TopoNet2D", "KERNELS_2D", "WINDOWS_2D"]
@@ -118,6 +120,7 @@ class TopoNet2D(nn.Module):
     >>> C = net(H)                          # == tntopo.nn.chern.chern_number(H, (8, 8))
     """
 
+    @strict_keywords
     def __init__(
         self,
         shape: Tuple[int, int],

@@ -35,8 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._typing import strict_keywords
+
 __all__ = ["train", "evaluate", "predict", "History", "as_dataset", "select_lr", "n_parameters",
-           "effective_parameters", "output_jacobian", "best_lr", "TrainingDivergedError", "Loss", "Optimizer", "LOSSES", "OPTIMIZERS"]
+           "effective_parameters", "output_jacobian", "best_lr", "TrainingDivergedError", "Loss", "Optimizer", "LOSSES", "OPTIMIZERS",
+           "check_device", "DIVERGENCE_FACTOR"]
 
 #: ``train(loss=...)``: regression losses and the classification loss.
 Loss = Literal["mse", "huber", "l1", "cross_entropy"]
@@ -47,7 +50,39 @@ OPTIMIZERS: Tuple[str, ...] = get_args(Optimizer)
 
 
 class TrainingDivergedError(ValueError, FloatingPointError):
-    """The training loss became NaN or infinite (the learning rate is too large, or gradients explode)."""
+    """The training loss became NaN or infinite, or exploded (the learning rate is too large, or
+    gradients explode)."""
+
+
+#: :func:`train` stops with :class:`TrainingDivergedError` when a batch loss exceeds this many times
+#: ``max(first batch loss, 1)`` of the run: a finite but exploding loss (``lr=1e4`` reaches 1e34)
+#: is divergence too. Training only lowers the loss of a sane run, by orders of magnitude at most.
+DIVERGENCE_FACTOR = 1e6
+
+
+def check_device(device) -> torch.device:
+    """``torch.device(device)``, or a ``ValueError`` if it is malformed or not available here.
+
+    ``device="cuda"`` with a CPU-only torch (or no GPU visible) says so and how to fix it,
+    instead of torch's ``AssertionError`` from deep inside ``model.to``.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda' or 'cuda:0'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch is a CPU-only build (torch.version.cuda is None)" if torch.version.cuda is None
+                   else "no CUDA GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)")
+            raise ValueError(f"device={device!r}: {why}; use device='cpu', or install a CUDA build of torch")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible; "
+                             f"use an index below {torch.cuda.device_count()}")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r}: the MPS backend is not available here; use device='cpu'")
+    return dev
 
 
 class History(dict):
@@ -197,6 +232,7 @@ def _outputs(model: nn.Module, ds, batch_size: int, device, num_workers: int):
     return torch.cat(outs), torch.cat(targets)
 
 
+@strict_keywords
 def predict(model: nn.Module, data, batch_size: int = 1024, device=None, num_workers: int = 0):
     """Predicted windings and targets ``(pred (n,), target (n,))`` of ``model`` on ``data``, no grad.
 
@@ -211,6 +247,7 @@ def predict(model: nn.Module, data, batch_size: int = 1024, device=None, num_wor
     return torch.tensor(classes, dtype=torch.float64)[out.argmax(-1)], y
 
 
+@strict_keywords
 def evaluate(model: nn.Module, data, batch_size: int = 1024, device=None, loss: Optional[str] = None,
              num_workers: int = 0) -> Dict[str, float]:
     """Accuracy and errors of ``model`` on ``data``.
@@ -252,6 +289,7 @@ def _n_cells_of(ds) -> Optional[int]:
     return None
 
 
+@strict_keywords
 def train(
     model: nn.Module,
     train_data,
@@ -321,7 +359,10 @@ def train(
     Raises
     ------
     TrainingDivergedError
-        The loss became NaN or infinite (lower ``lr`` or set ``clip_grad``).
+        The loss became NaN or infinite, or exploded (above :data:`DIVERGENCE_FACTOR` times that
+        of the first batch): lower ``lr`` or set ``clip_grad``.
+    ValueError
+        ``device`` is malformed or not available (e.g. ``"cuda"`` with a CPU-only torch).
     """
     from tqdm.auto import tqdm
 
@@ -343,7 +384,7 @@ def train(
     if len(ds) == 0:
         raise ValueError("train_data is empty")
     if device is not None:
-        model.to(device)
+        model.to(check_device(device))
     device = _device_of(model)
     opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     config = {"seed": int(seed), "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "loss": loss,
@@ -375,6 +416,7 @@ def train(
     if history["stopped_early"]:
         start = epochs
 
+    first_loss = None
     bar = tqdm(range(start, epochs), desc=f"train {type(model).__name__}", disable=not progress,
                initial=start, total=epochs)
     for epoch in bar:
@@ -388,11 +430,16 @@ def train(
             opt.zero_grad(set_to_none=True)
             out = model(xb)
             l = obj.loss(out, yb)
-            if not torch.isfinite(l):
+            lv = l.detach().item()
+            if first_loss is None:
+                first_loss = lv
+            if not math.isfinite(lv) or lv > DIVERGENCE_FACTOR * max(first_loss, 1.0):
                 bar.close()
+                what = f"became {lv}" if not math.isfinite(lv) else (
+                    f"exploded to {lv:.3g} (the first batch had {first_loss:.3g})")
                 raise TrainingDivergedError(
-                    f"the training loss became {l.item()} at epoch {epoch} with lr={lr!r}; lower the learning "
-                    "rate or clip the gradients (clip_grad)"
+                    f"the training loss {what} at epoch {epoch} with lr={lr!r}; lower the learning rate "
+                    f"(e.g. lr={min(lr / 100, 1e-3):g}) or clip the gradients (clip_grad)"
                 )
             l.backward()
             if clip_grad is not None:

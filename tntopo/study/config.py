@@ -2,7 +2,8 @@
 
 Three presets:
 
-* :data:`FULL` -- the study as reported (>= 20 seeds per model, more sizes and disorder points);
+* :data:`FULL` -- the study as reported (20 seeds per TopoNet row, 8 per generic row, learning rates
+  chosen over 3 seeds, the causal test with 20 seeds per cell);
 * :data:`QUICK` -- the same protocol at CI size (``tntopo reproduce --quick``, minutes on 2 cores);
 * :data:`TINY` -- seconds, for the tests.
 
@@ -86,6 +87,9 @@ DEFAULT_MODELS: Dict[str, ModelSpec] = {
 }
 
 
+#: Registry kinds of the TopoNet family (rows trained with :attr:`StudyConfig.seeds` seeds).
+TOPO_KINDS = ("toponet", "toponet_odd", "toponet_commutator")
+
 #: Heads every model is trained with: a regressor (MSE on the winding, rounded) and a classifier
 #: (cross-entropy over the winding classes the hopping ranges allow). Classifier rows are named ``<model>+ce``.
 HEADS = ("regression", "classification")
@@ -114,24 +118,33 @@ class StudyConfig:
     ``n_cells``); label: the thermodynamic phase of the ensemble (exact Lyapunov criterion).
 
     Training: each model of ``models`` and each head of ``heads`` is trained from ``seeds``
-    independent initializations for the same budget, ``epochs`` epochs of the same data and
-    ``batch_size`` (Adam, best validation loss restored); its learning rate is the best of
-    ``lr_grid`` on validation data for seed 0 (the runs of seed 0 at every rate are the selection,
-    and the one at the chosen rate is seed 0's run). A seed *learns the invariant* when it reaches
-    ``trainability_threshold`` on unseen windings, on the ``size`` chains where the model takes them
-    and on the counterfactual set.
+    (TopoNet rows) or ``generic_seeds`` (the other rows) independent initializations for the same
+    budget, ``epochs`` epochs of the same data and ``batch_size`` (Adam, best validation loss
+    restored); ``seed_batch`` seeds of a TopoNet row at a time are trained as one vmapped model
+    (:func:`tntopo.nn.train_seeds`: the same runs up to float rounding, in fixed blocks so that a
+    resumed study computes the same numbers). Its learning rate is the one of ``lr_grid`` with the best mean validation accuracy
+    over seeds ``0 .. lr_selection_seeds - 1`` (ties: the lower mean validation loss, then the smaller
+    rate); those seeds' runs at the chosen rate are kept as the row's first seeds. A seed *learns the
+    invariant* when it reaches ``trainability_threshold`` on every criterion its head can meet:
+    unseen windings (regressors only: a classifier never sees a positive example of an unseen
+    class), the ``size`` chains where the model takes them, and the counterfactual set.
 
-    ``trainability_map`` and ``landscape`` are the keyword arguments of
-    :func:`tntopo.study.trainability.trainability_map` and of the landscape section (``models``:
-    the TopoNet variants measured, ``seeds``, ``epochs``, ``n_jacobian``, ``grad_n_cells``).
+    Unseen windings: the models train on ``{-1, 0, 1}`` and are tested on ``+-2`` (both signs, so a
+    regressor's targets bracket zero); extrapolation from ``{0, 1}`` to ``{-1, 2}`` is a factor of the
+    causal test (``why``) and is reported apart.
+
+    ``trainability_map`` (``models``, ``n_cells``, ``inits``, ``seeds``, ``data``; on the main
+    distribution, at each model's selected rate and the main budget unless ``epochs`` is given),
+    ``landscape`` (``models``, ``seeds``, ``epochs``, ``n_jacobian``, ``grad_n_cells``) and ``why``
+    (the causal test, :mod:`tntopo.study.why`) are the settings of those sections.
     """
 
     name: str = "full"
     seed: int = 0
     n_cells: int = 24
-    ranges: Tuple[int, ...] = (-1, 0, 1, 2)
-    train_windings: Tuple[int, ...] = (0, 1)
-    unseen_windings: Tuple[int, ...] = (-1, 2)
+    ranges: Tuple[int, ...] = (-2, -1, 0, 1, 2)
+    train_windings: Tuple[int, ...] = (-1, 0, 1)
+    unseen_windings: Tuple[int, ...] = (-2, 2)
     min_gap: float = 0.4
     amplitude: float = 1.0
     n_train: int = 4000
@@ -141,12 +154,17 @@ class StudyConfig:
     n_size: int = 400
     n_unseen: int = 600
     n_counterfactual: int = 600
+    dose_widths: Tuple[int, ...] = (1, 2, 3, 4, 5)
+    n_dose: int = 200
     disorder_strengths: Tuple[float, ...] = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5)
     disorder_lengths: Tuple[int, ...] = (24, 72, 192)
     disorder_ratios: Tuple[float, float] = (1.0, 0.5)
     disorder_delta: Tuple[float, float] = (0.7, 1.4)
     n_disorder: int = 100
-    seeds: int = 8
+    seeds: int = 20
+    generic_seeds: int = 8
+    lr_selection_seeds: int = 3
+    seed_batch: int = 5
     epochs: int = 40
     batch_size: int = 64
     lr_grid: Tuple[float, ...] = (1e-3, 3e-3, 1e-2)
@@ -157,12 +175,14 @@ class StudyConfig:
     models: Mapping[str, ModelSpec] = field(default_factory=lambda: dict(DEFAULT_MODELS))
     trainability_map: Optional[Mapping[str, Any]] = None
     landscape: Optional[Mapping[str, Any]] = None
+    why: Optional[Mapping[str, Any]] = None
 
     def __post_init__(self):
         if self.n_cells < 8:
             raise ValueError(f"n_cells={self.n_cells} is too small for the study; use n_cells >= 8")
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        for name in ("seeds", "generic_seeds", "lr_selection_seeds", "seed_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if not self.models:
@@ -200,6 +220,12 @@ class StudyConfig:
         """Rows of the study: each model per head (``"mlp"``, ``"mlp+ce"``...), models in order, regression first."""
         return tuple(m + ("" if h == "regression" else CE_SUFFIX) for h in self.heads for m in self.models)
 
+    def seeds_of(self, run: str) -> int:
+        """Trained seeds of a row: :attr:`seeds` for TopoNet rows, :attr:`generic_seeds` for the others
+        (never fewer than the :attr:`lr_selection_seeds` every row is trained with at each rate)."""
+        n = self.seeds if self.spec_of(run)[0].kind in TOPO_KINDS else self.generic_seeds
+        return max(int(n), int(self.lr_selection_seeds))
+
     def spec_of(self, run: str) -> Tuple[ModelSpec, str, str]:
         """``(spec, head, base model name)`` of a row name."""
         base, ce = (run[: -len(CE_SUFFIX)], True) if run.endswith(CE_SUFFIX) else (run, False)
@@ -223,6 +249,7 @@ class StudyConfig:
         d["models"] = {k: v.to_dict() for k, v in self.models.items()}
         d["trainability_map"] = json.loads(json.dumps(self.trainability_map, default=list))
         d["landscape"] = json.loads(json.dumps(self.landscape, default=list))
+        d["why"] = json.loads(json.dumps(self.why, default=list))
         d["classes"] = list(self.classes)
         return d
 
@@ -230,9 +257,12 @@ class StudyConfig:
         """Hash of the settings that define the data sets."""
         fields = ("seed", "n_cells", "ranges", "train_windings", "unseen_windings", "min_gap", "amplitude",
                   "n_train", "n_val", "n_test", "size_factor", "n_size", "n_unseen", "n_counterfactual",
+                  "dose_widths", "n_dose",
                   "disorder_strengths", "disorder_lengths", "disorder_ratios", "disorder_delta", "n_disorder")
+        from ..data.evalsets import EVALSETS_FORMAT_VERSION
+
         d = self.to_dict()
-        return _hash({k: d[k] for k in fields})
+        return _hash({**{k: d[k] for k in fields}, "format": EVALSETS_FORMAT_VERSION})
 
     def run_key(self, run: str, lr: float) -> str:
         """Hash of everything one training run of row ``run`` at learning rate ``lr`` depends on (its cache key)."""
@@ -247,15 +277,23 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: The three TopoNet rows of the causal test and of the trainability map.
+WHY_MODELS = ("topo", "topo_ti_plain", "topo_ti")
+
 FULL = StudyConfig(
     trainability_map={
-        "n_cells": (8, 16, 32, 64),
-        "inits": ({"kind": "random", "scale": 0.3}, {"kind": "random", "scale": 1.0}, {"kind": "random", "scale": 3.0},
-                  {"kind": "exact", "eps": 0.01}, {"kind": "exact", "eps": 0.1}, {"kind": "exact", "eps": 1.0}),
-        "diversities": ((0, 1), (-2, -1, 0, 1, 2)), "seeds": 5, "epochs": 30,
-        "data": {"n_train": 512, "n_val": 128, "n_unseen": 128, "n_long": 64, "n_counterfactual": 96},
+        "models": WHY_MODELS,
+        "n_cells": (12, 24, 48),
+        "inits": ({"kind": "random", "scale": 1.0}, {"kind": "exact", "eps": 0.01}, {"kind": "exact", "eps": 0.1}),
+        "seeds": 10,
+        "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300},
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 8, "epochs": 40, "grad_n_cells": (8, 16, 32, 64)},
+    why={"models": WHY_MODELS, "seeds": 20, "seeds_per_task": 5,
+         "factors": {"objective": ("w_real",), "n_cells": (2, 4), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,),
+                     "train_windings": ("extrapolation",)},
+         "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 400, "n_long": 200, "n_counterfactual": 300}},
 )
 
 QUICK = StudyConfig(
@@ -268,25 +306,32 @@ QUICK = StudyConfig(
     n_size=200,
     n_unseen=300,
     n_counterfactual=240,
+    n_dose=64,
     disorder_lengths=(16, 48, 128),
     n_disorder=64,
     seeds=3,
+    generic_seeds=2,
+    lr_selection_seeds=2,
+    lr_grid=(3e-3, 1e-2),
     epochs=30,
     pruning_ranks=(1, 2, 3, 4, 8, 16, 32, 64, 256),
     trainability_map={
-        "n_cells": (8, 16, 32, 64),
-        "inits": ({"kind": "random", "scale": 1.0}, {"kind": "exact", "eps": 0.01}, {"kind": "exact", "eps": 1.0}),
-        "diversities": ((0, 1), (-2, -1, 0, 1, 2)), "seeds": 2, "epochs": 8,
+        "models": WHY_MODELS, "n_cells": (8, 16), "inits": ({"kind": "random", "scale": 1.0}, {"kind": "exact", "eps": 0.01}),
+        "seeds": 2, "epochs": 8,
         "data": {"n_train": 160, "n_val": 48, "n_unseen": 64, "n_long": 32, "n_counterfactual": 48},
     },
     landscape={"models": ("topo", "topo_ti"), "seeds": 3, "epochs": 20, "grad_n_cells": (8, 16, 32, 64)},
+    why={"models": WHY_MODELS, "seeds": 2, "epochs": 4, "n_cells": 16,
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,),
+                     "train_windings": ("extrapolation",)},
+         "data": {"n_train": 192, "n_val": 64, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36}},
 )
 
 TINY = StudyConfig(
     name="tiny",
     n_cells=8,
     min_gap=0.3,
-    ranges=(-1, 0, 1, 2),
     n_train=96,
     n_val=48,
     n_test=48,
@@ -294,10 +339,13 @@ TINY = StudyConfig(
     n_size=16,
     n_unseen=24,
     n_counterfactual=24,
+    n_dose=8,
     disorder_strengths=(0.0, 2.5),
     disorder_lengths=(8, 24, 64),
     n_disorder=12,
     seeds=2,
+    generic_seeds=2,
+    lr_selection_seeds=1,
     epochs=2,
     batch_size=32,
     lr_grid=(1e-3, 1e-2),
@@ -311,11 +359,14 @@ TINY = StudyConfig(
         "shallow_svd": dataclasses.replace(DEFAULT_MODELS["shallow_svd"], kwargs={"hidden": 8}),
     },
     trainability_map={
-        "n_cells": (8, 16), "inits": ({"kind": "random", "scale": 1.0}, {"kind": "exact", "eps": 0.01}),
-        "diversities": ((0, 1),), "seeds": 1, "epochs": 1,
+        "models": ("topo_ti",), "n_cells": (8,), "inits": ({"kind": "random", "scale": 1.0},), "seeds": 1, "epochs": 1,
         "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12},
     },
     landscape={"models": ("topo_ti",), "seeds": 2, "epochs": 1, "n_jacobian": 8, "grad_n_cells": (8, 16)},
+    why={"models": ("topo_ti",), "seeds": 1, "epochs": 1, "n_cells": 8,
+         "factors": {"objective": ("w_real",), "n_cells": (2,), "freedom": ("projected",), "budget": (2,),
+                     "train_windings": ("extrapolation",)},
+         "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 12}},
 )
 
 PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}

@@ -11,6 +11,17 @@ The family
     topological side for even ``i``: balanced labels), disorder ``{0: r0 W, 1: r1 W}``
     (Mondragon-Shem ratios ``(1, 1/2)`` by default). :func:`tntopo.phase.critical_t0` is exact.
 
+Topological Anderson insulator (TAI) samples
+    With these ratios ``t0_c(W) > t_1`` for every ``0 < W < W_TAI = 3.7435`` (second order:
+    ``ln t0_c = (r0^2 - r1^2) W^2 / 24``; :func:`tai_strength_range` computes the interval): chains with
+    ``t_1 < t_0 < t0_c(W)`` are trivial when clean (Bloch winding 0) and topological in the ensemble.
+    The deep topological side ``t_0 = t0_c e^{-delta}`` never reaches them (``t_0 <= 0.66 < t_1``), so
+    at each such ``W`` a share ``tai_share`` of the topological samples is replaced by TAI samples,
+    ``ln(t_0 / t_1) = v ln(t0_c / t_1)`` with ``v ~ U[tai_window]`` (inside the window, away from both
+    ends). :attr:`DisorderSet.tai` marks them; :func:`disorder_scores` reports accuracy on them apart.
+    Their Lyapunov gap is small (``0.007 - 0.29`` at the default strengths 1-3.5): the localization length of their
+    zero modes is ``3 - 150`` cells, so short chains cannot tell them from trivial ones.
+
 The label
     the thermodynamic phase of the ensemble ``(t_0, t_1, W)``: topological iff
     ``E ln|t_1 + W_1 u| > E ln|t_0 + W_0 u|`` (:func:`tntopo.phase.analytic_winding`, exact for
@@ -59,6 +70,7 @@ __all__ = [
     "old_protocol_agreement",
     "DEFAULT_STRENGTHS",
     "DEFAULT_LENGTHS",
+    "tai_strength_range",
 ]
 
 #: Disorder strengths and chain lengths of the second edition (``W < 4``: beyond, no critical ``t0 > 0``).
@@ -66,6 +78,7 @@ DEFAULT_STRENGTHS = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5)
 DEFAULT_LENGTHS = (12, 24, 48, 96)
 _KEY_FAMILY = 701  # spawn keys of this module's draws (stable)
 _KEY_BONDS = 702
+_KEY_TAI = 703
 
 
 @dataclass(frozen=True)
@@ -80,16 +93,29 @@ class DisorderFamily:
         Disorder ``{0: ratios[0] W, 1: ratios[1] W}``.
     delta_range : (float, float)
         ``|ln(t_0 / t0_c(W))|`` is uniform in this range (both sides of the critical line).
+    tai_share : float
+        Fraction of the topological samples that are TAI samples (``t_1 < t_0 < t0_c(W)``) at every
+        ``W`` where that window exists (:meth:`has_tai`); ``0`` gives the second edition's family.
+    tai_window : (float, float)
+        A TAI sample has ``ln(t_0 / t_1) = v ln(t0_c(W) / t_1)``, ``v ~ U[tai_window]``, ``0 < lo <= hi < 1``.
     """
 
     t1: float = 1.0
     ratios: Tuple[float, float] = (1.0, 0.5)
     delta_range: Tuple[float, float] = (0.7, 1.4)
+    tai_share: float = 0.5
+    tai_window: Tuple[float, float] = (0.2, 0.8)
 
     def __post_init__(self):
         lo, hi = self.delta_range
         if not (0 < lo <= hi and np.isfinite(hi)):
             raise ValueError(f"delta_range must satisfy 0 < lo <= hi < inf, got {self.delta_range}")
+        if not 0.0 <= float(self.tai_share) <= 1.0:
+            raise ValueError(f"tai_share must lie in [0, 1] (a fraction of the topological samples), got {self.tai_share}")
+        vlo, vhi = self.tai_window
+        if not 0.0 < vlo <= vhi < 1.0:
+            raise ValueError(f"tai_window must satisfy 0 < lo <= hi < 1 (fractions of the TAI window), got "
+                             f"{self.tai_window}")
         if not self.t1 > 0:
             raise ValueError(f"t1 must be positive, got {self.t1}")
         if any(r < 0 for r in self.ratios):
@@ -109,20 +135,90 @@ class DisorderFamily:
             )
         return tc
 
-    def sample_t0(self, W: float, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` intracell hoppings at strength ``W``: even samples topological, odd ones trivial.
+    def has_tai(self, W: float) -> bool:
+        """Whether strength ``W`` has TAI samples: ``W > 0`` and ``ln(t0_c(W) / t_1) > 1e-6`` (see :func:`tai_strength_range`)."""
+        return float(W) > 0 and bool(np.log(self.critical(W) / self.t1) > 1e-6)
 
-        Sample ``i`` depends on ``(seed, i)`` only (not on ``W`` or ``n``): the same ``delta`` is used
-        at every strength and chain length, so the sets of one seed differ only by ``W`` and ``N``.
+    def tai_mask(self, W: float, n: int) -> np.ndarray:
+        """Which of ``n`` samples at strength ``W`` are TAI samples (boolean, shape ``(n,)``).
+
+        Topological samples are the even ones; the ``j``-th of them (``i = 2 j``) is a TAI sample iff
+        ``floor((j + 1) s) > floor(j s)`` with ``s = tai_share`` (evenly spread, the same indices at
+        every ``W`` that has TAI samples); none where :meth:`has_tai` is false.
+        """
+        i = np.arange(int(n))
+        if not self.has_tai(W) or self.tai_share <= 0:
+            return np.zeros(len(i), dtype=bool)
+        j = i // 2
+        s = float(self.tai_share)
+        return (i % 2 == 0) & (np.floor((j + 1) * s + 1e-12) > np.floor(j * s + 1e-12))
+
+    def sample(self, W: float, n: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """``(t0, tai)``: ``n`` intracell hoppings at strength ``W`` and the mask of TAI samples.
+
+        Even samples are topological (``t_0 = t0_c e^{-delta}``, or a TAI sample ``t_1 < t_0 < t0_c``
+        where :meth:`tai_mask` says so), odd ones trivial (``t_0 = t0_c e^{+delta}``). Sample ``i``
+        depends on ``(seed, i)`` and ``W`` only (not on ``n``); ``delta`` and the TAI fraction ``v`` are
+        the same at every strength and chain length, so the sets of one seed differ only by ``W`` and ``N``.
         """
         tc = self.critical(W)
         lo, hi = self.delta_range
         delta = np.array([np.random.default_rng(task_seed(seed, _KEY_FAMILY, i)).uniform(lo, hi) for i in range(n)])
         side = np.where(np.arange(n) % 2 == 0, -1.0, 1.0)  # -1: t0 < t0_c (topological)
-        return tc * np.exp(side * delta)
+        t0 = tc * np.exp(side * delta)
+        tai = self.tai_mask(W, n)
+        if tai.any():
+            vlo, vhi = self.tai_window
+            v = np.array([np.random.default_rng(task_seed(seed, _KEY_TAI, i)).uniform(vlo, vhi)
+                          for i in np.flatnonzero(tai)])
+            t0[tai] = self.t1 * np.exp(v * np.log(tc / self.t1))
+        return t0, tai
+
+    def sample_t0(self, W: float, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` intracell hoppings at strength ``W``: even samples topological, odd ones trivial.
+
+        The first element of :meth:`sample` (TAI samples included).
+        """
+        return self.sample(W, n, seed=seed)[0]
 
     def to_dict(self):
-        return {"t1": self.t1, "ratios": list(self.ratios), "delta_range": list(self.delta_range)}
+        return {"t1": self.t1, "ratios": list(self.ratios), "delta_range": list(self.delta_range),
+                "tai_share": float(self.tai_share), "tai_window": list(self.tai_window)}
+
+
+def tai_strength_range(t1: float = 1.0, ratios: Tuple[float, float] = (1.0, 0.5)) -> Tuple[float, float]:
+    """The open interval of strengths ``W`` where ``t0_c(W) > t_1``: TAI samples exist there.
+
+    Near ``W = 0``, ``ln(t0_c / t_1) = (r_0^2 - r_1^2) W^2 / (24 t_1^2) + O(W^4)``, so the interval
+    starts at ``0`` iff ``r_0 > r_1``; it ends where ``t0_c(W)`` falls back to ``t_1`` (root of the exact
+    :func:`tntopo.phase.critical_t0`, to ``1e-10``). For the defaults ``(0, 3.74349...)``.
+
+    Returns
+    -------
+    (float, float)
+        ``(0.0, W_max)``; ``(0.0, 0.0)`` where no strength has TAI samples (``r_0 <= r_1``).
+    """
+    from scipy.optimize import brentq
+
+    if not t1 > 0:
+        raise ValueError(f"t1 must be positive, got {t1}")
+    r0, r1 = (float(r) for r in ratios)
+    if r0 <= r1:
+        return (0.0, 0.0)
+
+    def excess(W):
+        tc = float(critical_t0(W, t1=t1, ratios=(r0, r1)))
+        return (tc if np.isfinite(tc) else 0.0) / t1 - 1.0
+
+    # t0_c = 0 at W_end (E ln|t1 + r1 W u| = E ln|r0 W u|); scan up to it for the sign change
+    grid = t1 * np.linspace(1e-3, 8.0 / (r0 - r1) if r1 else 8.0 / r0, 400)
+    ex = np.array([excess(w) for w in grid])
+    if not ex[0] > 0:
+        return (0.0, 0.0)
+    k = int(np.argmax(ex <= 0))
+    if ex[k] > 0:
+        raise ValueError(f"t0_c(W) > t1 on the whole scanned range up to W={grid[-1]:g}; no end found")
+    return (0.0, float(brentq(excess, grid[k - 1], grid[k], xtol=1e-12)))
 
 
 def phase_label(t0, t1, W0, W1) -> np.ndarray:
@@ -211,6 +307,11 @@ class DisorderSet:
         Clean intracell hopping of each chain's ensemble.
     lyapunov_gap : ndarray
         ``E ln|t1 + W1 u| - E ln|t0 + W0 u|`` of each ensemble (its sign is ``label``).
+    tai : ndarray, bool
+        Topological Anderson insulator samples: trivial when clean, topological in the ensemble
+        (:meth:`DisorderFamily.tai_mask`).
+    clean_label : ndarray, int64
+        Bloch winding number of the clean chain ``{0: t0, 1: t1}`` (``0`` on every TAI sample).
     """
 
     x: np.ndarray
@@ -223,6 +324,20 @@ class DisorderSet:
     n_cells: int
     W: float
     family: DisorderFamily = field(default_factory=DisorderFamily)
+    tai: Optional[np.ndarray] = None
+    clean_label: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        n = len(self.label)
+        if self.tai is None:
+            self.tai = np.zeros(n, dtype=bool)
+        if self.clean_label is None:
+            self.clean_label = (np.abs(self.t0) < abs(self.family.t1)).astype(np.int64)
+        self.tai = np.asarray(self.tai, dtype=bool)
+        self.clean_label = np.asarray(self.clean_label, dtype=np.int64)
+        if self.tai.shape != (n,) or self.clean_label.shape != (n,):
+            raise ValueError(f"tai and clean_label must have shape ({n},), got {self.tai.shape} and "
+                             f"{self.clean_label.shape}")
 
     def __len__(self) -> int:
         return len(self.label)
@@ -249,7 +364,8 @@ def disorder_set(W: float, n_cells: int, n_samples: int = 200, *, family: Option
     n_cells : int
         Chain length ``N`` (features are ``(2N, 2N)``).
     n_samples : int
-        Number of chains (balanced: even samples on the topological side).
+        Number of chains (balanced: even samples on the topological side; where ``W`` has them, a
+        share ``family.tai_share`` of these are TAI samples, marked in ``tai``).
     family : DisorderFamily, optional
         Default :class:`DisorderFamily()`.
     seed : int
@@ -265,11 +381,12 @@ def disorder_set(W: float, n_cells: int, n_samples: int = 200, *, family: Option
     """
     from ..data import wavefunctions
     from ..invariants import winding_number
+    from ..invariants.bloch import bloch_winding
 
     fam = family or DisorderFamily()
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    t0 = fam.sample_t0(W, n_samples, seed=seed)
+    t0, tai = fam.sample(W, n_samples, seed=seed)
     d = fam.disorder(W)
     blocks = np.stack([
         SSHChain({0: t, 1: fam.t1}, n_cells, disorder=d if W > 0 else None,
@@ -279,6 +396,8 @@ def disorder_set(W: float, n_cells: int, n_samples: int = 200, *, family: Option
     gap = np.asarray(lyapunov_gap(t0, fam.t1, d[0], d[1]), float)
     y = (gap > 0).astype(np.int64)
     assert np.array_equal(y, np.where(np.arange(n_samples) % 2 == 0, 1, 0)), "family sides disagree with the criterion"
+    clean = np.array([bloch_winding({0: t, 1: fam.t1}) for t in t0], dtype=np.int64)
+    assert not np.any(clean[tai]) and np.all(y[tai] == 1), "a TAI sample is not trivial-when-clean and topological"
     if open_invariant:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GaplessWarning)
@@ -288,7 +407,8 @@ def disorder_set(W: float, n_cells: int, n_samples: int = 200, *, family: Option
     vals, counts = np.unique(y, return_counts=True)
     maj = np.full(n_samples, vals[np.argmax(counts)], dtype=np.int64)
     x = wavefunctions(blocks).astype(np.float32) if features else np.zeros((0, 2 * n_cells, 2 * n_cells), np.float32)
-    return DisorderSet(x, y, bond_estimator(blocks), maj, w_open, t0, gap, int(n_cells), float(W), fam)
+    return DisorderSet(x, y, bond_estimator(blocks), maj, w_open, t0, gap, int(n_cells), float(W), fam,
+                       tai=tai, clean_label=clean)
 
 
 def disorder_sets(strengths: Sequence[float] = DEFAULT_STRENGTHS, n_cells: Sequence[int] = DEFAULT_LENGTHS,
@@ -318,22 +438,38 @@ def disorder_scores(sets: Dict[int, Dict[float, DisorderSet]], predict=None) -> 
     -------
     dict
         ``{"n_cells": [...], "strengths": [...], "by_length": {N: {"estimator_accuracy": {W: acc},
-        "majority_accuracy": {...}, "open_invariant_accuracy": {...}, "models": {name: {W: acc or "n/a"}}}}}``.
+        "majority_accuracy": {...}, "open_invariant_accuracy": {...}, "models": {name: {W: acc or "n/a"}},
+        "tai": {...}}}}``. ``tai`` holds the same accuracies on the TAI samples alone (``"n/a"`` at
+        strengths without them) with their ``count`` per strength, and ``clean_label_accuracy`` (the
+        clean chain's Bloch winding, ``0`` on every TAI sample) beside it.
     """
     out: Dict[str, object] = {"n_cells": sorted(sets), "strengths": sorted({W for s in sets.values() for W in s})}
     by_len = {}
     for N in sorted(sets):
         row: Dict[str, Dict] = {"estimator_accuracy": {}, "majority_accuracy": {}, "open_invariant_accuracy": {},
                                 "models": {name: {} for name in (predict or {})}}
+        tai: Dict[str, Dict] = {"count": {}, "estimator_accuracy": {}, "majority_accuracy": {},
+                                "open_invariant_accuracy": {}, "clean_label_accuracy": {},
+                                "models": {name: {} for name in (predict or {})}}
         for W, s in sorted(sets[N].items()):
             k = f"{W:g}"
-            row["estimator_accuracy"][k] = float(np.mean(s.estimator == s.label))
-            row["majority_accuracy"][k] = float(np.mean(s.majority == s.label))
-            row["open_invariant_accuracy"][k] = (float(np.mean(np.round(s.w_open) == s.label))
-                                                 if np.all(np.isfinite(s.w_open)) else "n/a")
+            m = s.tai
+            tai["count"][k] = int(m.sum())
+            for key, pred in (("estimator_accuracy", s.estimator), ("majority_accuracy", s.majority),
+                              ("open_invariant_accuracy", np.round(s.w_open)), ("clean_label_accuracy", s.clean_label)):
+                ok = np.all(np.isfinite(pred))
+                if key != "clean_label_accuracy":
+                    row[key][k] = float(np.mean(pred == s.label)) if ok else "n/a"
+                tai[key][k] = float(np.mean(pred[m] == s.label[m])) if ok and m.any() else "n/a"
             for name, fn in (predict or {}).items():
                 p = fn(s.x)
-                row["models"][name][k] = "n/a" if p is None else float(np.mean(np.asarray(p) == s.label))
+                if p is None:
+                    row["models"][name][k] = tai["models"][name][k] = "n/a"
+                    continue
+                hit = np.asarray(p) == s.label
+                row["models"][name][k] = float(np.mean(hit))
+                tai["models"][name][k] = float(np.mean(hit[m])) if m.any() else "n/a"
+        row["tai"] = tai
         by_len[str(N)] = row
     out["by_length"] = by_len
     return out

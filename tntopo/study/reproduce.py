@@ -30,18 +30,18 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from .._io import read_json, write_json
 from ..parallel import TaskFailure, map_tasks, task_seed
-from .config import QUANTIZED_TOL, StudyConfig, get_config
+from .stats import wilson_interval
+from .config import QUANTIZED_TOL, TOPO_KINDS, StudyConfig, get_config
 from ..data.evalsets import EvalSet, build_eval_sets, load_eval_sets, save_eval_sets
 
 __all__ = ["reproduce", "run_training", "aggregate", "run_seed", "build_sets", "disorder_set_name"]
 
-TOPO_KINDS = ("toponet", "toponet_odd", "toponet_commutator")
 #: Largest raw parameter count whose effective count (Jacobian rank) is measured; the batch has up to
 #: ``_JAC_ROWS`` samples, so beyond that many parameters the rank is a lower bound.
 _JAC_MAX_PARAMS = 20000
@@ -82,24 +82,50 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
     """
     from tqdm.auto import tqdm
 
-    from .counterfactual import counterfactual_set, edge_proxy_predict
+    from ..data.features import input_winding, near_degenerate
+    from .counterfactual import capped_dose_response, counterfactual_set, edge_proxy_predict, matched_controls
     from .disorder import check_clean_end, disorder_set
 
     sets = build_eval_sets(cfg, progress=progress)
-    cf = counterfactual_set(cfg.n_counterfactual, cfg.n_cells, ranges=cfg.ranges, min_gap=cfg.min_gap,
-                            amplitude=cfg.amplitude, seed=int(task_seed(cfg.seed, 11).generate_state(1)[0]))
-    sets["counterfactual"] = EvalSet(cf.x, cf.label, cf.checks["realspace"], cfg.n_cells,
-                                     aux={"family": cf.family.astype(str), "edge_proxy": edge_proxy_predict(cf.x)})
+    kw = dict(ranges=cfg.ranges, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
+    N = cfg.n_cells
+
+    def cf_set(cf, proxy=None):
+        x64 = cf.x.astype(np.float64)
+        return EvalSet(cf.x, cf.label, input_winding(x64), N,
+                       aux={"family": cf.family.astype(str),
+                            "edge_proxy": edge_proxy_predict(cf.x) if proxy is None else np.asarray(proxy, np.int64),
+                            "near_degenerate": near_degenerate(cf.blocks)})
+
+    cf_seed = int(task_seed(cfg.seed, 11).generate_state(1)[0])
+    sets["counterfactual"] = cf_set(counterfactual_set(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    sets["counterfactual_control"] = cf_set(matched_controls(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    widths = dose_widths(cfg)
+    if widths:
+        dose = capped_dose_response(cfg.n_dose, N, widths, seed=int(task_seed(cfg.seed, 13).generate_state(1)[0]), **kw)
+        for w, d in dose.items():
+            sets[dose_set_name(w)] = cf_set(d, proxy=d.checks["edge_proxy"])
     fam = _family(cfg)
     check_clean_end(fam, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
     jobs = [(N, W) for N in cfg.disorder_lengths for W in cfg.disorder_strengths]
     dseed = int(task_seed(cfg.seed, 12).generate_state(1)[0])
-    for N, W in tqdm(jobs, desc="disorder sets", disable=not progress):
-        d = disorder_set(W, int(N), cfg.n_disorder, family=fam, seed=dseed)
-        sets[disorder_set_name(N, W)] = EvalSet(
-            d.x, d.label, d.w_open, int(N),
-            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0})
+    for Nd, W in tqdm(jobs, desc="disorder sets", disable=not progress):
+        d = disorder_set(W, int(Nd), cfg.n_disorder, family=fam, seed=dseed)
+        sets[disorder_set_name(Nd, W)] = EvalSet(
+            d.x, d.label, d.w_open, int(Nd),
+            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0,
+                 "tai": np.asarray(d.tai, bool)})
     return sets
+
+
+def dose_widths(cfg: StudyConfig) -> Tuple[int, ...]:
+    """Cap widths of the dose-response sets that fit outside the bulk region (``<= N//4 - 1``)."""
+    return tuple(int(w) for w in cfg.dose_widths if 1 <= int(w) <= cfg.n_cells // 4 - 1)
+
+
+def dose_set_name(width: int) -> str:
+    """Name of the dose-response set of cap width ``width`` (``"dose/cap3"``)."""
+    return f"dose/cap{int(width)}"
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -126,11 +152,22 @@ def _predict(model, x: np.ndarray) -> np.ndarray:
     return pred.numpy()
 
 
-def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, float]:
+def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, Any]:
+    """Accuracy and MAE of predictions on a set; on sets with an edge proxy (counterfactual chains and their
+    controls) also how often the model says what the proxy says and how often neither bulk nor proxy
+    (possible for a classifier over more than two windings); per family where the set has families."""
     r = np.round(pred)
-    out = {"accuracy": float(np.mean(r == s.label)), "mae": float(np.mean(np.abs(pred - s.label)))}
-    if "edge_proxy" in s.aux:  # how often the model says what the edge proxy says (counterfactual set)
-        out["proxy_agreement"] = float(np.mean(r == s.aux["edge_proxy"]))
+    out: Dict[str, Any] = {"accuracy": float(np.mean(r == s.label)), "mae": float(np.mean(np.abs(pred - s.label)))}
+    if "edge_proxy" in s.aux:
+        proxy = s.aux["edge_proxy"]
+        out["proxy_agreement"] = float(np.mean(r == proxy))
+        out["neither"] = float(np.mean((r != s.label) & (r != proxy)))
+    if "family" in s.aux:
+        fam = s.aux["family"]
+        out["by_family"] = {str(f): float(np.mean(r[fam == f] == s.label[fam == f])) for f in np.unique(fam)}
+    if "tai" in s.aux and np.any(s.aux["tai"]):  # topological Anderson insulator samples, apart
+        t = np.asarray(s.aux["tai"], bool)
+        out["tai_accuracy"] = float(np.mean(r[t] == s.label[t]))
     return out
 
 
@@ -162,19 +199,20 @@ def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
     return bool(outputs < raw and rank >= outputs)
 
 
-def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optional[str] = None) -> Dict[str, Any]:
+def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[str] = None):
     """Train seed ``k`` of row ``run`` (a model and its head) at learning rate ``lr``; evaluate it on every set.
 
-    Runs torch on one thread (restored afterwards in the main thread; worker threads of a thread
-    pool or a dask worker keep one) so that results do not depend on where it runs.
-    Returns a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model cannot
-    take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``, effective
-    parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
+    ``k`` may also be a tuple of seed indices: those seeds are trained together as one vmapped model
+    (:func:`tntopo.nn.train_seeds`, equal to separate runs up to rounding) and a list of results is
+    returned, one per seed. Runs torch on one thread (restored afterwards in the main thread; worker
+    threads of a thread pool or a dask worker keep one) so that results do not depend on where it runs.
+    A result is a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model
+    cannot take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``,
+    effective parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
     """
     import torch
 
-    from ..nn import accepts_size, build_model, n_parameters, prune_svd, singular_values, train
-    from .trainability import verdict
+    from ..nn import build_model, train, train_seeds
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -182,61 +220,108 @@ def run_training(cfg: StudyConfig, run: str, k: int, lr: float, data_path: Optio
         spec, head, _ = cfg.spec_of(run)
         classes = list(cfg.classes) if head == "classification" else None
         sets = _sets_for(cfg, data_path)
-        seed = run_seed(cfg, run, k)
-        model = build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
+        ks = list(k) if isinstance(k, (tuple, list)) else [k]
+        seeds = [run_seed(cfg, run, j) for j in ks]
+
+        def build(seed):
+            return build_model(spec.kind, cfg.n_cells, seed, classes=classes, **dict(spec.kwargs))
+
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                hist = train(model, sets["train"].dataset(), sets["val"].dataset(), epochs=cfg.epochs,
-                             batch_size=cfg.batch_size, lr=float(lr), seed=seed, patience=cfg.patience, progress=False)
-                diverged = None
-            except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
-                hist, diverged = None, str(exc)
-        t_train = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        scores: Dict[str, Any] = {}
-        notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
-        for name, s in sets.items():
-            if name == "train" or notes[s.n_cells] is not None:
-                continue
-            scores[name] = _scores(_predict(model, s.x), s)
-        size_note = notes[sets["size"].n_cells]
-        thr = cfg.trainability_threshold
-        crit = {c: scores[c]["accuracy"] for c in ("unseen", "size", "counterfactual") if c in scores}
-        out: Dict[str, Any] = {
-            "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
-            "parameters": n_parameters(model),
-            "history": {key: (list(hist[key]) if hist else []) for key in
-                        ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
-            "best_epoch": hist["best_epoch"] if hist else None,
-            "diverged": diverged,
-            "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
-            "scores": scores,
-            "size_note": size_note,
-            "learns_invariant": bool(verdict(crit, thr)),  # no applicable criterion: not learned
-            "learns_invariant_criteria": sorted(crit),
-        }
-        if k == 0:
-            out["effective_parameters"] = _effective(model, sets, classes)
-        if spec.kind in TOPO_KINDS:
-            core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
-            s_w, X, R = core.weights()
-            out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
-        if spec.kind == "shallow" and head == "regression":
-            test = sets["test"]
-            sv = singular_values(model)
-            ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
-            out["pruning"] = {
-                "ranks": ranks,
-                "accuracy": [_scores(_predict(prune_svd(model, r), test.x), test)["accuracy"] for r in ranks],
-                "singular_values": _tolist(sv),
-            }
-        out["seconds"] = {"train": t_train, "evaluate": time.perf_counter() - t0}
-        return out
+            kw = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=float(lr), patience=cfg.patience, progress=False)
+            if isinstance(k, (tuple, list)):
+                models, hists = train_seeds(build, seeds, sets["train"].dataset(), sets["val"].dataset(),
+                                            on_diverge="record", **kw)
+                runs = [(m, h if not h.get("diverged") else None, h.get("diverged")) for m, h in zip(models, hists)]
+            else:
+                model = build(seeds[0])
+                try:
+                    hist = train(model, sets["train"].dataset(), sets["val"].dataset(), seed=seeds[0], **kw)
+                    runs = [(model, hist, None)]
+                except FloatingPointError as exc:  # TrainingDivergedError: the run scores as it stands
+                    runs = [(model, None, str(exc))]
+        t_train = (time.perf_counter() - t0) / len(ks)
+        out = [_evaluate_run(cfg, run, j, seed, lr, m, h, d, sets, t_train, classes)
+               for j, seed, (m, h, d) in zip(ks, seeds, runs)]
+        return out if isinstance(k, (tuple, list)) else out[0]
     finally:
         if threading.current_thread() is threading.main_thread():
             torch.set_num_threads(threads)
+
+
+def _evaluate_run(cfg: StudyConfig, run: str, k: int, seed: int, lr: float, model, hist, diverged, sets,
+                  t_train: float, classes) -> Dict[str, Any]:
+    """The JSON-able record of one trained seed (see :func:`run_training`)."""
+    from ..nn import accepts_size, n_parameters, prune_svd, singular_values
+    from .trainability import verdict
+
+    spec, head, _ = cfg.spec_of(run)
+    t0 = time.perf_counter()
+    scores: Dict[str, Any] = {}
+    notes = {N: accepts_size(model, N) for N in {s.n_cells for s in sets.values()}}
+    for name, s in sets.items():
+        if name == "train" or notes[s.n_cells] is not None:
+            continue
+        scores[name] = _scores(_predict(model, s.x), s)
+    size_note = notes[sets["size"].n_cells]
+    crit = {c: scores[c]["accuracy"] for c in criteria_of(head) if c in scores}
+    out: Dict[str, Any] = {
+        "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
+        "parameters": n_parameters(model),
+        "history": {key: (list(hist[key]) if hist else []) for key in
+                    ("train_loss", "train_accuracy", "val_loss", "val_accuracy")},
+        "best_epoch": hist["best_epoch"] if hist else None,
+        "diverged": diverged,
+        "max_val_accuracy": float(max(hist["val_accuracy"])) if hist and hist["val_accuracy"] else 0.0,
+        "best_val_loss": _best_loss(hist),
+        "scores": scores,
+        "size_note": size_note,
+        "learns_invariant": bool(verdict(crit, cfg.trainability_threshold)),  # no applicable criterion: not learned
+        "learns_invariant_criteria": sorted(crit),
+    }
+    if k == 0:
+        out["effective_parameters"] = _effective(model, sets, classes)
+    if spec.kind in TOPO_KINDS:
+        core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
+        s_w, X, R = core.weights()
+        out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
+    if spec.kind == "shallow" and head == "regression":
+        test = sets["test"]
+        sv = singular_values(model)
+        ranks = [r for r in cfg.pruning_ranks if r <= len(sv)]
+        out["pruning"] = {
+            "ranks": ranks,
+            "accuracy": [_scores(_predict(prune_svd(model, r), test.x), test)["accuracy"] for r in ranks],
+            "singular_values": _tolist(sv),
+        }
+    out["seconds"] = {"train": t_train, "evaluate": time.perf_counter() - t0}
+    return out
+
+
+def seed_block(cfg: StudyConfig, run: str, k: int) -> Optional[int]:
+    """The fixed block of seed ``k`` of row ``run`` trained as one vmapped model, or ``None`` (trained alone).
+
+    TopoNet rows with ``cfg.seed_batch > 1``: the selection seeds ``0 .. lr_selection_seeds - 1`` form
+    block ``-1`` (at each rate), the others blocks of ``seed_batch`` from there. Fixed blocks make the
+    numbers independent of which runs a resumed study finds in its cache.
+    """
+    if cfg.seed_batch <= 1 or cfg.spec_of(run)[0].kind not in TOPO_KINDS:
+        return None
+    L = int(cfg.lr_selection_seeds)
+    return -1 if k < L else (k - L) // int(cfg.seed_batch)
+
+
+def criteria_of(head: str) -> Tuple[str, ...]:
+    """The learns-invariant criteria a head can meet: a classifier never sees a positive example of an
+    unseen winding class, so ``unseen`` is n/a for it (never a failure); both heads can meet ``size``
+    (where the model takes the length) and ``counterfactual`` (labels within the training classes)."""
+    return ("size", "counterfactual") if head == "classification" else ("unseen", "size", "counterfactual")
+
+
+def _best_loss(hist) -> Optional[float]:
+    vals = [float(v) for v in (hist or {}).get("val_loss", []) if v is not None and np.isfinite(v)]
+    return min(vals) if vals else None
 
 
 def _cost(cfg: StudyConfig, run: str) -> float:
@@ -246,8 +331,14 @@ def _cost(cfg: StudyConfig, run: str) -> float:
 
 
 # ----------------------------------------------------------------------------- sections run as tasks
-def run_section(cfg: StudyConfig, section: str, part) -> Dict[str, Any]:
-    """One task of a top-level section: a chain length of the trainability map, or one model's landscape."""
+def run_section(cfg: StudyConfig, section: str, part, lr: Optional[float] = None) -> Dict[str, Any]:
+    """One task of a top-level section.
+
+    ``trainability_map``: ``part = "<model>/<N>"``, one model at one chain length over the map's
+    initializations, on the main distribution (ranges, gap, training windings) at the model's selected
+    rate ``lr`` and the main budget. ``landscape``: ``part`` a model name. ``why``: ``part`` the index
+    of a task of :func:`tntopo.study.why.why_tasks`.
+    """
     import torch
 
     threads = torch.get_num_threads()
@@ -256,11 +347,21 @@ def run_section(cfg: StudyConfig, section: str, part) -> Dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if section == "trainability_map":
-                from .trainability import trainability_map
+                from .trainability import model_factory, trainability_map
 
-                kw = dict(cfg.trainability_map or {})
-                kw["n_cells"] = (int(part),)
-                return trainability_map(seed=cfg.seed, **kw)
+                model, N = str(part).split("/")
+                kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k not in ("models", "n_cells")}
+                spec = cfg.models[model]
+                data = {"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap, "amplitude": cfg.amplitude,
+                        "size_factor": cfg.size_factor, **dict(kw.pop("data", {}) or {})}
+                kw.setdefault("epochs", cfg.epochs)
+                res = trainability_map(model_factory(spec.kind, **dict(spec.kwargs)), n_cells=(int(N),),
+                                       diversities=(tuple(cfg.train_windings),), lr=float(lr or 1e-2),
+                                       batch_size=cfg.batch_size, threshold=cfg.trainability_threshold, data=data,
+                                       seed=cfg.seed, **kw)
+                for c in res["cells"]:
+                    c["model"] = model
+                return res
             if section == "landscape":
                 from .landscape import landscape_report
                 from .trainability import model_factory
@@ -271,6 +372,10 @@ def run_section(cfg: StudyConfig, section: str, part) -> Dict[str, Any]:
                                         data={"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap,
                                               "amplitude": cfg.amplitude, "train_windings": tuple(cfg.train_windings)},
                                         **kw)
+            if section == "why":
+                from .why import run_why_task
+
+                return run_why_task(_why_task_list(cfg, dict(lr or ()))[int(part)])
         raise ValueError(f"unknown section {section!r}")
     finally:
         if threading.current_thread() is threading.main_thread():
@@ -284,37 +389,90 @@ def _task(kind: str, *args):
     return run_section(*args)
 
 
+def select_rate(cfg: StudyConfig, name: str, done: Dict[tuple, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The learning rate of row ``name``: the best mean validation accuracy over the selection seeds
+    (``0 .. lr_selection_seeds - 1``), ties by the lower mean best validation loss, then the smaller rate.
+
+    A diverged run counts as accuracy 0 and loss infinity. ``None`` if no selection run finished.
+    """
+    from ..nn.training import best_lr
+
+    L = int(cfg.lr_selection_seeds)
+    sc, per_seed = {}, {}
+    for lr in (float(g) for g in cfg.lr_grid):
+        rs = [done[(name, k, lr)] for k in range(L) if (name, k, lr) in done]
+        if len(rs) < L:
+            continue
+        accs = [0.0 if r.get("diverged") else r["scores"]["val"]["accuracy"] for r in rs]
+        losses = [float("inf") if r.get("diverged") or r.get("best_val_loss") is None else r["best_val_loss"]
+                  for r in rs]
+        sc[lr] = {"accuracy": float(np.mean(accs)), "loss": float(np.mean(losses))}
+        per_seed[f"{lr:g}"] = accs
+    if not sc:
+        return None
+    return {"lr": best_lr(sc), "seeds": L, "rule": "mean validation accuracy over seeds, ties by mean validation loss",
+            "val_accuracy": {f"{lr:g}": v["accuracy"] for lr, v in sc.items()},
+            "val_loss": {f"{lr:g}": v["loss"] for lr, v in sc.items()}, "val_accuracy_per_seed": per_seed}
+
+
+def _why_task_list(cfg: StudyConfig, lrs: Optional[Dict[str, float]]) -> List[Dict[str, Any]]:
+    """The causal test's tasks (:func:`tntopo.study.why.why_tasks`): the main distribution, budget and
+    batch at the models' selected rates, with the settings of ``cfg.why`` (``models``, ``seeds``,
+    ``factors``, ``data``, ``n_cells``, ``epochs``, ``seeds_per_task``, ``projection``)."""
+    from .why import why_tasks
+
+    kw = dict(cfg.why or {})
+    models = tuple(m for m in kw.pop("models", ()) if m in cfg.models)
+    data = {"min_gap": cfg.min_gap, "amplitude": cfg.amplitude, "size_factor": cfg.size_factor,
+            **dict(kw.pop("data", {}) or {})}
+    return why_tasks(models={m: cfg.models[m] for m in models}, lr={m: v for m, v in (lrs or {}).items() if m in models},
+                     seed=cfg.seed, ranges=tuple(cfg.ranges), train_windings=tuple(cfg.train_windings),
+                     unseen_windings=tuple(cfg.unseen_windings), n_cells=int(kw.pop("n_cells", cfg.n_cells)),
+                     epochs=int(kw.pop("epochs", cfg.epochs)), batch_size=cfg.batch_size,
+                     threshold=cfg.trainability_threshold, data=data, **kw)
+
+
 # ----------------------------------------------------------------------------- exact reference
 def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
-    """TopoNet(init="exact") on every set: its accuracy (what computing the finite chain's invariant gets)
-    and its precision against the dense real-space route."""
+    """TopoNet(init="exact") on every set, scored like every model, and its precision.
+
+    ``max_abs_error``: against the dense real-space invariant of the network's own input
+    (:func:`tntopo.data.features.input_winding`, matrix products, no tensor network) on freshly drawn
+    chains -- the network's precision. ``convention``: against :func:`tntopo.winding_number`
+    (``method="dense"``) of the same chains, which differs where the well-posed input chiral-polarizes
+    machine-degenerate zero modes (counted in ``n_grouped_zero_modes``).
+    """
     import torch
 
+    from ..data import wavefunctions
+    from ..data.features import input_winding, near_degenerate
+    from ..invariants import winding_number
     from ..nn import TopoNet
 
-    err, acc, nets = 0.0, {}, {}
+    acc, scores, nets = {}, {}, {}
     for name, s in sets.items():
         if s.n_cells not in nets:
             nets[s.n_cells] = TopoNet(s.n_cells, init="exact", dtype=torch.float64)
         with torch.no_grad():
             W = nets[s.n_cells](torch.from_numpy(s.x.astype(np.float64))).numpy()
-        acc[name] = _scores(W, s)["accuracy"]  # measured like every model's row (nothing is typed in)
-    test_chains = _test_blocks(cfg)
-    from ..data import wavefunctions
-    from ..invariants import winding_number
-
+        scores[name] = _scores(W, s)  # measured like every model's row (nothing is typed in)
+        acc[name] = scores[name]["accuracy"]
+    errs, conv, grouped = [], [], 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        errs = []
-        for N, h in test_chains:
+        for N, h in _test_blocks(cfg):
             net = nets.get(N) or TopoNet(N, init="exact", dtype=torch.float64)
+            x = wavefunctions(h)
             with torch.no_grad():
-                W = net(torch.from_numpy(wavefunctions(h))).numpy()
-            errs.append(np.abs(W - winding_number(h, method="dense")))
-        errs = np.concatenate(errs)
-        err = float(errs.max())
-    return {"max_abs_error": err, "median_abs_error": float(np.median(errs)), "accuracy": acc,
-            "n_checked": int(errs.size)}
+                W = net(torch.from_numpy(x)).numpy()
+            errs.append(np.abs(W - input_winding(x)))
+            conv.append(np.abs(W - winding_number(h, method="dense")))
+            grouped += int(np.sum(near_degenerate(h) > 0))
+    errs, conv = np.concatenate(errs), np.concatenate(conv)
+    return {"max_abs_error": float(errs.max()), "median_abs_error": float(np.median(errs)), "accuracy": acc,
+            "scores": scores, "n_checked": int(errs.size),
+            "convention": {"max_abs_difference": float(conv.max()), "median_abs_difference": float(np.median(conv)),
+                           "n_grouped_zero_modes": grouped}}
 
 
 def _test_blocks(cfg: StudyConfig):
@@ -341,6 +499,28 @@ def _mean(xs):
     return float(np.mean(xs)) if xs else None
 
 
+def _ci(xs):
+    """Bootstrap 95% interval of the mean over seeds (``None`` without values)."""
+    from .stats import bootstrap_interval
+
+    return bootstrap_interval([x for x in xs if x is not None])
+
+
+def _family_means(rs, set_name: str) -> Optional[Dict[str, float]]:
+    fams = [r["scores"][set_name].get("by_family") for r in rs if set_name in r["scores"]]
+    fams = [f for f in fams if f]
+    if not fams:
+        return None
+    return {k: float(np.mean([f[k] for f in fams if k in f])) for k in fams[0]}
+
+
+def _minus_control(cf: Optional[Dict[str, float]], ctl: Optional[Dict[str, float]]) -> Optional[Dict[str, float]]:
+    """Counterfactual minus matched-control accuracy per family (proxy reliance beyond out-of-distribution loss)."""
+    if not cf or not ctl:
+        return None
+    return {f: cf[f] - ctl[f"{f}/control"] for f in cf if f"{f}/control" in ctl}
+
+
 def _std(xs):
     xs = [x for x in xs if x is not None]
     return float(np.std(xs)) if xs else None
@@ -359,7 +539,7 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
         rs = sorted(rs, key=lambda r: r["k"])
 
         def per(set_name, metric="accuracy"):
-            return [r["scores"][set_name][metric] if set_name in r["scores"] else None for r in rs]
+            return [r["scores"][set_name].get(metric) if set_name in r["scores"] else None for r in rs]
 
         def mean_or_na(set_name, metric="accuracy"):
             v = _mean(per(set_name, metric))
@@ -382,14 +562,30 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
             "seeds": len(rs),
             "test_accuracy": _mean(per("test")),
             "test_accuracy_std": _std(per("test")),
+            "test_accuracy_ci": _ci(per("test")),
             "val_trainability": float(np.mean([r["max_val_accuracy"] >= cfg.trainability_threshold for r in rs])),
             "learns_invariant": float(np.mean(li)) if li else None,
+            "learns_invariant_ci": wilson_interval(sum(li), len(li)) if li else None,
             "learns_invariant_criteria": rs[0]["learns_invariant_criteria"] if rs else [],
+            "learns_invariant_na": sorted(set(("unseen", "size", "counterfactual")) - set(criteria_of(head))),
             "size_generalization_accuracy": "n/a" if size_note else _mean(per("size")),
             "size_generalization_n_cells": cfg.size_factor * cfg.n_cells,
             "unseen_winding_accuracy": _mean(per("unseen")),
+            "unseen_winding_accuracy_ci": _ci(per("unseen")),
             "counterfactual_accuracy": _mean(per("counterfactual")),
+            "counterfactual_accuracy_ci": _ci(per("counterfactual")),
             "counterfactual_proxy_agreement": _mean(per("counterfactual", "proxy_agreement")),
+            "counterfactual_neither": _mean(per("counterfactual", "neither")),
+            "counterfactual_by_family": _family_means(rs, "counterfactual"),
+            "counterfactual_control_accuracy": _mean(per("counterfactual_control")),
+            "counterfactual_control_by_family": _family_means(rs, "counterfactual_control"),
+            "counterfactual_minus_control": _minus_control(_family_means(rs, "counterfactual"),
+                                                           _family_means(rs, "counterfactual_control")),
+            "dose_response": {str(w): mean_or_na(dose_set_name(w)) for w in dose_widths(cfg)},
+            "dose_response_proxy_agreement": {str(w): mean_or_na(dose_set_name(w), "proxy_agreement")
+                                              for w in dose_widths(cfg)},
+            "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W), "tai_accuracy")
+                                               for W in cfg.disorder_strengths} for N in cfg.disorder_lengths},
             "edge_ablation_accuracy": _mean(per("ablation")),
             "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
                                   for N in cfg.disorder_lengths},
@@ -402,6 +598,9 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
                 "unseen_winding_accuracy": per("unseen"),
                 "counterfactual_accuracy": per("counterfactual"),
                 "edge_ablation_accuracy": per("ablation"),
+                "counterfactual_control_accuracy": per("counterfactual_control"),
+                "disorder_accuracy": {str(N): {f"{W:g}": per(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
+                                      for N in cfg.disorder_lengths},
                 "learns_invariant": li,
             },
             "train_seconds": _mean([r["seconds"]["train"] for r in rs]),
@@ -420,7 +619,7 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
     by_len = {}
     for N in cfg.disorder_lengths:
         row: Dict[str, Any] = {"estimator_accuracy": {}, "majority_accuracy": {}, "open_invariant_accuracy": {},
-                               "topological_fraction": {}, "models": {m: e["disorder_accuracy"][str(N)]
+                               "topological_fraction": {}, "tai": {}, "models": {m: e["disorder_accuracy"][str(N)]
                                                                       for m, e in models.items()}}
         for W in cfg.disorder_strengths:
             s, k = sets[disorder_set_name(N, W)], f"{W:g}"
@@ -428,8 +627,17 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
             row["majority_accuracy"][k] = float(np.mean(s.aux["majority"] == s.label))
             row["open_invariant_accuracy"][k] = exact["accuracy"][disorder_set_name(N, W)]
             row["topological_fraction"][k] = float(np.mean(s.label))
+            t = np.asarray(s.aux.get("tai", np.zeros(len(s), bool)), bool)
+            if t.any():  # topological Anderson insulator samples: trivial when clean, topological in the ensemble
+                row["tai"][k] = {"n": int(t.sum()), "estimator_accuracy": float(np.mean(s.aux["estimator"][t] == s.label[t])),
+                                 "open_invariant_accuracy": exact["scores"][disorder_set_name(N, W)].get("tai_accuracy"),
+                                 "models": {m: e["disorder_tai_accuracy"][str(N)][k] for m, e in models.items()}}
         by_len[str(N)] = row
+    from .disorder import check_clean_end
+
+    check_clean_end(_family(cfg), min_gap=cfg.min_gap, amplitude=cfg.amplitude)  # raises if not
     return {"n_cells": [int(N) for N in cfg.disorder_lengths], "strengths": [float(W) for W in cfg.disorder_strengths],
+            "clean_end_in_training_distribution": True,
             "family": _family(cfg).to_dict(), "n_samples": cfg.n_disorder,
             "label": "thermodynamic phase of the ensemble (exact Lyapunov criterion)", "by_length": by_len}
 
@@ -441,27 +649,69 @@ def _edge_proxy_section(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str,
     from .counterfactual import edge_proxy_predict, leak_test
 
     acc = {name: float(np.mean(edge_proxy_predict(sets[name].x) == sets[name].label))
-           for name in ("test", "unseen", "ablation", "counterfactual")}
+           for name in ("test", "unseen", "ablation", "counterfactual", "counterfactual_control") if name in sets}
     cf = sets["counterfactual"]
     fam = cf.aux["family"]
     by_family = {str(f): float(np.mean(cf.aux["edge_proxy"][fam == f] == cf.label[fam == f])) for f in np.unique(fam)}
     test = sets["test"]
     old = ablate_in_gap(test.x, test.aux["energies"], cfg.min_gap / 2)
-    return {"rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
+    dose = {str(w): float(np.mean(sets[dose_set_name(w)].aux["edge_proxy"] == sets[dose_set_name(w)].label))
+            for w in dose_widths(cfg) if dose_set_name(w) in sets}
+    ctl = sets.get("counterfactual_control")
+    ctl_by = ({str(f): float(np.mean(ctl.aux["edge_proxy"][ctl.aux["family"] == f] == ctl.label[ctl.aux["family"] == f]))
+               for f in np.unique(ctl.aux["family"])} if ctl is not None else None)
+    return {"dose_response": dose, "control_by_family": ctl_by,
+            "rule": "topological iff the two mid-spectrum states carry > 0.5 of their weight on the outer 2 cells "
                     "at each end", "accuracy": acc, "counterfactual_by_family": by_family,
             "leak_test": {"fixed_ablation": leak_test(sets["ablation"].x, test.label, seed=cfg.seed),
                           "in_gap_ablation_first_edition": leak_test(old, test.label, seed=cfg.seed)}}
 
 
-def _merge_map(parts: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """The trainability map from its per-length parts."""
+def _merge_map(parts: List[Dict[str, Any]], threshold: float = 0.95) -> Optional[Dict[str, Any]]:
+    """The trainability map from its per-(model, length) parts, with intervals and learning conditional on fitting.
+
+    Per cell: ``learns_invariant`` with its Wilson interval ``learns_invariant_ci``; ``fits`` (validation
+    accuracy >= ``threshold``) with ``fits_ci``; ``learns_given_fits`` (among the seeds that fit) with
+    its interval; ``determined``: the fraction of each criterion set's chains whose label the input
+    determines (the others are left out of the criterion sets), ``undetermined_flag`` where that
+    fraction is below 0.9 on any criterion.
+    """
+    from .stats import wilson_interval
+
     parts = [p for p in parts if p]
     if not parts:
         return None
     grid = dict(parts[0]["grid"])
-    grid["n_cells"] = sorted(n for p in parts for n in p["grid"]["n_cells"])
-    cells = sorted((c for p in parts for c in p["cells"]), key=lambda c: c["n_cells"])
+    grid["n_cells"] = sorted({n for p in parts for n in p["grid"]["n_cells"]})
+    grid["models"] = sorted({c.get("model") for p in parts for c in p["cells"]}, key=str)
+    cells = []
+    for p in parts:
+        for c in p["cells"]:
+            c = dict(c)
+            li = [r["learns_invariant"] for r in c["seeds"] if r.get("learns_invariant") is not None]
+            fits = [isinstance(r.get("val_accuracy"), float) and r["val_accuracy"] >= threshold for r in c["seeds"]]
+            cond = [r["learns_invariant"] for r, f in zip(c["seeds"], fits) if f and r.get("learns_invariant") is not None]
+            c["n_seeds"] = len(c["seeds"])
+            c["learns_invariant_ci"] = wilson_interval(sum(li), len(li))
+            c["fits"] = float(np.mean(fits)) if fits else None
+            c["fits_ci"] = wilson_interval(sum(fits), len(fits))
+            c["learns_given_fits"] = float(np.mean(cond)) if cond else None
+            c["learns_given_fits_ci"] = wilson_interval(sum(cond), len(cond))
+            det = c.get("determined") or {}
+            c["undetermined_flag"] = bool(det) and min(det.values()) < 0.9
+            cells.append(c)
+    cells.sort(key=lambda c: (str(c.get("model")), c["n_cells"], c["init"]))
     return {"grid": grid, "cells": cells}
+
+
+def _merge_why(parts: List[Optional[Dict[str, Any]]]) -> Optional[Dict[str, Any]]:
+    """The causal test from its task results (:func:`tntopo.study.why.merge_why`)."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    from .why import merge_why
+
+    return merge_why(parts)
 
 
 def _curves(rs) -> Dict[str, Any]:
@@ -535,7 +785,8 @@ def reproduce(
     executor : None, "process", "serial", "thread", dask scheduler address, or an Executor
         Where the training runs go (see :mod:`tntopo.parallel`); the numbers do not depend on it.
     seeds : int, optional
-        Override the number of seeds per model.
+        Override the number of seeds of every row (TopoNet and generic; the learning-rate selection
+        keeps at most that many).
     models : list of str, optional
         Run only these models.
     resume : bool
@@ -561,8 +812,9 @@ def reproduce(
     t_start = time.perf_counter()
     cfg = get_config(config)
     changes = {}
-    if seeds is not None:
-        changes["seeds"] = int(seeds)
+    if seeds is not None:  # every row, the selection seeds included
+        changes.update(seeds=int(seeds), generic_seeds=int(seeds),
+                       lr_selection_seeds=min(int(seeds), int(cfg.lr_selection_seeds)))
     if models is not None:
         changes["models"] = list(models)
     if changes:
@@ -595,7 +847,7 @@ def reproduce(
         write_json(exact_path, exact)
     timings["exact_s"] = time.perf_counter() - t0
 
-    # 3. learning-rate selection (seed 0 of every row at every rate) + sections, one pool
+    # 3. learning-rate selection (the selection seeds of every row at every rate) + the landscape, one pool
     runs_dir = out / "runs"
     dpath = str(data_path.resolve())
     done: Dict[tuple, Dict[str, Any]] = {}
@@ -605,98 +857,117 @@ def reproduce(
         return runs_dir / name / f"seed{k:03d}-lr{lr:g}.json"
 
     def pending_runs(items):
+        """Tasks for the runs of ``items`` not found in the cache; seeds of a TopoNet row in the same fixed
+        block (:func:`seed_blocks`) are trained together, a block whole if any of its runs is missing."""
         nonlocal n_reused
-        todo = []
+        todo, blocks = [], {}
         for name, k, lr in items:
             r = _read_cached(run_path(name, k, lr)) if resume else None
             if r is not None and r.get("key") == cfg.run_key(name, lr):
                 done[(name, k, lr)] = r
                 n_reused += 1
+            blocks.setdefault((name, lr, seed_block(cfg, name, k)), []).append(k)
+        for (name, lr, b), ks in blocks.items():
+            if all((name, k, lr) in done for k in ks):
+                continue
+            key = tuple(ks) if b is not None else ks[0]
+            if b is None and len(ks) > 1:  # not batched: one task per seed
+                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, dpath)) for k in ks if (name, k, lr) not in done]
             else:
-                todo.append((("run", name, k, lr), ("run", cfg, name, k, lr, dpath)))
+                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, dpath)))
         return todo
 
     sections_dir = out / "sections"
     section_results: Dict[tuple, Any] = {}
 
-    def section_path(section, part):
-        return sections_dir / f"{section}-{part}-{_section_key(cfg, section)}.json"
+    def section_path(section, part, lr=None):
+        tag = str(part).replace("/", "-")
+        return sections_dir / f"{section}-{tag}-{_section_key(cfg, section, lr)}.json"
 
-    section_tasks = []
-    for section, parts in (("trainability_map", (cfg.trainability_map or {}).get("n_cells", ())),
-                           ("landscape", [m for m in (cfg.landscape or {}).get("models", ()) if m in cfg.models])):
-        for part in parts:
-            r = _read_cached(section_path(section, part)) if resume else None
+    def pending_sections(items):
+        todo = []
+        for section, part, lr in items:
+            r = _read_cached(section_path(section, part, lr)) if resume else None
             if r is not None:
                 section_results[(section, part)] = r
             else:
-                section_tasks.append(((section, part), ("section", cfg, section, part)))
+                todo.append(((section, part, lr), ("section", cfg, section, part, lr)))
+        return todo
 
     def save(key, res):
-        if key[0] == "run":
+        if key[0] == "run" and isinstance(key[2], tuple):  # a block of seeds trained together
+            for r in res:
+                write_json(run_path(key[1], r["k"], key[3]), r)
+        elif key[0] == "run":
             write_json(run_path(*key[1:]), res)
         else:
             write_json(section_path(*key), res)
 
-    grid = [float(g) for g in cfg.lr_grid]
-    rows = list(cfg.run_names())
-    tasks = pending_runs([(name, 0, lr) for name in rows for lr in grid]) + section_tasks
-    # slow first (load balance); results do not depend on the order
-    tasks.sort(key=lambda t: -(_cost(cfg, t[0][1]) if t[0][0] == "run" else 30.0))
-    if progress and (done or section_results):
-        print(f"resuming: {len(done)} training run(s) and {len(section_results)} section part(s) reused", file=sys.stderr)
-    t0 = time.perf_counter()
     failures: Dict[str, str] = {}
 
     def collect(res):
         for key, v in res.items():
             if isinstance(v, TaskFailure):
                 failures["/".join(str(x) for x in key)] = repr(v.error)
+            elif key[0] == "run" and isinstance(key[2], tuple):
+                for r in v:
+                    done[(key[1], r["k"], key[3])] = r
             elif key[0] == "run":
                 done[key[1:]] = v
             else:
-                section_results[key] = v
+                section_results[key[:2]] = v
 
-    collect(map_tasks(_task, tasks, executor, progress=progress, desc="lr selection + sections", on_result=save,
-                      max_workers=max_workers))
-    from ..nn.training import best_lr
+    def run_pool(tasks, desc):
+        # slow first (load balance); results do not depend on the order
+        tasks.sort(key=lambda t: -(_cost(cfg, t[0][1]) if t[0][0] == "run" else 30.0))
+        collect(map_tasks(_task, tasks, executor, progress=progress, desc=desc, on_result=save,
+                          max_workers=max_workers))
 
-    selection: Dict[str, Dict[str, Any]] = {}
-    for name in rows:
-        sc = {lr: {"accuracy": done[(name, 0, lr)]["scores"]["val"]["accuracy"],
-                   "loss": done[(name, 0, lr)]["scores"]["val"]["mae"]}
-              for lr in grid if (name, 0, lr) in done}
-        if sc:
-            selection[name] = {"lr": best_lr(sc), "val_accuracy": {f"{lr:g}": v["accuracy"] for lr, v in sc.items()},
-                               "val_mae": {f"{lr:g}": v["loss"] for lr, v in sc.items()}}
+    grid = [float(g) for g in cfg.lr_grid]
+    rows = list(cfg.run_names())
+    L = int(cfg.lr_selection_seeds)
+    landscape_parts = [m for m in (cfg.landscape or {}).get("models", ()) if m in cfg.models]
+    tasks = pending_runs([(name, k, lr) for name in rows for lr in grid for k in range(L)])
+    tasks += pending_sections([("landscape", m, None) for m in landscape_parts])
+    if progress and (done or section_results):
+        print(f"resuming: {len(done)} training run(s) and {len(section_results)} section part(s) reused", file=sys.stderr)
+    t0 = time.perf_counter()
+    run_pool(tasks, "lr selection + landscape")
+    selection = {name: sel for name in rows if (sel := select_rate(cfg, name, done)) is not None}
 
-    # 4. the other seeds at the chosen rate
+    # 4. the other seeds at the chosen rate, the trainability map and the causal test at the selected rates
+    lrs = {m: selection[m]["lr"] for m in cfg.models if m in selection}  # regression rows: the map and why
+    map_parts = [(f"{m}/{int(N)}", lrs.get(m)) for m in (cfg.trainability_map or {}).get("models", ())
+                 if m in cfg.models for N in (cfg.trainability_map or {}).get("n_cells", ())]
+    why_parts = list(range(len(_why_task_list(cfg, lrs)))) if cfg.why and any(
+        m in cfg.models for m in cfg.why.get("models", ())) else []
     tasks = pending_runs([(name, k, selection[name]["lr"]) for name in rows if name in selection
-                          for k in range(1, cfg.seeds)])
-    tasks.sort(key=lambda t: (t[0][2], -_cost(cfg, t[0][1])))
-    collect(map_tasks(_task, tasks, executor, progress=progress, desc="training runs", on_result=save,
-                      max_workers=max_workers))
+                          for k in range(L, cfg.seeds_of(name))])
+    tasks += pending_sections([("trainability_map", p, lr) for p, lr in map_parts])
+    tasks += pending_sections([("why", i, tuple(sorted(lrs.items()))) for i in why_parts])  # hashable task key
+    run_pool(tasks, "training runs + map + why")
     timings["training_wall_s"] = time.perf_counter() - t0
     timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"] for r in done.values()))
     timings["runs_reused"] = n_reused
 
     runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in rows}
     for (name, k, lr), r in done.items():
-        if name in selection and lr == selection[name]["lr"] and k < cfg.seeds:
+        if name in selection and lr == selection[name]["lr"] and k < cfg.seeds_of(name):
             runs[name].append(r)
     model_results = aggregate(cfg, {n: rs for n, rs in runs.items() if rs}, selection)
     topo_weights = _example_weights(cfg, runs)
 
     results: Dict[str, Any] = {
-        "schema": "tntopo.study/2",
+        "schema": "tntopo.study/3",
         "models": model_results,
         "exact_topo": exact,
         "disorder": _disorder_section(cfg, sets, model_results, exact),
         "edge_proxy": _edge_proxy_section(cfg, sets),
-        "trainability_map": _merge_map([section_results.get(("trainability_map", n))
-                                        for n in (cfg.trainability_map or {}).get("n_cells", ())]),
-        "landscape": {m: section_results[("landscape", m)] for m in (cfg.landscape or {}).get("models", ())
+        "trainability_map": _merge_map([section_results.get(("trainability_map", p)) for p, _ in map_parts],
+                                       cfg.trainability_threshold),
+        "landscape": {m: section_results[("landscape", m)] for m in landscape_parts
                       if ("landscape", m) in section_results} or None,
+        "why": _merge_why([section_results.get(("why", i)) for i in why_parts]),
         "pruning": _pruning([r for n, rs in runs.items() for r in rs if "pruning" in r]),
         "toponet_weights": topo_weights,
         "data": _data_summary(cfg, sets),
@@ -730,14 +1001,16 @@ def _read_cached(path: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _section_key(cfg: StudyConfig, section: str) -> str:
-    """Cache key of a section's parts: its settings and the data settings it shares with the study."""
+def _section_key(cfg: StudyConfig, section: str, lr=None) -> str:
+    """Cache key of a section's parts: its settings, the data and training settings it shares with the
+    study, and the learning rate(s) it runs at."""
     from .config import _hash
 
     d = cfg.to_dict()
-    keys = ("seed", "ranges", "min_gap", "amplitude", "train_windings", "n_cells")
+    keys = ("seed", "ranges", "min_gap", "amplitude", "train_windings", "n_cells", "size_factor", "epochs",
+            "batch_size", "trainability_threshold")
     return _hash({"section": section, "settings": d[section], "data": {k: d[k] for k in keys},
-                  "models": d["models"] if section == "landscape" else None})
+                  "models": d["models"], "lr": lr, "data_key": cfg.data_key()})
 
 
 def _example_weights(cfg: StudyConfig, runs) -> Dict[str, Any]:
@@ -764,6 +1037,8 @@ def _data_summary(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
         d["exact_quantized_fraction"] = float(np.mean(dev < QUANTIZED_TOL))
         if s.removed is not None:
             d["states_removed_mean"] = float(np.mean(s.removed))
+        if "near_degenerate" in s.aux:  # chains whose input needed the canonical basis (features module)
+            d["near_degenerate_chains"] = int(np.sum(s.aux["near_degenerate"] > 0))
         if "family" in s.aux:
             fam, cnt = np.unique(s.aux["family"], return_counts=True)
             d["families"] = {str(f): int(c) for f, c in zip(fam, cnt)}

@@ -136,7 +136,8 @@ def _reachable(ranges: Sequence[int]) -> List[int]:
 def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequence[int] = (-2, -1, 0, 1, 2, 3),
                   min_gap: float = 0.4, amplitude: float = 1.0, n_train: int = 512, n_val: int = 128,
                   n_unseen: int = 128, n_long: int = 64, n_counterfactual: int = 96, size_factor: int = 4,
-                  determined_only: bool = True, seed: int = 0) -> Dict[str, Any]:
+                  determined_only: bool = True, unseen_windings: Optional[Sequence[int]] = None,
+                  realspace: bool = False, seed: int = 0) -> Dict[str, Any]:
     """The sets of one trainability cell: ``{"train", "val", "unseen", "long", "counterfactual"}: (x, y)``.
 
     ``x`` float32 wavefunctions, ``y`` int64 Bloch labels; ``unseen`` are the sectors of ``ranges``
@@ -145,16 +146,34 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
     With ``determined_only`` the criterion sets keep only chains whose input determines the label:
     the real-space winding number of the open input chain lies within 0.25 of the Bloch label (short
     chains with long-range hoppings often do not; the exact network cannot be asked for them
-    either). ``"determined"`` reports the fraction kept per set, and a counterfactual family that
-    cannot be drawn at this length is left out (``"counterfactual_families"`` lists those kept).
+    either). The counterfactual families are drawn without any marker
+    (:mod:`tntopo.study.counterfactual`) and then filtered the same way, by the bulk-window marker of
+    their input (``checks["window_row"]``). ``"determined"`` reports the fraction kept per set
+    (``"counterfactual/<family>"`` per family), and a counterfactual family that cannot be drawn (or
+    keeps no chain) at this length is left out (``"counterfactual_families"`` lists those kept).
+
+    ``unseen_windings`` picks the unseen sectors (default: every sector ``ranges`` reach that is not
+    a training sector); they must be reachable and absent from ``train_windings``. With
+    ``realspace`` the output also holds ``"w_real": {"train": ..., "val": ...}``, the real-space
+    winding number of each training and validation input (:func:`tntopo.data.features.input_winding`, float64)
+    -- the target under which the exact weights are a zero-loss point.
     """
     from ..data import wavefunctions
+    from ..data.features import input_winding
     from .counterfactual import FAMILIES, counterfactual_set
 
     tw = [int(w) for w in train_windings]
-    unseen = [w for w in _reachable(ranges) if w not in tw]
-    if not unseen:
-        raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
+    if unseen_windings is None:
+        unseen = [w for w in _reachable(ranges) if w not in tw]
+        if not unseen:
+            raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
+    else:
+        unseen = [int(w) for w in unseen_windings]
+        bad = [w for w in unseen if w in tw or w not in _reachable(ranges)]
+        if not unseen or bad:
+            raise ValueError(f"unseen_windings {tuple(unseen)} must be non-empty, absent from train_windings {tw} "
+                             f"and reachable with ranges {tuple(ranges)} (windings {_reachable(ranges)}); bad: {bad}")
+    wreal: Dict[str, np.ndarray] = {}
     kw = dict(ranges=tuple(ranges), min_gap=min_gap, amplitude=amplitude)
     key = (int(n_cells), int(zlib_hash(tw)))
     determined: Dict[str, float] = {}
@@ -164,14 +183,17 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         b = sample_sectors(m, N, windings, seed=task_seed(seed, _KEYS[name], *key), **kw)
         h = b.hopping_blocks()
         y = b.bloch_windings().astype(np.int64)
+        x = wavefunctions(h)
         if criterion and determined_only:
-            ok = np.abs(_realspace(h) - y) < 0.25
+            ok = np.abs(input_winding(x) - y) < 0.25  # the label the input determines
             determined[name] = float(ok.mean())
             keep = np.flatnonzero(ok)[:n]
-            h, y = h[keep], y[keep]
+            x, y = x[keep], y[keep]
+        elif realspace:
+            wreal[name] = input_winding(x)
         if len(y) == 0:
             return np.zeros((0, 2 * N, 2 * N), np.float32), y
-        return wavefunctions(h).astype(np.float32), y
+        return x.astype(np.float32), y
 
     out: Dict[str, Any] = {
         "train": clean("train", n_train, n_cells, tw),
@@ -186,10 +208,19 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         share = 0.5 / n0 if lab == 0 else 0.5 / (len(FAMILIES) - n0)
         try:
             n_fam = max(2, int(round(share * n_counterfactual)))
-            cf = counterfactual_set(n_fam, n_cells, families=[fam], seed=cf_seed, **kw)
+            cf = counterfactual_set(2 * n_fam if determined_only else n_fam, n_cells, families=[fam], seed=cf_seed,
+                                    **kw)
         except ValueError:
             continue
-        xs.append(cf.x); ys.append(cf.label); kept.append(fam)
+        x, y = cf.x, cf.label
+        if determined_only:  # drawn without any marker; kept here where the input's bulk-window marker is the label
+            ok = np.abs(cf.checks["window_row"] - y) < 0.25
+            determined[f"counterfactual/{fam}"] = float(ok.mean())
+            keep = np.flatnonzero(ok)[:n_fam]
+            x, y = x[keep], y[keep]
+        if len(y) == 0:
+            continue
+        xs.append(x); ys.append(y); kept.append(fam)
     if xs:
         out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
     for k in ("unseen", "long"):
@@ -197,6 +228,8 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
             del out[k]
     out["determined"] = determined
     out["counterfactual_families"] = kept
+    if realspace:
+        out["w_real"] = wreal
     return out
 
 
@@ -242,15 +275,6 @@ def sample_sectors(n: int, n_cells: int, windings: Sequence[int], *, ranges: Seq
         rows.append(pools[w][pos[w]])
         pos[w] += 1
     return ChainBatch(np.stack(rows), ranges, n_cells, "open", None, ss)
-
-
-def _realspace(h) -> np.ndarray:
-    from ..errors import GaplessWarning
-    from ..invariants import winding_number
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GaplessWarning)
-        return np.atleast_1d(np.asarray(winding_number(h, method="dense"), float))
 
 
 def zlib_hash(windings: Sequence[int]) -> int:

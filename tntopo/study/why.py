@@ -1,0 +1,784 @@
+"""The causal test of *why*: hold the architecture fixed, change one thing at a time.
+
+The study's TopoNets can express the winding number exactly, yet from random weights some learn it
+and some do not. This experiment asks which single change of the training setting moves a model
+that does not learn the invariant (``learns_invariant`` ~ 0) to one that does (``>= 0.5``, with the
+Wilson interval's lower bound clearing 0.5). Every cell is the **baseline** with exactly one factor
+changed:
+
+==================  ===============================  ==================================================
+factor              baseline                         other settings
+==================  ===============================  ==================================================
+``objective``       ``"label"``: MSE on the Bloch    ``"w_real"``: MSE on the real-space winding number
+                    integer of the chain             of the finite input chain
+                                                     (:func:`tntopo.data.features.input_winding`): the
+                                                     exact weights become a zero-loss point
+``n_cells``         ``N`` (24 in the full study)     ``2N``, ``4N`` (multipliers in ``factors``)
+``freedom``         ``"full"``: every parameter      ``"projected"``: each optimizer update projected
+                    free                             onto the row space of the output Jacobian on
+                                                     training data at initialization (the data-blind
+                                                     directions removed; Adam's per-coordinate scaling
+                                                     moves weights off that span, which is what is
+                                                     taken out): ``theta - theta_0`` stays in it;
+                                                     ``"projected_tracking"``: the same with the span
+                                                     recomputed at the current weights every
+                                                     ``projection["every"]`` steps (only the current
+                                                     data-blind directions removed);
+                                                     ``"odd"``: the reflection/chiral odd constraint
+                                                     alone (``toponet_odd``, the model's other
+                                                     keywords; ``"n/a"`` for models already odd)
+``budget``          1x epochs                        4x epochs
+``train_windings``  ``{-1, 0, 1}``, unseen ``+-2``   ``"extrapolation"``: ``{0, 1}``, unseen
+                                                     ``{-1, 2}`` (reported apart: a different question)
+==================  ===============================  ==================================================
+
+The data are the main study's: clean chains over hopping ranges ``-2..2``, Bloch gap
+``>= min_gap``, sectors balanced (:func:`tntopo.study.trainability.protocol_sets` with
+``determined_only``). Per seed: ``learns_invariant`` by :func:`~tntopo.study.trainability.seed_report`
+(unseen windings, ``size_factor``-times longer chains where the model takes them, the counterfactual
+set), ``fits`` (validation accuracy against the Bloch labels ``>= threshold``), and the
+**functional distance** to the exact network: the RMS difference between the trained model's outputs
+and those of the same kind built with ``init="exact"``, on a probe of unseen-winding and longer chains
+(a parameter distance cannot recognise a solution: the parametrization has symmetries and data-blind
+directions). Whether that distance predicts out-of-distribution accuracy is a Spearman correlation over
+every seed of the experiment (``distance_predicts_ood``).
+
+Seeds are **paired**: seed ``k`` is the same integer in every cell and model (from
+:func:`tntopo.parallel.task_seed`), so the baseline and a treatment start from the same raw random
+weights wherever the parametrization allows (``toponet`` and ``toponet_odd`` draw the same raw weights;
+``odd`` then projects them), and train on the same data wherever the data setting is the same.
+
+The experiment is a list of independent, JSON-able task specs (:func:`why_tasks`), each run by
+:func:`run_why_task` (one cell, or a chunk of its seeds) and merged by :func:`merge_why`;
+:func:`why_experiment` runs them serially. Results are plain JSON-able dicts.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+import warnings
+from collections import OrderedDict
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..parallel import task_seed
+from .stats import wilson_interval
+
+__all__ = [
+    "FACTORS",
+    "DEFAULT_FACTORS",
+    "DEFAULT_WHY_MODELS",
+    "QUICK_WHY",
+    "FULL_WHY",
+    "why_tasks",
+    "run_why_task",
+    "merge_why",
+    "why_experiment",
+    "jacobian_span",
+    "projected_updates",
+    "functional_distance",
+]
+
+NA = "n/a"
+#: The factors of the experiment, in table order.
+FACTORS: Tuple[str, ...] = ("objective", "n_cells", "freedom", "budget", "train_windings")
+#: Settings changed away from the baseline, per factor (``n_cells`` and ``budget`` as multipliers).
+DEFAULT_FACTORS: Dict[str, Tuple[Any, ...]] = {
+    "objective": ("w_real",),
+    "n_cells": (2, 4),
+    "freedom": ("projected", "projected_tracking", "odd"),
+    "budget": (4,),
+    "train_windings": ("extrapolation",),
+}
+_ALLOWED = {"objective": ("w_real",), "freedom": ("projected", "projected_tracking", "odd"),
+            "train_windings": ("extrapolation",)}
+#: The TopoNet rows of the main study the experiment is run for (names of ``config.DEFAULT_MODELS``).
+DEFAULT_WHY_MODELS: Tuple[str, ...] = ("topo", "topo_ti_plain", "topo_ti")
+#: Keyword arguments of :func:`why_tasks` at CI size (the whole grid for the three models in about a
+#: minute on one core) and for the full study (>= 20 seeds per cell).
+QUICK_WHY: Dict[str, Any] = {
+    "n_cells": 16, "seeds": 2, "epochs": 4, "factors": {**DEFAULT_FACTORS, "n_cells": (2,)},
+    "data": {"n_train": 192, "n_val": 64, "n_unseen": 48, "n_long": 24, "n_counterfactual": 36},
+}
+FULL_WHY: Dict[str, Any] = {
+    "n_cells": 24, "seeds": 20, "epochs": 40, "factors": DEFAULT_FACTORS,
+    "data": {"n_train": 4000, "n_val": 1000, "n_unseen": 600, "n_long": 400, "n_counterfactual": 600},
+}
+_DATA_KEYS = ("n_train", "n_val", "n_unseen", "n_long", "n_counterfactual", "size_factor", "min_gap", "amplitude")
+_DEFAULT_DATA = {"min_gap": 0.4, "amplitude": 1.0, "size_factor": 4}
+_SEED_KEY = 1901
+_ODD_KINDS = ("toponet_odd", "toponet_commutator")
+
+
+# ------------------------------------------------------------------------------ the grid
+def _model_specs(models) -> Dict[str, Dict[str, Any]]:
+    from .config import DEFAULT_MODELS, ModelSpec
+
+    if isinstance(models, str):
+        models = [models]
+    out: Dict[str, Dict[str, Any]] = {}
+    items = models.items() if isinstance(models, Mapping) else [(m, None) for m in models]
+    for name, spec in items:
+        if spec is None:
+            if name not in DEFAULT_MODELS:
+                raise ValueError(f"unknown model {name!r}; name one of {sorted(DEFAULT_MODELS)} or pass "
+                                 "models={name: ModelSpec(kind, kwargs)}")
+            spec = DEFAULT_MODELS[name]
+        if isinstance(spec, ModelSpec):
+            kind, kwargs = spec.kind, dict(spec.kwargs)
+        elif isinstance(spec, Mapping) and "kind" in spec:
+            kind, kwargs = spec["kind"], dict(spec.get("kwargs", {}))
+        else:
+            raise ValueError(f"models[{name!r}] must be a ModelSpec or {{'kind': ..., 'kwargs': {{...}}}}, got {spec!r}")
+        if not str(kind).startswith("toponet") or kind == "toponet_exact":
+            raise ValueError(f"models[{name!r}] has kind {kind!r}: the experiment compares TopoNet variants "
+                             "(kinds toponet, toponet_odd, toponet_commutator) against their exact weights")
+        out[str(name)] = {"kind": str(kind), "kwargs": kwargs}
+    if not out:
+        raise ValueError("models is empty; name at least one TopoNet row, e.g. models=('topo',)")
+    return out
+
+
+def _lrs(lr, names: Sequence[str]) -> Dict[str, float]:
+    if lr is None:
+        lr = {}
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        lr = {n: float(lr) for n in names}
+    if not isinstance(lr, Mapping):
+        raise ValueError(f"lr must be a number or a mapping {{model: rate}}, got {lr!r}")
+    unknown = sorted(set(lr) - set(names))
+    if unknown:
+        raise ValueError(f"lr names model(s) {unknown} that are not in the experiment {list(names)}")
+    out = {n: float(lr.get(n, 1e-2)) for n in names}
+    bad = {n: v for n, v in out.items() if not (math.isfinite(v) and v > 0)}
+    if bad:
+        raise ValueError(f"learning rates must be finite and > 0, got {bad}")
+    return out
+
+
+def _factors(factors) -> Dict[str, Tuple[Any, ...]]:
+    factors = DEFAULT_FACTORS if factors is None else factors
+    if not isinstance(factors, Mapping):
+        raise ValueError(f"factors must be a mapping {{factor: settings}}, got {type(factors).__name__}")
+    unknown = [f for f in factors if f not in FACTORS]
+    if unknown:
+        raise TypeError(f"unknown factor(s) {unknown}; valid factors: {', '.join(FACTORS)}")
+    out: Dict[str, Tuple[Any, ...]] = {}
+    for f in FACTORS:
+        if f not in factors:
+            continue
+        vals = tuple(factors[f])
+        if f in ("n_cells", "budget"):
+            bad = [v for v in vals if isinstance(v, bool) or int(v) != v or int(v) < 2]
+            if bad:
+                raise ValueError(f"factor {f!r} takes integer multipliers >= 2 of the baseline, got {bad}")
+            vals = tuple(int(v) for v in vals)
+        else:
+            bad = [v for v in vals if v not in _ALLOWED[f]]
+            if bad:
+                raise ValueError(f"factor {f!r} takes settings {_ALLOWED[f]}, got {bad}")
+        out[f] = vals
+    return out
+
+
+def _windings(train, unseen) -> Dict[str, List[int]]:
+    return {"train": [int(w) for w in train], "unseen": [int(w) for w in unseen]}
+
+
+def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_MODELS, n_cells: int = 24,
+              seeds: int = 20, epochs: int = 40, lr: Union[None, float, Mapping[str, float]] = None,
+              batch_size: int = 64, threshold: float = 0.95, factors: Optional[Mapping[str, Sequence[Any]]] = None,
+              ranges: Sequence[int] = (-2, -1, 0, 1, 2), train_windings: Sequence[int] = (-1, 0, 1),
+              unseen_windings: Sequence[int] = (-2, 2),
+              extrapolation: Tuple[Sequence[int], Sequence[int]] = ((0, 1), (-1, 2)),
+              data: Optional[Mapping[str, Any]] = None, projection: Optional[Mapping[str, Any]] = None,
+              seed: int = 0, seeds_per_task: Optional[int] = None) -> List[Dict[str, Any]]:
+    """The experiment as independent, JSON-able task specs (one per cell, or per chunk of its seeds).
+
+    Parameters
+    ----------
+    models : sequence of str or mapping
+        Row names of :data:`tntopo.study.config.DEFAULT_MODELS` (default ``topo``, ``topo_ti_plain``,
+        ``topo_ti``), or ``{name: ModelSpec or {"kind", "kwargs"}}`` (TopoNet kinds only).
+    n_cells : int
+        Baseline chain length ``N``.
+    seeds : int
+        Seeds per cell (the issue asks >= 20 for the full study).
+    epochs : int
+        Baseline budget (the ``budget`` factor multiplies it).
+    lr : float or mapping, optional
+        Learning rate per model (the main study's selected rate); missing models get ``1e-2``.
+    batch_size, threshold :
+        Training batch size; the accuracy each criterion (and ``fits``) needs.
+    factors : mapping, optional
+        ``{factor: settings}`` changed away from the baseline (default :data:`DEFAULT_FACTORS`);
+        factors left out are not varied. ``n_cells`` and ``budget`` settings are multipliers.
+    ranges, train_windings, unseen_windings :
+        The baseline data: hopping ranges, training and unseen winding sectors.
+    extrapolation : (train, unseen)
+        Windings of the ``train_windings="extrapolation"`` setting (same ``ranges``).
+    data : dict, optional
+        Set sizes and sampling of :func:`tntopo.study.trainability.protocol_sets`: ``n_train``,
+        ``n_val``, ``n_unseen``, ``n_long``, ``n_counterfactual``, ``size_factor``, ``min_gap``,
+        ``amplitude``.
+    projection : dict, optional
+        The projected freedoms: ``rtol`` (singular values of the Jacobian below ``rtol * s_max``
+        span the removed directions; default ``1e-6``), ``every`` (``"projected_tracking"``
+        recomputes the span every so many optimizer steps; default 50; ``"projected"`` computes it
+        once, at initialization), ``n_jacobian`` (training samples in the Jacobian batch; default
+        ``n_parameters + 64``, capped by ``n_train``).
+    seed : int
+        Master seed (data and the paired training seeds).
+    seeds_per_task : int, optional
+        Split each cell's seeds into tasks of this many (default: one task per cell).
+
+    Returns
+    -------
+    list of dict
+        Task specs for :func:`run_why_task`; each holds the whole ``grid`` so that results can be merged
+        without the arguments.
+    """
+    specs = _model_specs(models)
+    lrs = _lrs(lr, list(specs))
+    facs = _factors(factors)
+    for name, v in (("n_cells", n_cells), ("seeds", seeds), ("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or int(v) != v or int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if int(n_cells) < 8:
+        raise ValueError(f"n_cells={n_cells} is too small; use n_cells >= 8")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+    data = dict(data or {})
+    bad = sorted(set(data) - set(_DATA_KEYS))
+    if bad:
+        raise TypeError(f"data got unknown key(s) {bad}; valid keys: {', '.join(_DATA_KEYS)} (ranges, windings and "
+                        "seed are arguments of why_tasks)")
+    data = {**_DEFAULT_DATA, **data}
+    proj = {"rtol": 1e-6, "every": 50, "n_jacobian": None, **dict(projection or {})}
+    bad = sorted(set(proj) - {"rtol", "every", "n_jacobian"})
+    if bad:
+        raise TypeError(f"projection got unknown key(s) {bad}; valid keys: rtol, every, n_jacobian")
+    for k in ("every", "n_jacobian"):
+        v = proj[k]
+        if v is not None and (isinstance(v, bool) or int(v) != v or int(v) < 1):
+            raise ValueError(f"projection[{k!r}] must be a positive integer, got {v!r}")
+    if not (isinstance(proj["rtol"], (int, float)) and 0 < float(proj["rtol"]) < 1):
+        raise ValueError(f"projection['rtol'] must lie in (0, 1), got {proj['rtol']!r}")
+    if seeds_per_task is not None and (int(seeds_per_task) != seeds_per_task or seeds_per_task < 1):
+        raise ValueError(f"seeds_per_task must be a positive integer, got {seeds_per_task!r}")
+    reach = list(range(min(ranges), max(ranges) + 1))
+    for tw, uw, what in ((train_windings, unseen_windings, "baseline"), (*extrapolation, "extrapolation")):
+        if set(tw) & set(uw) or not set(tw) | set(uw) <= set(reach) or not tw or not uw:
+            raise ValueError(f"{what} windings: train {tuple(tw)} and unseen {tuple(uw)} must be non-empty, disjoint "
+                             f"and reachable with ranges {tuple(ranges)} (windings {reach})")
+
+    baseline = {"objective": "label", "n_cells": int(n_cells), "freedom": "full", "budget": 1,
+                "train_windings": _windings(train_windings, unseen_windings)}
+    cells: List[Tuple[str, str, Dict[str, Any]]] = [("baseline", "baseline", dict(baseline))]
+    for f, vals in facs.items():
+        for v in vals:
+            st = dict(baseline)
+            if f == "n_cells":
+                st["n_cells"], label = int(n_cells) * v, f"{v}x"
+            elif f == "budget":
+                st["budget"], label = v, f"{v}x"
+            elif f == "train_windings":
+                st["train_windings"], label = _windings(*extrapolation), v
+            else:
+                st[f], label = v, v
+            cells.append((f, label, st))
+    grid = {"models": specs, "lr": lrs, "n_cells": int(n_cells), "seeds": int(seeds), "epochs": int(epochs),
+            "batch_size": int(batch_size), "threshold": float(threshold), "ranges": [int(m) for m in ranges],
+            "baseline": baseline, "factors": {f: list(v) for f, v in facs.items()},
+            "cells": [{"factor": f, "setting": s, "settings": st} for f, s, st in cells],
+            "data": data, "projection": proj, "seed": int(seed),
+            "design": "one factor at a time from the baseline; seed k paired across cells and models"}
+    grid = json.loads(json.dumps(grid))
+    chunk = int(seeds_per_task or seeds)
+    tasks = []
+    for f, s, st in cells:  # cell-major: consecutive tasks share their data sets (a per-process cache)
+        for name, spec in specs.items():
+            kind = spec["kind"]
+            na = None
+            if st["freedom"] == "odd":
+                if kind in _ODD_KINDS:
+                    na = f"{NA}: {name} ({kind}) is already reflection/chiral odd"
+                kind = "toponet_odd"
+            for lo in range(0, int(seeds), chunk):
+                ks = list(range(lo, min(int(seeds), lo + chunk))) if na is None else []
+                tasks.append({"model": name, "factor": f, "setting": s, "settings": st, "kind": kind,
+                              "kwargs": dict(spec["kwargs"]), "lr": lrs[name],
+                              "epochs": int(epochs) * int(st["budget"]), "seed_indices": ks, "na": na,
+                              "grid": grid})
+                if na is not None:
+                    break
+    return json.loads(json.dumps(tasks))
+
+
+def _training_seed(seed: int, k: int) -> int:
+    """Seed ``k`` of the experiment: the same integer in every cell and model (paired design)."""
+    return int(task_seed(int(seed), _SEED_KEY, int(k)).generate_state(1)[0])
+
+
+# ------------------------------------------------------------------------------ data (cached per process)
+_SETS: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
+_SETS_MAX = 2
+
+
+def _sets_for(spec: Mapping[str, Any]) -> Dict[str, Any]:
+    from .trainability import protocol_sets
+
+    g = spec["grid"]
+    st = spec["settings"]
+    kw = dict(n_cells=int(st["n_cells"]), train_windings=tuple(st["train_windings"]["train"]),
+              unseen_windings=tuple(st["train_windings"]["unseen"]), ranges=tuple(g["ranges"]),
+              determined_only=True, realspace=True, seed=int(g["seed"]), **g["data"])
+    key = json.dumps(kw, sort_keys=True, default=list)
+    if key in _SETS:
+        _SETS.move_to_end(key)
+        return _SETS[key]
+    sets = protocol_sets(**kw)
+    _SETS[key] = sets
+    while len(_SETS) > _SETS_MAX:
+        _SETS.popitem(last=False)
+    return sets
+
+
+# ------------------------------------------------------------------------------ the projected freedom
+def jacobian_span(model, x, rtol: float = 1e-6) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Orthonormal basis ``U (P, r)`` of the row space of the output Jacobian of ``model`` on ``x``.
+
+    ``r`` counts the singular values above ``rtol * s_max``; the other directions of parameter space
+    change no output on ``x`` (to that tolerance): the data-blind directions. The Jacobian is taken in
+    float64 (on a float64 copy of the model). Returns ``U`` (float64)
+    and ``{"rank", "n_parameters", "n_samples"}``.
+    """
+    import copy
+
+    import torch
+
+    from ..nn.training import output_jacobian
+
+    m64 = copy.deepcopy(model).double()  # float64 Jacobian: rtol well above rounding
+    J = output_jacobian(m64, torch.as_tensor(np.asarray(x), dtype=torch.float64)).numpy()
+    _, s, vt = np.linalg.svd(J, full_matrices=False)
+    r = int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
+    return vt[:r].T.copy(), {"rank": r, "n_parameters": int(J.shape[1]), "n_samples": int(len(x))}
+
+
+def _flat(params) -> np.ndarray:
+    return np.concatenate([p.detach().reshape(-1).double().cpu().numpy() for p in params])
+
+
+@contextlib.contextmanager
+def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+    """Inside this context, every optimizer step on ``model``'s parameters moves them only inside the
+    row space of the output Jacobian on ``x`` (:func:`jacobian_span`).
+
+    The step is taken as the optimizer takes it (Adam's moments untouched); its update
+    ``delta = theta_new - theta_old`` is then replaced by ``U U^T delta``. With ``every=None`` the span
+    is computed once, at entry, so ``theta - theta_0`` stays in one fixed subspace; with ``every = k``
+    it is recomputed at the current weights every ``k`` steps. Optimizers over other parameters are
+    not affected (the hooks match this model's parameters).
+
+    Yields a dict that is filled as training runs: ``rank``, ``n_parameters``, ``n_samples``,
+    ``steps``, ``basis`` (the current ``U``), ``theta0`` (the weights at entry, flat float64).
+    """
+    import torch
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    ids = {id(p) for p in params}
+    U, info = jacobian_span(model, x, rtol)
+    state: Dict[str, Any] = {**info, "steps": 0, "basis": U, "theta0": _flat(params), "recomputed": 0}
+    before: Dict[str, np.ndarray] = {}
+
+    def ours(opt) -> bool:
+        mine = {id(p) for grp in opt.param_groups for p in grp["params"]}
+        return bool(mine) and mine <= ids and len(mine) == len(ids)
+
+    def pre(opt, args, kwargs):
+        if not ours(opt):
+            return
+        if every is not None and state["steps"] > 0 and state["steps"] % int(every) == 0:
+            state["basis"], inf = jacobian_span(model, x, rtol)
+            state["rank"] = inf["rank"]
+            state["recomputed"] += 1
+        before["theta"] = _flat(params)
+
+    def post(opt, args, kwargs):
+        if not ours(opt) or "theta" not in before:
+            return
+        old = before.pop("theta")
+        B = state["basis"]
+        new = old + B @ (B.T @ (_flat(params) - old))
+        off = 0
+        with torch.no_grad():
+            for p in params:
+                n = p.numel()
+                p.copy_(torch.as_tensor(new[off:off + n].reshape(p.shape), dtype=p.dtype))
+                off += n
+        state["steps"] += 1
+
+    h1 = register_optimizer_step_pre_hook(pre)
+    h2 = register_optimizer_step_post_hook(post)
+    try:
+        yield state
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+# ------------------------------------------------------------------------------ measures
+def _outputs(model, x) -> Union[np.ndarray, str]:
+    """Raw outputs (float64) of ``model`` on ``x``, or ``"n/a"`` if it cannot take their length."""
+    import torch
+
+    p = next(iter(model.parameters()))
+    xt = torch.as_tensor(np.asarray(x)).to(p.dtype)
+    outs = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(xt), 256):
+                outs.append(model(xt[i:i + 256]).double().cpu().numpy())
+    except ValueError:
+        return NA
+    return np.concatenate(outs) if outs else np.zeros(0)
+
+
+def functional_distance(model, exact, probes: Mapping[str, Any]) -> Dict[str, Any]:
+    """RMS output difference between ``model`` and ``exact`` over probe inputs.
+
+    ``probes`` maps names to inputs ``x`` (or ``(x, y)``); a probe the model (or the exact network)
+    cannot take is ``"n/a"`` and left out. Returns ``{"distance": RMS over every applicable probe
+    sample (``None`` if none), "parts": {name: RMS or "n/a"}, "n": samples used}``.
+    """
+    parts: Dict[str, Any] = {}
+    sq: List[np.ndarray] = []
+    for name, xy in probes.items():
+        x = xy[0] if isinstance(xy, tuple) else xy
+        a, b = _outputs(model, x), _outputs(exact, x)
+        if isinstance(a, str) or isinstance(b, str) or len(a) == 0:
+            parts[name] = NA
+            continue
+        d = (a - b) ** 2
+        parts[name] = float(np.sqrt(d.mean()))
+        sq.append(d)
+    if not sq:
+        return {"distance": None, "parts": parts, "n": 0}
+    d = np.concatenate(sq)
+    return {"distance": float(np.sqrt(d.mean())), "parts": parts, "n": int(d.size)}
+
+
+# ------------------------------------------------------------------------------ one task
+def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
+    """Train and measure the seeds of one task of :func:`why_tasks` (a pure function of ``spec``).
+
+    Returns
+    -------
+    dict
+        ``{"key": [model, factor, setting], "spec": {...without grid}, "grid": {...}, "reference":
+        the exact network's seed_report, "determined": ..., "seeds": [per-seed dicts]}``. A seed dict
+        holds ``k``, ``seed``, the criterion accuracies (``unseen``, ``long``, ``counterfactual``; "n/a"
+        where the model cannot take the set; ``None`` when training diverged), ``learns_invariant``
+        (``False`` when training diverged), ``val_accuracy``, ``fits``,
+        ``functional_distance`` (and its ``parts``), ``ood_accuracy`` (mean accuracy over the probe
+        sets the model takes), ``train_loss``, ``best_epoch``, ``seconds``, a ``note`` if training
+        diverged, and for the projected freedoms ``projection`` (span rank -- the last one computed --,
+        parameters, samples, steps, ``recomputed``, and ``off_span``: the relative part of
+        ``theta - theta_0`` outside the initial span, for ``"projected"``; ``None`` when tracking).
+    """
+    from .trainability import default_train, model_factory, predict_labels, seed_report
+
+    g = spec["grid"]
+    st = spec["settings"]
+    head = {k: v for k, v in spec.items() if k != "grid"}
+    out: Dict[str, Any] = {"key": [spec["model"], spec["factor"], spec["setting"]], "spec": head, "grid": g,
+                           "seeds": []}
+    if spec.get("na"):
+        out.update(reference=None, determined=None)
+        return out
+    N = int(st["n_cells"])
+    sets = _sets_for(spec)
+    factory = model_factory(spec["kind"], **spec["kwargs"])
+    thr = float(g["threshold"])
+    exact = factory(N, 0, "exact")
+    out["reference"] = seed_report(exact, sets, threshold=thr)
+    out["determined"] = sets["determined"]
+    out["counterfactual_families"] = sets["counterfactual_families"]
+    probes = {k: sets[k] for k in ("unseen", "long") if k in sets}
+    xtr, ytr = sets["train"]
+    xval, yval = sets["val"]
+    if st["objective"] == "w_real":
+        ytr_t, yval_t = sets["w_real"]["train"], sets["w_real"]["val"]
+    else:
+        ytr_t, yval_t = ytr, yval
+    proj_cfg = g["projection"]
+    for k in spec["seed_indices"]:
+        s = _training_seed(g["seed"], k)
+        t0 = time.perf_counter()
+        model = factory(N, s, "random")
+        ctx: Any = contextlib.nullcontext(None)
+        tracking = st["freedom"] == "projected_tracking"
+        if st["freedom"] in ("projected", "projected_tracking"):
+            P = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            nj = int(proj_cfg.get("n_jacobian") or (P + 64))
+            ctx = projected_updates(model, xtr[: min(nj, len(xtr))], rtol=float(proj_cfg["rtol"]),
+                                    every=int(proj_cfg["every"]) if tracking else None)
+        rec: Dict[str, Any] = {"k": int(k), "seed": s}
+        with ctx as proj:
+            try:
+                hist = default_train(model, (xtr, ytr_t), (xval, yval_t), epochs=int(spec["epochs"]),
+                                     lr=float(spec["lr"]), seed=s, batch_size=int(g["batch_size"]))
+                rec["train_loss"] = float(hist["train_loss"][-1]) if hist["train_loss"] else None
+                rec["best_epoch"] = hist["best_epoch"]
+                failed = None
+            except FloatingPointError as exc:  # diverged: the seed did not learn
+                failed = str(exc)
+        if failed:  # diverged: the seed neither fits nor learns; its non-finite weights are not evaluated
+            rec.update({c: None for c in ("unseen", "long", "counterfactual")})
+            rec.update(applicable=[], learns_invariant=False, val_accuracy=None, fits=False, functional_distance=None,
+                       functional_distance_parts={}, ood_accuracy=None, note=f"training diverged: {failed}")
+        else:
+            rec.update(seed_report(model, sets, threshold=thr))
+            vp = predict_labels(model, xval)
+            rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
+            rec["fits"] = bool(rec["val_accuracy"] >= thr)
+            fd = functional_distance(model, exact, probes)
+            rec["functional_distance"] = fd["distance"]
+            rec["functional_distance_parts"] = fd["parts"]
+            accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
+            rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
+        if proj is not None:
+            theta = _flat([p for p in model.parameters() if p.requires_grad])
+            d = theta - proj["theta0"]
+            U0 = None if tracking else proj["basis"]
+            off = None
+            if U0 is not None and np.linalg.norm(d) > 0:
+                off = float(np.linalg.norm(d - U0 @ (U0.T @ d)) / np.linalg.norm(d))
+            rec["projection"] = {"rank": proj["rank"], "n_parameters": proj["n_parameters"],
+                                 "n_samples": proj["n_samples"], "steps": proj["steps"],
+                                 "rank_bounded_by_batch": bool(proj["n_samples"] < proj["n_parameters"]),
+                                 "recomputed": proj["recomputed"], "off_span": off}
+        rec["seconds"] = time.perf_counter() - t0
+        out["seeds"].append(rec)
+        del model
+    return json.loads(json.dumps(out, default=_json_default))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-able: {type(o).__name__}")
+
+
+# ------------------------------------------------------------------------------ merging
+def _spearman(a, b) -> Dict[str, Any]:
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = int(ok.sum())
+    if n < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+        return {"rho": None, "p": None, "n": n, "verdict": "inconclusive"}
+    rho, p = spearmanr(a[ok], b[ok])
+    rho, p = float(rho), float(p)
+    verdict = "inconclusive" if p >= 0.05 else ("predicts" if rho < 0 else "anti-predicts")
+    return {"rho": rho, "p": p, "n": n, "verdict": verdict}
+
+
+def _side(ci, level=0.5) -> str:
+    if ci is None:
+        return NA
+    if ci[0] >= level:
+        return ">=0.5"
+    if ci[1] < level:
+        return "<0.5"
+    return "inconclusive"
+
+
+def _fisher(k1, n1, k0, n0) -> Optional[float]:
+    from scipy.stats import fisher_exact
+
+    if n1 == 0 or n0 == 0:
+        return None
+    return float(fisher_exact([[k1, n1 - k1], [k0, n0 - k0]])[1])
+
+
+def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Merge task results of :func:`run_why_task` into the experiment's JSON-able report.
+
+    Returns
+    -------
+    dict
+        ``grid``; ``cells``: one per (factor, setting, model) with ``learns_invariant`` (fraction of
+        seeds) and its Wilson 95% ``ci``, ``fits`` and ``fits_ci``, ``learns_given_fits`` (and its
+        ``k``/``n``), ``functional_distance`` (median over seeds), ``distance_vs_ood`` (Spearman within
+        the cell), ``reference`` (the exact network), ``complete`` and the per-seed dicts;
+        ``distance_predicts_ood``: Spearman of functional distance vs OOD accuracy over every seed of the
+        experiment (and per model), with ``n``; ``answer``: per model, each setting's side of 0.5
+        (``">=0.5"`` when the interval's lower bound clears it, ``"<0.5"`` when its upper bound is
+        below, else ``"inconclusive"``), with the Fisher p-value against the baseline, and the lists
+        ``moves`` (baseline ``<0.5``, setting ``>=0.5``), ``does_not_move``, ``inconclusive``;
+        extrapolation is reported apart; ``answer["summary"]`` says it in one sentence per model.
+    """
+    if not results:
+        raise ValueError("merge_why got no results; run the tasks of why_tasks() first")
+    grid = results[0]["grid"]
+    groups: "OrderedDict[Tuple[str, str, str], Dict[str, Any]]" = OrderedDict()
+    order = {(c["factor"], c["setting"]): i for i, c in enumerate(grid["cells"])}
+    models = list(grid["models"])
+    for r in results:
+        if r["grid"] != grid:
+            raise ValueError("merge_why got results of different experiments (their grids differ); merge each apart")
+        m, f, s = r["key"]
+        g = groups.setdefault((m, f, s), {"spec": r["spec"], "seeds": [], "reference": r.get("reference"),
+                                          "determined": r.get("determined")})
+        g["seeds"] += r["seeds"]
+        if g["reference"] is None:
+            g["reference"], g["determined"] = r.get("reference"), r.get("determined")
+    keys = sorted(groups, key=lambda t: (models.index(t[0]) if t[0] in models else len(models),
+                                         order.get((t[1], t[2]), len(order))))
+    cells = []
+    for m, f, s in keys:
+        g = groups[(m, f, s)]
+        seeds = sorted(g["seeds"], key=lambda d: d["k"])
+        ks = [d["k"] for d in seeds]
+        if len(set(ks)) != len(ks):
+            raise ValueError(f"cell {(m, f, s)} has seed(s) twice: {sorted(k for k in ks if ks.count(k) > 1)}")
+        spec = g["spec"]
+        cell: Dict[str, Any] = {"factor": f, "setting": s, "model": m, "kind": spec["kind"],
+                                "settings": spec["settings"], "lr": spec["lr"], "epochs": spec["epochs"]}
+        if spec.get("na"):
+            cell.update(n_seeds=0, learns_invariant=NA, ci=None, fits=NA, fits_ci=None, learns_given_fits=NA,
+                        functional_distance=NA, note=spec["na"], seeds=[])
+            cells.append(cell)
+            continue
+        li = [d["learns_invariant"] for d in seeds if d.get("learns_invariant") is not None]
+        fits = [d["fits"] for d in seeds]
+        lf = [d["learns_invariant"] for d in seeds if d["fits"] and d.get("learns_invariant") is not None]
+        fd = [d["functional_distance"] for d in seeds if d.get("functional_distance") is not None]
+        k_li, k_f = int(sum(li)), int(sum(fits))
+        cell.update({
+            "n_seeds": len(seeds),
+            "complete": len(seeds) == int(grid["seeds"]),
+            "learns_invariant": float(k_li / len(li)) if li else None,
+            "learns_k": k_li, "learns_n": len(li),
+            "ci": list(wilson_interval(k_li, len(li))) if li else None,
+            "fits": float(k_f / len(fits)) if fits else None,
+            "fits_ci": list(wilson_interval(k_f, len(fits))) if fits else None,
+            "learns_given_fits": float(np.mean(lf)) if lf else None,
+            "learns_given_fits_k": int(sum(lf)), "learns_given_fits_n": len(lf),
+            "learns_given_fits_ci": list(wilson_interval(int(sum(lf)), len(lf))) if lf else None,
+            "functional_distance": float(np.median(fd)) if fd else None,
+            "distance_vs_ood": _spearman([d.get("functional_distance") if d.get("functional_distance") is not None
+                                          else np.nan for d in seeds],
+                                         [d.get("ood_accuracy") if d.get("ood_accuracy") is not None else np.nan
+                                          for d in seeds]),
+            "reference": g["reference"], "determined": g["determined"],
+            "seeds": seeds,
+        })
+        for c in ("unseen", "long", "counterfactual"):
+            v = [d[c] for d in seeds if isinstance(d.get(c), float)]
+            cell[f"{c}_accuracy"] = float(np.mean(v)) if v else NA
+        cells.append(cell)
+
+    def corr(sel):
+        a = [d["functional_distance"] for c in cells if sel(c) for d in c["seeds"]
+             if d.get("functional_distance") is not None and d.get("ood_accuracy") is not None]
+        b = [d["ood_accuracy"] for c in cells if sel(c) for d in c["seeds"]
+             if d.get("functional_distance") is not None and d.get("ood_accuracy") is not None]
+        return _spearman(a, b)
+
+    predicts = {"ood": "mean accuracy over the probe sets the model takes (unseen windings; longer chains)",
+                "overall": corr(lambda c: True),
+                "by_model": {m: corr(lambda c, m=m: c["model"] == m) for m in models}}
+    return {"grid": grid, "cells": cells, "distance_predicts_ood": predicts, "answer": _answer(cells, models)}
+
+
+def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"rule": "a setting moves a model when the baseline's Wilson 95% interval lies below 0.5 and "
+                                   "the setting's lower bound clears 0.5; 'inconclusive' when either interval straddles 0.5"}
+    for m in models:
+        mine = [c for c in cells if c["model"] == m]
+        base = next((c for c in mine if c["factor"] == "baseline"), None)
+        if base is None or base.get("ci") is None:
+            out[m] = {"baseline": None, "note": "no baseline cell"}
+            continue
+        bside = _side(base["ci"])
+        res: Dict[str, Any] = {"baseline": {"learns_invariant": base["learns_invariant"], "ci": base["ci"],
+                                            "side": bside},
+                               "settings": {}, "moves": [], "does_not_move": [], "inconclusive": [],
+                               "not_applicable": [], "extrapolation": {}}
+        for c in mine:
+            if c["factor"] == "baseline":
+                continue
+            name = f"{c['factor']}={c['setting']}"
+            if c["learns_invariant"] == NA or c.get("ci") is None:
+                res["not_applicable"].append(name)
+                continue
+            side = _side(c["ci"])
+            entry = {"learns_invariant": c["learns_invariant"], "ci": c["ci"], "side": side,
+                     "p_vs_baseline": _fisher(c["learns_k"], c["learns_n"], base["learns_k"], base["learns_n"])}
+            if c["factor"] == "train_windings":
+                res["extrapolation"][name] = entry
+                continue
+            res["settings"][name] = entry
+            if bside == "<0.5":
+                if side == ">=0.5":
+                    res["moves"].append(name)
+                elif side == "<0.5":
+                    res["does_not_move"].append(name)
+                else:
+                    res["inconclusive"].append(name)
+            elif bside == "inconclusive":
+                res["inconclusive"].append(name)
+        if bside == ">=0.5":
+            res["note"] = "the baseline already learns (lower bound >= 0.5): no factor is needed to move it"
+        out[m] = res
+    out["summary"] = " ".join(_sentence(m, out[m]) for m in models if out[m].get("baseline"))
+    return out
+
+
+def _sentence(model: str, a: Mapping[str, Any]) -> str:
+    """One computed sentence of the answer for one model."""
+    def frac(e):
+        lo, hi = e["ci"]
+        return f"{e['learns_invariant']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    b = a["baseline"]
+    txt = f"{model}: baseline learns_invariant {frac(b)}"
+    if b["side"] == ">=0.5":
+        txt += ", already >= 0.5"
+    elif b["side"] == "inconclusive":
+        txt += ", its interval straddles 0.5 (no setting can be said to move it)"
+    else:
+        txt += (f"; moved to >= 0.5 by: {', '.join(a['moves']) or 'none'}"
+                f"; not moved by: {', '.join(a['does_not_move']) or 'none'}")
+        if a["inconclusive"]:
+            txt += f"; inconclusive: {', '.join(a['inconclusive'])}"
+    if a["extrapolation"]:
+        txt += "; extrapolation (apart): " + ", ".join(f"{k} {frac(e)}" for k, e in a["extrapolation"].items())
+    return txt + "."
+
+
+# ------------------------------------------------------------------------------ serial driver
+def why_experiment(*, progress: bool = False, **kwargs) -> Dict[str, Any]:
+    """Run the whole experiment in this process: :func:`why_tasks` (``kwargs``), :func:`run_why_task`
+    on each, :func:`merge_why`. The study runs the same tasks in its process pool instead."""
+    tasks = why_tasks(**kwargs)
+    results = []
+    for t in tasks:
+        t0 = time.perf_counter()
+        results.append(run_why_task(t))
+        if progress:
+            print(f"{t['model']:14s} {t['factor']:>14s}={t['setting']:<14s} seeds {t['seed_indices']} "
+                  f"{time.perf_counter() - t0:6.1f} s", flush=True)
+    return merge_why(results)
