@@ -15,8 +15,8 @@ takes ``executor=``:
 Results never depend on the executor or the number of workers: every task derives its random
 numbers from :func:`task_seed` (the master seed and the task's key), never from a shared stream.
 
-Process pools
--------------
+**Process pools.**
+
 :func:`get_executor` is the one factory of tntopo's process pools (dataset generation, disorder
 ensembles, phase diagrams, the study all get theirs from it):
 
@@ -42,8 +42,8 @@ ensembles, phase diagrams, the study all get theirs from it):
 * Workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process group, and stopping the
   workers is this process's job (below).
 
-Clean stops
------------
+**Clean stops.**
+
 SIGINT (Ctrl-C) and SIGTERM (what batch schedulers, ``timeout`` and ``kill`` send) take the same
 path, :func:`interruptible`: while tntopo's work runs in the main thread, either signal raises
 :class:`Interrupted` (a :class:`KeyboardInterrupt`, with ``signum`` and ``exit_status`` 130 or
@@ -53,8 +53,8 @@ and writers such as :func:`tntopo.data.generate` write nothing after the signal 
 written to a temporary and renamed, so nothing is half-written). A rerun resumes. A handler you
 installed yourself for either signal, or a signal ignored (``nohup``), is left alone.
 
-Dask
-----
+**Dask.**
+
 With a dask scheduler, the futures of a client belong to it: the scheduler removes a client when
 its connection closes (``Scheduler.add_client`` calls ``remove_client`` when the client's stream
 ends) and releases its futures, so queued tasks never run, and a task already running in a
