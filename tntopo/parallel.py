@@ -239,10 +239,8 @@ def _unraisable_hook(old):
     def hook(u):
         if isinstance(u.exc_value, KeyboardInterrupt) and _STOP["signum"] is not None:
             # a stop signal's exception landed where Python can only print and drop it (a weakref
-            # callback, a __del__): deliver it again to the main thread, quietly
-            import _thread
-
-            _thread.interrupt_main(_STOP["signum"])
+            # callback, a __del__): drop it quietly; the stop is recorded, and map_tasks and the
+            # writers raise it again (raise_if_stopped), the command's backstop ends a stuck unwind
             return
         old(u)
     return hook
