@@ -29,16 +29,17 @@ ensembles, phase diagrams, the study all get theirs from it):
   with ``if __name__ == "__main__":``.
 * **Workers never outlive this process.** Each worker, as it starts, (1) asks Linux to kill it
   when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; with ``"forkserver"`` the parent is
-  the fork server, which itself exits as soon as this process is gone, because the pipe it reads
-  from this process is closed by the kernel), and (2) runs a watchdog thread, on every platform,
-  that checks twice a second whether its parent or this process is gone (``os.getppid()``
-  changed, or this process's pid no longer exists) and then ends the worker with ``os._exit``
-  (a worker still importing its modules when this process dies -- with ``"spawn"`` that can take
-  seconds -- does so as soon as it has started).
-  Either way the worker writes nothing: results are only ever written by this process, and
-  atomically. Measured on Linux (2 cores at load average ~20, ``tests/test_interrupts.py``):
-  after a ``kill -9`` of this process its workers are gone in 0.3-0.6 s, the fork server and
-  multiprocessing's resource tracker (helpers that compute nothing) in 0.6-2.8 s.
+  the fork server, which exits as soon as this process is gone: the worker closes its copy of the
+  pipe whose end of file tells the fork server so), and (2) runs a watchdog thread, on every
+  platform, that checks twice a second whether its parent or this process is gone
+  (``os.getppid()`` changed, or this process's pid no longer exists) and then ends the worker
+  with ``os._exit`` (a worker still importing its modules when this process dies -- with
+  ``"spawn"`` that can take seconds -- does so as soon as it has started). Either way the worker
+  writes nothing: results are only ever written by this process, and atomically. The kernel's
+  signal also ends a worker stuck in a C call that holds the GIL, where the watchdog cannot run.
+  Measured on Linux (2 cores, ``tests/test_interrupts.py``; ``kill -9`` of this process):
+  fork-server workers, the fork server and multiprocessing's resource tracker all gone within
+  0.05-0.09 s at load ~4; ``"spawn"`` workers (the watchdog) within 0.5 s.
 * Workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process group, and stopping the
   workers is this process's job (below).
 
@@ -357,6 +358,28 @@ def _set_parent_death_signal() -> bool:
         return False
 
 
+def _release_fork_server() -> None:
+    """Close this worker's copy of the fork server's "main process alive" pipe.
+
+    multiprocessing hands every fork-server child the write end of the pipe whose end of file
+    tells the fork server that the main process is gone; while a worker holds it, the fork server
+    outlives the main process, and so the worker's ``PR_SET_PDEATHSIG`` never fires. Closed, the
+    fork server exits as soon as the main process dies and the kernel kills the workers at once,
+    even one stuck in a C call that holds the GIL (where the watchdog thread cannot run). (A
+    worker then cannot start a fork-server pool of its own; tntopo's workers start none.)
+    """
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver
+        fd = server._forkserver_alive_fd
+        if isinstance(fd, int):
+            server._forkserver_alive_fd = None
+            os.close(fd)
+    except (AttributeError, OSError):  # another Python's internals: the watchdog still holds
+        pass
+
+
 def _worker_start(main: int, pdeathsig: bool, interval: float) -> None:
     """Initializer of every tntopo pool worker (see the module docstring: *Process pools*)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
@@ -364,6 +387,7 @@ def _worker_start(main: int, pdeathsig: bool, interval: float) -> None:
     parent = os.getppid()
     if pdeathsig:  # only when the parent is a single-threaded fork server: the signal follows
         _set_parent_death_signal()  # the death of the *thread* that forked, not of the process
+        _release_fork_server()
     if parent == 1:  # the parent died before the worker got here
         os._exit(1)
     try:
