@@ -28,6 +28,9 @@ __all__ = ["atomic_path", "write_json", "read_json", "to_jsonable", "hoppings_to
 
 PathLike = Union[str, os.PathLike]
 
+#: Temporaries of the atomic writes under way in this process (see :func:`remove_unfinished`).
+_UNFINISHED: set = set()
+
 
 def _create_temporary(path: Path) -> Path:
     """Create an empty, new file next to ``path`` with the process's default permissions."""
@@ -54,12 +57,23 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = _create_temporary(path)
+    _UNFINISHED.add(tmp_path)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+        _UNFINISHED.discard(tmp_path)
+
+
+def remove_unfinished() -> None:
+    """Remove the temporaries of the atomic writes under way (a program about to ``os._exit``)."""
+    for tmp in list(_UNFINISHED):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -14,8 +14,10 @@ Conventions every subcommand follows (new ones too):
 * **Checks first.** All argument checks and output-path checks (:func:`_check_output_file`,
   :func:`_check_output_dir`: the parent exists, is a directory and is writable; the target is
   not a directory / not a file) run before any work starts, so no result is thrown away.
-* **Ctrl-C** exits with status 130 and one line ``interrupted``; outputs are written atomically
-  (a temporary file renamed into place), so nothing half-written is left.
+* **Ctrl-C and SIGTERM** take one path (:func:`tntopo.parallel.interruptible`): the work stops
+  (no new tasks, queued ones cancelled, the local workers stopped), and the command exits with
+  status 130 (Ctrl-C) or 143 (SIGTERM) and one line ``interrupted``; outputs are written
+  atomically (a temporary file renamed into place), so nothing half-written is left.
 * **Warnings** (e.g. :class:`tntopo.GaplessWarning`) print one line,
   ``tntopo COMMAND: warning: MESSAGE``, without a source path.
 * **Help.** Every option has a help text; defaults are shown by :class:`_HelpFormatter`
@@ -1052,108 +1054,22 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-#: Seconds a Ctrl-C may take to unwind (a process pool joining busy workers) before the command
-#: stops its own worker processes and exits with status 130.
+#: Seconds a Ctrl-C or SIGTERM may take to unwind (e.g. the main thread in a long C call) before
+#: the command stops its own worker processes and exits with status 130 or 143 regardless.
 INTERRUPT_GRACE_S = 0.75
 
 
-class _InterruptGuard:
-    """Ctrl-C raises ``KeyboardInterrupt`` as usual; if unwinding takes longer than
-    :data:`INTERRUPT_GRACE_S` (e.g. ``ProcessPoolExecutor.shutdown`` joining busy workers, or a
-    long C call in the main thread), the command terminates the worker processes it started and
-    exits with status 130.
+def _interrupted_line(prefix: str, signum: int) -> str:
+    import signal
 
-    The signal is seen by a watchdog thread through ``signal.set_wakeup_fd`` (written by the C
-    signal handler at once, even while the main thread is busy in C code). Outputs are written
-    atomically (a temporary file renamed into place), so stopping never leaves a half-written
-    result.
-    """
-
-    def __init__(self, prefix: str):
-        import multiprocessing
-
-        self.prefix = prefix
-        self.sockets = None
-        self.old_fd = None
-        self.done = False
-        self.children_before = set(multiprocessing.active_children())
-
-    def stop_workers(self) -> None:
-        """Terminate the worker processes this command started (a pool's busy workers would
-        otherwise hold up the interpreter's exit after Ctrl-C)."""
-        import multiprocessing
-
-        mine = [c for c in multiprocessing.active_children() if c not in self.children_before]
-        for child in mine:
-            child.terminate()
-        for child in mine:
-            child.join(timeout=0.5)
-
-    def _force_exit(self):  # pragma: no cover - runs in the watchdog thread of an interrupted command
-        self.stop_workers()
-        print(f"{self.prefix}: interrupted", file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        os._exit(130)
-
-    def _watch(self, sock):
-        import signal
-        import time
-
-        while True:
-            try:
-                data = sock.recv(64)
-            except OSError:
-                return
-            if not data:  # closed by __exit__
-                return
-            if signal.SIGINT in data:
-                deadline = time.monotonic() + INTERRUPT_GRACE_S
-                while time.monotonic() < deadline:
-                    if self.done:
-                        return
-                    time.sleep(0.05)
-                if not self.done:
-                    self._force_exit()
-                return
-
-    def __enter__(self):
-        import signal
-        import socket
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        try:
-            r, w = socket.socketpair()
-            w.setblocking(False)
-            self.old_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
-        except (OSError, ValueError):  # pragma: no cover - no wakeup fd on this platform
-            return self
-        self.sockets = (r, w)
-        threading.Thread(target=self._watch, args=(r,), daemon=True, name="tntopo-interrupt").start()
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        self.done = True
-        if self.sockets is not None:
-            signal.set_wakeup_fd(self.old_fd)
-            r, w = self.sockets
-            w.close()
-            try:
-                r.shutdown(2)
-            except OSError:  # pragma: no cover
-                pass
-            r.close()
-        return False
+    return f"{prefix}: interrupted" + ("" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the ``tntopo`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
     0: done; 1: done, but some work failed (reported); 2: a user error (one line on stderr);
-    130: interrupted (Ctrl-C).
+    130: interrupted (Ctrl-C); 143: stopped by SIGTERM (the same clean stop).
     """
     entry_point = argv is None  # run as the `tntopo` program, not called from Python
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -1175,18 +1091,24 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     old_show = warnings.showwarning
     warnings.showwarning = show_warning
-    guard = _InterruptGuard(prefix)
+    from .parallel import interruptible, stop_children
+
     try:
-        with guard:
-            return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        guard.stop_workers()
-        print(f"{prefix}: interrupted", file=sys.stderr)
+        # Ctrl-C and SIGTERM: one path (tntopo.parallel.interruptible), a stuck unwind ended after the grace
+        with interruptible(force_exit_after=INTERRUPT_GRACE_S, message=lambda sig: _interrupted_line(prefix, sig)):
+            try:
+                return int(args.func(args) or 0)
+            except KeyboardInterrupt:
+                stop_children()  # e.g. torch's data loaders; tntopo's pools have stopped theirs
+                raise
+    except KeyboardInterrupt as exc:
+        status = getattr(exc, "exit_status", 130)
+        print(_interrupted_line(prefix, status - 128), file=sys.stderr)
         if entry_point:  # the program: skip the interpreter's slow teardown (torch, pools); all is unwound
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(130)
-        return 130
+            os._exit(status)
+        return status
     except ValueError as exc:
         print(f"{prefix}: error: {_one_line(_cli_terms(str(exc), sub, args.command))}", file=sys.stderr)
         return 2

@@ -399,7 +399,7 @@ def _independent_sweep(points, n_cells, n_realizations, seed, executor, max_work
 
     seed = check_integer("seed", seed, 0)
     parts = []
-    with get_executor(executor, max_workers) as ex:
+    with get_executor(executor, max_workers, preload=["tntopo.ensemble"]) as ex:  # its tasks' module
         for i, pt in enumerate(tqdm(points, desc="phase diagram", unit="point", disable=not progress)):
             parts.append(disorder_sweep([pt], n_cells, n_realizations, seed=point_seed(seed, i), executor=ex,
                                         store=store, progress=False, desc=None, **common))

@@ -4,7 +4,8 @@ A dataset is cut into shards of ``shard_size`` samples. Shard ``k`` depends only
 ``(seed, k)`` (its chains come from :func:`tntopo.parallel.task_seed`), so the data are identical
 for any executor and number of workers, and an interrupted :func:`generate` resumes by computing
 only the missing shards. Workers compute shards; this process writes each one atomically as it
-arrives (``<dir>/shard-00000.h5``; no half-written files, and nothing is written after Ctrl-C);
+arrives (``<dir>/shard-00000.h5``; no half-written files, and nothing is written after Ctrl-C
+or SIGTERM);
 ``<dir>/meta.json`` records the storage ``format_version`` (checked on reading: files of an unknown
 version are refused with a clear error), the parameters, the tntopo version and the shard sizes.
 All settings are checked before anything is written.
@@ -29,10 +30,7 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
-import threading
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -458,8 +456,10 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
     The one driver of every dataset kind (1D chains, 2D lattices): ``meta.json``, resumption (only
     missing or damaged shards are computed), the check against a dataset made with other
     parameters, workers computing and this process writing each shard atomically as it arrives,
-    Ctrl-C answered at once with nothing written after it. ``count_key`` is an array every shard
-    holds (its length is the shard's sample count); ``rerun`` names the function for messages.
+    Ctrl-C or SIGTERM answered at once with nothing written after it (see
+    :func:`tntopo.parallel.interruptible`; the local workers are stopped, a rerun resumes).
+    ``count_key`` is an array every shard holds (its length is the shard's sample count);
+    ``rerun`` names the function for messages.
     """
     from .._io import write_json
     from .._version import __version__
@@ -485,6 +485,8 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
                 )
             for p in root.glob("shard-*.h5"):
                 p.unlink()
+    for p in root.glob("shard-*.h5.*.part"):  # the temporary of a shard being written when a run was killed
+        p.unlink()
     meta = {"format_version": format_version, "kind": kind, "tntopo_version": __version__, "spec": spec,
             "n_shards": _n_shards(spec), "complete": False}
     created = [p for p in (root, *root.parents) if not p.exists()][::-1]  # directories this call creates
@@ -510,87 +512,20 @@ def write_dataset(path: Union[str, Path], spec: Dict[str, Any], compute, *, kind
 
 def _compute_shards(root: Path, spec, compute, shard_kind, format_version, executor, progress) -> None:
     """Compute the missing shards of ``root`` and write each one as it arrives (see :func:`write_dataset`)."""
-    from ..parallel import map_tasks
+    from ..parallel import map_tasks, raise_if_stopped
 
     kind, count_key = shard_kind["kind"], shard_kind["required"]
     # a spec change removes all old shards above; a stale extra shard from a larger run is ignored
     todo = [k for k in range(_n_shards(spec)) if not _shard_ok(shard_path(root, k), spec, **shard_kind)]
-    stop = threading.Event()
 
     def write(k, arrays):
-        if stop.is_set():  # interrupted: write nothing more
-            raise KeyboardInterrupt
+        raise_if_stopped()  # Ctrl-C or SIGTERM arrived: write nothing more
         _write_shard(shard_path(root, k), arrays, spec, k, kind=kind, format_version=format_version,
                      count_key=count_key)
 
-    with _interruptible(stop, executor) as ex:
-        res = map_tasks(compute, [(k, (spec, k)) for k in todo], ex, progress=progress,
-                        desc=f"generate {root.name}", on_result=write)
+    res = map_tasks(compute, [(k, (spec, k)) for k in todo], executor, progress=progress,
+                    desc=f"generate {root.name}", on_result=write)
     _raise_failures(res)
-
-
-def _ignore_sigint() -> None:  # process-pool workers: Ctrl-C is the caller's to handle (it stops them)
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextmanager
-def _interruptible(stop: threading.Event, executor):
-    """Ctrl-C sets ``stop`` at once (no shard is written after it) and stops the local workers.
-
-    The default process pool is created here (its workers ignore SIGINT) so that an interrupt can
-    end them without waiting for the shards they are computing (nothing they hold is written). If
-    the ``KeyboardInterrupt`` lands where Python can only print and drop it (e.g. inside a weakref
-    callback), a watchdog raises it again in the main thread, and the dropped one is not printed.
-    """
-    import _thread
-    import signal
-    import sys
-    from concurrent.futures import ProcessPoolExecutor
-
-    own = executor is None or executor == "process"
-    ex = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, initializer=_ignore_sigint) if own else executor
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.getsignal(signal.SIGINT) if main else None
-    old_hook = sys.unraisablehook
-    left = threading.Event()
-
-    def watchdog():
-        while not left.wait(0.5):
-            _thread.interrupt_main()
-
-    def on_sigint(signum, frame):
-        if not stop.is_set():
-            stop.set()
-            threading.Thread(target=watchdog, daemon=True).start()
-        raise KeyboardInterrupt
-
-    def unraisable(u):
-        if not (stop.is_set() and isinstance(u.exc_value, KeyboardInterrupt)):
-            old_hook(u)
-
-    if main:
-        signal.signal(signal.SIGINT, on_sigint)
-        sys.unraisablehook = unraisable
-    try:
-        yield ex
-    except BaseException:
-        left.set()  # the interrupt arrived: the watchdog stops before the cleanup below
-        stop.set()
-        if own:
-            for p in list((getattr(ex, "_processes", None) or {}).values()):
-                p.terminate()
-            ex.shutdown(wait=False, cancel_futures=True)
-        raise
-    else:
-        if own:
-            ex.shutdown(wait=True)
-    finally:
-        left.set()
-        if main:
-            signal.signal(signal.SIGINT, old)
-            sys.unraisablehook = old_hook
 
 
 def read_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:

@@ -813,9 +813,9 @@ def reproduce(
 
     Notes
     -----
-    The default process pool starts its workers with ``spawn`` (torch is not fork-safe), which
-    re-imports the calling script: guard a script that calls ``reproduce`` with
-    ``if __name__ == "__main__":``.
+    The default process pool starts its workers from a fork server (``spawn`` where there is
+    none; never ``fork``: torch is not fork-safe, see :mod:`tntopo.parallel`), which re-imports
+    the calling script: guard a script that calls ``reproduce`` with ``if __name__ == "__main__":``.
     """
     t_start = time.perf_counter()
     cfg = get_config(config)
@@ -935,7 +935,7 @@ def reproduce(
         # slow first (load balance); results do not depend on the order
         tasks.sort(key=lambda t: -(_cost(cfg, t[0][1]) if t[0][0] == "run" else 30.0))
         collect(map_tasks(_task, tasks, executor, progress=progress, desc=desc, on_result=save,
-                          max_workers=max_workers, mp_context="spawn"))
+                          max_workers=max_workers))
 
     grid = [float(g) for g in cfg.lr_grid]
     rows = list(cfg.run_names())
