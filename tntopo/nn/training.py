@@ -180,6 +180,14 @@ def _make_optimizer(name, params, lr, weight_decay):
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
 
 
+def _pick_device(device, model: nn.Module):
+    """``device=`` checked (:func:`tntopo.nn.functional.resolve_device`), else the model's own."""
+    from .functional import resolve_device
+
+    dev = resolve_device(device)
+    return dev if dev is not None else _device_of(model)
+
+
 def _device_of(model: nn.Module):
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -204,7 +212,7 @@ def predict(model: nn.Module, data, batch_size: int = 1024, device=None, num_wor
     classifier (a model with ``classes``), as float64.
     """
     ds = as_dataset(data)
-    out, y = _outputs(model, ds, batch_size, device or _device_of(model), num_workers)
+    out, y = _outputs(model, ds, batch_size, _pick_device(device, model), num_workers)
     classes = _classes_of(model)
     if classes is None:
         return out, y
@@ -229,7 +237,7 @@ def evaluate(model: nn.Module, data, batch_size: int = 1024, device=None, loss: 
     ds = as_dataset(data)
     classes = _classes_of(model)
     obj = _Objective(loss or ("mse" if classes is None else "cross_entropy"), classes)
-    out, y = _outputs(model, ds, batch_size, device or _device_of(model), num_workers)
+    out, y = _outputs(model, ds, batch_size, _pick_device(device, model), num_workers)
     pred = obj.windings(out)
     err = pred - y
     return {
@@ -343,7 +351,9 @@ def train(
     if len(ds) == 0:
         raise ValueError("train_data is empty")
     if device is not None:
-        model.to(device)
+        from .functional import resolve_device
+
+        model.to(resolve_device(device))
     device = _device_of(model)
     opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     config = {"seed": int(seed), "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "loss": loss,
