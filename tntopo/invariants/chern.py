@@ -11,9 +11,10 @@ Routes (conventions in DESIGN "Two dimensions"; occupied = energies below ``ferm
 * ``"marker"``: the local Chern marker ``c(r) = 4 pi Im sum_orb <r,orb|P X Q Y P|r,orb>``
   (occupied eigenvectors of a threaded batched ``eigh``, the marker network contracted through
   them, :mod:`tntopo.tn.chern`) averaged over the bulk region.
-* ``"local"``: the same marker from windows with a buffer (each window's projector from its own
-  ``eigh``, or a Chebyshev expansion with sparse products), ``O(N)``; never forms the dense
-  projector of the sample (:mod:`tntopo.invariants.chern_local`).
+* ``"local"``: the same marker from windows with a buffer (each window's projector a Chebyshev
+  expansion applied with sparse products where a gap is guaranteed, else from the window's own
+  ``eigh``: ``solver="auto"``), ``O(N)``; never forms the dense projector of the sample
+  (:mod:`tntopo.invariants.chern_local`).
 """
 from __future__ import annotations
 
