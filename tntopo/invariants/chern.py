@@ -569,8 +569,8 @@ def local_chern_marker(
     solver : {"auto", "chebyshev", "eigh"}
         ``"local"`` only: the window's exact projector from a dense ``eigh`` of the window
         Hamiltonian (sharp Fermi step, no gap needed), or a Chebyshev expansion of it applied
-        with sparse products (needs a gap at the Fermi level: ``gap``, ``tol``; about 13x
-        faster per site on QWZ at equal bulk accuracy). ``"auto"`` (default): Chebyshev where a
+        with sparse products (needs a gap at the Fermi level: ``gap``, ``tol``; 9-18x faster
+        per site on QWZ at equal bulk accuracy). ``"auto"`` (default): Chebyshev where a
         gap is guaranteed (the clean gap minus ``W/2``, or ``gap=``) and the polynomial short,
         ``eigh`` otherwise (:func:`tntopo.invariants.chern_local.pick_solver`).
     return_error : bool
