@@ -581,6 +581,14 @@ def test_default_local_solver_is_picked_by_the_guaranteed_gap():
     assert pick_solver(Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)) == "eigh"  # no guaranteed gap
     assert pick_solver(gapped, fermi_level=-2.0) == "eigh"  # the Fermi level in a band
     assert pick_solver(Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2), gap=0.3) == "chebyshev"
+    from tntopo.invariants.chern_local import local_marker_windows
+
+    strong_small = Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)
+    reg = (slice(6, 8), slice(6, 8))
+    with pytest.warns(tntopo.GaplessWarning):  # tol= given: the Chebyshev windows run (and warn: no gap)
+        a, _ = local_marker_windows(strong_small, region=reg, buffer=3, core=2, tol=1e-6)
+    b, _ = local_marker_windows(strong_small, region=reg, buffer=3, core=2, tol=1e-6, solver="chebyshev", warn=False)
+    assert np.array_equal(a, b, equal_nan=True)
     kw = dict(buffer=4, core=3, region=(slice(5, 9), slice(5, 9)))
     default = local_chern_marker(gapped, "local", **kw)
     assert np.array_equal(default, local_chern_marker(gapped, "local", solver="chebyshev", **kw), equal_nan=True)

@@ -24,10 +24,14 @@ __all__ = [
     "StateWeights",
     "Window",
     "Init",
+    "ChernMethod",
+    "ChernSolver",
     "METHODS",
     "MARKER_METHODS",
     "BOUNDARIES",
     "EXECUTOR_KINDS",
+    "CHERN_METHODS",
+    "CHERN_SOLVERS",
     "check_option",
     "check_integer",
     "strict_keywords",
@@ -42,6 +46,11 @@ Boundary = Literal["open", "periodic"]
 #: Named local executors of ``executor=`` (see :mod:`tntopo.parallel`; an Executor or a dask
 #: address ``"tcp://host:port"`` are accepted too).
 ExecutorKind = Literal["process", "serial", "thread"]
+#: ``chern_number(method=...)`` (2D, class A). ``local_chern_marker(method=...)`` takes
+#: :data:`MarkerMethod`.
+ChernMethod = Literal["auto", "fhs", "bott", "marker", "local"]
+#: How the 2D local route gets a window's projector (``solver=``).
+ChernSolver = Literal["auto", "eigh", "chebyshev"]
 
 # learning stack (tntopo.nn)
 Kernel = Literal["full", "translation_invariant"]
@@ -53,6 +62,8 @@ METHODS: Tuple[str, ...] = get_args(Method)
 MARKER_METHODS: Tuple[str, ...] = get_args(MarkerMethod)
 BOUNDARIES: Tuple[str, ...] = get_args(Boundary)
 EXECUTOR_KINDS: Tuple[str, ...] = get_args(ExecutorKind)
+CHERN_METHODS: Tuple[str, ...] = get_args(ChernMethod)
+CHERN_SOLVERS: Tuple[str, ...] = get_args(ChernSolver)
 
 
 def check_option(name: str, value: Any, options: Any, *, hint: str = "") -> Any:

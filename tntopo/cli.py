@@ -140,6 +140,8 @@ def _flag_names(parser: Optional[argparse.ArgumentParser]) -> Dict[str, argparse
 _PHRASES = {
     "reproduce": [("resume=False", "--no-resume")],
     "train": [("resume=False", "delete the checkpoint file")],
+    "chern": [("fermi_level", "--fermi-level"),
+              ("raise buffer= or use the dense route", "use --method marker (the dense route)")],
 }
 _ASSIGN = re.compile(r"\b([a-z_][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|True|False|None|-?[0-9][0-9.e+-]*)")
 _WITH_BOUNDARY = re.compile(r"\b\w+\.with_boundary\((['\"])(\w+)\1\)")

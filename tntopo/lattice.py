@@ -217,6 +217,14 @@ class Lattice2D:
             if not np.all(np.isfinite(p)):
                 raise ValueError("positions contain NaN or inf; give finite coordinates")
             self._positions = p.copy()
+            a = self._fitted_cell()
+            if a is not None and abs(np.linalg.det(a)) <= 1e-9 * max(float(np.abs(a).max()) ** 2, 1e-300):
+                raise ValueError(
+                    "positions are degenerate: the cell vectors a1, a2 fitted to them (position ~ origin "
+                    f"+ x a1 + y a2) are {a[0].tolist()} and {a[1].tolist()}, which span zero area (all "
+                    "positions coincide or lie on a line); the real-space marker needs positions that "
+                    "span two dimensions (a fitted cell area > 0), e.g. the default cell indices"
+                )
 
     # ------------------------------------------------------------------ factories
     @classmethod
@@ -344,23 +352,40 @@ class Lattice2D:
             p = np.stack([x.ravel(), y.ravel()], axis=1).astype(float)
         return np.repeat(p, self.n_orb, axis=0) if per_orbital else p
 
+    def _fitted_cell(self) -> Optional[np.ndarray]:
+        """Rows ``a1, a2`` of the least-squares fit ``position ~ origin + x a1 + y a2`` of the custom
+        positions on the cell indices (None for the default positions or a sample one cell wide)."""
+        Lx, Ly = self.shape
+        if self._positions is None or Lx < 2 or Ly < 2:
+            return None
+        x, y = np.meshgrid(np.arange(Lx), np.arange(Ly), indexing="ij")
+        A = np.stack([np.ones(self.n_sites), x.ravel(), y.ravel()], axis=1)
+        coef, *_ = np.linalg.lstsq(A, self._positions, rcond=None)
+        return coef[1:]
+
     @property
     def cell_area(self) -> float:
         """Area per site of the embedding: 1 for the default positions.
 
         For custom positions, ``|det [a1 a2]|`` of the least-squares fit
-        ``position ~ origin + x a1 + y a2`` on the cell indices.
+        ``position ~ origin + x a1 + y a2`` on the cell indices (positions whose fit spans no
+        area are refused when the lattice is made).
         """
-        if self._positions is None:
-            return 1.0
-        Lx, Ly = self.shape
-        if Lx < 2 or Ly < 2:
-            return 1.0
-        x, y = np.meshgrid(np.arange(Lx), np.arange(Ly), indexing="ij")
-        A = np.stack([np.ones(self.n_sites), x.ravel(), y.ravel()], axis=1)
-        coef, *_ = np.linalg.lstsq(A, self._positions, rcond=None)
-        area = abs(np.linalg.det(coef[1:]))
-        return float(area) if area > 0 else 1.0
+        a = self._fitted_cell()
+        return 1.0 if a is None else float(abs(np.linalg.det(a)))
+
+    @property
+    def orientation(self) -> int:
+        """``+1`` if the embedding keeps the orientation of the cell indices, ``-1`` if it mirrors
+        it: the sign of ``det [a1 a2]`` of the fitted cell (see :attr:`cell_area`); ``+1`` for the
+        default positions.
+
+        The real-space marker sees the positions; the routes that work on cell indices
+        (``"fhs"``, ``"bott"``) multiply their Chern number by this sign, so that every route
+        gives the Chern number in the orientation of the positions.
+        """
+        a = self._fitted_cell()
+        return 1 if a is None or np.linalg.det(a) > 0 else -1
 
     def hamiltonian(self, sparse: bool = False):
         """The ``dim x dim`` Hamiltonian (dense numpy array, or scipy CSR with ``sparse=True``)."""
@@ -428,8 +453,10 @@ class Lattice2D:
         hops = {d: T for d, T in self.hoppings.items() if abs(d[0]) < wx and abs(d[1]) < wy}
         cx, cy = np.meshgrid(xs % self.Lx, ys % self.Ly, indexing="ij")
         cells = (cx * self.Ly + cy).ravel()
-        pos = None if self._positions is None else self._positions[cells]
-        sub = Lattice2D(self.onsite, hops, (wx, wy), bnd, None, None, pos)
+        sub = Lattice2D(self.onsite, hops, (wx, wy), bnd, None, None, None)
+        # the window's positions are the lattice's (checked when it was made; a narrow window of a
+        # deformed sample may fit no area of its own, and needs none)
+        sub._positions = None if self._positions is None else self._positions[cells].copy()
         sub.disorder = self.disorder
         sub._energies = self._energies[cells].copy()
         sub.model = self.model

@@ -23,18 +23,20 @@ import os
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Optional, Tuple
+from typing import Optional, Tuple, get_args
 
 import numpy as np
 
 from .._blas import single_threaded_blas
 from .._lapack import eigh_occupied_rows
 from .._scratch import Scratch, thread_scratch
-from .._typing import strict_keywords
+from .._typing import CHERN_METHODS, ChernMethod, ChernSolver, MarkerMethod, check_option, strict_keywords
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
 from ..errors import GaplessError, GaplessWarning, PrecisionError
 from ..lattice import Lattice2D, chern_bulk_region
 from ..lattice import check_region as _check_region
+from .api import _inapplicable
+from .realspace import QUANTIZATION_TOL
 
 __all__ = [
     "chern_number",
@@ -44,16 +46,26 @@ __all__ = [
     "chern_bulk_region",
     "reference_chern_marker",
     "CHERN_METHODS",
+    "BOTT_SV_MIN",
+    "MIN_BULK_CELLS",
 ]
 
-ChernMethod = Literal["auto", "fhs", "bott", "marker", "local"]
-CHERN_METHODS = ("auto", "fhs", "bott", "marker", "local")
-MARKER_METHODS = ("dense", "local")
+# the option sets are the Literals of :mod:`tntopo._typing` (ChernMethod, MarkerMethod, ChernSolver)
+MARKER_METHODS = get_args(MarkerMethod)
 
 #: ``method="auto"`` uses the local O(N) route for disordered open samples above this dimension.
 AUTO_LOCAL_DIM = 6000
 #: Eigenvalues closer than this to the Fermi level make the occupied space ambiguous.
 DEGENERACY_TOL = 1e-9
+#: The Bott index's mobility-gap certificate: the projected position unitaries
+#: ``P exp(2 pi i X / Lx) P`` and ``P exp(2 pi i Y / Ly) P`` (within the occupied space) must have
+#: every singular value at least this (``1 - s_min^2 = ||(1 - P) exp(2 pi i X / Lx) P||^2``).
+#: Measured on 20 x 20 QWZ tori (m = 1, W = 1) with the Fermi level in the band (E_F = -2): 0.02-0.12;
+#: in the topological Anderson insulator (m = 2.5, W = 5, E_F = 0): 0.41-0.64; clean m = 1: 0.98.
+BOTT_SV_MIN = 0.25
+#: The marker's bulk average needs at least this many cells per side: the default region
+#: ``L//4 <= x < L - L//4`` then leaves out the edges (over a whole sample the marker sums to zero).
+MIN_BULK_CELLS = 4
 
 
 # ---------------------------------------------------------------------------- input handling
@@ -283,7 +295,9 @@ def fhs_chern(lattice: Lattice2D, fermi_level: float = 0.0, n_k: int = 24, gap_t
     Computed on an ``n_k x n_k`` and an ``(n_k + 7) x (n_k + 7)`` grid of the Brillouin zone;
     the two integers must agree (else :class:`~tntopo.PrecisionError`: raise ``n_k``).
     A band crossing the Fermi level or a gap below ``gap_tol`` raises
-    :class:`~tntopo.GaplessError`. The boundary of the lattice plays no role (bulk bands).
+    :class:`~tntopo.GaplessError`. The boundary of the lattice plays no role (bulk bands); custom
+    positions give the orientation (:attr:`~tntopo.Lattice2D.orientation`: the Chern number of a
+    mirrored embedding is ``-C``).
     """
     if not isinstance(lattice, Lattice2D):
         raise ValueError(f"fhs needs a Lattice2D, got {type(lattice).__name__}")
@@ -317,7 +331,7 @@ def fhs_chern(lattice: Lattice2D, fermi_level: float = 0.0, n_k: int = 24, gap_t
             f"FHS Chern numbers on {n_k}x{n_k} and {n_k + 7}x{n_k + 7} k grids disagree "
             f"({results[0]} vs {results[1]}): the gap is small compared with the grid spacing; raise n_k"
         )
-    return results[0]
+    return results[0] * lattice.orientation
 
 
 # ---------------------------------------------------------------------------- Bott index
@@ -332,12 +346,12 @@ def _occupied(E: np.ndarray, ef: float, what: str, offset: int = 0):
     return E < ef
 
 
-def _bott_from_eigs(E, V, geo: Lattice2D, ef: float, margin: float) -> np.ndarray:
+def _bott_from_eigs(E, V, geo: Lattice2D, ef: float, margin: float, sv_min: float) -> np.ndarray:
     with single_threaded_blas():
-        return _bott_from_eigs_st(E, V, geo, ef, margin)
+        return _bott_from_eigs_st(E, V, geo, ef, margin, sv_min)
 
 
-def _bott_from_eigs_st(E, V, geo: Lattice2D, ef: float, margin: float) -> np.ndarray:
+def _bott_from_eigs_st(E, V, geo: Lattice2D, ef: float, margin: float, sv_min: float) -> np.ndarray:
     occ = _occupied(E, ef, "bott")
     Lx, Ly = geo.shape
     idx = np.arange(geo.dim) // geo.n_orb
@@ -352,6 +366,18 @@ def _bott_from_eigs_st(E, V, geo: Lattice2D, ef: float, margin: float) -> np.nda
             continue
         U = Vo.conj().T @ (ux[:, None] * Vo)
         Vm = Vo.conj().T @ (uy[:, None] * Vo)
+        # the mobility-gap certificate: U and V nearly unitary (1 - s_min^2 is the squared norm of
+        # the part of exp(2 pi i X / L) P that leaves the occupied space)
+        s_min = float(np.sqrt(max(0.0, min(np.linalg.eigvalsh(U.conj().T @ U)[0],
+                                             np.linalg.eigvalsh(Vm.conj().T @ Vm)[0]))))
+        if s_min < sv_min:
+            raise GaplessError(
+                f"Bott index of sample {b} is not certified: the projected position unitaries "
+                f"P exp(2 pi i X/L) P have a singular value {s_min:.2f} < {sv_min:g} (their part that "
+                "leaves the occupied space is large): the states at the Fermi level "
+                f"{ef:g} are not localized on this sample, there is no mobility gap; move fermi_level "
+                "into a gap, or use a larger sample"
+            )
         W = U @ Vm @ U.conj().T @ Vm.conj().T
         lam = np.linalg.eigvals(W)
         ph = np.angle(lam)
@@ -370,12 +396,26 @@ def _bott_from_eigs_st(E, V, geo: Lattice2D, ef: float, margin: float) -> np.nda
     return out
 
 
-def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D] = None, margin: float = 1e-3):
+@strict_keywords
+def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D] = None, margin: float = 1e-3,
+               sv_min: float = BOTT_SV_MIN):
     """Bott index of periodic samples (an int, or an int array for a batch).
 
-    Needs both axes periodic. Certified: an eigenvalue at the Fermi level raises
-    :class:`~tntopo.GaplessError`; an eigenvalue of ``U V U^dag V^dag`` within ``margin`` rad of
-    the branch cut (or nearly singular ``U``, ``V``) raises :class:`~tntopo.PrecisionError`.
+    ``(1/2 pi) Im Tr log(U V U^dag V^dag)`` with ``U = P exp(2 pi i X / Lx) P`` and
+    ``V = P exp(2 pi i Y / Ly) P`` within the occupied space, ``X``, ``Y`` the cell indices;
+    multiplied by :attr:`~tntopo.Lattice2D.orientation` (``-1`` for an embedding whose positions
+    mirror the cell indices), so that it is the Chern number in the orientation of the positions.
+    Needs both axes periodic.
+
+    Certificate (each sample): no eigenvalue at the Fermi level (else
+    :class:`~tntopo.GaplessError`); a mobility gap: every singular value of ``U`` and ``V`` at
+    least ``sv_min`` (``1 - s^2`` is the squared norm of ``(1 - P) exp(2 pi i X / L) P``, small when
+    the occupied projector is local on the scale of the sample; a Fermi level inside a band of
+    extended states gives ``s`` near 0; else :class:`~tntopo.GaplessError`); and the eigenvalues
+    of ``U V U^dag V^dag`` at least ``margin`` rad from the branch cut and away from zero (else
+    :class:`~tntopo.PrecisionError`). A spectral gap at the Fermi level is not required: in a
+    disordered sample the states there may be localized (a mobility gap), which the singular
+    values measure.
     """
     geo, lats, H, single = _as_systems(system, lattice)
     if not geo.is_periodic:
@@ -384,8 +424,14 @@ def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D]
             f"boundary={geo.boundary}; use lattice.with_boundary('periodic') or method='marker'"
         )
     ef = _check_fermi(fermi_level)
+    try:
+        sv_min = float(sv_min)
+    except (TypeError, ValueError):
+        raise ValueError(f"sv_min must be a number in [0, 1), got {sv_min!r}") from None
+    if not 0 <= sv_min < 1:
+        raise ValueError(f"sv_min must be in [0, 1), got {sv_min!r}")
     E, V = eigh_batched(_dense_hamiltonians(lats, H))
-    res = _bott_from_eigs(E, V, geo, ef, float(margin))
+    res = _bott_from_eigs(E, V, geo, ef, float(margin), sv_min) * geo.orientation
     return int(res[0]) if single else res
 
 
@@ -530,16 +576,16 @@ def reference_chern_marker(H: np.ndarray, lattice: Lattice2D, fermi_level: float
 @strict_keywords
 def local_chern_marker(
     system,
-    method: Literal["dense", "local"] = "dense",
+    method: MarkerMethod = "dense",
     fermi_level: float = 0.0,
     *,
     lattice: Optional[Lattice2D] = None,
     region=None,
     buffer: Optional[int] = None,
     core: Optional[int] = None,
-    tol: float = 1e-8,
+    tol: Optional[float] = None,
     gap: Optional[float] = None,
-    solver: Literal["auto", "chebyshev", "eigh"] = "auto",
+    solver: Optional[ChernSolver] = None,
     return_error: bool = False,
     warn: bool = True,
 ):
@@ -563,25 +609,36 @@ def local_chern_marker(
         Geometry for raw Hamiltonian arrays.
     region : (slice, slice), optional
         ``"local"`` only: compute the marker on these cells (NaN elsewhere); default all cells.
-    buffer, core, tol, gap : optional
-        ``"local"`` only: window buffer and core size (cells), target accuracy, and a lower
-        bound on the distance from the Fermi level to the spectrum (default estimated).
-    solver : {"auto", "chebyshev", "eigh"}
+    buffer, core : int, optional
+        ``"local"`` only: window buffer and core size (cells).
+    solver : {"auto", "eigh", "chebyshev"}, optional
         ``"local"`` only: the window's exact projector from a dense ``eigh`` of the window
-        Hamiltonian (sharp Fermi step, no gap needed), or a Chebyshev expansion of it applied
-        with sparse products (needs a gap at the Fermi level: ``gap``, ``tol``; 9-18x faster
-        per site on QWZ at equal bulk accuracy). ``"auto"`` (default): Chebyshev where a
-        gap is guaranteed (the clean gap minus ``W/2``, or ``gap=``) and the polynomial short,
-        ``eigh`` otherwise (:func:`tntopo.invariants.chern_local.pick_solver`).
+        Hamiltonian (``"eigh"``: sharp Fermi step, no gap needed), or a Chebyshev expansion of it
+        applied with sparse products (``"chebyshev"``: needs a gap at the Fermi level, ``gap``,
+        ``tol``; 9-18x faster per site on QWZ at equal bulk accuracy). ``"auto"`` (the default,
+        also for ``None``): Chebyshev where a gap is guaranteed (the clean gap minus ``W/2``, or
+        ``gap=``) and the polynomial short, ``eigh`` otherwise
+        (:func:`tntopo.invariants.chern_local.pick_solver`).
+    tol, gap : float, optional
+        The Chebyshev expansion's accuracy (default ``1e-8``) and a lower bound on the distance
+        from the Fermi level to the spectrum (default estimated); a ``TypeError`` with
+        ``solver="eigh"``; given with ``"auto"``, the Chebyshev windows run.
     return_error : bool
-        ``"local"`` only: also return the error estimate (from two buffer sizes).
+        ``"local"`` only: also return the error estimate (from two buffer sizes; an estimate,
+        not a bound: see :func:`~tntopo.invariants.chern_local.local_marker_windows`).
     warn : bool
-        Emit :class:`~tntopo.GaplessWarning` when the Fermi level is (nearly) gapless.
+        Emit :class:`~tntopo.GaplessWarning` when the Fermi level is (nearly) gapless, or (local
+        route) when its certificate fails.
 
     Returns
     -------
     ndarray, shape (Lx, Ly) or (B, Lx, Ly)
         (and the error estimate, a float, with ``return_error=True``).
+
+    Raises
+    ------
+    TypeError
+        An unknown keyword, or one inapplicable to ``method`` (or to ``solver``).
 
     Notes
     -----
@@ -589,8 +646,13 @@ def local_chern_marker(
     area per cell). On a periodic axis the coordinate jumps at the seam ``x = Lx - 1 -> 0``: the
     marker is meaningful away from it (the bulk region).
     """
-    if method not in MARKER_METHODS:
-        raise ValueError(f"unknown marker method {method!r}; choose one of {set(MARKER_METHODS)}")
+    method = check_option("method", method, MarkerMethod, hint=" for local_chern_marker")
+    if method != "local":
+        given = [n for n, v in (("region", region), ("buffer", buffer), ("core", core), ("tol", tol),
+                                ("gap", gap), ("solver", solver)) if v is not None]
+        given += ["return_error"] if return_error else []
+        _inapplicable("local_chern_marker", method, given,
+                      "they are options of the local route: use method='local'; the dense marker is exact")
     ef = _check_fermi(fermi_level)
     geo, lats, H, single = _as_systems(system, lattice, check_values=method != "dense")
     if method == "local":
@@ -602,15 +664,10 @@ def local_chern_marker(
         from .chern_local import local_marker_windows
 
         c, err = local_marker_windows(
-            geo, ef, region=region, buffer=buffer, core=core, tol=tol, gap=gap, solver=solver, warn=warn
+            geo, ef, region=region, buffer=buffer, core=core, tol=tol, gap=gap,
+            solver="auto" if solver is None else solver, warn=warn,
         )
         return (c, err) if return_error else c
-    for name, val in (("region", region), ("buffer", buffer), ("core", core), ("gap", gap),
-                      ("solver", None if solver == "auto" else solver)):
-        if val is not None:
-            raise TypeError(f"{name}= is an option of method='local' only")
-    if return_error:
-        raise TypeError("return_error= is an option of method='local' only (the dense marker is exact)")
     c, w = _dense_marker(_dense_hamiltonians(lats, H), geo, ef, chern_bulk_region(geo.shape) if warn else None,
                          check_values=H is not None)
     if warn:
@@ -620,12 +677,61 @@ def local_chern_marker(
                 f"{w.max():.1e} per bulk site: the bulk is (nearly) gapless and the marker need not be "
                 "quantized",
                 GaplessWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
     return c[0] if single else c
 
 
 # ---------------------------------------------------------------------------- chern_number
+def _check_bulk(geo: Lattice2D, reg) -> None:
+    """Refuse a marker average that cannot mean anything: a sample under ``MIN_BULK_CELLS`` cells
+    per side, or a region that is the whole sample (where the marker sums to zero)."""
+    if min(geo.shape) < MIN_BULK_CELLS:
+        raise ValueError(
+            f"shape {geo.shape} is too small for a bulk region: the marker average needs at least "
+            f"{MIN_BULK_CELLS} cells per side (the bulk region L//4 <= x < L - L//4 must leave out "
+            "the edges; over the whole sample the marker sums to zero); use a larger shape, or "
+            "method='fhs' (clean lattices) or method='bott' (periodic ones)"
+        )
+    if reg[0] == slice(0, geo.Lx) and reg[1] == slice(0, geo.Ly):
+        raise ValueError(
+            f"region {reg} is the whole sample, where the marker sums to zero by construction: give a "
+            "bulk region that leaves out the edges (default L//4 <= x < L - L//4)"
+        )
+
+
+def _warn_marker(vals, w, ef: float, what: str) -> None:
+    """The real-space average's certificate: no bulk weight near the Fermi level (``w``, or None
+    where it was not measured) and values within ``QUANTIZATION_TOL`` of an integer (as in 1D)."""
+    vals = np.atleast_1d(np.asarray(vals, dtype=float))
+    dev = np.abs(vals - np.round(vals))
+    reasons = []
+    if w is not None and np.any(w > 1e-3):
+        reasons.append(f"states near the Fermi level {ef:g} carry weight {np.max(w):.1e} per bulk site")
+    if np.any(dev > QUANTIZATION_TOL):
+        reasons.append(f"{int((dev > QUANTIZATION_TOL).sum())} of {vals.size} value(s) lie up to "
+                       f"{dev.max():.3f} from an integer")
+    if reasons:
+        warnings.warn(
+            f"{what}: {'; '.join(reasons)}: the bulk is (nearly) gapless at the Fermi level or the bulk "
+            "region is not many localization lengths wide -- the value is not a quantized invariant "
+            "(move fermi_level into a gap, the parameters away from the transition, or use a larger "
+            "sample)",
+            GaplessWarning,
+            stacklevel=4,
+        )
+
+
+#: options of :func:`chern_number` and the methods that use them (``"auto"`` takes them all)
+_CHERN_OPTIONS = {
+    "n_k": ("fhs",),
+    "region": ("marker", "local"),
+    "buffer": ("local",),
+    "tol": ("local",),
+    "solver": ("local",),
+}
+
+
 @strict_keywords
 def chern_number(
     system,
@@ -634,9 +740,10 @@ def chern_number(
     *,
     lattice: Optional[Lattice2D] = None,
     region=None,
-    n_k: int = 24,
+    n_k: Optional[int] = None,
     buffer: Optional[int] = None,
-    tol: float = 1e-8,
+    tol: Optional[float] = None,
+    solver: Optional[ChernSolver] = None,
     warn: bool = True,
 ):
     """Chern number of the states below ``fermi_level`` of a 2D class-A system.
@@ -650,20 +757,31 @@ def chern_number(
         ``"fhs"``: Fukui-Hatsugai-Suzuki on ``h(k)``, exact integer (clean lattices).
         ``"bott"``: Bott index, exact integer (periodic samples, clean or disordered).
         ``"marker"``: dense local Chern marker averaged over ``region`` (a float).
-        ``"local"``: the same average from the ``O(N)`` windowed Chebyshev route (a float).
+        ``"local"``: the same average from ``O(N)`` windows with a buffer (a float; each window's
+        projector a Chebyshev expansion where a gap is guaranteed, else from its own ``eigh``:
+        ``solver="auto"``).
         ``"auto"``: ``"fhs"`` for a clean lattice, ``"bott"`` for a disordered periodic one,
-        ``"marker"`` (or ``"local"`` above ``AUTO_LOCAL_DIM`` states) otherwise.
+        ``"marker"`` (or ``"local"`` above ``AUTO_LOCAL_DIM`` states) otherwise. Custom positions
+        are honoured by every route: the real-space routes use them, ``"fhs"`` and ``"bott"`` take
+        their orientation (:attr:`~tntopo.Lattice2D.orientation`).
     fermi_level : float
     lattice : Lattice2D, optional
         Geometry for raw Hamiltonians.
     region : (slice, slice), optional
-        Bulk region of the marker average; default ``L//4 <= x < L - L//4`` on each axis.
-    n_k : int
-        ``"fhs"``: k-grid size (a second grid ``n_k + 7`` certifies the integer).
-    buffer, tol : optional
-        ``"local"``: window buffer (cells) and target accuracy.
+        ``"marker"``/``"local"``: bulk region of the average; default ``L//4 <= x < L - L//4`` on
+        each axis.
+    n_k : int, optional
+        ``"fhs"``: k-grid size (default 24; a second grid ``n_k + 7`` certifies the integer).
+    buffer : int, optional
+        ``"local"``: window buffer (cells).
+    solver : {"auto", "eigh", "chebyshev"}, optional
+        ``"local"``: how a window's projector is computed (default ``"auto"``, see
+        :func:`local_chern_marker`).
+    tol : float, optional
+        ``"local"``: the Chebyshev expansion's accuracy (a ``TypeError`` with ``solver="eigh"``,
+        whose projector is exact).
     warn : bool
-        Emit :class:`~tntopo.GaplessWarning` for real-space routes at a (nearly) gapless point.
+        Emit :class:`~tntopo.GaplessWarning` for real-space routes whose certificate fails.
 
     Returns
     -------
@@ -673,11 +791,22 @@ def chern_number(
     Raises
     ------
     GaplessError
-        Exact routes at a gapless Fermi level.
+        Exact routes at a gapless Fermi level (for ``"bott"``: no mobility gap).
     PrecisionError
         An exact route could not certify its integer (grids disagree, branch cut).
     ValueError
-        Bad input, or a method that needs a clean (``"fhs"``) or periodic (``"bott"``) lattice.
+        Bad input, a method that needs a clean (``"fhs"``) or periodic (``"bott"``) lattice, or
+        a marker average on a sample under ``MIN_BULK_CELLS`` cells per side.
+    TypeError
+        An unknown keyword, or one inapplicable to ``method`` (e.g. ``buffer=`` with
+        ``method="marker"``).
+
+    Warns
+    -----
+    GaplessWarning
+        ``"marker"``/``"local"``: states near the Fermi level in the bulk, a value further than
+        0.05 from an integer, or (``"local"``) a failed window certificate or an error estimate
+        above 0.05.
 
     Examples
     --------
@@ -685,15 +814,19 @@ def chern_number(
     >>> tntopo.chern_number(tntopo.Lattice2D.qwz(1.0, (12, 12)), method="fhs")
     1
     """
-    if method not in CHERN_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {set(CHERN_METHODS)}")
+    method = check_option("method", method, ChernMethod, hint=" for chern_number")
+    if method != "auto":
+        opts = {"n_k": n_k, "region": region, "buffer": buffer, "tol": tol, "solver": solver}
+        bad = [n for n, v in opts.items() if v is not None and method not in _CHERN_OPTIONS[n]]
+        _inapplicable("chern_number", method, bad, "valid options: " + "; ".join(
+            f"{n}= with method={'/'.join(repr(m) for m in ms)}" for n, ms in _CHERN_OPTIONS.items()))
     ef = _check_fermi(fermi_level)
     geo, lats, H, single = _as_systems(system, lattice)
     if method == "auto":
         if lats is not None and all(s.disorder == 0 for s in lats):
-            method = "fhs"
+            method = "fhs"  # in the orientation of the positions, if custom
         elif geo.is_periodic:
-            method = "bott"
+            method = "bott"  # idem
         elif lats is not None and single and geo.dim > AUTO_LOCAL_DIM:
             method = "local"
         else:
@@ -704,24 +837,22 @@ def chern_number(
                 "method='fhs' needs Lattice2D objects (their Bloch Hamiltonian), not raw arrays; "
                 "use method='bott' or 'marker'"
             )
-        res = [fhs_chern(s, ef, n_k=n_k) for s in lats]
+        res = [fhs_chern(s, ef, n_k=24 if n_k is None else n_k) for s in lats]
         return res[0] if single else np.array(res)
     if method == "bott":
         return bott_index(system, ef, lattice=lattice)
     reg = _check_region(region, geo.shape)
+    _check_bulk(geo, reg)
     if method == "local":
         if lats is None or not single:
             raise ValueError("method='local' takes one Lattice2D; use method='marker' for arrays or batches")
-        c = local_chern_marker(geo, "local", ef, region=reg, buffer=buffer, tol=tol, warn=warn)
-        return float(np.mean(c[reg]))
+        c = local_chern_marker(geo, "local", ef, region=reg, buffer=buffer, tol=tol, solver=solver, warn=warn)
+        val = float(np.mean(c[reg]))
+        if warn:
+            _warn_marker(val, None, ef, "local Chern marker average")
+        return val
     c, w = _dense_marker(_dense_hamiltonians(lats, H), geo, ef, reg if warn else None)
-    if warn:
-        if np.any(w > 1e-3):
-            warnings.warn(
-                f"states near the Fermi level {ef:g} carry weight {w.max():.1e} per bulk site: the bulk "
-                "is (nearly) gapless and the marker average need not be an integer",
-                GaplessWarning,
-                stacklevel=2,
-            )
     vals = c[:, reg[0], reg[1]].mean(axis=(1, 2))
+    if warn:
+        _warn_marker(vals, w, ef, "local Chern marker average")
     return float(vals[0]) if single else vals

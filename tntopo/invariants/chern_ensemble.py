@@ -12,7 +12,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .._typing import strict_keywords
+from .._typing import check_option, strict_keywords
 from ..errors import GaplessError, GaplessWarning, PrecisionError
 from ..lattice import Lattice2D
 from ..parallel import TaskFailure, map_tasks, task_seed
@@ -101,8 +101,7 @@ def chern_phase_diagram(
         raise ValueError("ms and Ws must be 1D sequences of finite numbers")
     if np.any(Ws < 0):
         raise ValueError("disorder strengths Ws must be >= 0")
-    if method not in ("bott", "marker"):
-        raise ValueError(f"unknown method {method!r}; choose 'bott' or 'marker'")
+    check_option("method", method, EnsembleMethod, hint=" for chern_phase_diagram")
     n_samples = _check_pos_int("n_samples", n_samples)
     seed = _check_pos_int("seed", seed, 0)
     shape = tuple(int(s) for s in shape)
