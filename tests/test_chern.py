@@ -597,5 +597,5 @@ def test_default_local_solver_is_picked_by_the_guaranteed_gap():
                           local_chern_marker(strong, "local", solver="eigh", warn=False, **kw), equal_nan=True)
     with pytest.raises(ValueError, match="unknown solver"):
         local_chern_marker(gapped, "local", solver="lanczos", **kw)
-    with pytest.raises(TypeError, match="solver= is an option of method='local' only"):
+    with pytest.raises(TypeError, match="solver= is inapplicable with method='dense'"):
         local_chern_marker(gapped, solver="eigh")
