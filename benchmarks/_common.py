@@ -57,3 +57,38 @@ def write_ratios(path, ratios, *, quick=False, **info):
         json.dump(doc, f, indent=2, default=str)
     os.replace(tmp, path)
     print(f"ratios written to {path}")
+
+
+def add_device_option(parser):
+    """Add ``--device`` (torch benchmarks): where the torch routes run; default ``cuda`` when there
+    is one, else ``cpu``."""
+    parser.add_argument("--device", default=None,
+                        help="torch device to run on (default: cuda if available, else cpu)")
+
+
+def pick_device(name=None):
+    """The torch device of ``--device`` (checked by :func:`tntopo.nn.functional.resolve_device`);
+    prints it, with the GPU's name where there is one."""
+    import torch
+
+    from tntopo.nn.functional import resolve_device
+
+    dev = resolve_device(name) if name else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    what = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "no GPU used in this run"
+    print(f"device: {dev} ({what})")
+    return dev
+
+
+def synced(fn, device):
+    """``fn`` followed by a device synchronization (so that wall-clock timings of CUDA work are real)."""
+    import torch
+
+    if getattr(device, "type", "cpu") != "cuda":
+        return fn
+
+    def run():
+        out = fn()
+        torch.cuda.synchronize(device)
+        return out
+
+    return run

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from _common import add_json_option, write_ratios
+from _common import add_device_option, add_json_option, pick_device, synced, write_ratios
 
 
 def _timings(fns, repeat):
@@ -38,13 +38,13 @@ def _timings(fns, repeat):
     return {k: float(np.min(v)) for k, v in ts.items()}
 
 
-def _samples(B, L):
+def _samples(B, L, device=None):
     from tntopo.lattice import Lattice2D
 
     rng = np.random.default_rng(0)
     ms = rng.uniform(-3, 3, B)
     H = np.stack([Lattice2D.qwz(m, (L, L), disorder=1.0, seed=i).hamiltonian() for i, m in enumerate(ms)])
-    return torch.as_tensor(H).to(torch.complex128)
+    return torch.as_tensor(H).to(torch.complex128).to(device)
 
 
 def eigh_marker_chern(H, shape):
@@ -58,18 +58,18 @@ def eigh_marker_chern(H, shape):
     occ = (lam < 0).to(U.dtype)
     P = (U * occ[..., None, :]) @ U.mH
     gx, gy = np.meshgrid(np.arange(Lx), np.arange(Ly), indexing="ij")
-    x = torch.as_tensor(np.repeat(gx.ravel(), no), dtype=torch.float64).to(P.dtype)
-    y = torch.as_tensor(np.repeat(gy.ravel(), no), dtype=torch.float64).to(P.dtype)
+    x = torch.as_tensor(np.repeat(gx.ravel(), no), dtype=torch.float64, device=H.device).to(P.dtype)
+    y = torch.as_tensor(np.repeat(gy.ravel(), no), dtype=torch.float64, device=H.device).to(P.dtype)
     d = (((P * x) @ (P * y)) * P.transpose(-1, -2)).sum(-1)
     c = (-4 * math.pi * d.imag).reshape(-1, Lx, Ly, no).sum(-1)
-    R = torch.as_tensor(bulk_window_2d(shape))
+    R = torch.as_tensor(bulk_window_2d(shape), device=H.device)
     return (c * R).sum((-2, -1))
 
 
-def bench_marker(B, L, repeat):
+def bench_marker(B, L, repeat, device=None):
     from tntopo.nn.chern import chern_number
 
-    H0 = _samples(B, L)
+    H0 = _samples(B, L, device)
     shape = (L, L)
     ref = eigh_marker_chern(H0, shape)
     err = float((chern_number(H0, shape) - ref).abs().max())
@@ -87,21 +87,21 @@ def bench_marker(B, L, repeat):
         H = H0.clone().requires_grad_()
         eigh_marker_chern(H, shape).sum().backward()
 
-    fns = {"batched": batched, "per_sample": per_sample, "eigh": eigh_route}
+    fns = {k: synced(f, H0.device) for k, f in {"batched": batched, "per_sample": per_sample, "eigh": eigh_route}.items()}
     for fn in fns.values():
         fn()
     return dict(err=err, **_timings(fns, repeat))
 
 
-def bench_toponet2d(B, L, repeat):
+def bench_toponet2d(B, L, repeat, device=None):
     import quimb.tensor as qtn
 
     from tntopo.nn.chern import chern_number
     from tntopo.nn.toponet2d import TopoNet2D
 
-    H = _samples(B, L)
+    H = _samples(B, L, device)
     E, U = torch.linalg.eigh(H)
-    net = TopoNet2D((L, L), init="exact", dtype=torch.float64)
+    net = TopoNet2D((L, L), init="exact", dtype=torch.float64).to(H.device)
     with torch.no_grad():
         err = float((net((E, U)) - chern_number(H, (L, L))).abs().max())
 
@@ -125,6 +125,7 @@ def bench_toponet2d(B, L, repeat):
             return net._contract("chern", tn, ("b",)).imag * 4 * math.pi
 
     fns = {"fwd_bwd": fwd_bwd, "plain": plain, "fwd_eigen": lambda: net((E, U)), "fwd_hamiltonian": lambda: net(H)}
+    fns = {k: synced(f, H.device) for k, f in fns.items()}
     for fn in fns.values():
         fn()
     return dict(err=err, **_timings(fns, repeat))
@@ -135,19 +136,21 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes for a CI smoke test")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (default 1: stable ratios on shared machines; 0 = torch's default)")
+    add_device_option(p)
     add_json_option(p)
     a = p.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     B, L, rep = (16, 4, 3) if a.quick else (128, 6, 5)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {B} disordered QWZ samples of {L}x{L} cells")
-    m = bench_marker(B, L, rep)
+    dev = pick_device(a.device)
+    m = bench_marker(B, L, rep, dev)
     print(f"\nDifferentiable Chern number, forward + backward dC/dH (best of {rep} interleaved runs):")
     print(f"  batched (tntopo.nn.chern)        {m['batched'] * 1e3:9.2f} ms")
     print(f"  per-sample loop (same function)  {m['per_sample'] * 1e3:9.2f} ms   ratio {m['per_sample'] / m['batched']:6.2f}")
     print(f"  eigh autograd route (batched)    {m['eigh'] * 1e3:9.2f} ms   ratio {m['eigh'] / m['batched']:6.2f}")
     print(f"  |C - C_eigh|max                  {m['err']:.2e}")
-    t = bench_toponet2d(B, L, rep)
+    t = bench_toponet2d(B, L, rep, dev)
     print(f"\nTopoNet2D (exact init, float64):")
     print(f"  forward + backward (eigen input) {t['fwd_bwd'] * 1e3:9.2f} ms")
     print(f"  plain contraction                {t['plain'] * 1e3:9.2f} ms   fwd+bwd / plain {t['fwd_bwd'] / t['plain']:6.2f}")
@@ -159,7 +162,7 @@ def main(argv=None):
         "marker_eigh_autograd_over_stable": m["eigh"] / m["batched"],
         "toponet2d_fwd_bwd_over_plain": t["fwd_bwd"] / t["plain"],
         "toponet2d_hamiltonian_over_eigen_input": t["fwd_hamiltonian"] / t["fwd_eigen"],
-    }, quick=a.quick, batch=B, shape=[L, L], err_marker=m["err"], err_toponet2d=t["err"],
+    }, quick=a.quick, device=str(dev), batch=B, shape=[L, L], err_marker=m["err"], err_toponet2d=t["err"],
         seconds={**{f"marker_{k}": v for k, v in m.items() if k != "err"},
                  **{f"toponet2d_{k}": v for k, v in t.items() if k != "err"}})
     return 0

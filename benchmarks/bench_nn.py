@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from _common import add_json_option, interleaved, write_ratios
+from _common import add_device_option, add_json_option, interleaved, pick_device, synced, write_ratios
 
 
 def plain_contraction(net, x):
@@ -43,37 +43,39 @@ def plain_contraction(net, x):
         return contract_network(rest, ("b",))
 
 
-def bench_toponet(B, N, repeat):
+def bench_toponet(B, N, repeat, device=None):
     import tntopo
     from tntopo.data import wavefunctions
     from tntopo.nn import TopoNet
 
     h = tntopo.sample_chains(B, N, ranges=(0, 1), disorder={0: 0.5, 1: 0.25}, seed=0).hopping_blocks()
-    x = torch.as_tensor(wavefunctions(h)).float()
-    net = TopoNet(N, "exact")
+    x = torch.as_tensor(wavefunctions(h)).float().to(device)
+    net = TopoNet(N, "exact").to(device)
     W = net(x)
     ref = tntopo.invariants.realspace.winding_from_blocks(h, warn=False)
-    err = float(np.abs(W.detach().numpy() - ref).max())
+    err = float(np.abs(W.detach().cpu().numpy() - ref).max())
 
     def fwd_bwd():
         net.zero_grad(set_to_none=True)
         net(x).sum().backward()
 
-    xn = x.numpy()
-    s, X, R = (t.detach().numpy() for t in net.weights(N))
+    xn = x.cpu().numpy()
+    s, X, R = (t.detach().cpu().numpy() for t in net.weights(N))
 
     def numpy_plain():
         Q = np.einsum("ban,n,bcn->bac", xn[:, :N], s, xn[:, N:], optimize=True)
         return np.einsum("bac,ac,a->b", Q * Q, X, R, optimize=True)
 
-    fns = {"fwd_bwd": fwd_bwd, "fwd": lambda: net(x), "plain": lambda: plain_contraction(net, x), "numpy": numpy_plain}
+    fns = {"fwd_bwd": fwd_bwd, "fwd": lambda: net(x), "plain": lambda: plain_contraction(net, x)}
+    fns = {k: synced(f, x.device) for k, f in fns.items()}
+    fns["numpy"] = numpy_plain
     for fn in fns.values():  # warm-up (expression cache, allocator)
         fn()
     t = interleaved(fns, repeat)
     return dict(B=B, sites=2 * N, err_float32=err, ratio=t["fwd_bwd"] / t["plain"], **t)
 
 
-def bench_training(n_train, N, batch_size, models):
+def bench_training(n_train, N, batch_size, models, device=None):
     from tntopo.data import make_dataset
     from tntopo.nn import build_model
     from tntopo.nn import train
@@ -81,10 +83,10 @@ def bench_training(n_train, N, batch_size, models):
     ds = make_dataset(n_train, N, ranges=(0, 1), disorder=[None, 0.5], seed=0, shard_size=max(1, n_train // 4))
     out = {}
     for name, kw in models:
-        model = build_model(name, N, seed=0, **kw)
-        train(model, ds, epochs=1, batch_size=batch_size, progress=False, seed=0)  # warm-up
+        model = build_model(name, N, seed=0, device=device, **kw)
+        train(model, ds, epochs=1, batch_size=batch_size, progress=False, seed=0, device=device)  # warm-up
         t0 = time.perf_counter()
-        train(model, ds, epochs=1, batch_size=batch_size, progress=False, seed=1)
+        train(model, ds, epochs=1, batch_size=batch_size, progress=False, seed=1, device=device)
         dt = time.perf_counter() - t0
         label = name + ("" if not kw else "(" + ",".join(f"{k}={v}" for k, v in kw.items()) + ")")
         out[label] = (n_train / dt, sum(p.numel() for p in model.parameters()))
@@ -96,6 +98,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes for a CI smoke test")
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (default 1: stable ratios on shared machines; 0 = torch's default)")
+    add_device_option(p)
     add_json_option(p)
     a = p.parse_args(argv)
     if a.threads > 0:
@@ -103,7 +106,8 @@ def main(argv=None):
     B, N, rep = (100, 8, 5) if a.quick else (1000, 20, 30)
     n_train, bs = (128, 32) if a.quick else (4000, 128)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    r = bench_toponet(B, N, rep)
+    dev = pick_device(a.device)
+    r = bench_toponet(B, N, rep, dev)
     print(f"\nTopoNet on {r['B']} chains x {r['sites']} sites (float32, best of {rep} interleaved runs):")
     print(f"  forward                  {r['fwd'] * 1e3:8.2f} ms")
     print(f"  forward + backward       {r['fwd_bwd'] * 1e3:8.2f} ms")
@@ -113,7 +117,7 @@ def main(argv=None):
     print(f"  |TopoNet(exact) - W|max  {r['err_float32']:.2e}")
     models = [("toponet", {}), ("toponet", dict(kernel="translation_invariant", state_weights="rank", window="fixed")),
               ("mlp", {}), ("shallow", {}), ("cnn", {}), ("symmetric", {})]
-    thr = bench_training(n_train, N, bs, models)
+    thr = bench_training(n_train, N, bs, models, dev)
     print(f"\nTraining throughput ({n_train} samples, {2 * N} sites, batch {bs}, Adam, one epoch):")
     print(f"  {'model':<72}{'samples/s':>12}{'params':>10}")
     for k, (v, npar) in thr.items():
@@ -121,7 +125,7 @@ def main(argv=None):
     base = thr.get("mlp", (float("nan"),))[0]
     write_ratios(a.json, {"fwd_bwd_over_plain": r["ratio"], "fwd_over_plain": r["fwd"] / r["plain"],
                           **{f"throughput_{k}_over_mlp": v / base for k, (v, _) in thr.items() if k != "mlp"}},
-                 quick=a.quick, batch=r["B"], sites=r["sites"], err_float32=r["err_float32"],
+                 quick=a.quick, device=str(dev), batch=r["B"], sites=r["sites"], err_float32=r["err_float32"],
                  samples_per_s={k: v for k, (v, _) in thr.items()})
     if r["ratio"] > 3.0 and not a.quick:  # --quick sizes are overhead-dominated: report only
         print("FAIL: TopoNet forward+backward costs more than 3x the plain contraction", file=sys.stderr)

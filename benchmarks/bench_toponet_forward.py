@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 import torch
-from _common import add_json_option, interleaved, write_ratios
+from _common import add_device_option, add_json_option, interleaved, pick_device, synced, write_ratios
 
 
 def forward_rebuilding_networks(net, x):
@@ -43,14 +43,14 @@ def forward_rebuilding_networks(net, x):
     return contract_network(rest, ("b",), net.optimize)
 
 
-def bench(B, N, repeat, inner):
+def bench(B, N, repeat, inner, device=None):
     import tntopo
     from tntopo.data import wavefunctions
     from tntopo.nn import TopoNet
 
     h = tntopo.sample_chains(B, N, ranges=(0, 1), seed=0).hopping_blocks()
-    x = torch.as_tensor(wavefunctions(h)).float()
-    net = TopoNet(N, "random", seed=0)
+    x = torch.as_tensor(wavefunctions(h)).float().to(device)
+    net = TopoNet(N, "random", seed=0).to(device)
     with torch.no_grad():
         a, b = net(x), forward_rebuilding_networks(net, x)
     err = float((a - b).abs().max())
@@ -72,6 +72,7 @@ def bench(B, N, repeat, inner):
         forward_rebuilding_networks(net, x).sum().backward()
 
     fns = {"cached": cached, "rebuilt": rebuilt, "cached_bwd": cached_bwd, "rebuilt_bwd": rebuilt_bwd}
+    fns = {k: synced(f, x.device) for k, f in fns.items()}
     for fn in fns.values():  # warm-up: path searches, allocator
         fn()
     t = interleaved(fns, repeat, inner)
@@ -82,6 +83,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes for a CI smoke test")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1; 0 = torch's default)")
+    add_device_option(p)
     add_json_option(p)
     a = p.parse_args(argv)
     if a.threads > 0:
@@ -89,11 +91,12 @@ def main(argv=None):
     cases = [(16, 8)] if a.quick else [(1, 8), (1, 20), (16, 20), (256, 20), (256, 40)]
     repeat, inner = (3, 5) if a.quick else (7, 20)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); best of {repeat} x {inner} calls")
+    dev = pick_device(a.device)
     print(f"{'batch':>6}{'cells':>6}{'rebuilt ms':>12}{'cached ms':>11}{'speed-up':>10}"
           f"{'fwd+bwd rebuilt':>17}{'cached':>9}{'speed-up':>10}{'max |diff|':>12}")
     ratios, info = {}, {}
     for B, N in cases:
-        t, err = bench(B, N, repeat, inner)
+        t, err = bench(B, N, repeat, inner, dev)
         r_f, r_b = t["rebuilt"] / t["cached"], t["rebuilt_bwd"] / t["cached_bwd"]
         print(f"{B:6d}{N:6d}{t['rebuilt'] * 1e3:12.3f}{t['cached'] * 1e3:11.3f}{r_f:10.2f}"
               f"{t['rebuilt_bwd'] * 1e3:17.3f}{t['cached_bwd'] * 1e3:9.3f}{r_b:10.2f}{err:12.1e}")
@@ -103,7 +106,7 @@ def main(argv=None):
         if not np.isfinite(err) or err > 1e-4:
             print(f"FAIL: the cached forward differs from the rebuilt one by {err:.2e}", file=sys.stderr)
             return 1
-    write_ratios(a.json, ratios, quick=a.quick, milliseconds=info, threads=torch.get_num_threads())
+    write_ratios(a.json, ratios, quick=a.quick, device=str(dev), milliseconds=info, threads=torch.get_num_threads())
     return 0
 
 

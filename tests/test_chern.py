@@ -270,7 +270,7 @@ def test_local_vs_dense_gapped_sample():
 def test_local_chebyshev_solver_agrees():
     lat = Lattice2D.qwz(1.0, (22, 22), boundary="periodic", disorder=0.5, seed=4)
     reg = (slice(9, 13), slice(9, 13))
-    a = local_chern_marker(lat, "local", buffer=8, core=4, region=reg)
+    a = local_chern_marker(lat, "local", buffer=8, core=4, region=reg, solver="eigh")
     b = local_chern_marker(lat, "local", buffer=8, core=4, region=reg, solver="chebyshev", tol=1e-10)
     assert np.abs(a[reg] - b[reg]).max() < 1e-6
 
@@ -571,3 +571,31 @@ def test_cli_chern(capsys):
         assert main(["chern"] + bad) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("tntopo chern: error:")
+
+
+def test_default_local_solver_is_picked_by_the_guaranteed_gap():
+    from tntopo.invariants.chern_local import pick_solver
+
+    gapped = Lattice2D.qwz(1.0, (14, 14), disorder=1.0, seed=2)
+    assert pick_solver(gapped) == "chebyshev"  # clean gap 1 minus W/2 = 0.5 > 0
+    assert pick_solver(Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)) == "eigh"  # no guaranteed gap
+    assert pick_solver(gapped, fermi_level=-2.0) == "eigh"  # the Fermi level in a band
+    assert pick_solver(Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2), gap=0.3) == "chebyshev"
+    from tntopo.invariants.chern_local import local_marker_windows
+
+    strong_small = Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)
+    reg = (slice(6, 8), slice(6, 8))
+    with pytest.warns(tntopo.GaplessWarning):  # tol= given: the Chebyshev windows run (and warn: no gap)
+        a, _ = local_marker_windows(strong_small, region=reg, buffer=3, core=2, tol=1e-6)
+    b, _ = local_marker_windows(strong_small, region=reg, buffer=3, core=2, tol=1e-6, solver="chebyshev", warn=False)
+    assert np.array_equal(a, b, equal_nan=True)
+    kw = dict(buffer=4, core=3, region=(slice(5, 9), slice(5, 9)))
+    default = local_chern_marker(gapped, "local", **kw)
+    assert np.array_equal(default, local_chern_marker(gapped, "local", solver="chebyshev", **kw), equal_nan=True)
+    strong = Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)
+    assert np.array_equal(local_chern_marker(strong, "local", warn=False, **kw),
+                          local_chern_marker(strong, "local", solver="eigh", warn=False, **kw), equal_nan=True)
+    with pytest.raises(ValueError, match="unknown solver"):
+        local_chern_marker(gapped, "local", solver="lanczos", **kw)
+    with pytest.raises(TypeError, match="solver= is inapplicable with method='dense'"):
+        local_chern_marker(gapped, solver="eigh")

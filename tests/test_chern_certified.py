@@ -201,7 +201,7 @@ def test_inapplicable_options_raise_type_error(method, kw, names):
 def test_local_tol_is_not_ignored():
     lat = Lattice2D.qwz(1.0, (16, 16))
     with pytest.raises(TypeError, match="tol= is inapplicable with solver='eigh'"):
-        chern_number(lat, method="local", tol=1e-6, buffer=4)
+        chern_number(lat, method="local", tol=1e-6, buffer=4, solver="eigh")
     with pytest.raises(TypeError, match="inapplicable with method='dense'"):
         local_chern_marker(lat, tol=1e-6)
     with pytest.raises(ValueError, match="unknown solver"):

@@ -259,3 +259,67 @@ def test_bonds_to_matrix_is_one_construction(boundary):
     assert set(np.unique(m)) <= set(chain.ranges) and np.all((r - c - m) % 17 == 0)
     with pytest.raises(ValueError):
         chain.bond_array[0, 0] = 1.0  # read-only view
+
+
+# --------------------------------------------------------------- winding number as a boundary sum
+def _marker_mean(system, region=None):
+    """The other route: every marker of the region from windows, averaged."""
+    b = local._as_banded(system)[0][0]
+    mask = tntopo.invariants.bulk_region(b.n_cells, b.boundary, region)
+    w, _ = local._markers_banded(b, np.flatnonzero(mask), None, None, local.DEFAULT_TOL, local.MAX_BUFFER,
+                                 False, None)
+    return float(np.mean(w))
+
+
+@pytest.mark.parametrize("case", [
+    dict(hoppings={0: 0.6, 1: 1.0}, disorder={0: 1.0, 1: 0.5}, region=None),
+    dict(hoppings={-1: 0.2, 0: 0.3, 2: 1.0 + 0.4j}, disorder={0: 0.4, 2: 0.3}, region=(100, 520)),
+    dict(hoppings={0: 1.0, 1: 0.4}, disorder={0: 0.3}, region=None),  # trivial
+])
+def test_boundary_sum_equals_marker_mean_and_dense(case):
+    chain = SSHChain(case["hoppings"], 900, disorder=case["disorder"], seed=2)
+    W, info = winding_number_local(chain, case["region"], return_info=True)
+    assert info.n_windows <= 8 and not info.whole_chain  # the boundary sum: a few windows, not ~N/buffer
+    assert abs(W - _marker_mean(chain, case["region"])) < 1e-10
+    assert abs(W - winding_number(chain, method="dense", region=case["region"])) < 1e-10
+
+
+def test_boundary_sum_with_cell_positions_and_a_region_of_several_runs():
+    chain = SSHChain({0: 0.5, 1: 1.0}, 700, disorder={0: 0.6}, seed=5)
+    h = chain.hopping_block()
+    N = h.shape[0]
+    xa = np.cumsum(np.full(N, 1.3))  # cells 1.3 apart, B sites shifted inside the cell
+    H = np.zeros((2 * N, 2 * N), dtype=h.dtype)
+    H[:N, N:], H[N:, :N] = h, h.conj().T
+    ch = ChiralHamiltonian(H, sublattice=np.r_[np.ones(N), -np.ones(N)], positions=np.r_[xa, xa + 0.4])
+    W = winding_number_local(ch)
+    assert abs(W - winding_number(ch, method="dense")) < 1e-10
+    assert abs(W - _marker_mean(ch)) < 1e-10
+    mask = np.zeros(N, bool)
+    mask[100:200] = mask[300:350] = mask[500:640] = True
+    W3 = winding_number_local(chain, mask)
+    assert abs(W3 - winding_number(chain, method="dense", region=mask)) < 1e-10
+
+
+def test_regions_at_the_chain_end_keep_the_marker_mean():
+    # Q of an open topological chain pairs the edge modes of both ends: a region reaching an end sees
+    # that pairing, which windows cannot hold; the route keeps the documented marker average there
+    chain = SSHChain(n_cells=900, seed=2, **DIS_CHAIN)
+    W, info = winding_number_local(chain, (0, 300), warn=False, return_info=True)
+    assert info.n_windows > 8
+    assert abs(W - _marker_mean(chain, (0, 300))) < 1e-12
+
+
+@settings(max_examples=12, deadline=None)
+@given(v=st.floats(0.1, 0.8), w=st.floats(1.0, 1.6), t2=st.floats(-0.3, 0.3), W0=st.floats(0.0, 0.8),
+       seed=st.integers(0, 2**16), start=st.integers(90, 130), length=st.integers(40, 120))
+def test_boundary_sum_property(v, w, t2, W0, seed, start, length):
+    """Any gapped open chain and region away from the ends: the boundary sum is the markers' mean."""
+    chain = SSHChain({0: v, 1: w, 2: t2}, 340, disorder={0: W0}, seed=seed)
+    region = (start, start + length)
+    W, info = winding_number_local(chain, region, warn=False, check=False, return_info=True)
+    ref = _marker_mean(chain, region)
+    if info.n_windows <= 8:  # (the boundary sum ran: a region this far from the ends)
+        assert abs(W - ref) < 1e-9
+    else:
+        assert W == ref

@@ -93,3 +93,30 @@ def test_float32_and_errors():
         F.winding_number(torch.zeros(3, 4, 5))
     with pytest.raises(ValueError, match="boundary"):
         F.winding_number(h, boundary="ring")
+
+
+def test_device_keyword_runs_where_asked_and_names_missing_devices():
+    import torch
+
+    from tntopo.nn import chern as nnchern
+    from tntopo.nn.functional import local_markers, resolve_device, winding_number
+
+    h = tntopo.SSHChain({0: 0.5, 1: 1.0}, 16, disorder={0: 0.3}, seed=1).hopping_block()
+    ref = winding_number(torch.as_tensor(h))
+    for dev in ("cpu", torch.device("cpu")):
+        W = winding_number(h, device=dev)
+        assert W.device.type == "cpu" and float(W) == float(ref)
+        assert local_markers(h, device=dev).device.type == "cpu"
+    lat = tntopo.Lattice2D.qwz(1.0, (6, 6))
+    c = nnchern.chern_number(lat, device="cpu")
+    assert c.device.type == "cpu" and abs(float(c) - float(nnchern.chern_number(lat))) == 0
+    model = tntopo.nn.build_model("mlp", 16, device="cpu")
+    assert next(model.parameters()).device.type == "cpu"
+    with pytest.raises(ValueError, match="not a torch device"):
+        winding_number(h, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            winding_number(h, device="cuda")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            tntopo.nn.build_model("mlp", 16, device="cuda")
+    assert resolve_device(None) is None

@@ -50,7 +50,7 @@ ExecutorKind = Literal["process", "serial", "thread"]
 #: :data:`MarkerMethod`.
 ChernMethod = Literal["auto", "fhs", "bott", "marker", "local"]
 #: How the 2D local route gets a window's projector (``solver=``).
-ChernSolver = Literal["eigh", "chebyshev"]
+ChernSolver = Literal["auto", "eigh", "chebyshev"]
 
 # learning stack (tntopo.nn)
 Kernel = Literal["full", "translation_invariant"]

@@ -129,9 +129,12 @@ def lattice_geometry(shape, n: int, positions=None, n_orb: Optional[int] = None)
     return p[:, 0].copy(), p[:, 1].copy(), no
 
 
-def _as_hamiltonians(H, shape, positions, cell_area):
-    """Tensor ``(..., n, n)`` plus geometry; accepts a :class:`tntopo.Lattice2D` for ``H``."""
+def _as_hamiltonians(H, shape, positions, cell_area, device=None):
+    """Tensor ``(..., n, n)`` (on ``device`` when given) plus geometry; accepts a :class:`tntopo.Lattice2D`."""
     from ..lattice import Lattice2D
+    from .functional import resolve_device
+
+    dev = resolve_device(device)
 
     if isinstance(H, Lattice2D):
         lat = H
@@ -148,6 +151,8 @@ def _as_hamiltonians(H, shape, positions, cell_area):
             cell_area = lat.cell_area
     elif not isinstance(H, torch.Tensor):
         H = torch.as_tensor(np.asarray(H))
+    if dev is not None:
+        H = H.to(dev)
     if shape is None:
         raise ValueError("pass the lattice shape=(Lx, Ly) of the Hamiltonians (or a tntopo.Lattice2D)")
     if H.ndim not in (2, 3) or H.shape[-1] != H.shape[-2]:
@@ -188,7 +193,7 @@ def _marker(H: torch.Tensor, x: np.ndarray, y: np.ndarray, fermi_level: float, c
 
 
 def local_chern_marker(H, shape=None, *, positions=None, n_orb: Optional[int] = None,
-                       fermi_level: float = 0.0, cell_area: Optional[float] = None) -> torch.Tensor:
+                       fermi_level: float = 0.0, cell_area: Optional[float] = None, device=None) -> torch.Tensor:
     """Local Chern marker map of 2D lattices, differentiable with respect to ``H``.
 
     Parameters
@@ -209,6 +214,9 @@ def local_chern_marker(H, shape=None, *, positions=None, n_orb: Optional[int] = 
     cell_area : float, optional
         Area per cell of the embedding (default 1; a ``Lattice2D``'s own ``cell_area``). The
         marker is divided by it so that its bulk mean is the Chern number.
+    device : str or torch.device, optional
+        Where to compute (``H`` is moved there; default: ``H``'s own device, CPU for arrays and
+        lattices). A ``ValueError`` names a device this machine lacks.
 
     Returns
     -------
@@ -231,16 +239,16 @@ def local_chern_marker(H, shape=None, *, positions=None, n_orb: Optional[int] = 
     >>> c = local_chern_marker(H, lat.shape)          # (8, 8)
     >>> c[2:6, 2:6].mean().backward()                 # stable gradient dC/dH
     """
-    H, shape, positions, area = _as_hamiltonians(H, shape, positions, cell_area)
+    H, shape, positions, area = _as_hamiltonians(H, shape, positions, cell_area, device)
     x, y, no = lattice_geometry(shape, H.shape[-1], positions, n_orb)
     return _marker(H, x, y, float(fermi_level), area, no, shape)
 
 
 def chern_number(H, shape=None, *, region=None, positions=None, n_orb: Optional[int] = None,
-                 fermi_level: float = 0.0, cell_area: Optional[float] = None) -> torch.Tensor:
+                 fermi_level: float = 0.0, cell_area: Optional[float] = None, device=None) -> torch.Tensor:
     """Bulk Chern number ``sum_r R(r) c(r)`` of 2D lattices, differentiable with respect to ``H``.
 
-    Same arguments as :func:`local_chern_marker`, plus ``region`` (see :func:`bulk_window_2d`;
+    Same arguments as :func:`local_chern_marker` (``device`` included), plus ``region`` (see :func:`bulk_window_2d`;
     default: the central half of the sample along each axis).
 
     Returns
@@ -249,7 +257,7 @@ def chern_number(H, shape=None, *, region=None, positions=None, n_orb: Optional[
         Real dtype of ``H``; equals ``tntopo.chern_number(lattice, method="marker")`` for the
         same region to ~1e-12 in float64.
     """
-    H, shape, positions, area = _as_hamiltonians(H, shape, positions, cell_area)
+    H, shape, positions, area = _as_hamiltonians(H, shape, positions, cell_area, device)
     x, y, no = lattice_geometry(shape, H.shape[-1], positions, n_orb)
     c = _marker(H, x, y, float(fermi_level), area, no, shape)
     R = torch.as_tensor(bulk_window_2d(shape, region), dtype=c.dtype, device=c.device)

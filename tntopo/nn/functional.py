@@ -17,7 +17,7 @@ import torch
 from ..invariants.realspace import bulk_window, position_kernel
 
 __all__ = ["SignH", "sign_h", "FermiSignH", "sign_hermitian", "occupied_projector", "chiral_hamiltonian",
-           "flat_band_block", "winding_number", "local_markers"]
+           "flat_band_block", "winding_number", "local_markers", "resolve_device", "check_device"]
 
 
 def _gap_floor(lam: torch.Tensor) -> torch.Tensor:
@@ -122,9 +122,50 @@ def chiral_hamiltonian(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=-2)
 
 
-def _as_tensor(h) -> torch.Tensor:
+def check_device(device) -> torch.device:
+    """``torch.device(device)``, or a ``ValueError`` if it is malformed or not available here.
+
+    ``device="cuda"`` with a CPU-only torch (or no GPU visible) says so and how to fix it,
+    instead of torch's ``AssertionError`` from deep inside ``model.to``.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda' or 'cuda:0', "
+                         "or a torch.device") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch is a CPU-only build (torch.version.cuda is None)" if torch.version.cuda is None
+                   else "no CUDA GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)")
+            raise ValueError(f"device={device!r}: {why}; use device='cpu', or install a CUDA build of torch")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible; "
+                             f"use an index below {torch.cuda.device_count()}")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r}: the MPS backend is not available here; use device='cpu'")
+    return dev
+
+
+def resolve_device(device) -> Optional[torch.device]:
+    """``device=`` of the torch routes as a :class:`torch.device` (None stays None: the input's own).
+
+    Raises
+    ------
+    ValueError
+        Not a device name (e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), or a device this
+        machine does not have (:func:`check_device`).
+    """
+    return None if device is None else check_device(device)
+
+
+def _as_tensor(h, device=None) -> torch.Tensor:
+    dev = resolve_device(device)
     if not isinstance(h, torch.Tensor):
         h = torch.as_tensor(np.asarray(h))
+    if dev is not None:
+        h = h.to(dev)
     if h.ndim not in (2, 3) or h.shape[-1] != h.shape[-2]:
         raise ValueError(
             f"hopping blocks must be square with shape (N, N) or (B, N, N), got {tuple(h.shape)}; "
@@ -137,9 +178,12 @@ def _as_tensor(h) -> torch.Tensor:
     return h
 
 
-def flat_band_block(h: torch.Tensor) -> torch.Tensor:
-    """Flat-band A->B block ``Q_AB`` (the polar factor of ``h``), differentiable, ``(..., N, N)``."""
-    h = _as_tensor(h)
+def flat_band_block(h: torch.Tensor, *, device=None) -> torch.Tensor:
+    """Flat-band A->B block ``Q_AB`` (the polar factor of ``h``), differentiable, ``(..., N, N)``.
+
+    ``device``: where to compute (``h`` is moved there; default ``h``'s own device, CPU for arrays).
+    """
+    h = _as_tensor(h, device)
     N = h.shape[-1]
     return sign_h(chiral_hamiltonian(h))[..., :N, N:]
 
@@ -160,7 +204,7 @@ def _contract(Q: torch.Tensor, X: torch.Tensor, R: Optional[torch.Tensor]):
     return out.real if out.is_complex() else out
 
 
-def winding_number(h, boundary: str = "open", region=None) -> torch.Tensor:
+def winding_number(h, boundary: str = "open", region=None, *, device=None) -> torch.Tensor:
     """Real-space winding number of A->B hopping blocks, differentiable with respect to ``h``.
 
     Parameters
@@ -171,6 +215,10 @@ def winding_number(h, boundary: str = "open", region=None) -> torch.Tensor:
         Selects the position kernel (minimum image on a ring) and the default bulk region.
     region : optional
         Bulk region (see :func:`tntopo.invariants.bulk_region`).
+    device : str or torch.device, optional
+        Where to compute: ``h`` (a tensor or an array) is moved there and the result lives there.
+        Default: ``h``'s own device (CPU for numpy input). A ``ValueError`` names a device this
+        machine lacks.
 
     Returns
     -------
@@ -187,15 +235,16 @@ def winding_number(h, boundary: str = "open", region=None) -> torch.Tensor:
     """
     if boundary not in ("open", "periodic"):
         raise ValueError(f"unknown boundary {boundary!r}; choose one of {{'open', 'periodic'}}")
-    h = _as_tensor(h)
+    h = _as_tensor(h, device)
     Q = flat_band_block(h)
     X, R = _geometry(h.shape[-1], boundary, region, h.dtype, h.device)
     return _contract(Q, X, R)
 
 
-def local_markers(h, boundary: str = "open") -> torch.Tensor:
-    """Local markers ``w(n)`` of every A cell, ``(N,)`` or ``(B, N)``, differentiable."""
-    h = _as_tensor(h)
+def local_markers(h, boundary: str = "open", *, device=None) -> torch.Tensor:
+    """Local markers ``w(n)`` of every A cell, ``(N,)`` or ``(B, N)``, differentiable (``device`` as in
+    :func:`winding_number`)."""
+    h = _as_tensor(h, device)
     Q = flat_band_block(h)
     X, _ = _geometry(h.shape[-1], boundary, False, h.dtype, h.device)
     return _contract(Q, X, None)

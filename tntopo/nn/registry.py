@@ -219,7 +219,7 @@ def as_classifier(model: nn.Module, classes: Sequence[int], *, output: Output = 
 
 
 def build_model(name: str, n_cells, seed: int = 0, *, classes: Optional[Sequence[int]] = None,
-                temperature: float = DEFAULT_TEMPERATURE, **kwargs) -> nn.Module:
+                temperature: float = DEFAULT_TEMPERATURE, device=None, **kwargs) -> nn.Module:
     """Build a registered model; ``model.build_config`` records how (for saving and reloading).
 
     Parameters
@@ -234,6 +234,10 @@ def build_model(name: str, n_cells, seed: int = 0, *, classes: Optional[Sequence
         Build a classifier over these winding classes (see the module docstring).
     temperature : float
         Temperature of the logits of a ``"winding"`` model built as a classifier.
+    device : str or torch.device, optional
+        Put the model's parameters there (initialized on the CPU first, so that a seed gives the
+        same weights on every device). Not recorded in ``build_config``: a saved model loads on
+        the CPU.
     **kwargs
         Constructor arguments of the model (e.g. ``kernel="translation_invariant"``, ``hidden=(64,)``).
 
@@ -244,6 +248,9 @@ def build_model(name: str, n_cells, seed: int = 0, *, classes: Optional[Sequence
     TypeError
         A keyword the model does not take (the message lists the valid ones).
     """
+    from .functional import resolve_device
+
+    dev = resolve_device(device)
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
@@ -262,6 +269,8 @@ def build_model(name: str, n_cells, seed: int = 0, *, classes: Optional[Sequence
         "kwargs": dict(kwargs), "classes": None if classes is None else list(_check_classes(classes)),
         "temperature": float(temperature),
     }
+    if dev is not None:
+        model.to(dev)
     return model
 
 

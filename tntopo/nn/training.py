@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .._typing import strict_keywords
+from .functional import check_device  # noqa: F401 - re-exported (tntopo.nn.check_device)
 
 __all__ = ["train", "evaluate", "predict", "History", "as_dataset", "select_lr", "n_parameters",
            "effective_parameters", "output_jacobian", "best_lr", "TrainingDivergedError", "Loss", "Optimizer", "LOSSES", "OPTIMIZERS",
@@ -58,31 +59,6 @@ class TrainingDivergedError(ValueError, FloatingPointError):
 #: ``max(first batch loss, 1)`` of the run: a finite but exploding loss (``lr=1e4`` reaches 1e34)
 #: is divergence too. Training only lowers the loss of a sane run, by orders of magnitude at most.
 DIVERGENCE_FACTOR = 1e6
-
-
-def check_device(device) -> torch.device:
-    """``torch.device(device)``, or a ``ValueError`` if it is malformed or not available here.
-
-    ``device="cuda"`` with a CPU-only torch (or no GPU visible) says so and how to fix it,
-    instead of torch's ``AssertionError`` from deep inside ``model.to``.
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda' or 'cuda:0'") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            why = ("this torch is a CPU-only build (torch.version.cuda is None)" if torch.version.cuda is None
-                   else "no CUDA GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)")
-            raise ValueError(f"device={device!r}: {why}; use device='cpu', or install a CUDA build of torch")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible; "
-                             f"use an index below {torch.cuda.device_count()}")
-    elif dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(f"device={device!r}: the MPS backend is not available here; use device='cpu'")
-    return dev
 
 
 class History(dict):
@@ -215,6 +191,14 @@ def _make_optimizer(name, params, lr, weight_decay):
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
 
 
+def _pick_device(device, model: nn.Module):
+    """``device=`` checked (:func:`tntopo.nn.functional.resolve_device`), else the model's own."""
+    from .functional import resolve_device
+
+    dev = resolve_device(device)
+    return dev if dev is not None else _device_of(model)
+
+
 def _device_of(model: nn.Module):
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -240,7 +224,7 @@ def predict(model: nn.Module, data, batch_size: int = 1024, device=None, num_wor
     classifier (a model with ``classes``), as float64.
     """
     ds = as_dataset(data)
-    out, y = _outputs(model, ds, batch_size, device or _device_of(model), num_workers)
+    out, y = _outputs(model, ds, batch_size, _pick_device(device, model), num_workers)
     classes = _classes_of(model)
     if classes is None:
         return out, y
@@ -266,7 +250,7 @@ def evaluate(model: nn.Module, data, batch_size: int = 1024, device=None, loss: 
     ds = as_dataset(data)
     classes = _classes_of(model)
     obj = _Objective(loss or ("mse" if classes is None else "cross_entropy"), classes)
-    out, y = _outputs(model, ds, batch_size, device or _device_of(model), num_workers)
+    out, y = _outputs(model, ds, batch_size, _pick_device(device, model), num_workers)
     pred = obj.windings(out)
     err = pred - y
     return {

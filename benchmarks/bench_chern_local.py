@@ -1,0 +1,204 @@
+"""The default 2D local Chern marker route at scale (issue 21, target 1), with a KPM anchor.
+
+One run prints, for QWZ ``m = 1``, Anderson disorder ``W = 1``, open boundaries:
+
+1. accuracy and speed on an ``L x L`` sample (default 60; ``--quick`` 16): the dense marker, the
+   default local route (``local_chern_marker(lat, "local")``; which window solver
+   ``solver="auto"`` took is printed) and the ``eigh`` windows (the former default), with the
+   largest difference from the dense marker in the bulk (the middle half, the issue's ``<= 1e-6``),
+   in the interior (cells at least one buffer from the open edges) and over every cell (the edge
+   band, where the dense marker carries the compensation of the bulk's Chern number and no window
+   route can follow it);
+2. the anchor: a KPM local Chern marker -- the Kernel Polynomial Method as KPM codes (kpm-tools,
+   pybinding) compute it: the projector as a Jackson-damped Chebyshev series of the *whole*
+   sample's sparse Hamiltonian applied to a site's unit vectors, then ``4 pi Im <X v, (1 - P) Y v>``
+   -- on a few bulk cells of the same sample, in the same run: time per site and accuracy. (Neither
+   library installs here: kpm-tools 0.1.0 pins ``numpy < 2`` and ``scipy < 1.14`` and imports
+   kwant; pybinding 0.9.5 is a C++ source build. This anchor is written out below instead.) Its
+   cost per site grows with the sample, so a whole map is ``O(N^2)``; the ratio printed is per site
+   at this size;
+3. scaling of the default route: time at two sizes (default ``10^5`` and ``10^6`` sites; ``--quick``
+   256 and 1024; ``--sizes`` overrides), ``t(N2)/t(N1)`` and the target ratio
+   ``30 s / t(10^6 sites)`` (when N2 is not ``10^6``, ``t(N2) * 10^6 / N2`` stands in, and the JSON
+   says so).
+
+The load of the (shared) machine is printed next to the numbers. Every time is given as wall-clock
+seconds and as the process's CPU seconds (all threads): on a machine loaded far beyond its cores
+the wall clock measures the other users, while CPU seconds / cores estimates the wall time of an
+idle machine (the local route's windows run on one thread per core); the target ratio is given
+both ways.
+
+    python benchmarks/bench_chern_local.py [--quick] [--L 60] [--sizes 100000,1000000] [--json PATH]
+"""
+import argparse
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from _common import add_json_option, write_ratios
+
+
+def jackson_step_coefficients(n_moments: int, ef: float) -> np.ndarray:
+    """Jackson-damped Chebyshev coefficients of the step ``theta(ef - t)`` on ``[-1, 1]``."""
+    n = np.arange(n_moments)
+    a = math.acos(ef)
+    c = np.empty(n_moments)
+    c[0] = 1.0 - a / math.pi
+    c[1:] = -2.0 * np.sin(n[1:] * a) / (n[1:] * math.pi)
+    N = n_moments + 1
+    g = ((N - n) * np.cos(math.pi * n / N) + np.sin(math.pi * n / N) / math.tan(math.pi / N)) / N
+    return c * g
+
+
+def kpm_marker_sites(lat, cells, fermi_level=0.0, n_moments=None, gap=None):
+    """KPM local Chern marker of ``cells`` (list of ``(x, y)``) from the whole sample's sparse ``H``."""
+    H = lat.hamiltonian(sparse=True).tocsr().astype(np.complex128)
+    from tntopo.invariants.chern_local import _spectral_bounds, _clean_gap
+
+    lo, hi = _spectral_bounds(lat)
+    half, center = 0.5 * (hi - lo) * 1.01, 0.5 * (hi + lo)
+    g = _clean_gap(lat, fermi_level) if gap is None else gap
+    if n_moments is None:  # Jackson broadening pi * half / M well below the gap (erfc tail ~1e-8)
+        n_moments = int(math.ceil(6.0 * math.pi * half / max(g, 1e-3)))
+    Ht = (H - center * sp.identity(H.shape[0], format="csr")) / half
+    coef = jackson_step_coefficients(n_moments, (fermi_level - center) / half)
+
+    def P(X):
+        t0, t1 = X, Ht @ X
+        acc = coef[0] * t0 + coef[1] * t1
+        for c in coef[2:]:
+            t0, t1 = t1, 2 * (Ht @ t1) - t0
+            acc += c * t1
+        return acc
+
+    Lx, Ly = lat.shape
+    no = lat.n_orb
+    gx, gy = np.meshgrid(np.arange(Lx, dtype=float), np.arange(Ly, dtype=float), indexing="ij")
+    out = []
+    for (x, y) in cells:
+        xo = np.repeat(gx.ravel() - x, no)
+        yo = np.repeat(gy.ravel() - y, no)
+        rows = ((x * Ly + y) * no + np.arange(no))
+        E = np.zeros((H.shape[0], no), dtype=np.complex128)
+        E[rows, np.arange(no)] = 1.0
+        v = P(E)
+        w = yo[:, None] * v
+        qyp = w - P(w)
+        out.append(4 * np.pi * np.einsum("ak,ak->k", np.conj(xo[:, None] * v), qyp).imag.sum() / lat.cell_area)
+    return np.array(out), n_moments
+
+
+def timed(fn):
+    """``(wall seconds, CPU seconds of this process, result)`` of ``fn()``."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    p.add_argument("--L", type=int, default=None, help="side of the sample compared with dense (default 60; quick 16)")
+    p.add_argument("--sizes", default=None, help="two site counts N1,N2 (default 100000,1000000; quick 256,1024)")
+    p.add_argument("--kpm-sites", type=int, default=None, help="bulk cells of the KPM anchor (default 4; quick 2)")
+    add_json_option(p)
+    args = p.parse_args(argv)
+
+    import tntopo
+    from tntopo import Lattice2D, local_chern_marker
+    from tntopo.invariants.chern_local import DEFAULT_BUFFER, pick_solver
+
+    L = args.L or (16 if args.quick else 60)
+    sizes = [int(s) for s in (args.sizes or ("256,1024" if args.quick else "100000,1000000")).split(",")]
+    n_kpm = args.kpm_sites or (2 if args.quick else 4)
+    buf = 4 if args.quick else DEFAULT_BUFFER  # quick: a sample too small for the default buffer
+    kw = {"buffer": buf} if args.quick else {}
+    warnings.simplefilter("ignore", tntopo.GaplessWarning)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+
+    # warm-up: the compiled Chebyshev kernel is loaded once per process
+    local_chern_marker(Lattice2D.qwz(1.0, (12, 12)), "local", buffer=2, core=4, solver="chebyshev", tol=1e-3)
+
+    # 1. accuracy and speed on one L x L sample -------------------------------------------------
+    lat = Lattice2D.qwz(1.0, (L, L), disorder=1.0, seed=0)
+    solver = pick_solver(lat)
+    t_dense, c_dense, dense = timed(lambda: local_chern_marker(lat, warn=False))
+    t_loc, c_loc, loc = timed(lambda: local_chern_marker(lat, "local", warn=False, **kw))
+    t_eigh, c_eigh, loc_e = timed(lambda: local_chern_marker(lat, "local", solver="eigh", warn=False, **kw))
+    q = L // 4
+    bulk = (slice(q, L - q), slice(q, L - q))
+    inner = (slice(buf, L - buf), slice(buf, L - buf))
+    d, d_e = np.abs(loc - dense), np.abs(loc_e - dense)
+    print(f"\n1. QWZ m=1 W=1 open {L}x{L} ({L * L} sites), buffer {buf}; default solver='auto' took {solver!r}")
+    print(f"   dense marker                      {t_dense:9.2f} s  (CPU {c_dense:9.2f} s)")
+    print(f"   default local route               {t_loc:9.2f} s  (CPU {c_loc:9.2f} s; {t_loc / L**2 * 1e6:8.0f} us/site)  "
+          f"max|diff| bulk {d[bulk].max():.1e}, interior {d[inner].max():.1e}, all cells {d.max():.1e}")
+    print(f"   eigh windows (former default)     {t_eigh:9.2f} s  (CPU {c_eigh:9.2f} s; {t_eigh / L**2 * 1e6:8.0f} us/site)  "
+          f"max|diff| bulk {d_e[bulk].max():.1e}, interior {d_e[inner].max():.1e}, all cells {d_e.max():.1e}")
+    print(f"RATIO CPU time: dense / default local = {c_dense / c_loc:.2f}x;  eigh windows / default = "
+          f"{c_eigh / c_loc:.2f}x  (wall: {t_dense / t_loc:.2f}x, {t_eigh / t_loc:.2f}x)"
+          f"   (bulk accuracy {d[bulk].max():.1e}, target <= 1e-6)   load {os.getloadavg()[0]:.1f}")
+
+    # 2. the KPM anchor on a few bulk cells of the same sample ------------------------------------
+    rng = np.random.default_rng(0)
+    cells = [(int(x), int(y)) for x, y in rng.integers(q, L - q, size=(n_kpm, 2))]
+    t_kpm, c_kpm, (ck, M) = timed(lambda: kpm_marker_sites(lat, cells))
+    t_kpm, c_kpm = t_kpm / n_kpm, c_kpm / n_kpm
+    err_kpm = float(np.abs(ck - np.array([dense[c] for c in cells])).max())
+    per_site, per_site_cpu = t_loc / L**2, c_loc / L**2
+    print(f"\n2. KPM anchor (whole-sample Chebyshev series, Jackson kernel, {M} moments) on {n_kpm} bulk cells:")
+    print(f"   {t_kpm * 1e3:9.1f} ms per site (CPU {c_kpm * 1e3:.1f} ms; grows with the sample), "
+          f"max|KPM - dense| = {err_kpm:.1e}")
+    print(f"RATIO CPU per site: KPM / default local = {c_kpm / per_site_cpu:.1f}x  (wall {t_kpm / per_site:.1f}x)"
+          f"   load {os.getloadavg()[0]:.1f}")
+
+    # 3. scaling of the default route ----------------------------------------------------------------
+    print("\n3. default local route, QWZ m=1 W=1 open:")
+    times, cpus = [], []
+    for n in sizes:
+        side = int(round(math.sqrt(n)))
+        big = Lattice2D.qwz(1.0, (side, side), disorder=1.0, seed=1)
+        tw, tc, c = timed(lambda: local_chern_marker(big, "local", warn=False, **kw))
+        times.append(tw)
+        cpus.append(tc)
+        s4 = side // 4
+        print(f"   {side}x{side} = {side * side:>8d} sites: {times[-1]:9.2f} s  (CPU {cpus[-1]:9.2f} s; {times[-1] / side**2 * 1e6:8.1f} us/site, "
+              f"bulk mean {np.nanmean(c[s4:side - s4, s4:side - s4]):.4f})   load {os.getloadavg()[0]:.1f}", flush=True)
+    sides = [int(round(math.sqrt(n))) ** 2 for n in sizes]
+    r, r_cpu = times[1] / times[0], cpus[1] / cpus[0]
+    t_1e6 = times[1] * 1e6 / sides[1]
+    t_1e6_idle = cpus[1] / (os.cpu_count() or 1) * 1e6 / sides[1]
+    extrapolated = sides[1] != 10**6
+    print(f"RATIO t(N2)/t(N1) = {r:.2f} wall, {r_cpu:.2f} CPU   (N2/N1 = {sides[1] / sides[0]:.1f}; target <= 11 "
+          "for 10^5 -> 10^6)")
+    ext = "; t(10^6) extrapolated linearly from N2" if extrapolated else ""
+    print(f"RATIO target 1: 30 s / t(10^6 sites) = {30.0 / t_1e6:.4f} wall, {30.0 / t_1e6_idle:.4f} from CPU "
+          f"seconds / {os.cpu_count()} cores (>= 1 meets it{ext})   load {os.getloadavg()[0]:.1f}")
+    write_ratios(args.json, {
+        "dense_over_default_local": t_dense / t_loc,
+        "dense_over_default_local_cpu": c_dense / c_loc,
+        "eigh_windows_over_default_local": t_eigh / t_loc,
+        "eigh_windows_over_default_local_cpu": c_eigh / c_loc,
+        "kpm_anchor_over_default_local_per_site": t_kpm / per_site,
+        "kpm_anchor_over_default_local_per_site_cpu": c_kpm / per_site_cpu,
+        "local_scaling_t2_over_t1": r,
+        "local_scaling_t2_over_t1_cpu": r_cpu,
+        "target1_30s_over_t1e6": 30.0 / t_1e6,
+        "target1_30s_over_t1e6_from_cpu": 30.0 / t_1e6_idle,
+    }, quick=args.quick, L=L, buffer=buf, solver=solver, bulk_max_abs_diff=float(d[bulk].max()),
+        interior_max_abs_diff=float(d[inner].max()), all_cells_max_abs_diff=float(d.max()),
+        eigh_bulk_max_abs_diff=float(d_e[bulk].max()), kpm_max_abs_diff=err_kpm, kpm_moments=M,
+        seconds={"dense": t_dense, "default_local": t_loc, "eigh_windows": t_eigh, "kpm_per_site": t_kpm,
+                 "scaling": times},
+        cpu_seconds={"dense": c_dense, "default_local": c_loc, "eigh_windows": c_eigh, "kpm_per_site": c_kpm,
+                     "scaling": cpus}, sizes=sides, t1e6_extrapolated=extrapolated,
+        load_average=os.getloadavg()[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
