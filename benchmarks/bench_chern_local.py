@@ -57,7 +57,7 @@ def jackson_step_coefficients(n_moments: int, ef: float) -> np.ndarray:
 def kpm_marker_sites(lat, cells, fermi_level=0.0, n_moments=None, gap=None):
     """KPM local Chern marker of ``cells`` (list of ``(x, y)``) from the whole sample's sparse ``H``."""
     H = lat.hamiltonian(sparse=True).tocsr().astype(np.complex128)
-    from tntopo.invariants.chern_local import _spectral_bounds, _clean_gap
+    from tntopo.invariants.chern.local import _spectral_bounds, _clean_gap
 
     lo, hi = _spectral_bounds(lat)
     half, center = 0.5 * (hi - lo) * 1.01, 0.5 * (hi + lo)
@@ -110,7 +110,7 @@ def main(argv=None):
 
     import tntopo
     from tntopo import Lattice2D, local_chern_marker
-    from tntopo.invariants.chern_local import DEFAULT_BUFFER, pick_solver
+    from tntopo.invariants.chern.local import DEFAULT_BUFFER, pick_solver
 
     L = args.L or (16 if args.quick else 60)
     sizes = [int(s) for s in (args.sizes or ("256,1024" if args.quick else "100000,1000000")).split(",")]

@@ -39,7 +39,7 @@ def _timings(fns, repeat):
 
 
 def _samples(B, L, device=None):
-    from tntopo.lattice import Lattice2D
+    from tntopo.systems.lattice2d import Lattice2D
 
     rng = np.random.default_rng(0)
     ms = rng.uniform(-3, 3, B)

@@ -61,7 +61,7 @@ def main(argv=None):
     t_naive = best_of(lambda: reference_winding_number(h), 1)[0]
     t_svd = best_of(lambda: np.linalg.svd(h), rep)[0]
     t_ours = best_of(lambda: tntopo.winding_number(h, method="dense"), rep)[0]
-    t_ours1 = best_of(lambda: tntopo.invariants.realspace.winding_from_blocks(h, threads=1), rep)[0]
+    t_ours1 = best_of(lambda: tntopo.invariants.winding.dense.winding_from_blocks(h, threads=1), rep)[0]
     t_polar = best_of(lambda: polar_factor(h), rep)[0]
     hh = h @ np.conj(np.swapaxes(h, -1, -2))
     t_eigh_floor = best_of(lambda: np.linalg.eigh(hh), rep)[0]  # the LAPACK step alone, one thread

@@ -35,7 +35,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import tntopo
-    from tntopo.invariants.local import local_markers, winding_number_local
+    from tntopo.invariants.winding.local import local_markers, winding_number_local
 
     hop, dis = {0: 0.6, 1: 1.0}, {0: 1.0, 1: 0.5}
     n_cmp = 800 if args.quick else 3000

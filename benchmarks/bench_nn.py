@@ -52,7 +52,7 @@ def bench_toponet(B, N, repeat, device=None):
     x = torch.as_tensor(wavefunctions(h)).float().to(device)
     net = TopoNet(N, "exact").to(device)
     W = net(x)
-    ref = tntopo.invariants.realspace.winding_from_blocks(h, warn=False)
+    ref = tntopo.invariants.winding.dense.winding_from_blocks(h, warn=False)
     err = float(np.abs(W.detach().cpu().numpy() - ref).max())
 
     def fwd_bwd():

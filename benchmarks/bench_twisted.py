@@ -3,7 +3,7 @@
 The old route (kept here only, as the naive comparison) took ``log det h(theta)`` from
 ``numpy.linalg.slogdet`` (LU with partial pivoting on the dense ring, N <= 256) or scipy's
 sparse LU (N > 256) at exactly ``span + 1`` twists and read the integer with no check. The new
-route (:func:`tntopo.invariants.bloch.twisted_winding`) factors the *folded* ring with LAPACK's
+route (:func:`tntopo.invariants.winding.exact.twisted_winding`) factors the *folded* ring with LAPACK's
 banded LU at ``max(8, 2 (span + 1))`` twists and certifies the integer (Rouché + argument
 principle) or raises.
 
@@ -144,7 +144,7 @@ def main(argv=None):
     import threadpoolctl
 
     import tntopo
-    from tntopo.invariants.bloch import _FoldedRing, twisted_determinants
+    from tntopo.invariants.winding.exact import _FoldedRing, twisted_determinants
 
     print(f"machine: {os.cpu_count()} cores")
     cases = sweep_cases(args.seed)

@@ -2,7 +2,7 @@
 
 For QWZ (m = 1) open samples over disorder strengths W and seeds, and both window solvers
 (``eigh``, ``chebyshev``), the local marker map with its error estimate
-(:func:`tntopo.invariants.chern_local.local_marker_windows`) is compared with the dense marker on
+(:func:`tntopo.invariants.chern.local.local_marker_windows`) is compared with the dense marker on
 the interior (cells at least ``buffer`` from the edges, where the edge states play no role):
 
 * covered: the interior error is at most the estimate;
@@ -22,7 +22,7 @@ import numpy as np
 from _common import add_json_option, write_ratios
 
 from tntopo import GaplessWarning, Lattice2D, local_chern_marker
-from tntopo.invariants.chern_local import local_marker_windows
+from tntopo.invariants.chern.local import local_marker_windows
 
 
 def measure(L, buffer, core, Ws, n_seeds, solver, tol):

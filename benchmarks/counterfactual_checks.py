@@ -35,7 +35,7 @@ def _exact(s):
 
 
 def _markers(h):
-    from tntopo.invariants.realspace import bulk_region, polar_factor, position_kernel
+    from tntopo.invariants.winding.dense import bulk_region, polar_factor, position_kernel
 
     N = h.shape[-1]
     d = np.abs(polar_factor(h)) ** 2 * position_kernel(N)

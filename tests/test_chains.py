@@ -214,7 +214,7 @@ def test_from_bonds_errors(bonds, kw, match):
 
 
 def test_validators_are_public():
-    from tntopo.chains import check_boundary, check_n_cells
+    from tntopo.systems.chain import check_boundary, check_n_cells
 
     assert check_n_cells(10) == 10 and check_boundary("open") == "open"
     with pytest.raises(ValueError, match="too small"):

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 import tntopo
 from tntopo import GaplessError, GaplessWarning, Lattice2D, chern_number, local_chern_marker
-from tntopo.invariants.chern import bott_index, fhs_chern, reference_chern_marker
-from tntopo.invariants.chern_ensemble import chern_phase_diagram
+from tntopo.invariants.chern.api import bott_index, fhs_chern, reference_chern_marker
+from tntopo.invariants.chern.ensemble import chern_phase_diagram
 
 SLOW = os.environ.get("TNTOPO_SLOW", "0") not in ("", "0")
 N_EX = int(os.environ.get("TNTOPO_HYPOTHESIS_EXAMPLES", "6"))
@@ -147,7 +147,7 @@ def test_eigh_occupied_equals_numpy_eigh():
 
 
 def test_dense_marker_threads_and_chunks_do_not_change_it():
-    from tntopo.invariants.chern import _dense_marker
+    from tntopo.invariants.chern.api import _dense_marker
 
     lats = [Lattice2D.qwz(1.0, (5, 6), disorder=1.5, seed=s) for s in range(70)]
     H = np.stack([s.hamiltonian() for s in lats])
@@ -172,7 +172,7 @@ def test_reused_work_arrays_do_not_leak_between_batches():
     # the dense marker's per-thread work arrays (tntopo._scratch) and LAPACK workspaces are
     # reused from chunk to chunk and call to call: results must not depend on what ran before
     from tntopo._scratch import Scratch
-    from tntopo.invariants.chern import _dense_marker
+    from tntopo.invariants.chern.api import _dense_marker
 
     ws = Scratch()
     a = ws.get("x", (3, 4))
@@ -214,7 +214,7 @@ def test_dense_marker_checks_every_chunk_and_names_the_sample():
 def test_value_checks_compiled_and_numpy_agree(monkeypatch):
     # the numba scan of (h_ij, h_ji) pairs and the numpy fallback accept and reject the same
     # batches (NaN or inf in either part, anywhere in the triangle; the Hermiticity tolerance)
-    from tntopo.invariants import chern as ch
+    from tntopo.invariants.chern import api as ch
 
     assert ch._hermitian_scan_kernel() is not None
     rng = np.random.default_rng(4)
@@ -277,7 +277,7 @@ def test_local_chebyshev_solver_agrees():
 
 @pytest.mark.parametrize("boundary", ["open", "periodic"])
 def test_spectral_bounds_contain_the_spectrum_and_are_tighter(boundary):
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     lats = [Lattice2D.qwz(1.0, (9, 8), boundary=boundary, disorder=1.0, seed=2),
             Lattice2D.qwz(-2.5, (7, 7), boundary=boundary, disorder=3.0, seed=5),
@@ -295,7 +295,7 @@ def test_spectral_bounds_contain_the_spectrum_and_are_tighter(boundary):
 @pytest.mark.parametrize("ef,delta,eps", [(0.0, 0.134, 1e-7), (0.25, 0.05, 1e-6), (-0.6, 0.2, 1e-10),
                                            (0.1, 0.3, 1e-3)])
 def test_step_polynomial_is_a_fermi_step_within_tol_and_near_minimax(ef, delta, eps):
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     c = cl.chebyshev_step_coefficients(ef, delta, eps)
     cheb = np.polynomial.chebyshev
@@ -311,7 +311,7 @@ def test_step_polynomial_is_a_fermi_step_within_tol_and_near_minimax(ef, delta, 
 
 
 def test_step_polynomial_edge_cases_and_sup_bound():
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     assert np.array_equal(cl.chebyshev_step_coefficients(-0.95, 0.1, 1e-6), [0.0])  # nothing below
     assert np.array_equal(cl.chebyshev_step_coefficients(0.95, 0.1, 1e-6), [1.0])  # everything below
@@ -327,7 +327,7 @@ def test_step_polynomial_edge_cases_and_sup_bound():
 def test_chebyshev_recursion_and_window_operators():
     import scipy.sparse as sp
 
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     lat = Lattice2D.qwz(1.0, (9, 7), boundary=("periodic", "open"), disorder=1.3, seed=8)
     ops = cl._WindowOperators(lat, center=0.2, half=4.0)
@@ -353,7 +353,7 @@ def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch, tmp_p
     # parts of H apart, entries of either kind, as Haldane's complex second-neighbour hoppings;
     # a dense block or unit columns) = SciPy's forward recurrence; inputs untouched; the
     # generated source is written where TNTOPO_CACHE_DIR says; without numba SciPy serves
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     monkeypatch.setenv("TNTOPO_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(cl, "_KERNELS", {})
@@ -388,7 +388,7 @@ def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch, tmp_p
 def test_ell_rows_hold_the_csr_entries():
     import scipy.sparse as sp
 
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     A = sp.random(30, 30, density=0.2, random_state=3, format="csr")
     A.data[::4] = 0.0  # explicit zeros are dropped
@@ -574,14 +574,14 @@ def test_cli_chern(capsys):
 
 
 def test_default_local_solver_is_picked_by_the_guaranteed_gap():
-    from tntopo.invariants.chern_local import pick_solver
+    from tntopo.invariants.chern.local import pick_solver
 
     gapped = Lattice2D.qwz(1.0, (14, 14), disorder=1.0, seed=2)
     assert pick_solver(gapped) == "chebyshev"  # clean gap 1 minus W/2 = 0.5 > 0
     assert pick_solver(Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)) == "eigh"  # no guaranteed gap
     assert pick_solver(gapped, fermi_level=-2.0) == "eigh"  # the Fermi level in a band
     assert pick_solver(Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2), gap=0.3) == "chebyshev"
-    from tntopo.invariants.chern_local import local_marker_windows
+    from tntopo.invariants.chern.local import local_marker_windows
 
     strong_small = Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)
     reg = (slice(6, 8), slice(6, 8))

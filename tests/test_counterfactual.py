@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-from tntopo.chains import ChainBatch  # noqa: E402
+from tntopo.systems.chain import ChainBatch  # noqa: E402
 from tntopo.data import wavefunctions  # noqa: E402
 from tntopo.data.features import input_winding  # noqa: E402
 from tntopo.errors import GaplessWarning  # noqa: E402

@@ -50,7 +50,7 @@ def test_make_dataset_labels_and_determinism():
     assert len(ds) == 16 and ds.x.shape == (16, 16, 16) and ds.y.dtype == torch.int64
     assert np.array_equal(np.bincount(ds.sector + 1), [6, 5, 5])  # balanced sectors -1, 0, 1
     assert np.array_equal(ds.exact, ds.sector)  # clean chains: exact = Bloch
-    from tntopo.invariants.realspace import winding_from_blocks
+    from tntopo.invariants.winding.dense import winding_from_blocks
 
     np.testing.assert_allclose(ds.w_real, winding_from_blocks(ds.h, warn=False), atol=1e-10)
     assert np.array_equal(ds.label, ds.exact)  # label = the exact integer where an exact route exists
@@ -234,14 +234,14 @@ def test_unreachable_or_negative_min_gap_is_refused_at_once(tmp_path):
         with pytest.raises(ValueError, match=match):
             tntopo.sample_chains(4, 8, min_gap=gap)
     # the bound is sqrt(sum |t_m|^2) < a sqrt(R) (a sqrt(2R) with complex amplitudes), so 1.5 is allowed there
-    from tntopo.chains import check_min_gap
+    from tntopo.systems.chain import check_min_gap
 
     assert check_min_gap(1.5, 1.0, 2, True) == 1.5 and check_min_gap(0, 1.0, 1, False) == 0.0
     with pytest.raises(ValueError, match="unreachable"):
         check_min_gap(2.0, 1.0, 2, True)
     chains = tntopo.sample_chains(16, 8, min_gap=0.5, seed=1)  # reachable gaps are reached
-    c, m_min = tntopo.chains.laurent_coefficients(chains.hoppings, chains.ranges)
-    assert np.all(tntopo.chains.sampled_min_abs(c, m_min) >= 0.5)
+    c, m_min = tntopo.systems.chain.laurent_coefficients(chains.hoppings, chains.ranges)
+    assert np.all(tntopo.systems.chain.sampled_min_abs(c, m_min) >= 0.5)
 
 
 def _fail_shard(spec, k):

@@ -8,7 +8,7 @@ import pytest
 
 import tntopo
 from tntopo import SSHChain, disorder_average, disorder_sweep, winding_number
-from tntopo.ensemble import realization_windings
+from tntopo.invariants.winding.ensemble import realization_windings
 from tntopo.parallel import SerialExecutor, task_seed
 
 TAI = ({0: 1.1, 1: 1.0}, {0: 2.5, 1: 1.25})
@@ -338,7 +338,7 @@ def test_map_tasks_on_result_error_is_a_failure():
 
 
 def test_ensemble_result_save_load_roundtrip(tmp_path):
-    from tntopo.ensemble import EnsembleResult
+    from tntopo.invariants.winding.ensemble import EnsembleResult
 
     e = tntopo.disorder_average({0: 0.5, 1: 1.0}, {0: 1.0, 1: 0.5}, n_cells=30, n_realizations=5, executor="serial",
                                 progress=False)

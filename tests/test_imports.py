@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent / "tntopo"
 #: (module prefix, layer): the longest matching prefix decides.
 LAYERS = [
     ("tntopo._version", 0), ("tntopo._typing", 0), ("tntopo._io", 0), ("tntopo._blas", 0), ("tntopo._lapack", 0),
-    ("tntopo._scratch", 0), ("tntopo._memory", 0), ("tntopo._pythtb", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo._validate", 0), ("tntopo.errors", 0),
-    ("tntopo.chains", 1), ("tntopo.lattice", 1), ("tntopo.parallel", 1),
-    ("tntopo.tn", 2), ("tntopo.invariants", 2),
-    ("tntopo.ensemble", 3), ("tntopo.phase", 3),
+    ("tntopo._scratch", 0), ("tntopo._memory", 0), ("tntopo._pythtb", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo.errors", 0),
+    ("tntopo.systems", 1), ("tntopo.parallel", 1),
+    ("tntopo.tn", 2), ("tntopo.invariants", 2),  # invariants/<name>/{api,dense,local,exact,ensemble}
+    ("tntopo.phase", 3),
     ("tntopo.nn", 4), ("tntopo.data", 4),
     ("tntopo.plot", 5),  # figures of plain results: the study calls them, they never import the study
     ("tntopo.study", 6),
@@ -171,7 +171,7 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
 def test_import_tntopo_is_lazy():
     """``import tntopo`` loads nothing heavy (the CLI parses before NumPy/torch); names load on use."""
     code = ("import sys, tntopo; assert 'numpy' not in sys.modules, 'import tntopo loaded numpy'; "
-            "from tntopo import SSHChain; assert 'tntopo.chains' in sys.modules; "
+            "from tntopo import SSHChain; assert 'tntopo.systems.chain' in sys.modules; "
             "assert sorted(n for n in tntopo.__all__ if not hasattr(tntopo, n)) == []; "
             "assert set(tntopo.__all__) <= set(dir(tntopo))")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
@@ -186,4 +186,4 @@ def test_import_tntopo_is_light_and_clean():
     loaded = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     heavy = {m for m in loaded if m.split(".")[0] in ("torch", "matplotlib", "quimb", "cotengra", "h5py", "networkx")}
     assert not heavy, f"'import tntopo' should not load {sorted(heavy)} (import them lazily)"
-    assert "tntopo.invariants.local" in loaded and "tntopo.study" not in loaded
+    assert "tntopo.invariants.winding.local" in loaded and "tntopo.study" not in loaded

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import tntopo
 from tntopo import ChiralHamiltonian, GaplessWarning, SSHChain, local_winding_marker, winding_number
-from tntopo.invariants import api, local
-from tntopo.invariants.local import local_markers, localization_length, winding_number_local
+from tntopo.invariants.winding import api, local
+from tntopo.invariants.winding.local import local_markers, localization_length, winding_number_local
 
 DIS_CHAIN = dict(hoppings={0: 0.6, 1: 1.0}, disorder={0: 1.0, 1: 0.5})
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tntopo.lattice import Lattice2D
+from tntopo.systems.lattice2d import Lattice2D
 from tntopo.nn import functional as F
 from tntopo.nn.chern import bulk_window_2d, chern_number, local_chern_marker
 from tntopo.nn.toponet2d import TopoNet2D

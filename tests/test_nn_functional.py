@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import tntopo
-from tntopo.invariants.realspace import winding_from_blocks
+from tntopo.invariants.winding.dense import winding_from_blocks
 from tntopo.nn import functional as F
 
 

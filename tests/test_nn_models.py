@@ -6,7 +6,7 @@ import torch
 import tntopo
 from tntopo.data import wavefunctions
 from tntopo.data.features import input_winding
-from tntopo.invariants.realspace import winding_from_blocks
+from tntopo.invariants.winding.dense import winding_from_blocks
 from tntopo.nn import CNN, MLP, MODELS, ShallowNet, SymmetricNet, TopoNet, build_model, model_names, prune_svd, singular_values
 
 VARIANTS = [
@@ -159,7 +159,7 @@ def test_symmetric_net_forms_are_scale_free_and_bounded():
 def test_symmetric_net_output_is_a_function_of_the_chain():
     # on the canonical wavefunctions, a 1e-12 change of the bonds moves the output by <= 1e-6, also on an
     # open topological chain (edge modes split by ~1e-13) and a ring (degenerate +-k pairs)
-    from tntopo.chains import SSHChain
+    from tntopo.systems.chain import SSHChain
 
     net = SymmetricNet(24, seed=2, dtype=torch.float64)
     for boundary in ("open", "periodic"):

@@ -218,7 +218,7 @@ def test_cli_phase_diagram(tmp_path, capsys):
 
 
 def test_phase_diagram_save_load_roundtrip_and_repr(tmp_path):
-    from tntopo.ensemble import SweepResult
+    from tntopo.invariants.winding.ensemble import SweepResult
     from tntopo.phase import PhaseDiagram
 
     pd = tntopo.phase_diagram([0.5, 1.5], [0.0, 1.0, 2.0], hoppings={0: 1.0, 1: 1.0 + 0.0j}, n_cells=30,

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from tntopo import GaplessWarning, SSHChain, winding_number
 from tntopo.invariants import bloch_winding
-from tntopo.invariants.bloch import bloch_winding_coefficients
-from tntopo.invariants.realspace import winding_from_blocks
+from tntopo.invariants.winding.exact import bloch_winding_coefficients
+from tntopo.invariants.winding.dense import winding_from_blocks
 
 amp = st.floats(-1.0, 1.0, allow_nan=False)
 phase = st.floats(0, 2 * np.pi, allow_nan=False)

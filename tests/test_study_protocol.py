@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tntopo.data import spectra  # noqa: E402
-from tntopo.chains import sample_chains  # noqa: E402
+from tntopo.systems.chain import sample_chains  # noqa: E402
 from tntopo.phase import analytic_winding  # noqa: E402
 from tntopo.study import counterfactual as cf  # noqa: E402
 from tntopo.study import disorder as dis  # noqa: E402
@@ -45,7 +45,7 @@ def test_tai_strength_range_is_where_the_critical_line_exceeds_t1():
 
 
 def test_tai_samples_are_trivial_when_clean_and_topological_in_the_ensemble():
-    from tntopo.invariants.bloch import bloch_winding
+    from tntopo.invariants.winding.exact import bloch_winding
 
     fam = dis.DisorderFamily()
     for W, n_tai in ((0.0, 0), (1.0, 4), (2.5, 4), (3.5, 4), (3.9, 0)):
@@ -81,8 +81,8 @@ def test_tai_labels_agree_with_quadrature_and_long_rings():
     # independent routes to the phase of each TAI ensemble: (1) the Lyapunov gap by adaptive quadrature,
     # (2) the certified twisted-boundary winding of long disordered rings of the ensemble
     # (20000 cells: the gap times sqrt(N) over the bond spread is >= 7 for these samples)
-    from tntopo.chains import SSHChain
-    from tntopo.invariants.bloch import twisted_winding
+    from tntopo.systems.chain import SSHChain
+    from tntopo.invariants.winding.exact import twisted_winding
 
     fam = dis.DisorderFamily()
     for W in (2.5, 3.0):
@@ -108,7 +108,7 @@ def test_estimator_converges_to_the_phase_label_and_fails_on_short_chains():
 
 
 def test_bond_estimator_reads_the_bonds():
-    from tntopo.chains import SSHChain
+    from tntopo.systems.chain import SSHChain
 
     h_topo = SSHChain({0: 0.3, 1: 1.0}, 10).hopping_block()
     h_triv = SSHChain({0: 1.0, 1: 0.3}, 10).hopping_block()

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 import tntopo
 from tntopo import GaplessError, GaplessWarning, PrecisionError, SSHChain, winding_number
 from tntopo._laurent import argument_principle_count, certified_zero_count, laurent_coefficients
-from tntopo.invariants import bloch
-from tntopo.invariants.bloch import (
+from tntopo.invariants.winding import exact as bloch
+from tntopo.invariants.winding.exact import (
     _FoldedRing,
     bloch_winding,
     fold_order,

@@ -1,5 +1,6 @@
-"""tntopo: real-space topological invariants of 1D chiral chains as optimized, differentiable
-tensor networks, and a study of how neural networks learn them.
+"""tntopo: real-space topological invariants -- the winding number of 1D chiral chains and the
+Chern number of 2D lattices -- as optimized, differentiable tensor networks, and a study of how
+neural networks learn them.
 
 >>> import tntopo
 >>> chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
@@ -16,17 +17,16 @@ from ._version import __version__
 
 #: public name -> submodule that defines it (imported on first access)
 _LAZY_NAMES = {
-    "SSHChain": "chains", "ChiralHamiltonian": "chains", "ChainBatch": "chains", "sample_chains": "chains",
-    "Lattice2D": "lattice",
+    "SSHChain": "systems.chain", "ChiralHamiltonian": "systems.chain", "ChainBatch": "systems.chain",
+    "sample_chains": "systems.chain", "Lattice2D": "systems.lattice2d",
     "ChiralSymmetryError": "errors", "GaplessError": "errors", "GaplessWarning": "errors",
     "PrecisionError": "errors",
     "chern_number": "invariants", "local_chern_marker": "invariants", "local_winding_marker": "invariants",
     "winding_number": "invariants",
-    "disorder_average": "ensemble", "disorder_sweep": "ensemble",
+    "disorder_average": "invariants.winding.ensemble", "disorder_sweep": "invariants.winding.ensemble",
     "analytic_winding": "phase", "critical_t0": "phase", "lyapunov_gap": "phase", "phase_diagram": "phase",
 }
-_LAZY_SUBPACKAGES = ("chains", "lattice", "errors", "invariants", "ensemble", "phase", "parallel", "tn",
-                     "nn", "data", "study", "plot")
+_LAZY_SUBPACKAGES = ("systems", "errors", "invariants", "phase", "parallel", "tn", "nn", "data", "study", "plot")
 
 
 def __getattr__(name):

@@ -325,7 +325,7 @@ def _check_executor(text: Optional[str]) -> None:
 
 def _winding_route(chain, method: str) -> str:
     """The route ``winding_number(chain, method)`` takes (``"auto"`` resolved as the library does)."""
-    from .invariants.api import AUTO_LOCAL_CELLS
+    from .invariants.winding.api import AUTO_LOCAL_CELLS
 
     if method != "auto":
         return method
@@ -346,10 +346,10 @@ def _accepts(fn, name: str) -> bool:
 
 
 def _cmd_winding(args) -> int:
-    from .chains import SSHChain
+    from .systems.chain import SSHChain
     from .errors import GaplessWarning
     from .invariants import winding_number
-    from .invariants.api import AUTO_LOCAL_CELLS
+    from .invariants.winding.api import AUTO_LOCAL_CELLS
 
     chain = SSHChain(
         parse_mapping(args.hoppings, "--hoppings"),
@@ -713,13 +713,13 @@ def _losses():
 
 
 def _chern_methods():
-    from .invariants.chern import ChernMethod
+    from .invariants.chern.api import ChernMethod
 
     return get_args(ChernMethod)
 
 
 def _lattice_models():
-    from .lattice import Model
+    from .systems.lattice2d import Model
 
     return get_args(Model)
 
@@ -804,8 +804,8 @@ def _parse_shape(text: str):
 
 def _cmd_chern(args) -> int:
     from .errors import GaplessWarning, PrecisionError
-    from .invariants.chern import AUTO_LOCAL_DIM, chern_number
-    from .lattice import Lattice2D
+    from .invariants.chern.api import AUTO_LOCAL_DIM, chern_number
+    from .systems.lattice2d import Lattice2D
 
     shape = _parse_shape(args.shape)
     common = dict(boundary=args.boundary, disorder=args.disorder, seed=args.seed)

@@ -14,7 +14,7 @@ Disorder can make a trivial clean chain topological: the *topological Anderson i
 
 :func:`phase_diagram` sweeps two parameters (by default the intracell hopping ``t0`` and the
 disorder strength ``W`` with disorder ``{0: W, 1: W/2}``) through
-:func:`tntopo.ensemble.disorder_sweep` -- any executor, deterministic seeds, resumable store. By
+:func:`tntopo.invariants.winding.ensemble.disorder_sweep` -- any executor, deterministic seeds, resumable store. By
 default every grid point reuses the same disorder realizations (common random numbers: smooth
 curves, correlated errors); ``common_random_numbers=False`` draws independent ones per point.
 
@@ -30,7 +30,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ._typing import strict_keywords
-from .ensemble import SweepResult, disorder_sweep
+from .invariants.winding.ensemble import SweepResult, disorder_sweep
 
 __all__ = [
     "expected_log_abs",
@@ -319,7 +319,7 @@ def phase_diagram(
         Disorder ratios scaled by ``"W"`` (default ``{0: 1.0, 1: 0.5}``, the Mondragon-Shem
         convention), or fixed strengths if ``"W"`` is not a parameter.
     n_cells, n_realizations, boundary, method, seed, executor, max_workers, store, chunk_size, progress
-        As in :func:`tntopo.ensemble.disorder_sweep`. The default -- rings with
+        As in :func:`tntopo.invariants.winding.ensemble.disorder_sweep`. The default -- rings with
         ``method="twisted"`` -- is exact per realization and cheap.
     common_random_numbers : bool
         ``True`` (default): every grid point uses the *same* disorder realizations (realization
@@ -331,7 +331,7 @@ def phase_diagram(
         ``SeedSequence(seed, spawn_key=(1, i))``), so the errors are independent.
     region, buffer, core, tol, max_buffer, check : optional
         Options of the real-space routes, passed to :func:`tntopo.winding_number` (see
-        :func:`tntopo.ensemble.disorder_sweep`); a ``TypeError`` if ``method`` does not use them.
+        :func:`tntopo.invariants.winding.ensemble.disorder_sweep`); a ``TypeError`` if ``method`` does not use them.
 
     Raises
     ------
@@ -399,7 +399,7 @@ def _independent_sweep(points, n_cells, n_realizations, seed, executor, max_work
 
     seed = check_integer("seed", seed, 0)
     parts = []
-    with get_executor(executor, max_workers, preload=["tntopo.ensemble"]) as ex:  # its tasks' module
+    with get_executor(executor, max_workers, preload=["tntopo.invariants.winding.ensemble"]) as ex:  # its tasks' module
         for i, pt in enumerate(tqdm(points, desc="phase diagram", unit="point", disable=not progress)):
             parts.append(disorder_sweep([pt], n_cells, n_realizations, seed=point_seed(seed, i), executor=ex,
                                         store=store, progress=False, desc=None, **common))

@@ -477,7 +477,7 @@ def plot_disorder_accuracy(results, ax=None):
     ValueError
         If the results hold no disorder section.
     """
-    from .ensemble import TAI_WINDOW
+    from .invariants.winding.ensemble import TAI_WINDOW
 
     dis = results.get("disorder")
     if not dis or not dis.get("by_length"):
@@ -980,7 +980,7 @@ def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", color
 
 def plot_chern_phase_diagram(result, ax=None, *, colorbar: bool = True, cmap: str = "RdBu_r", clean_lines: bool = True):
     """Disorder-averaged Chern number of QWZ over ``(m, W)`` (from
-    :func:`tntopo.invariants.chern_ensemble.chern_phase_diagram`).
+    :func:`tntopo.invariants.chern.ensemble.chern_phase_diagram`).
 
     Parameters
     ----------

@@ -62,12 +62,12 @@ ax.legend(fontsize="small")
 # Where disorder creates topology
 # -------------------------------
 # The Bott index of periodic samples, averaged over disorder on an ``(m, W)`` grid
-# (:func:`~tntopo.invariants.chern_ensemble.chern_phase_diagram`). The topological phase
+# (:func:`~tntopo.invariants.chern.ensemble.chern_phase_diagram`). The topological phase
 # ``0 < m < 2`` survives moderate disorder and collapses at strong disorder; just outside it
 # (``m = 2.2``, clean and trivial), moderate disorder makes the samples topological: a
 # topological Anderson insulator. (Small 10 x 10 samples and 8 realizations keep this fast;
 # the guide quotes larger runs.)
-from tntopo.invariants.chern_ensemble import chern_phase_diagram
+from tntopo.invariants.chern.ensemble import chern_phase_diagram
 from tntopo.plot import plot_chern_phase_diagram
 
 pd = chern_phase_diagram([0.5, 1.0, 1.5, 2.2, 2.6, 3.0], [0.0, 2.0, 4.0, 6.0, 8.0], shape=(10, 10),

@@ -100,7 +100,7 @@ def _real_space(psi: np.ndarray) -> np.ndarray:
 
 def _clean_set(cfg, key: str, n: int, n_cells: int, windings):
     """``(EvalSet, energies)`` of clean chains (the energies serve the edge-state ablation)."""
-    from ..chains import sample_chains
+    from ..systems.chain import sample_chains
     from ..parallel import task_seed
 
     batch = sample_chains(

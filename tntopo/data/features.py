@@ -61,7 +61,7 @@ _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
 def _blocks(h) -> Tuple[np.ndarray, bool]:
-    from ..invariants.api import as_blocks
+    from ..invariants.winding.api import as_blocks
 
     h = as_blocks(h)
     return (h[None], True) if h.ndim == 2 else (h, False)
@@ -214,7 +214,7 @@ def input_winding(psi, boundary: str = "open") -> np.ndarray:
     grouped (machine-degenerate edge modes): there ``Q_AB`` carries no zero-mode term, a difference of
     the size of the edge modes' weight in the bulk window (module docstring).
     """
-    from ..invariants.realspace import bulk_window, position_kernel
+    from ..invariants.winding.dense import bulk_window, position_kernel
     from ..tn import contract_rswn
 
     psi = np.asarray(psi)

@@ -134,7 +134,7 @@ def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hop
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
     if not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    from ..chains import check_n_cells
+    from ..systems.chain import check_n_cells
 
     check_n_cells(n_cells)
     ranges = [int(m) for m in ranges]
@@ -162,7 +162,7 @@ def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hop
     levels = _norm_disorder(disorder)
     if not (np.isfinite(amplitude) and amplitude > 0):
         raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")
-    from ..chains import check_min_gap
+    from ..systems.chain import check_min_gap
 
     min_gap = check_min_gap(min_gap, amplitude, len(ranges), complex_hoppings)
     return {
@@ -185,7 +185,7 @@ def _shard_len(spec, k: int) -> int:
 # ------------------------------------------------------------------------------- computation
 def _exact_windings(batch, clean: bool) -> np.ndarray:
     from ..errors import GaplessError
-    from ..invariants.bloch import twisted_winding
+    from ..invariants.winding.exact import twisted_winding
 
     if clean:
         return batch.bloch_windings().astype(np.int64)
@@ -202,7 +202,7 @@ def _exact_windings(batch, clean: bool) -> np.ndarray:
 
 def compute_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]:
     """All arrays of shard ``k`` (a pure function of ``spec`` and ``k``)."""
-    from ..chains import sample_chains
+    from ..systems.chain import sample_chains
     from .features import input_winding, wavefunctions
     from ..parallel import task_seed
 

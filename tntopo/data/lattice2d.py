@@ -114,7 +114,7 @@ def _draw(rng: np.random.Generator, v) -> float:
 
 def sample_lattice(spec: Dict[str, Any], i: int):
     """Lattice of sample ``i`` (a pure function of ``spec["seed"]`` and ``i``) and its parameter values."""
-    from ..lattice import Lattice2D
+    from ..systems.lattice2d import Lattice2D
     from ..parallel import task_seed
 
     ss = task_seed(spec["seed"], i)
@@ -129,7 +129,7 @@ def sample_lattice(spec: Dict[str, Any], i: int):
 
 def _exact(lat) -> int:
     from .. import errors
-    from ..invariants.chern import chern_number
+    from ..invariants.chern.api import chern_number
 
     uncertified = tuple(getattr(errors, name) for name in ("GaplessError", "PrecisionError") if hasattr(errors, name))
     try:
@@ -142,7 +142,7 @@ def _exact(lat) -> int:
 
 def compute_lattice_shard(spec: Dict[str, Any], k: int) -> Dict[str, np.ndarray]:
     """All arrays of shard ``k``; sample ``i`` depends only on ``(spec, i)``."""
-    from ..invariants.chern import chern_number
+    from ..invariants.chern.api import chern_number
 
     start = k * spec["shard_size"]
     rows: Dict[str, List[Any]] = {key: [] for key in ("params", "disorder", "c_real", "exact", "hamiltonian", "energies", "states")}

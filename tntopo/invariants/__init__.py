@@ -1,13 +1,25 @@
-"""Winding-number routes: real-space (dense tensor network, local windows), Bloch, twisted."""
-from .api import as_blocks, local_winding_marker, winding_number
-from .bloch import bloch_winding, twisted_determinants, twisted_winding
+"""Topological invariants, one subpackage per invariant with the same module names.
+
+* :mod:`tntopo.invariants.winding`: winding number of 1D chiral chains.
+* :mod:`tntopo.invariants.chern`: Chern number of 2D class-A lattices.
+
+Each holds ``api`` (the public entry points), ``dense``, ``local``, ``exact`` (its routes) and
+``ensemble`` (disorder averages); the automatic choice of a route is made once, in
+:mod:`tntopo.invariants._routes` (:func:`resolve_route`).
+"""
 from .chern import bott_index, chern_number, fhs_chern, local_chern_marker, reference_chern_marker
-from .realspace import (
+from .winding import (
+    as_blocks,
+    bloch_winding,
     bulk_region,
     bulk_window,
+    local_winding_marker,
     polar_factor,
     position_kernel,
     reference_winding_number,
+    twisted_determinants,
+    twisted_winding,
+    winding_number,
 )
 
 __all__ = [
@@ -28,3 +40,4 @@ __all__ = [
     "bott_index",
     "reference_chern_marker",
 ]
+

@@ -131,7 +131,7 @@ def lattice_geometry(shape, n: int, positions=None, n_orb: Optional[int] = None)
 
 def _as_hamiltonians(H, shape, positions, cell_area, device=None):
     """Tensor ``(..., n, n)`` (on ``device`` when given) plus geometry; accepts a :class:`tntopo.Lattice2D`."""
-    from ..lattice import Lattice2D
+    from ..systems.lattice2d import Lattice2D
     from .functional import resolve_device
 
     dev = resolve_device(device)

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..invariants.realspace import bulk_window, position_kernel
+from ..invariants.winding.dense import bulk_window, position_kernel
 
 __all__ = ["SignH", "sign_h", "FermiSignH", "sign_hermitian", "occupied_projector", "chiral_hamiltonian",
            "flat_band_block", "winding_number", "local_markers", "resolve_device", "check_device"]

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from .._typing import Init, Kernel, StateWeights, Window, strict_keywords
-from ..invariants.realspace import bulk_window, position_kernel
+from ..invariants.winding.dense import bulk_window, position_kernel
 
 __all__ = ["TopoNet", "OddTopoNet", "CommutatorTopoNet", "KERNELS", "STATE_WEIGHTS", "WINDOWS"]
 

@@ -293,7 +293,7 @@ def _twisted(batch) -> np.ndarray:
 def _clean(m: int, N: int, label: int, kw, ss, boundary: str = "open"):
     """``m`` clean training chains of Bloch winding ``label`` (:func:`tntopo.sample_chains`'s distribution,
     drawn by the vectorized sampler of the trainability map)."""
-    from ..chains import ChainBatch
+    from ..systems.chain import ChainBatch
     from .sectors import sample_sectors
 
     b = sample_sectors(m, N, [label], seed=ss, chunk=max(256, 8 * m), **kw)
@@ -337,7 +337,7 @@ def _central(N: int) -> np.ndarray:
 
 def _diagnostics(h: np.ndarray, ring: np.ndarray, twisted: np.ndarray) -> Dict[str, np.ndarray]:
     """Real-space diagnostics of the modified chains (never used to select them)."""
-    from ..invariants.realspace import bulk_region, polar_factor, position_kernel, winding_from_blocks
+    from ..invariants.winding.dense import bulk_region, polar_factor, position_kernel, winding_from_blocks
 
     N = h.shape[-1]
     with warnings.catch_warnings():
@@ -607,7 +607,7 @@ def dose_response_table(sets: Mapping[int, CounterfactualSet],
 # ------------------------------------------------------------------------------ label checks
 def _centre_bloch(blocks: np.ndarray) -> np.ndarray:
     """Certified Bloch winding of the bonds of the chain's central A cell, read off the blocks (-99: gapless)."""
-    from ..invariants.bloch import bloch_winding
+    from ..invariants.winding.exact import bloch_winding
 
     N = blocks.shape[-1]
     c = N // 2
@@ -674,7 +674,7 @@ def label_checks(cf: CounterfactualSet, tol: float = _LABEL_TOL) -> Dict[str, Di
 
 def _ring_realspace(h: np.ndarray) -> np.ndarray:
     """Real-space winding number of rings (minimum-image kernel, whole ring as the region)."""
-    from ..invariants.realspace import winding_from_blocks
+    from ..invariants.winding.dense import winding_from_blocks
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GaplessWarning)

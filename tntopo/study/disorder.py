@@ -53,7 +53,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..chains import SSHChain
+from ..systems.chain import SSHChain
 from ..errors import GaplessError, GaplessWarning
 from ..parallel import task_seed
 from ..phase import analytic_winding, critical_t0, lyapunov_gap
@@ -276,7 +276,7 @@ def check_clean_end(family: DisorderFamily, n: int = 200, *, min_gap: float = 0.
     ValueError
         If a clean chain of the family violates a constraint (narrow the ``delta_range``).
     """
-    from ..invariants.bloch import bloch_gap
+    from ..invariants.winding.exact import bloch_gap
 
     t0 = family.sample_t0(0.0, n, seed=seed)
     c = np.stack([t0, np.full_like(t0, family.t1)], axis=1)
@@ -385,7 +385,7 @@ def disorder_set(W: float, n_cells: int, n_samples: int = 200, *, family: Option
     """
     from ..data import wavefunctions
     from ..invariants import winding_number
-    from ..invariants.bloch import bloch_winding
+    from ..invariants.winding.exact import bloch_winding
 
     fam = family or DisorderFamily()
     if not isinstance(n_samples, int) or n_samples < 1:

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..ensemble import TAI_WINDOW  # re-exported: the window is physics, shared with tntopo.plot
+from ..invariants.winding.ensemble import TAI_WINDOW  # re-exported: the window is physics, shared with tntopo.plot
 from .stats import FAILS, HOLDS, INCONCLUSIVE, bootstrap_interval, compare, wilson_interval
 
 __all__ = ["findings", "write_report", "render_report", "GENERIC_MODELS", "TOPO_MODELS", "TAI_WINDOW", "GOAL",

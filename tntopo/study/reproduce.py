@@ -480,7 +480,7 @@ def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, An
 
 def _test_blocks(cfg: StudyConfig):
     """Hopping blocks for the precision check: test-distribution chains (N and size_factor*N) and disordered ones."""
-    from ..chains import sample_chains
+    from ..systems.chain import sample_chains
 
     n = max(8, min(64, cfg.n_test))
     out = []
@@ -1029,7 +1029,7 @@ def _section_key(cfg: StudyConfig, section: str, lr=None) -> str:
 
 def _example_weights(cfg: StudyConfig, runs) -> Dict[str, Any]:
     """Learned weights of seed 0 of each TopoNet-family model, with the exact ones."""
-    from ..invariants.realspace import bulk_window, position_kernel
+    from ..invariants.winding.dense import bulk_window, position_kernel
 
     N = cfg.n_cells
     out: Dict[str, Any] = {"exact": {"s": [-1.0] * N + [1.0] * N, "X": position_kernel(N).tolist(),

@@ -20,8 +20,8 @@ def sample_sectors(n: int, n_cells: int, windings: Sequence[int], *, ranges: Seq
     (a coarse gap screen first), which makes rare sectors (e.g. ``W = 3`` with ranges ``-2..3``) cheap.
     Sample ``i`` is the ``i``-th accepted candidate of its sector. Returns a :class:`tntopo.ChainBatch`.
     """
-    from ..chains import ChainBatch, _bloch_coefficients, make_seed_sequence
-    from ..invariants.bloch import bloch_gap, bloch_winding_coefficients
+    from ..systems.chain import ChainBatch, _bloch_coefficients, make_seed_sequence
+    from ..invariants.winding.exact import bloch_gap, bloch_winding_coefficients
 
     ranges = tuple(int(m) for m in ranges)
     windings = [int(w) for w in windings]

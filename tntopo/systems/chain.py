@@ -19,9 +19,9 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
-from ._typing import BOUNDARIES, Boundary, strict_keywords
-from .errors import ChiralSymmetryError, GaplessError, PrecisionError
+from .._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
+from .._typing import BOUNDARIES, Boundary, strict_keywords
+from ..errors import ChiralSymmetryError, GaplessError, PrecisionError
 
 __all__ = ["SSHChain", "ChiralHamiltonian", "ChainBatch", "sample_chains", "make_seed_sequence"]
 
@@ -224,7 +224,7 @@ class SSHChain:
         >>> SSHChain.from_pythtb(m, 40).hoppings                      # doctest: +SKIP
         {0: (0.5+0j), 1: (1+0j)}
         """
-        from ._pythtb import read_model
+        from .._pythtb import read_model
 
         onsite, terms, n = read_model(model, 1)
         if n != 2:
@@ -394,7 +394,7 @@ class SSHChain:
         return b
 
     def _coo(self):
-        from ._bonds import bond_coo  # the one bonds -> matrix construction
+        from .._bonds import bond_coo  # the one bonds -> matrix construction
 
         return bond_coo(self._bonds, self.ranges, self.n_cells, self.boundary)[:3]
 

@@ -20,8 +20,8 @@ from typing import Literal, Mapping, Optional, Tuple, Union
 import numpy as np
 import scipy.sparse as sp
 
-from ._typing import BOUNDARIES, strict_keywords
-from .chains import SeedLike, make_seed_sequence
+from .._typing import BOUNDARIES, strict_keywords
+from .chain import SeedLike, make_seed_sequence
 
 __all__ = ["Lattice2D", "HAMILTONIAN_ATOL", "chern_bulk_region", "check_region"]
 
@@ -276,7 +276,7 @@ class Lattice2D:
         >>> m = pythtb.tb_model(2, 2, [[1, 0], [0, 1]], [[0, 0], [0.5, 0.5]])   # doctest: +SKIP
         >>> lat = Lattice2D.from_pythtb(m, (20, 20))                   # doctest: +SKIP
         """
-        from ._pythtb import read_model
+        from .._pythtb import read_model
 
         onsite, terms, n = read_model(model, 2)
         hoppings = {}

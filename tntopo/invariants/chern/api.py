@@ -27,16 +27,16 @@ from typing import Optional, Tuple, get_args
 
 import numpy as np
 
-from .._blas import single_threaded_blas
-from .._lapack import eigh_occupied_rows
-from .._scratch import Scratch, thread_scratch
-from .._typing import CHERN_METHODS, ChernMethod, ChernSolver, MarkerMethod, check_option, strict_keywords
+from ..._blas import single_threaded_blas
+from ..._lapack import eigh_occupied_rows
+from ..._scratch import Scratch, thread_scratch
+from ..._typing import CHERN_METHODS, ChernMethod, ChernSolver, MarkerMethod, check_option, strict_keywords
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
-from ..errors import GaplessError, GaplessWarning, PrecisionError
-from ..lattice import Lattice2D, chern_bulk_region
-from ..lattice import check_region as _check_region
-from .api import _inapplicable
-from .realspace import QUANTIZATION_TOL
+from ...errors import GaplessError, GaplessWarning, PrecisionError
+from ...systems.lattice2d import Lattice2D, chern_bulk_region
+from ...systems.lattice2d import check_region as _check_region
+from ..winding.api import _inapplicable
+from ..winding.dense import QUANTIZATION_TOL
 
 __all__ = [
     "chern_number",
@@ -441,7 +441,7 @@ def _marker_from_rows(E, U, k, geo: Lattice2D, ef: float, offset: int = 0, ws: O
     """Site marker ``(B, Lx, Ly)`` from the eigenvalues and the conjugated eigenvector rows
     (:func:`tntopo._lapack.eigh_occupied_rows`; ``k`` rows of each sample, more than its occupied
     ones where a margin above the Fermi level was computed)."""
-    from ..tn.chern import _contract_rows
+    from ...tn.chern import _contract_rows
 
     ws = Scratch() if ws is None else ws
     occ = _occupied(E, ef, "marker", offset).sum(-1)
@@ -661,7 +661,7 @@ def local_chern_marker(
                 "method='local' takes one Lattice2D (it never forms the dense Hamiltonian); use "
                 "method='dense' for arrays or batches"
             )
-        from .chern_local import local_marker_windows
+        from .local import local_marker_windows
 
         c, err = local_marker_windows(
             geo, ef, region=region, buffer=buffer, core=core, tol=tol, gap=gap,

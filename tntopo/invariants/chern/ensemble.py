@@ -12,10 +12,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .._typing import check_option, strict_keywords
-from ..errors import GaplessError, GaplessWarning, PrecisionError
-from ..lattice import Lattice2D
-from ..parallel import TaskFailure, map_tasks, task_seed
+from ..._typing import check_option, strict_keywords
+from ...errors import GaplessError, GaplessWarning, PrecisionError
+from ...systems.lattice2d import Lattice2D
+from ...parallel import TaskFailure, map_tasks, task_seed
 
 __all__ = ["chern_ensemble", "chern_phase_diagram"]
 
@@ -32,7 +32,7 @@ def _samples(m: float, W: float, shape, n_samples: int, seed: int, method: str):
 
 def _point(m: float, W: float, shape, n_samples: int, seed: int, method: str, fermi_level: float):
     """One (m, W) point: per-sample values (NaN where the Bott index is not certified)."""
-    from .chern import bott_index, chern_number
+    from .api import bott_index, chern_number
 
     lats = _samples(m, W, shape, n_samples, seed, method)
     if method == "bott":

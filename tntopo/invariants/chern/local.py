@@ -59,12 +59,12 @@ from scipy.fft import dct
 from scipy.linalg.blas import zaxpy as _zaxpy
 from scipy.special import erfc
 
-from .._blas import single_threaded_blas
-from .._lapack import eigh_occupied
-from .._typing import ChernSolver, check_option
-from ..errors import GaplessWarning
-from ..lattice import Lattice2D
-from ..lattice import check_region as _check_region
+from ..._blas import single_threaded_blas
+from ..._lapack import eigh_occupied
+from ..._typing import ChernSolver, check_option
+from ...errors import GaplessWarning
+from ...systems.lattice2d import Lattice2D
+from ...systems.lattice2d import check_region as _check_region
 
 __all__ = ["local_marker_windows", "chebyshev_step_coefficients", "DEFAULT_BUFFER", "DEFAULT_CORE",
            "DEFAULT_CHEBYSHEV_CORE", "AUTO_MAX_DEGREE", "pick_solver"]

@@ -8,14 +8,15 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._laurent import GAP_TOL, laurent_coefficients
-from ..chains import MIN_CELLS
-from .._typing import MarkerMethod, Method, check_option, strict_keywords
-from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
-from ..errors import GaplessError, GaplessWarning
-from . import local, realspace
-from .bloch import bloch_winding, bloch_winding_coefficients, twisted_winding
-from .realspace import as_blocks
+from ..._laurent import GAP_TOL, laurent_coefficients
+from ...systems.chain import MIN_CELLS
+from ..._typing import MarkerMethod, Method, check_option, strict_keywords
+from ...systems.chain import ChainBatch, ChiralHamiltonian, SSHChain
+from ...errors import GaplessError, GaplessWarning
+from . import dense as realspace
+from . import local
+from .exact import bloch_winding, bloch_winding_coefficients, twisted_winding
+from .dense import as_blocks
 
 __all__ = ["winding_number", "local_winding_marker", "as_blocks", "check_method_options", "LOCAL_OPTIONS"]
 
@@ -131,7 +132,7 @@ def check_not_full_hamiltonian(h: np.ndarray, function: str = "winding_number") 
 def _raw_blocks(system, function: str) -> np.ndarray:
     """``as_blocks(system)`` for what is not a chain: a 2D lattice, or any object that is not an
     array, is refused with what to pass instead (not numpy's "dtype object")."""
-    from ..lattice import Lattice2D
+    from ...systems.lattice2d import Lattice2D
 
     if isinstance(system, Lattice2D):
         raise ValueError(
@@ -155,7 +156,7 @@ def _check_method(method) -> str:
 
 def _check_dense_size(n_cells: int, complex_: bool, function: str, batch: int = 1) -> None:
     """Refuse (``ValueError``, before any work) a dense route whose ``N x N`` matrices cannot fit."""
-    from .._memory import check_dense_memory
+    from ..._memory import check_dense_memory
 
     check_dense_memory(n_cells, 16 if complex_ else 8, f"method='dense' ({function}) on {n_cells} cells"
                        + (f" x {batch} chains" if batch > 1 else ""),

@@ -19,10 +19,10 @@ from typing import Optional
 
 import numpy as np
 
-from .._blas import single_threaded_blas
-from .._typing import strict_keywords
-from ..chains import MIN_CELLS
-from ..errors import GaplessWarning
+from ..._blas import single_threaded_blas
+from ..._typing import strict_keywords
+from ...systems.chain import MIN_CELLS
+from ...errors import GaplessWarning
 
 __all__ = [
     "as_blocks",
@@ -234,7 +234,7 @@ def bulk_window(n_cells: int, boundary: str = "open", region=None) -> np.ndarray
 @strict_keywords
 def markers_from_blocks(h, boundary: str = "open", positions=None, threads=None) -> np.ndarray:
     """Local markers ``w(n)`` of every A cell, shape ``(B, N)`` (or ``(N,)``)."""
-    from ..tn import contract_rswn
+    from ...tn import contract_rswn
 
     with single_threaded_blas():
         Q = polar_factor(h, threads=threads)
@@ -247,7 +247,7 @@ def markers_from_blocks(h, boundary: str = "open", positions=None, threads=None)
 @strict_keywords
 def winding_from_blocks(h, boundary: str = "open", region=None, positions=None, threads=None, warn=True):
     """Bulk-averaged real-space winding numbers of A->B blocks, contracted as a tensor network."""
-    from ..tn import contract_rswn
+    from ...tn import contract_rswn
 
     with single_threaded_blas():
         Q = polar_factor(h, threads=threads)

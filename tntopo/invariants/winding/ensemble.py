@@ -43,11 +43,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._io import hoppings_to_json, to_jsonable, write_json
-from ._typing import Boundary, Method, check_integer, check_option, strict_keywords
-from .chains import check_boundary, check_n_cells, check_range
-from .errors import GaplessError, GaplessWarning
-from .parallel import ExecutorLike, TaskFailure, map_tasks, task_seed
+from ..._io import hoppings_to_json, to_jsonable, write_json
+from ..._typing import Boundary, Method, check_integer, check_option, strict_keywords
+from ...systems.chain import check_boundary, check_n_cells, check_range
+from ...errors import GaplessError, GaplessWarning
+from ...parallel import ExecutorLike, TaskFailure, map_tasks, task_seed
 
 __all__ = [
     "disorder_average",
@@ -121,11 +121,11 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
     Returns ``(values, n_gapless)``: a float array (``nan`` where an exact method met a gapless
     realization) and the number of realizations that were gapless or not quantized.
     """
-    from .chains import SSHChain
-    from .invariants import winding_number
+    from ...systems.chain import SSHChain
+    from .api import winding_number
 
-    from ._blas import single_threaded_blas
-    from .invariants.realspace import QUANTIZATION_TOL
+    from ..._blas import single_threaded_blas
+    from .dense import QUANTIZATION_TOL
 
     out = np.empty(r_stop - r_start)
     n_gapless = 0
@@ -301,7 +301,7 @@ class SweepResult:
         ``store``, ``n_loaded`` and ``n_computed`` describe a run, not its result: they are not
         kept (``None``, 0, 0).
         """
-        from ._io import hoppings_from_json
+        from ..._io import hoppings_from_json
 
         try:
             points = [(hoppings_from_json(p["hoppings"]), {int(m): float(w) for m, w in (p.get("disorder") or {}).items()})
@@ -318,7 +318,7 @@ class SweepResult:
     @classmethod
     def load(cls, path) -> "SweepResult":
         """Read a file written by :meth:`save` (JSON; nothing is unpickled)."""
-        from ._io import check_kind, read_json
+        from ..._io import check_kind, read_json
 
         return cls.from_dict(check_kind(read_json(path), "SweepResult", path))
 
@@ -368,7 +368,7 @@ class EnsembleResult:
     @classmethod
     def load(cls, path) -> "EnsembleResult":
         """Read a file written by :meth:`save` (JSON; nothing is unpickled)."""
-        from ._io import check_kind, read_json
+        from ..._io import check_kind, read_json
 
         return cls.from_dict(check_kind(read_json(path), "EnsembleResult", path))
 
@@ -383,7 +383,7 @@ def _default_chunk(n_points: int, n_real: int, max_workers: Optional[int]) -> in
 
 def _route_options(method: str, function: str, region, buffer, core, tol, max_buffer, check) -> Dict[str, Any]:
     """The route options that were given (not ``None``), checked against ``method``."""
-    from .invariants.api import check_method_options
+    from .api import check_method_options
 
     given = {k: v for k, v in zip(ROUTE_OPTIONS, (region, buffer, core, tol, max_buffer, check)) if v is not None}
     check_method_options(function, method, [k for k in given if k != "region"], "region" in given)

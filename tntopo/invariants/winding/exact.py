@@ -31,9 +31,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
-from ..chains import certified_windings
-from ..errors import GaplessError, PrecisionError
+from ..._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
+from ...systems.chain import certified_windings
+from ...errors import GaplessError, PrecisionError
 
 __all__ = [
     "bloch_winding",

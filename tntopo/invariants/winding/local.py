@@ -44,12 +44,12 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .._blas import single_threaded_blas
-from .._bonds import window_blocks
-from .._laurent import companion_zeros, laurent_coefficients
-from .._typing import check_integer, strict_keywords
-from ..chains import ChainBatch, ChiralHamiltonian, SSHChain
-from . import realspace
+from ..._blas import single_threaded_blas
+from ..._bonds import window_blocks
+from ..._laurent import companion_zeros, laurent_coefficients
+from ..._typing import check_integer, strict_keywords
+from ...systems.chain import ChainBatch, ChiralHamiltonian, SSHChain
+from . import dense as realspace
 
 __all__ = [
     "localization_length",
@@ -348,7 +348,7 @@ def _plan(cells: np.ndarray, N: int, boundary: str, buf: int, core: int, reach: 
 def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, threads=None, bar=None) -> np.ndarray:
     """Markers of every cell of every window, ``(n_windows, L)``, batched (``bar``: a tqdm bar
     advanced by the number of windows done)."""
-    from ..tn import contract_rswn
+    from ...tn import contract_rswn
 
     out = np.empty((len(starts), L))
     per = max(1, _BATCH_ELEMS // (L * L))
