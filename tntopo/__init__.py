@@ -13,7 +13,10 @@ before NumPy, SciPy or torch are loaded. ``from tntopo import SSHChain`` and ``t
 work as usual; ``tntopo.nn``, ``tntopo.data``, ``tntopo.study`` and ``tntopo.plot`` are imported
 when first touched as well.
 """
+from . import _moved
 from ._version import __version__
+
+_moved.install()  # the module paths of the former layout, with a FutureWarning (tntopo._moved)
 
 #: public name -> submodule that defines it (imported on first access)
 _LAZY_NAMES = {
@@ -39,6 +42,9 @@ def __getattr__(name):
         return value
     if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
+    moved = _moved.moved_attribute(__name__, name)  # tntopo.chains, .lattice, .ensemble: a FutureWarning
+    if moved is not None:
+        return moved
     raise AttributeError(f"module 'tntopo' has no attribute {name!r}")
 
 

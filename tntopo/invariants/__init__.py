@@ -41,3 +41,12 @@ __all__ = [
     "reference_chern_marker",
 ]
 
+
+def __getattr__(name):
+    # former modules of this package read as attributes (tntopo.invariants.realspace): tntopo._moved
+    from .._moved import moved_attribute
+
+    mod = moved_attribute(__name__, name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return mod

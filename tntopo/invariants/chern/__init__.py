@@ -11,3 +11,19 @@ from .api import bott_index, chern_number, fhs_chern, local_chern_marker, refere
 
 __all__ = ["chern_number", "local_chern_marker", "fhs_chern", "bott_index", "reference_chern_marker"]
 
+
+def __getattr__(name):
+    # the names of the former module tntopo/invariants/chern.py, now in its route modules: served
+    # with a FutureWarning for one release (tntopo._moved)
+    import sys
+
+    from ..._moved import warn_moved
+
+    if not name.startswith("__"):
+        for sub in ("api",):
+            mod = sys.modules.get(f"{__name__}.{sub}")
+            if mod is not None and name in vars(mod):
+                warn_moved(f"{__name__}.{name}", f"{mod.__name__}.{name}")
+                value = globals()[name] = getattr(mod, name)  # warned once, as an import is
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
