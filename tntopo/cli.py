@@ -323,33 +323,10 @@ def _check_executor(text: Optional[str]) -> None:
                      "address tcp://host:port")
 
 
-def _winding_route(chain, method: str) -> str:
-    """The route ``winding_number(chain, method)`` takes (``"auto"`` resolved as the library does)."""
-    from .invariants.winding.api import AUTO_LOCAL_CELLS
-
-    if method != "auto":
-        return method
-    if chain.is_clean:
-        return "bloch"
-    if chain.boundary == "periodic":
-        return "twisted"
-    return "dense" if chain.n_cells <= AUTO_LOCAL_CELLS else "local"
-
-
-def _accepts(fn, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
-
-
 def _cmd_winding(args) -> int:
     from .systems.chain import SSHChain
     from .errors import GaplessWarning
-    from .invariants import winding_number
-    from .invariants.winding.api import AUTO_LOCAL_CELLS
+    from .invariants import resolve_route, winding_number
 
     chain = SSHChain(
         parse_mapping(args.hoppings, "--hoppings"),
@@ -358,9 +335,10 @@ def _cmd_winding(args) -> int:
         disorder=parse_mapping(args.disorder, "--disorder") if args.disorder else None,
         seed=args.seed,
     )
-    route = _winding_route(chain, args.method)
+    resolved = resolve_route(chain, args.method)  # the library's own choice: the CLI never routes
+    route = resolved.method
     kw = {}
-    if route == "local" and _accepts(winding_number, "progress"):
+    if route == "local":
         kw["progress"] = not args.quiet and not args.json
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GaplessWarning)
@@ -369,9 +347,7 @@ def _cmd_winding(args) -> int:
     for w in caught:  # anything else goes to the CLI's one-line warning printer
         if w not in gapless:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if gapless and args.method == "auto" and route == "bloch":  # clean but gapless: real space
-        route = "dense" if chain.n_cells <= AUTO_LOCAL_CELLS else "local"
-    exact = route in ("bloch", "twisted")
+    exact = resolved.exact
     if args.json:
         print(json.dumps({"winding_number": float(W), "method": route, "requested_method": args.method,
                           "exact_integer": exact, "gapless": bool(gapless), "n_cells": args.n_cells,
@@ -804,7 +780,7 @@ def _parse_shape(text: str):
 
 def _cmd_chern(args) -> int:
     from .errors import GaplessWarning, PrecisionError
-    from .invariants.chern.api import AUTO_LOCAL_DIM, chern_number
+    from .invariants import chern_number, resolve_route
     from .systems.lattice2d import Lattice2D
 
     shape = _parse_shape(args.shape)
@@ -819,10 +795,8 @@ def _cmd_chern(args) -> int:
         lat = Lattice2D.haldane(1.0 if args.t1 is None else args.t1, 0.2 if args.t2 is None else args.t2,
                                 1.5707963267948966 if args.phi is None else args.phi,
                                 0.0 if args.M is None else args.M, shape, **common)
-    route = args.method
-    if route == "auto":
-        route = ("fhs" if lat.disorder == 0 else "bott" if lat.is_periodic
-                 else "local" if lat.dim > AUTO_LOCAL_DIM else "marker")
+    resolved = resolve_route(lat, args.method)  # the library's own choice: the CLI never routes
+    route = resolved.method
     if route in ("marker", "bott"):  # dense n x n matrices of the lattice's Hilbert space
         from ._memory import check_dense_memory
 
@@ -840,7 +814,7 @@ def _cmd_chern(args) -> int:
     gapless = [w for w in caught if issubclass(w.category, GaplessWarning)]
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    exact = route in ("fhs", "bott")
+    exact = resolved.exact
     if args.json:
         print(json.dumps({"chern_number": int(C) if exact else float(C), "method": route,
                           "requested_method": args.method, "exact_integer": exact, "gapless": bool(gapless),

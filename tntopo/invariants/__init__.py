@@ -7,6 +7,7 @@ Each holds ``api`` (the public entry points), ``dense``, ``local``, ``exact`` (i
 ``ensemble`` (disorder averages); the automatic choice of a route is made once, in
 :mod:`tntopo.invariants._routes` (:func:`resolve_route`).
 """
+from ._routes import Route, resolve_route
 from .chern import bott_index, chern_number, fhs_chern, local_chern_marker, reference_chern_marker
 from .winding import (
     as_blocks,
@@ -23,6 +24,8 @@ from .winding import (
 )
 
 __all__ = [
+    "resolve_route",
+    "Route",
     "winding_number",
     "local_winding_marker",
     "as_blocks",

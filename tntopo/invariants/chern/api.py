@@ -35,8 +35,8 @@ import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that 
 from ...errors import GaplessError, GaplessWarning, PrecisionError
 from ...systems.lattice2d import Lattice2D, chern_bulk_region
 from ...systems.lattice2d import check_region as _check_region
-from ..winding.api import _inapplicable
-from ..winding.dense import QUANTIZATION_TOL
+from .._routes import AUTO_LOCAL_DIM, QUANTIZATION_TOL, chern_route  # noqa: F401 - AUTO_LOCAL_DIM re-exported
+from .._routes import inapplicable as _inapplicable
 
 __all__ = [
     "chern_number",
@@ -53,8 +53,6 @@ __all__ = [
 # the option sets are the Literals of :mod:`tntopo._typing` (ChernMethod, MarkerMethod, ChernSolver)
 MARKER_METHODS = get_args(MarkerMethod)
 
-#: ``method="auto"`` uses the local O(N) route for disordered open samples above this dimension.
-AUTO_LOCAL_DIM = 6000
 #: Eigenvalues closer than this to the Fermi level make the occupied space ambiguous.
 DEGENERACY_TOL = 1e-9
 #: The Bott index's mobility-gap certificate: the projected position unitaries
@@ -822,15 +820,7 @@ def chern_number(
             f"{n}= with method={'/'.join(repr(m) for m in ms)}" for n, ms in _CHERN_OPTIONS.items()))
     ef = _check_fermi(fermi_level)
     geo, lats, H, single = _as_systems(system, lattice)
-    if method == "auto":
-        if lats is not None and all(s.disorder == 0 for s in lats):
-            method = "fhs"  # in the orientation of the positions, if custom
-        elif geo.is_periodic:
-            method = "bott"  # idem
-        elif lats is not None and single and geo.dim > AUTO_LOCAL_DIM:
-            method = "local"
-        else:
-            method = "marker"
+    method = chern_route(geo, lats, single, method).method  # "auto" resolved (tntopo.invariants._routes)
     if method == "fhs":
         if lats is None:
             raise ValueError(

@@ -12,16 +12,15 @@ from ..._laurent import GAP_TOL, laurent_coefficients
 from ...systems.chain import MIN_CELLS
 from ..._typing import MarkerMethod, Method, check_option, strict_keywords
 from ...systems.chain import ChainBatch, ChiralHamiltonian, SSHChain
-from ...errors import GaplessError, GaplessWarning
+from ...errors import GaplessWarning
 from . import dense as realspace
 from . import local
 from .exact import bloch_winding, bloch_winding_coefficients, twisted_winding
 from .dense import as_blocks
+from .._routes import AUTO_LOCAL_CELLS, winding_route  # noqa: F401 - AUTO_LOCAL_CELLS re-exported
+from .._routes import inapplicable as _inapplicable
 
 __all__ = ["winding_number", "local_winding_marker", "as_blocks", "check_method_options", "LOCAL_OPTIONS"]
-
-#: ``method="auto"`` switches from the dense to the local O(N) route above this many cells.
-AUTO_LOCAL_CELLS = 1500
 
 
 @dataclass(frozen=True)
@@ -54,13 +53,6 @@ class _LocalOptions:
 
 #: Keywords of :func:`winding_number` that only the local route uses.
 LOCAL_OPTIONS: Tuple[str, ...] = tuple(f.name for f in fields(_LocalOptions))
-
-
-def _inapplicable(function: str, method: str, names, why: str) -> None:
-    if names:
-        bad = ", ".join(f"{n}=" for n in names)
-        verb = "is" if len(names) == 1 else "are"
-        raise TypeError(f"{function}(): {bad} {verb} inapplicable with method={method!r} ({why})")
 
 
 def check_method_options(function: str, method: str, local_given: Sequence[str], region_given: bool) -> None:
@@ -251,7 +243,7 @@ def winding_number(
                 f"method={method!r} needs an SSHChain (hoppings or a ring); a ChiralHamiltonian "
                 "supports 'dense', 'local' or 'auto'"
             )
-        if method == "local" or (method == "auto" and system.n_cells > AUTO_LOCAL_CELLS):
+        if winding_route(system, method).method == "local":
             return float(opts.run(system, region, progress))
         _check_dense_size(system.n_cells, np.iscomplexobj(system.H), "winding_number")
         return float(
@@ -266,7 +258,7 @@ def winding_number(
             f"method={method!r} needs an SSHChain (it uses the hoppings or a periodic ring); raw "
             "blocks support 'dense', 'local' or 'auto'"
         )
-    if method == "local" or (method == "auto" and h.shape[-1] > AUTO_LOCAL_CELLS):
+    if winding_route(h, method).method == "local":
         return opts.run(h, region, progress)
     _check_dense_size(h.shape[-1], np.iscomplexobj(h), "winding_number", batch=h.shape[0] if h.ndim == 3 else 1)
     W = realspace.winding_from_blocks(h, "open", region)
@@ -283,8 +275,8 @@ def _each_chain(batch: ChainBatch, indices, method: str, region, opts: _LocalOpt
 
 def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, progress: bool) -> np.ndarray:
     """Batched routes for a ChainBatch; per sample the same semantics as for one chain."""
-    big = batch.n_cells > AUTO_LOCAL_CELLS
-    if method == "auto" and not batch.disorder:
+    route = winding_route(batch, method)
+    if route.requested == "auto" and route.method == "bloch":  # the gapless ones: route.fallback
         c, m_min = laurent_coefficients(batch.hoppings, batch.ranges)
         W, margin = bloch_winding_coefficients(c, m_min, check_gap=False)
         W = W.astype(float)
@@ -292,7 +284,7 @@ def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, 
         if len(gapless):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GaplessWarning)
-                W[gapless] = _each_chain(batch, gapless, "local" if big else "dense", region, opts, progress)
+                W[gapless] = _each_chain(batch, gapless, route.fallback, region, opts, progress)
             warnings.warn(
                 f"{len(gapless)} clean chain(s) of the batch are gapless (e.g. sample {gapless[0]}): "
                 "their real-space values are returned and are not quantized invariants",
@@ -300,8 +292,7 @@ def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, 
                 stacklevel=3,
             )
         return W
-    if method == "auto":
-        method = "twisted" if batch.boundary == "periodic" else ("local" if big else "dense")
+    method = route.method
     if method == "dense":
         _check_dense_size(batch.n_cells, np.iscomplexobj(batch.hoppings), "winding_number", batch=len(batch))
         return realspace.winding_from_blocks(batch.hopping_blocks(), batch.boundary, region)
@@ -316,25 +307,19 @@ def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, 
 
 
 def _chain_winding(chain: SSHChain, method: str, region, opts: _LocalOptions, progress: bool) -> float:
-    if method == "auto":
-        if chain.is_clean:
-            try:
-                return float(bloch_winding(chain.hoppings))
-            except GaplessError:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", GaplessWarning)
-                    W = _chain_dense(chain, region) if chain.n_cells <= AUTO_LOCAL_CELLS else float(
-                        opts.run(chain, region, progress))
-                warnings.warn(
-                    f"the clean chain {chain!r} is gapless (h(k) = 0 for some k): returning the "
-                    f"real-space value {W:.4f}, which is not a quantized invariant",
-                    GaplessWarning,
-                    stacklevel=4,
-                )
-                return W
-        if chain.boundary == "periodic":
-            return float(twisted_winding(chain))
-        method = "dense" if chain.n_cells <= AUTO_LOCAL_CELLS else "local"
+    route = winding_route(chain, method)
+    if route.requested == "auto" and chain.is_clean and not route.exact:  # clean but gapless: real space
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GaplessWarning)
+            W = _chain_dense(chain, region) if route.method == "dense" else float(opts.run(chain, region, progress))
+        warnings.warn(
+            f"the clean chain {chain!r} is gapless (h(k) = 0 for some k): returning the "
+            f"real-space value {W:.4f}, which is not a quantized invariant",
+            GaplessWarning,
+            stacklevel=4,
+        )
+        return W
+    method = route.method
     if method == "bloch":
         if not chain.is_clean:
             raise ValueError(

@@ -23,6 +23,7 @@ from ..._blas import single_threaded_blas
 from ..._typing import strict_keywords
 from ...systems.chain import MIN_CELLS
 from ...errors import GaplessWarning
+from .._routes import QUANTIZATION_TOL  # shared with the Chern routes (re-exported)
 
 __all__ = [
     "as_blocks",
@@ -38,8 +39,6 @@ __all__ = [
     "QUANTIZATION_TOL",
 ]
 
-#: A real-space value further than this from an integer triggers a :class:`GaplessWarning`.
-QUANTIZATION_TOL = 0.05
 #: Singular values below this fraction of the largest are handled by an SVD (edge zero modes).
 _RCOND = 1e-5
 _MIN_CHUNK = 256
