@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tntopo
 from tntopo import GaplessError, GaplessWarning, Lattice2D, chern_number, local_chern_marker
-from tntopo.invariants.chern.api import bott_index, fhs_chern, reference_chern_marker
+from tntopo.invariants.chern import bott_index, fhs_chern, reference_chern_marker
 from tntopo.invariants.chern.ensemble import chern_phase_diagram
 
 SLOW = os.environ.get("TNTOPO_SLOW", "0") not in ("", "0")
@@ -147,7 +147,7 @@ def test_eigh_occupied_equals_numpy_eigh():
 
 
 def test_dense_marker_threads_and_chunks_do_not_change_it():
-    from tntopo.invariants.chern.api import _dense_marker
+    from tntopo.invariants.chern.dense import _dense_marker
 
     lats = [Lattice2D.qwz(1.0, (5, 6), disorder=1.5, seed=s) for s in range(70)]
     H = np.stack([s.hamiltonian() for s in lats])
@@ -172,7 +172,7 @@ def test_reused_work_arrays_do_not_leak_between_batches():
     # the dense marker's per-thread work arrays (tntopo._scratch) and LAPACK workspaces are
     # reused from chunk to chunk and call to call: results must not depend on what ran before
     from tntopo._scratch import Scratch
-    from tntopo.invariants.chern.api import _dense_marker
+    from tntopo.invariants.chern.dense import _dense_marker
 
     ws = Scratch()
     a = ws.get("x", (3, 4))
@@ -214,7 +214,7 @@ def test_dense_marker_checks_every_chunk_and_names_the_sample():
 def test_value_checks_compiled_and_numpy_agree(monkeypatch):
     # the numba scan of (h_ij, h_ji) pairs and the numpy fallback accept and reject the same
     # batches (NaN or inf in either part, anywhere in the triangle; the Hermiticity tolerance)
-    from tntopo.invariants.chern import api as ch
+    from tntopo.invariants.chern import dense as ch
 
     assert ch._hermitian_scan_kernel() is not None
     rng = np.random.default_rng(4)

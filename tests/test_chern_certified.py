@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tntopo import GaplessError, GaplessWarning, Lattice2D, chern_number, local_chern_marker
 from tntopo.cli import main
-from tntopo.invariants.chern.api import bott_index, fhs_chern
+from tntopo.invariants.chern import bott_index, fhs_chern
 from tntopo.invariants.chern.local import local_marker_windows
 
 SLOW = os.environ.get("TNTOPO_SLOW", "0") not in ("", "0")

@@ -16,6 +16,14 @@ def _run(code: str) -> subprocess.CompletedProcess:
                           cwd=str(ROOT.parent))
 
 
+def test_every_invariant_has_the_same_module_names():
+    folders = sorted(p for p in (ROOT / "invariants").iterdir() if (p / "__init__.py").is_file())
+    assert [p.name for p in folders] == ["chern", "winding"]
+    names = {p.name: sorted(f.stem for f in p.glob("*.py")) for p in folders}
+    assert names["winding"] == names["chern"], names
+    assert {"api", "dense", "local", "exact", "ensemble"} <= set(names["winding"])
+
+
 _OLD_IMPORTS = r"""
 import sys, warnings
 warnings.simplefilter("always")
