@@ -7,6 +7,7 @@ Each holds ``api`` (the public entry points), ``dense``, ``local``, ``exact`` (i
 ``ensemble`` (disorder averages); the automatic choice of a route is made once, in
 :mod:`tntopo.invariants._routes` (:func:`resolve_route`).
 """
+from . import chern, winding
 from ._routes import Route, resolve_route
 from .chern import bott_index, chern_number, fhs_chern, local_chern_marker, reference_chern_marker
 from .winding import (
@@ -23,26 +24,7 @@ from .winding import (
     winding_number,
 )
 
-__all__ = [
-    "resolve_route",
-    "Route",
-    "winding_number",
-    "local_winding_marker",
-    "as_blocks",
-    "bloch_winding",
-    "twisted_winding",
-    "twisted_determinants",
-    "polar_factor",
-    "position_kernel",
-    "bulk_region",
-    "bulk_window",
-    "reference_winding_number",
-    "chern_number",
-    "local_chern_marker",
-    "fhs_chern",
-    "bott_index",
-    "reference_chern_marker",
-]
+__all__ = ["resolve_route", "Route", *winding.__all__, *chern.__all__]
 
 
 def __getattr__(name):

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from .._laurent import GAP_TOL, laurent_coefficients
-from .._typing import ChernMethod, Method, check_option
+from .._typing import ChernMethod, Method, check_option, strict_keywords
 from ..systems.chain import ChainBatch, ChiralHamiltonian, SSHChain, certified_windings
 from ..systems.lattice2d import Lattice2D
 
@@ -126,6 +126,7 @@ def chern_route(geo: Lattice2D, lats, single: bool, method: str) -> Route:
     return _route("chern", "marker", "auto", "disordered open sample: bulk average of the dense local marker")
 
 
+@strict_keywords
 def resolve_route(system, method: str = "auto", *, lattice: Optional[Lattice2D] = None) -> Route:
     """The route :func:`~tntopo.winding_number` or :func:`~tntopo.chern_number` takes.
 
