@@ -596,7 +596,7 @@ def certified_windings(c, m_min: int, check_gap: bool = True, gap_tol: float = G
     """Certified winding numbers of Laurent polynomials ``sum_k c[:, k] z^(k + m_min)``.
 
     The one place where a certified zero count (:func:`tntopo._laurent.certified_zero_count`)
-    becomes an integer or an error; :func:`tntopo.invariants.bloch.bloch_winding_coefficients`
+    becomes an integer or an error; :func:`tntopo.invariants.winding.exact.bloch_winding_coefficients`
     is this function.
 
     Parameters

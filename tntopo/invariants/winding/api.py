@@ -194,7 +194,7 @@ def winding_number(
         Bulk region of the real-space routes (see :func:`tntopo.invariants.bulk_region`);
         inapplicable to ``"bloch"`` and ``"twisted"``.
     buffer, core, tol, max_buffer, check, threads : optional
-        Options of the local route (see :func:`tntopo.invariants.local.local_markers`;
+        Options of the local route (see :func:`tntopo.invariants.winding.local.local_markers`;
         ``None``: its defaults). Accepted with ``method="local"`` and ``"auto"`` (used when
         ``"auto"`` picks the local route); a ``TypeError`` with any other method.
     progress : bool
@@ -358,7 +358,7 @@ def local_winding_marker(
     method : {"dense", "local"}
         ``"local"`` computes only the requested cells from windows of the chain (``O(N)``).
     buffer, core, tol, max_buffer, check, threads, progress : optional
-        Options of the local route (see :func:`tntopo.invariants.local.local_markers`); a
+        Options of the local route (see :func:`tntopo.invariants.winding.local.local_markers`); a
         ``TypeError`` with ``method="dense"``.
 
     Returns

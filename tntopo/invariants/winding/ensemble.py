@@ -22,7 +22,7 @@ Raising ``n_realizations`` later only computes the new ones. Failed tasks are re
 
 Examples
 --------
->>> from tntopo.ensemble import disorder_average
+>>> from tntopo import disorder_average
 >>> res = disorder_average({0: 1.1, 1: 1.0}, {0: 2.5, 1: 1.25}, n_cells=100,
 ...                        n_realizations=8, executor="serial", progress=False)
 >>> res.mean  # doctest: +SKIP

@@ -52,7 +52,7 @@ NOISE_LIMIT = 1e-8
 def bloch_winding_coefficients(c, m_min: int, check_gap: bool = True, gap_tol: float = GAP_TOL):
     """Certified winding numbers of Laurent polynomials ``sum_k c[:, k] z^(k + m_min)``.
 
-    Same as :func:`tntopo.chains.certified_windings` (returns ``(W, margin)``; raises
+    Same as :func:`tntopo.systems.chain.certified_windings` (returns ``(W, margin)``; raises
     :class:`~tntopo.GaplessError` with ``check_gap`` for gapless rows, and
     :class:`~tntopo.PrecisionError` whenever the two independent zero counts disagree).
     """

@@ -11,7 +11,7 @@ changes ``w(n)`` by ``O(b^2 exp(-2 b / xi))``. This module therefore
 3. cuts the requested cells into cores of ``core`` cells, each inside a window of
    ``core + 2 b`` cells built directly from the chain's bonds (never the ``N x N`` block),
    clamped to the chain's ends (open chains) or wrapping around (rings);
-4. batches all windows (one size) through :func:`~tntopo.invariants.realspace.polar_factor`
+4. batches all windows (one size) through :func:`~tntopo.invariants.winding.dense.polar_factor`
    and contracts the markers with :func:`tntopo.tn.contract_rswn`;
 5. checks a few cells again with a larger buffer and warns (:class:`~tntopo.GaplessWarning`)
    when the two disagree, or when ``xi`` diverges (near a transition) so that the buffer had
