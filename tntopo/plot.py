@@ -423,6 +423,24 @@ def _curve(d):
     return np.array(W), np.array(a)
 
 
+def _seed_band(per_seed, W):
+    """``mean -/+ standard error`` over seeds at disorder strengths ``W`` of a ``{W: [value per seed]}``
+    dict (string keys; ``"n/a"`` or None entries skipped), or ``(None, None)`` where fewer than two
+    seeds were measured at some ``W``."""
+    if not per_seed:
+        return None, None
+    by_w = {float(k): [x for x in (_num(v) for v in (vals or [])) if np.isfinite(x)] for k, vals in per_seed.items()}
+    lo, hi = [], []
+    for w in W:
+        vals = by_w.get(float(w), [])
+        if len(vals) < 2:
+            return None, None
+        m, se = float(np.mean(vals)), float(np.std(vals, ddof=1) / np.sqrt(len(vals)))
+        lo.append(m - se)
+        hi.append(m + se)
+    return np.array(lo), np.array(hi)
+
+
 def _panels(ax, n, figsize, **kw):
     """``n`` axes: from ``ax`` (one Axes or a sequence) or a new one-row figure."""
     import matplotlib.pyplot as plt
@@ -487,7 +505,8 @@ def plot_disorder_accuracy(results, ax=None):
     if not lengths:
         raise ValueError("results hold no disorder section")
     models = results.get("models") or {}
-    fig, axs = _panels(ax, len(lengths), (3.6 * len(lengths) + 3.4, 3.8), sharey=True)
+    fig, axs = _panels(ax, len(lengths), (3.6 * len(lengths) + 3.4, max(3.8, 0.6 + 0.2 * (len(models) + 4))),
+                       sharey=True)
     colors = _base_colors(models)
     family = _disorder_family(results)
     handles = {}
@@ -507,6 +526,10 @@ def plot_disorder_accuracy(results, ax=None):
                 continue
             c, ls = _row_style(m, models.get(m), colors)
             keep(a.plot(W[ok], acc[ok], marker="o", ms=4, ls=ls, color=c, lw=1.2, label=display_name(m)))
+            lo, hi = _seed_band((((models.get(m) or {}).get("per_seed") or {}).get("disorder_accuracy") or {}).get(str(N)),
+                                W[ok])
+            if lo is not None:
+                a.fill_between(W[ok], lo, hi, color=c, alpha=0.15, lw=0)
         for key, style, label in (
             ("estimator_accuracy", dict(color="k", ls="-", lw=2.8), "bond estimator (best the input allows)"),
             ("majority_accuracy", dict(color="0.5", ls=":", lw=1.8), "majority guess"),
@@ -520,7 +543,7 @@ def plot_disorder_accuracy(results, ax=None):
         keep([a.axvspan(*TAI_WINDOW, color="0.9", zorder=0, label="topological Anderson insulator window")])
         a.set_title(f"{N}-cell chains")
         a.set_xlabel(r"disorder strength $W / t_1$" + (f"  ({family})" if family and len(lengths) == 1 else ""))
-        a.set_ylabel("accuracy against the phase label")
+        a.set_ylabel("accuracy against the phase label\n(seed mean, band \u00b1 1 s.e.)")
         a.set_ylim(-0.02, 1.02)
     if family and len(lengths) > 1:
         fig.suptitle(f"disorder strength $W$: {family}", fontsize="medium")
