@@ -127,10 +127,17 @@ def strict_keywords(fn: F) -> F:
     the check is one set difference per call. Positional-argument errors are Python's own.
     Works on functions, methods and constructors (decorate ``__init__``: the message names the
     class, ``SSHChain() got unknown keyword argument 'n_cell' (did you mean 'n_cells'?)``), and
-    under ``classmethod``/``staticmethod`` (put those outermost).
+    under ``classmethod``/``staticmethod`` (put those outermost). Applied to a class (a dataclass
+    included: put ``@strict_keywords`` above ``@dataclass``) it wraps the class's ``__init__`` and
+    returns the class. A function without keyword parameters says it takes none.
     """
     import difflib
 
+    if inspect.isclass(fn):
+        if "__init__" not in vars(fn):
+            raise TypeError(f"strict_keywords: class {fn.__name__} defines no __init__ of its own to wrap")
+        fn.__init__ = strict_keywords(fn.__init__)  # type: ignore[misc]
+        return fn
     sig = inspect.signature(fn)
     valid = frozenset(
         n for i, (n, p) in enumerate(sig.parameters.items())
@@ -154,8 +161,9 @@ def strict_keywords(fn: F) -> F:
                                  for k, h in zip(bad, hints) if h)
                 plural = "s" if len(bad) > 1 else ""
                 who = type(args[0]).__name__ if is_init and args else name  # a subclass's own name
+                accepted = f"valid keywords: {listed}" if listed else "it takes no keyword arguments"
                 raise TypeError(f"{who}() got unknown keyword argument{plural} {', '.join(map(repr, bad))}"
-                                f"{' (' + hint + ')' if hint else ''}; valid keywords: {listed}")
+                                f"{' (' + hint + ')' if hint else ''}; {accepted}")
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

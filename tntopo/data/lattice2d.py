@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .._typing import strict_keywords
 from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _check_executor, _shard_len, open_shard,
                        read_meta, write_dataset)
 
@@ -188,7 +189,8 @@ _DEFAULTS = dict(model="qwz", params=None, disorder=0.0, boundary="open", featur
 def _with_defaults(kwargs) -> Dict[str, Any]:
     bad = set(kwargs) - set(_DEFAULTS)
     if bad:
-        raise TypeError(f"unexpected argument(s) {sorted(bad)}; allowed: {sorted(_DEFAULTS)}")
+        raise TypeError(f"got unknown keyword argument{'s' if len(bad) > 1 else ''} "
+                        f"{', '.join(map(repr, sorted(bad)))}; valid keywords: {', '.join(_DEFAULTS)}")
     return {**_DEFAULTS, **kwargs}
 
 
@@ -221,6 +223,7 @@ def make_lattice_arrays(n_samples: int, shape: Tuple[int, int] = (8, 8), *, exec
 
 
 # ------------------------------------------------------------------------------- HDF5
+@strict_keywords
 def generate_lattice_dataset(
     path: Union[str, Path],
     n_samples: int,
@@ -286,6 +289,7 @@ def generate_lattice_dataset(
                          rerun="generate_lattice_dataset", executor=executor, progress=progress, overwrite=overwrite)
 
 
+@strict_keywords
 def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """Load a whole 2D dataset (all shards, concatenated) into numpy arrays; the spec is under ``"_spec"``."""
     meta = read_meta(path)
@@ -308,6 +312,7 @@ def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = 
     return arrays
 
 
+@strict_keywords
 def lattice_dataset(arrays: Mapping[str, Any], target: str = "label"):
     """A :class:`tntopo.data.ArrayDataset` of Hamiltonians ``(n, n)`` and ``target`` for :class:`~tntopo.nn.TopoNet2D`.
 

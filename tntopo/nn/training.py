@@ -68,8 +68,15 @@ class History(dict):
 
     KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_mae", "lr", "seconds")
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
+    #: the keys a History holds (keyword arguments may set these only)
+    ALL_KEYS = KEYS + ("best_epoch", "best_val_loss", "stopped_early")
+
+    def __init__(self, data=(), /, **kw):
+        bad = sorted(kw.keys() - set(self.ALL_KEYS))
+        if bad:
+            raise TypeError(f"History() got unknown keyword argument{'s' if len(bad) > 1 else ''} "
+                            f"{', '.join(map(repr, bad))}; valid keywords: {', '.join(self.ALL_KEYS)}")
+        super().__init__(data, **kw)
         for k in self.KEYS:
             self.setdefault(k, [])
         self.setdefault("best_epoch", None)
@@ -558,6 +565,7 @@ def best_lr(scores: Dict[float, Dict[str, Any]], metric: str = "accuracy") -> fl
     return min(scores, key=lambda g: (loss(g), -scores[g]["accuracy"], g))
 
 
+@strict_keywords
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable scalars of ``model`` (the raw parameter count)."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
@@ -601,6 +609,7 @@ def output_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return J.detach().to(torch.float64)
 
 
+@strict_keywords
 def effective_parameters(model: nn.Module, x: torch.Tensor, rtol: Optional[float] = None) -> int:
     """Effective number of parameters: the rank of the Jacobian of the outputs w.r.t. the parameters.
 
