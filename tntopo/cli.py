@@ -336,15 +336,6 @@ def _winding_route(chain, method: str) -> str:
     return "dense" if chain.n_cells <= AUTO_LOCAL_CELLS else "local"
 
 
-def _accepts(fn, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
-
-
 def _cmd_winding(args) -> int:
     from .chains import SSHChain
     from .errors import GaplessWarning
@@ -360,7 +351,7 @@ def _cmd_winding(args) -> int:
     )
     route = _winding_route(chain, args.method)
     kw = {}
-    if route == "local" and _accepts(winding_number, "progress"):
+    if route == "local":
         kw["progress"] = not args.quiet and not args.json
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GaplessWarning)
@@ -858,7 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="tntopo",
-        description="Real-space winding numbers of 1D chiral chains, as tensor networks, and a study of learning them.",
+        description="Real-space topological invariants (winding numbers of 1D chiral chains, Chern numbers of 2D "
+                    "lattices) as tensor networks, and a study of learning them.",
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"tntopo {__version__}")

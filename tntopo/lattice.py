@@ -1,6 +1,6 @@
 """Two-dimensional tight-binding lattices (class A, Chern insulators): :class:`Lattice2D`.
 
-Conventions (``docs/conventions.rst``, DESIGN "Two dimensions"):
+Conventions (``docs/conventions.rst``, "Two dimensions (Chern insulators)"):
 
 * cells ``(x, y)``, ``x = 0..Lx-1``, ``y = 0..Ly-1``, ``n_orb`` orbitals per cell; the basis index
   of orbital ``orb`` of cell ``(x, y)`` is ``(x * Ly + y) * n_orb + orb``;
