@@ -242,3 +242,28 @@ def test_inapplicable_options_name_the_valid_ones(fn, kw):
     assert f"{fn}()" in message, message  # names the function called, not a helper
     assert any(f"{k}=" in message for k in kw if k != "method"), message
     assert "method=" in message or "use " in message, message  # says where the option does apply
+
+
+# --- closed option sets: checked against their tntopo._typing Literal, the message lists the choices --------
+def _option_cases():
+    import torch
+
+    from tntopo.data import lattice_dataset, make_arrays, make_lattice_arrays
+    from tntopo.nn import functional as F
+    from tntopo.nn.training import best_lr
+
+    return [
+        (lambda: lattice_dataset({}, target="C"), "target", "'label', 'c_real', 'exact'"),
+        (lambda: make_arrays(2, 8, dtype="float16"), "dtype", "'float64', 'float32'"),
+        (lambda: make_lattice_arrays(2, dtype="half"), "dtype", "'float64', 'float32'"),
+        (lambda: make_lattice_arrays(2, boundary="torus"), "boundary", "'open', 'periodic'"),
+        (lambda: F.winding_number(torch.eye(6, dtype=torch.float64), boundary="ring"), "boundary", "'open', 'periodic'"),
+        (lambda: best_lr({0.1: {"accuracy": 1.0, "loss": 0.0}}, metric="acc"), "metric", "'accuracy', 'loss'"),
+        (lambda: tntopo.phase_diagram([0.5], [1.0], boundary="opne", progress=False), "boundary", "'open', 'periodic'"),
+    ]
+
+
+def test_closed_option_sets_name_their_choices():
+    for call, name, listed in _option_cases():
+        with pytest.raises(ValueError, match=f"unknown {name} .*; choose one of {listed}"):
+            call()

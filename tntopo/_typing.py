@@ -26,6 +26,9 @@ __all__ = [
     "Init",
     "ChernMethod",
     "ChernSolver",
+    "DType",
+    "Metric",
+    "LatticeTarget",
     "METHODS",
     "MARKER_METHODS",
     "BOUNDARIES",
@@ -52,7 +55,13 @@ ChernMethod = Literal["auto", "fhs", "bott", "marker", "local"]
 #: How the 2D local route gets a window's projector (``solver=``).
 ChernSolver = Literal["auto", "eigh", "chebyshev"]
 
-# learning stack (tntopo.nn)
+# learning stack (tntopo.nn, tntopo.data)
+#: Storage dtype of dataset features (``make_arrays(dtype=...)``, ``make_lattice_arrays``).
+DType = Literal["float64", "float32"]
+#: What :func:`tntopo.nn.select_lr` ranks learning rates by.
+Metric = Literal["accuracy", "loss"]
+#: Targets of a 2D lattice dataset (:func:`tntopo.data.lattice_dataset`).
+LatticeTarget = Literal["label", "c_real", "exact"]
 Kernel = Literal["full", "translation_invariant"]
 StateWeights = Literal["per_state", "rank"]
 Window = Literal["learned", "profile", "fixed"]

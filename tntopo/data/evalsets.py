@@ -41,7 +41,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .._typing import strict_keywords
+from .._typing import check_option, strict_keywords
 from .features import grouped_levels, spectra
 from .generate import CorruptDatasetError, check_format, register_format
 
@@ -87,8 +87,7 @@ class EvalSet:
         """An :class:`~tntopo.data.ArrayDataset` (float32 features, float32 targets) for :func:`tntopo.nn.train`."""
         from .dataset import ArrayDataset
 
-        if target not in ("label", "w_real"):
-            raise ValueError(f"unknown target {target!r}; choose one of 'label', 'w_real'")
+        check_option("target", target, ("label", "w_real"))
         y = getattr(self, target).astype(np.float32)
         return ArrayDataset(self.x, y, features="wavefunctions", target=target, label=self.label, w_real=self.w_real)
 

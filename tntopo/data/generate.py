@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from .._typing import strict_keywords
+from .._typing import DType, check_option, strict_keywords
 from .features import FEATURES, compute_features
 
 __all__ = ["generate", "write_dataset", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "UnknownFormatError",
@@ -152,15 +152,14 @@ def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hop
         if bad:
             raise ValueError(f"winding(s) {bad} are unreachable with hopping ranges {ranges}: a chain's winding lies "
                              f"between its lowest and highest range; add those ranges or drop those windings")
-    from .._typing import Boundary, check_option
+    from .._typing import Boundary
 
     check_option("boundary", boundary, Boundary)
     feats = [features] if isinstance(features, str) else list(features)
     bad = [f for f in feats if f not in FEATURES]
     if bad:
         raise ValueError(f"unknown feature(s) {bad}; choose from {set(FEATURES)}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    check_option("dtype", dtype, DType)
     levels = _norm_disorder(disorder)
     if not (np.isfinite(amplitude) and amplitude > 0):
         raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")

@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._typing import strict_keywords
+from .._typing import Boundary, DType, LatticeTarget, check_option, strict_keywords
 from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _check_executor, _shard_len, open_shard,
                        read_meta, write_dataset)
 
@@ -94,14 +94,12 @@ def _lattice_spec(n_samples, shape, model, params, disorder, boundary, features,
     W = _value_or_range("disorder", 0.0 if disorder is None else disorder)
     if min(np.atleast_1d(W)) < 0:
         raise ValueError(f"disorder {disorder!r} must be >= 0")
-    if boundary not in ("open", "periodic"):
-        raise ValueError(f"boundary must be 'open' or 'periodic', got {boundary!r}")
+    check_option("boundary", boundary, Boundary)
     feats = [features] if isinstance(features, str) else list(features)
     badf = [f for f in feats if f not in LATTICE_FEATURES]
     if badf or not feats:
         raise ValueError(f"unknown or no feature(s) {badf}; choose from {set(LATTICE_FEATURES)}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    check_option("dtype", dtype, DType)
     return {
         "kind": KIND, "n_samples": int(n_samples), "shape": [Lx, Ly], "model": model, "params": full,
         "param_names": list(full), "disorder": W, "boundary": boundary, "features": feats,
@@ -322,8 +320,7 @@ def lattice_dataset(arrays: Mapping[str, Any], target: str = "label"):
     """
     from .dataset import ArrayDataset
 
-    if target not in ("label", "c_real", "exact"):
-        raise ValueError(f"unknown target {target!r}; choose one of {{'label', 'C', 'exact'}}")
+    check_option("target", target, LatticeTarget)
     if "hamiltonian" not in arrays:
         raise ValueError("the arrays have no 'hamiltonian' feature; generate them with features=('hamiltonian', ...)")
     extras = {k: v for k, v in arrays.items() if k not in ("hamiltonian", "_spec", "states", "energies", target)

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .._typing import strict_keywords
+from .._typing import Boundary, check_option, strict_keywords
 from ..invariants.realspace import bulk_window, position_kernel
 
 __all__ = ["SignH", "sign_h", "FermiSignH", "sign_hermitian", "occupied_projector", "chiral_hamiltonian",
@@ -242,8 +242,7 @@ def winding_number(h, boundary: str = "open", region=None, *, device=None) -> to
     >>> W = tntopo.nn.functional.winding_number(h)
     >>> W.backward()                        # dW/dh, finite everywhere
     """
-    if boundary not in ("open", "periodic"):
-        raise ValueError(f"unknown boundary {boundary!r}; choose one of {{'open', 'periodic'}}")
+    check_option("boundary", boundary, Boundary)
     h = _as_tensor(h, device)
     Q = flat_band_block(h)
     X, R = _geometry(h.shape[-1], boundary, region, h.dtype, h.device)

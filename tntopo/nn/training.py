@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._typing import strict_keywords
+from .._typing import Metric, check_option, strict_keywords
 from .functional import check_device  # noqa: F401 - re-exported (tntopo.nn.check_device)
 
 __all__ = ["train", "evaluate", "predict", "History", "as_dataset", "select_lr", "n_parameters",
@@ -564,8 +564,7 @@ def select_lr(build: Callable[[], nn.Module], train_data, val_data, grid: Sequen
     (float, dict)
         The best learning rate and ``{lr: {"accuracy", "loss", "diverged", "epochs"}}`` per grid point.
     """
-    if metric not in ("accuracy", "loss"):
-        raise ValueError(f"unknown metric {metric!r}; choose one of 'accuracy', 'loss'")
+    check_option("metric", metric, Metric)
     grid = [float(g) for g in grid]
     if not grid or any(not (math.isfinite(g) and g > 0) for g in grid):
         raise ValueError(f"grid must be a non-empty sequence of positive learning rates, got {grid!r}")
@@ -595,8 +594,7 @@ def best_lr(scores: Dict[float, Dict[str, Any]], metric: str = "accuracy") -> fl
     smaller rate); ``metric="loss"``: the lowest loss, ties broken by the higher accuracy. Shared by
     the study, which runs the grid in parallel.
     """
-    if metric not in ("accuracy", "loss"):
-        raise ValueError(f"unknown metric {metric!r}; choose one of 'accuracy', 'loss'")
+    check_option("metric", metric, Metric)
     if not scores:
         raise ValueError("no learning rate was scored")
 
