@@ -947,7 +947,7 @@ def _add_phase_diagram(sub, shared: _SharedFlags) -> None:
 
 
 def _add_generate(sub, shared: _SharedFlags) -> None:
-    from ._typing import Boundary
+    from ._typing import Boundary, DType
 
     own = _flags()
     own.add_argument("path", metavar="PATH", help="dataset directory (created)")
@@ -970,7 +970,7 @@ def _add_generate(sub, shared: _SharedFlags) -> None:
     own.add_argument("--shard-size", type=_positive_int, default=1000,
                      help="samples per shard (the unit of parallel work and of resuming)")
     own.add_argument("--seed", type=_nonnegative_int, default=0, help="master seed (shard k uses (seed, k))")
-    own.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="storage dtype of the features")
+    own.add_argument("--dtype", default="float64", choices=list(get_args(DType)), help="storage dtype of the features")
     overwrite = _flags()
     overwrite.add_argument("--overwrite", action="store_true", help="replace a dataset generated with other parameters")
     g = sub.add_parser("generate", help="generate a dataset (HDF5 shards)", formatter_class=_HelpFormatter,
