@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 
+from ._typing import strict_keywords
+
 __all__ = [
     "plot_phase_diagram",
     "plot_local_marker",
@@ -56,6 +58,7 @@ MODEL_NAMES = {
 HEAD_NAMES = {"ce": "classifier", "mse": "regression"}
 
 
+@strict_keywords
 def display_name(model: str) -> str:
     """Readable name of a model key for figures.
 
@@ -86,6 +89,7 @@ def _number(v) -> str:
     return f"{v.real:g} {'+' if v.imag >= 0 else '-'} {abs(v.imag):g}i"
 
 
+@strict_keywords
 def hoppings_label(hoppings, disorder=None) -> str:
     """Mathtext of hoppings (and disorder) for a legend: ``{0: 0.5, 1: 1}`` -> ``$t_0 = 0.5,\\ t_1 = 1$``.
 
@@ -113,6 +117,7 @@ def _unit(result) -> str:
     return ""
 
 
+@strict_keywords
 def param_label(name: str, unit: str = "") -> str:
     """Axis label of a phase-diagram parameter (``"t0"``, ``"W1"``, ``"W"``) in mathtext."""
     import re
@@ -137,6 +142,7 @@ _MATH = re.compile(r"(?<!\\)\$.*?(?<!\\)\$")
 _REPR = re.compile(r"[{}\[\]'\"]|\bnp\.|\barray\(|\bdtype\b|\bobject at 0x|\b(None|True|False)\b|\w+=\S")
 
 
+@strict_keywords
 def looks_like_repr(text: str) -> bool:
     """Whether a legend entry looks like a Python repr (``{0: 0.5, 1: 1}``, ``'a'``, ``np.float64(...)``).
 
@@ -185,6 +191,7 @@ def _has_spread(ax) -> bool:
             or any(isinstance(c, (PolyCollection, LineCollection)) for c in ax.collections))
 
 
+@strict_keywords
 def figure_problems(fig) -> list:
     """What keeps a figure from being publishable, as a list of sentences (empty: none found).
 
@@ -242,6 +249,7 @@ def figure_problems(fig) -> list:
     return problems
 
 
+@strict_keywords
 def integer_axis(axis) -> None:
     """Put integer ticks only on ``axis`` (``ax.xaxis``/``ax.yaxis``): cell and site indices."""
     from matplotlib.ticker import MaxNLocator
@@ -249,6 +257,7 @@ def integer_axis(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
+@strict_keywords
 def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool = True, cmap: str = "viridis",
                        mark=None, title=None):
     """Disorder-averaged winding number over two parameters, with the analytic boundary.
@@ -311,6 +320,7 @@ def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool
     return fig
 
 
+@strict_keywords
 def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None, clip=None, marker=None,
                       markersize=None, color=None):
     """Local winding marker ``w(n)`` along a chain (e.g. from ``local_winding_marker``).
@@ -469,6 +479,7 @@ def _disorder_family(results) -> str:
     return rf"bond disorder $W_0 = {w0}$, $W_1 = {w1}$"
 
 
+@strict_keywords
 def plot_disorder_accuracy(results, ax=None):
     """Accuracy against the phase label vs disorder strength, one panel per chain length.
 
@@ -552,6 +563,7 @@ def plot_disorder_accuracy(results, ax=None):
     return fig
 
 
+@strict_keywords
 def plot_trainability(results, ax=None):
     """Whether each model learns the invariant (left) and its test accuracy (right), per row.
 
@@ -668,6 +680,7 @@ def _init_label(name: str) -> str:
     return head.replace("_", " ") + ("\n(" + ", ".join(parts) + ")" if parts else "")
 
 
+@strict_keywords
 def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
     """Map of ``learns_invariant`` over chain length (rows) and initialization (columns).
 
@@ -747,6 +760,7 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
     return fig
 
 
+@strict_keywords
 def plot_landscape(results, ax=None):
     """Loss landscape of the TopoNet: where training ends (left) and gradients at initialization (right).
 
@@ -824,6 +838,7 @@ def plot_landscape(results, ax=None):
     return fig
 
 
+@strict_keywords
 def plot_pruning(results, ax=None):
     """Accuracy of the SVD-pruned shallow network vs rank (left) and its singular values (right).
 
@@ -867,6 +882,7 @@ def plot_pruning(results, ax=None):
     return fig
 
 
+@strict_keywords
 def plot_toponet_weights(results, ax=None, *, models=None):
     """Learned TopoNet weights next to the exact ones: state weights s, kernel X, window R.
 
@@ -917,6 +933,7 @@ def plot_toponet_weights(results, ax=None, *, models=None):
     return fig
 
 
+@strict_keywords
 def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     """Validation accuracy (or ``key="train_loss"``) per epoch: mean over seeds, min-max band.
 
@@ -952,6 +969,7 @@ def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     return fig
 
 
+@strict_keywords
 def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", colorbar: bool = True,
                       title=None, positions=None):
     """Map of the local Chern marker ``c(x, y)`` (from :func:`tntopo.local_chern_marker`).
@@ -1001,6 +1019,7 @@ def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", color
     return fig
 
 
+@strict_keywords
 def plot_chern_phase_diagram(result, ax=None, *, colorbar: bool = True, cmap: str = "RdBu_r", clean_lines: bool = True):
     """Disorder-averaged Chern number of QWZ over ``(m, W)`` (from
     :func:`tntopo.invariants.chern_ensemble.chern_phase_diagram`).

@@ -1,6 +1,6 @@
 """Chern numbers of 2D class-A systems: ``chern_number`` and ``local_chern_marker``.
 
-Routes (conventions in DESIGN "Two dimensions"; occupied = energies below ``fermi_level``):
+Routes (conventions in ``docs/conventions.rst``, "Two dimensions (Chern insulators)"; occupied = energies below ``fermi_level``):
 
 * ``"fhs"``: Fukui-Hatsugai-Suzuki lattice field strength of the Bloch Hamiltonian ``h(k)``
   (links ``kx`` first, then ``ky``); an exact integer, certified on two k grids (clean lattices).
@@ -289,6 +289,7 @@ def _fhs_grid(lat: Lattice2D, n_k: int, ef: float):
     return float(F.sum() / (2 * np.pi)), gap, (no, no)
 
 
+@strict_keywords
 def fhs_chern(lattice: Lattice2D, fermi_level: float = 0.0, n_k: int = 24, gap_tol: float = 1e-8) -> int:
     """Fukui-Hatsugai-Suzuki Chern number of the bands below ``fermi_level`` (clean lattices).
 
@@ -551,6 +552,7 @@ def _near_fermi_weight(E, s, ef: float) -> np.ndarray:
     return (s * near).sum(axis=-1)
 
 
+@strict_keywords
 def reference_chern_marker(H: np.ndarray, lattice: Lattice2D, fermi_level: float = 0.0) -> np.ndarray:
     """The naive route (for tests and benchmarks): per-sample ``eigh`` and dense products.
 
