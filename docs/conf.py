@@ -98,7 +98,7 @@ sphinx_gallery_conf = {
 html_theme = "alabaster"
 html_title = f"tntopo {release}"
 html_theme_options = {
-    "description": "Real-space winding numbers of 1D chiral chains as tensor networks",
+    "description": "Real-space invariants of 1D chiral chains and 2D Chern insulators as tensor networks",
     "fixed_sidebar": True,
     "page_width": "1100px",
 }

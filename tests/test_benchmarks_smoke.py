@@ -18,6 +18,7 @@ SCRIPTS = (sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.st
            if (ROOT / "benchmarks").is_dir() else [])
 
 
+@pytest.mark.slow  # every benchmark end to end, even with --quick: minutes in all
 @pytest.mark.skipif(not SCRIPTS, reason="no benchmarks/ directory in this checkout")
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_benchmark_runs_quick(script, tmp_path):

@@ -483,7 +483,7 @@ def test_pythtb_agrees():
         wf.solve_on_grid([0.0, 0.0])
         c_pythtb = wf.berry_flux([0]) / (2 * np.pi)
         # pythtb's Berry phase is -Im ln prod <u_k|u_k+1>: the opposite orientation of our FHS
-        # plaquettes (DESIGN: QWZ has C = sign(m)), so its flux is -2 pi C
+        # plaquettes (docs/conventions.rst: QWZ has C = sign(m)), so its flux is -2 pi C
         assert np.isclose(c_pythtb, -fhs_chern(lat), atol=1e-6)
 
 

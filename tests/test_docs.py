@@ -2,7 +2,8 @@
 code on the prose pages runs as printed.
 
 The sphinx build copies docs/ to a temporary directory, so it leaves nothing in the source tree
-and never reuses a cached gallery run: it is the build CI and a fresh checkout see.
+and never reuses a cached gallery run: it is the build CI and a fresh checkout see. The tests that
+need the build are marked ``slow`` (``python -m pytest -m "not slow"`` skips them; CI runs them).
 """
 import os
 import re
@@ -43,6 +44,7 @@ def html(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_docs_build_without_warnings(html):
     for page in ["index", "getting_started", "conventions", "theory", "api", "cli",
                  "guide/chains", "guide/invariants", "guide/disorder", "guide/datasets", "guide/models",
@@ -50,6 +52,7 @@ def test_docs_build_without_warnings(html):
         assert (html / f"{page}.html").is_file(), page
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_results_page_shows_the_full_study(html):
     """results.md of a full `tntopo reproduce` run is included with its figures, and its table
     matches the committed results.json."""
@@ -64,6 +67,7 @@ def test_results_page_shows_the_full_study(html):
         assert f"{fig}.png" in page
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_every_example_renders_a_figure(html):
     assert EXAMPLES, "no gallery examples found"
     for ex in EXAMPLES:
@@ -72,11 +76,13 @@ def test_every_example_renders_a_figure(html):
         assert figure.is_file() and figure.stat().st_size > 5000, f"{ex.name} drew no figure"
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_theory_network_drawing(html):
     # the winding network, then TopoNet's network (plot directives of theory.rst, in order)
     assert len(list((html / "_images").glob("theory-*.png"))) >= 2, "a tensor-network drawing is missing"
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_cli_page_shows_every_subcommand_help(html):
     """cli.rst renders ``--help`` of the parser at build time: every subcommand, as the code has it."""
     import argparse
@@ -93,6 +99,7 @@ def test_cli_page_shows_every_subcommand_help(html):
                 assert flag in page, f"tntopo {name} {flag} is not on the CLI page"
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_study_page_tables_follow_the_config(html):
     from tntopo.study.config import PRESETS
 
@@ -102,6 +109,7 @@ def test_study_page_tables_follow_the_config(html):
             assert name in page and spec.kind in page, name
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_api_reference_lists_public_names(html):
     import tntopo
 
@@ -153,6 +161,7 @@ def test_quoted_command_outputs_are_executed(page):
             assert main(shlex.split(command)) == want, command
 
 
+@pytest.mark.slow  # builds the docs (the gallery examples run): minutes
 def test_getting_started_shows_the_readme_quickstart(html):
     """getting_started includes the first ```bash block of the README: it must be the Quickstart."""
     readme = (ROOT / "README.md").read_text()

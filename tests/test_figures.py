@@ -235,6 +235,28 @@ def test_disorder_accuracy_one_panel_per_length_with_the_estimator():
         plot.plot_disorder_accuracy({k: v for k, v in res.items() if k != "disorder"})
 
 
+def test_disorder_accuracy_bands_are_the_seeds_standard_error():
+    res = _results()
+    N, m = str(LENGTHS[0]), "topo"
+    seeds = {W: [0.5, 0.7, 0.9] for W in STRENGTHS}  # mean 0.7, standard error 0.2 / sqrt(3)
+    res["models"][m]["per_seed"]["disorder_accuracy"] = {N: seeds}
+    res["disorder"]["by_length"][N]["models"][m] = {W: 0.7 for W in STRENGTHS}
+    fig = plot.plot_disorder_accuracy(res)
+    ax = fig.axes[0]
+    (line,) = [ln for ln in ax.lines if ln.get_label() == "TopoNet"]
+    bands = [c for c in ax.collections if matplotlib.colors.to_hex(c.get_facecolor()[0][:3]) ==
+             matplotlib.colors.to_hex(line.get_color()) and c.get_paths()]
+    assert len(bands) == 1
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(ys.min(), 0.7 - 0.2 / np.sqrt(3)) and np.isclose(ys.max(), 0.7 + 0.2 / np.sqrt(3))
+    assert plot.figure_problems(fig) == []
+    # a single seed gives no band (no spread to show), not a zero-width one
+    res["models"][m]["per_seed"]["disorder_accuracy"] = {N: {W: [0.7] for W in STRENGTHS}}
+    ax = plot.plot_disorder_accuracy(res).axes[0]
+    assert not [c for c in ax.collections if matplotlib.colors.to_hex(c.get_facecolor()[0][:3]) ==
+                matplotlib.colors.to_hex(line.get_color()) and c.get_paths()]
+
+
 def test_trainability_map_and_landscape():
     res = _results()
     fig = plot.plot_trainability_map(res)

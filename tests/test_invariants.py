@@ -135,32 +135,70 @@ def test_topological_anderson_insulator():
     assert np.mean(Ws) >= 0.8  # disorder makes the clean trivial chain topological
 
 
-def test_twisted_large_chain_uses_sparse_lu():
-    chain = SSHChain({0: 0.8, 1: 1.0, 2: 0.3}, n_cells=600, boundary="periodic", disorder={0: 0.4}, seed=1)
-    small = SSHChain({0: 0.8, 1: 1.0, 2: 0.3}, n_cells=600, boundary="periodic")
-    assert twisted_winding(chain) == winding_number(small, method="bloch")
+def _twisted_block(chain, theta):
+    """``h(theta)`` of a ring built from its bonds alone: ``h[n, (n - m) mod N] = t_{m,n} e^{i theta m / N}``."""
+    N = chain.n_cells
+    h = np.zeros((N, N), complex)
+    n = np.arange(N)
+    for m in chain.ranges:
+        np.add.at(h, (n, (n - m) % N), chain.bonds(m) * np.exp(1j * theta * m / N))
+    return h
 
 
-def test_expression_cache_reused():
-    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=33)
-    winding_number(chain, method="dense")
-    before = expression_cache_info()
+def test_twisted_banded_lu_matches_dense_determinants():
+    """The twisted route's banded LU of the folded ring (``zgbtrf``) against dense ``slogdet`` of ``h(theta)``
+    built independently from the bonds, and its integer against the winding of those dense determinants."""
+    from tntopo.invariants.winding.exact import twisted_determinants
+
+    chain = SSHChain({0: 0.2, 1: 0.5, 2: 1.0}, n_cells=80, boundary="periodic", disorder={0: 0.2, 2: 0.3}, seed=1)
+    theta, log_abs, arg, growth = twisted_determinants(chain, n_twists=16)
+    for t, la, a in zip(theta, log_abs, arg):
+        sign, dense_la = np.linalg.slogdet(_twisted_block(chain, t))
+        assert la == pytest.approx(dense_la, rel=1e-10, abs=1e-8)
+        assert abs(np.angle(np.exp(1j * a) / sign)) < 1e-8  # same phase, mod 2 pi
+    assert np.all(np.isfinite(growth))
+    # winding of det h(theta) over one twist cycle, from dense determinants on a fine grid
+    phases = [np.angle(np.linalg.slogdet(_twisted_block(chain, t))[0]) for t in np.linspace(0, 2 * np.pi, 65)]
+    steps = np.angle(np.exp(1j * np.diff(phases)))
+    assert np.abs(steps).max() < 1.0  # the grid resolves the phase
+    dense_winding = int(round(steps.sum() / (2 * np.pi)))
+    assert twisted_winding(chain) == dense_winding
+    assert dense_winding == winding_number(SSHChain({0: 0.2, 1: 0.5, 2: 1.0}, n_cells=80, boundary="periodic"),
+                                           method="bloch") == 2
+
+
+def test_expression_cache_reused(monkeypatch):
+    """A structure seen before is contracted without a new path search (counted at cotengra's path finder)."""
+    import cotengra.interface
+
+    searches = []
+    for name in ("find_path", "find_tree"):
+        original = getattr(cotengra.interface, name)
+        monkeypatch.setattr(cotengra.interface, name,
+                            lambda *a, _f=original, _n=name, **k: searches.append(_n) or _f(*a, **k))
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=47)  # a size no other test contracts
+    first = winding_number(chain, method="dense")
+    assert searches, "the first contraction of a new structure must search a path"
+    searches.clear()
     for _ in range(3):
-        winding_number(chain, method="dense")
-    # the cache is cotengra's now: no new expression (no path search) for a structure seen before
-    assert expression_cache_info().currsize == before.currsize
-    winding_number(SSHChain({0: 0.5, 1: 1.0}, n_cells=34), method="dense")
-    assert expression_cache_info().currsize == before.currsize + 1  # a new shape is one new entry
+        assert winding_number(chain, method="dense") == first  # the same bytes
+    assert searches == []  # no path search for a structure seen before
+    winding_number(SSHChain({0: 0.5, 1: 1.0}, n_cells=49), method="dense")
+    assert searches  # a new shape is a new structure
+    assert expression_cache_info().currsize >= 2
 
 
 def test_rswn_network_structure():
-    Q = polar_factor(SSHChain({0: 0.5, 1: 1.0}, n_cells=10).hopping_block())
-    tn = rswn_network(Q[None], position_kernel(10), bulk_window(10))
+    # the network, contracted by quimb, against the naive eigh route (independent of the network) on a
+    # disordered chain, where W is not an integer
+    chain = SSHChain({0: 0.7, 1: 1.0}, n_cells=10, disorder={0: 1.0, 1: 0.5}, seed=3)
+    h = chain.hopping_block()
+    tn = rswn_network(polar_factor(h)[None], position_kernel(10), bulk_window(10))
     assert set(tn.tags) == {"Q", "Qc", "X", "R"}
     assert tn.num_tensors == 4
-    assert float(tn.contract(output_inds=("b",)).data[0]) == pytest.approx(
-        winding_number(Q, method="dense") if False else float(contract_rswn(Q[None], position_kernel(10), bulk_window(10))[0])
-    )
+    ref = float(reference_winding_number(h))
+    assert abs(ref - round(ref)) > 1e-3
+    assert float(tn.contract(output_inds=("b",)).data[0].real) == pytest.approx(ref, abs=1e-10)
 
 
 def test_region_argument():

@@ -6,8 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tntopo.data import spectra  # noqa: E402
-from tntopo.systems.chain import sample_chains  # noqa: E402
-from tntopo.phase import analytic_winding  # noqa: E402
+from tntopo import winding_number  # noqa: E402
+from tntopo.systems.chain import SSHChain, sample_chains  # noqa: E402
 from tntopo.study import counterfactual as cf  # noqa: E402
 from tntopo.study import disorder as dis  # noqa: E402
 from tntopo.study import landscape as ls  # noqa: E402
@@ -17,14 +17,34 @@ TI = dict(kernel="translation_invariant", state_weights="rank", window="fixed")
 
 
 # ------------------------------------------------------------------------------ disorder
+def _expected_log(t, W):
+    """``E ln|t + W u|``, ``u ~ U[-1/2, 1/2]``, by adaptive quadrature (the log singularity marked)."""
+    from scipy.integrate import quad
+
+    if W == 0:
+        return float(np.log(abs(t)))
+    root = -t / W
+    points = [root] if -0.5 < root < 0.5 else None
+    return quad(lambda u: np.log(abs(t + W * u)), -0.5, 0.5, points=points, limit=200)[0]
+
+
 def test_phase_labels_are_the_lyapunov_criterion_and_balanced():
     fam = dis.DisorderFamily()
     for W in (0.0, 2.0, 3.5):
         t0 = fam.sample_t0(W, 40, seed=3)
         d = fam.disorder(W)
         y = dis.phase_label(t0, fam.t1, d[0], d[1])
-        assert np.array_equal(y, analytic_winding(t0, fam.t1, d[0], d[1]))
+        # independent route: the Lyapunov criterion E ln|t1 + W1 u| > E ln|t0 + W0 u| by quadrature
+        g = np.array([_expected_log(fam.t1, d[1]) - _expected_log(t, d[0]) for t in t0])
+        assert np.all(np.abs(g) > 1e-6)  # no sample on the critical line
+        assert np.array_equal(y, (g > 0).astype(int))
         assert y.mean() == 0.5  # both sides of the critical line
+        # and the physics: a long disordered ring of clearly non-critical samples has that winding number
+        clear = np.flatnonzero(np.abs(g) > 0.06)[:6]
+        assert len(clear) >= 3
+        for i in clear:
+            ring = SSHChain({0: t0[i], 1: fam.t1}, n_cells=4000, boundary="periodic", disorder=d, seed=int(i))
+            assert winding_number(ring, method="twisted") == y[i]
     with pytest.raises(ValueError, match="no critical t0"):
         fam.critical(5.0)
 

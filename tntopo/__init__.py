@@ -1,11 +1,13 @@
-"""tntopo: real-space topological invariants -- the winding number of 1D chiral chains and the
-Chern number of 2D lattices -- as optimized, differentiable tensor networks, and a study of how
-neural networks learn them.
+"""tntopo: real-space topological invariants -- the winding number of 1D chiral chains and the Chern
+number of 2D lattices -- as optimized, differentiable tensor networks, and a study of how neural
+networks learn them.
 
 >>> import tntopo
 >>> chain = tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
->>> round(tntopo.winding_number(chain, method="dense"), 6)
+>>> round(tntopo.winding_number(chain, method="dense"), 4)  # the bulk trace of a 40-cell open chain
 1.0
+>>> tntopo.chern_number(tntopo.Lattice2D.qwz(1.0, (12, 12), boundary="periodic"))
+1
 
 Every public name is imported on first use (PEP 562 ``__getattr__``): ``import tntopo`` costs
 almost nothing, so the ``tntopo`` command parses its arguments (``--help``, ``--version``, typos)

@@ -26,6 +26,9 @@ __all__ = [
     "Init",
     "ChernMethod",
     "ChernSolver",
+    "DType",
+    "Metric",
+    "LatticeTarget",
     "METHODS",
     "MARKER_METHODS",
     "BOUNDARIES",
@@ -52,7 +55,13 @@ ChernMethod = Literal["auto", "fhs", "bott", "marker", "local"]
 #: How the 2D local route gets a window's projector (``solver=``).
 ChernSolver = Literal["auto", "eigh", "chebyshev"]
 
-# learning stack (tntopo.nn)
+# learning stack (tntopo.nn, tntopo.data)
+#: Storage dtype of dataset features (``make_arrays(dtype=...)``, ``make_lattice_arrays``).
+DType = Literal["float64", "float32"]
+#: What :func:`tntopo.nn.select_lr` ranks learning rates by.
+Metric = Literal["accuracy", "loss"]
+#: Targets of a 2D lattice dataset (:func:`tntopo.data.lattice_dataset`).
+LatticeTarget = Literal["label", "c_real", "exact"]
 Kernel = Literal["full", "translation_invariant"]
 StateWeights = Literal["per_state", "rank"]
 Window = Literal["learned", "profile", "fixed"]
@@ -127,10 +136,17 @@ def strict_keywords(fn: F) -> F:
     the check is one set difference per call. Positional-argument errors are Python's own.
     Works on functions, methods and constructors (decorate ``__init__``: the message names the
     class, ``SSHChain() got unknown keyword argument 'n_cell' (did you mean 'n_cells'?)``), and
-    under ``classmethod``/``staticmethod`` (put those outermost).
+    under ``classmethod``/``staticmethod`` (put those outermost). Applied to a class (a dataclass
+    included: put ``@strict_keywords`` above ``@dataclass``) it wraps the class's ``__init__`` and
+    returns the class. A function without keyword parameters says it takes none.
     """
     import difflib
 
+    if inspect.isclass(fn):
+        if "__init__" not in vars(fn):
+            raise TypeError(f"strict_keywords: class {fn.__name__} defines no __init__ of its own to wrap")
+        fn.__init__ = strict_keywords(fn.__init__)  # type: ignore[misc]
+        return fn
     sig = inspect.signature(fn)
     valid = frozenset(
         n for i, (n, p) in enumerate(sig.parameters.items())
@@ -154,8 +170,9 @@ def strict_keywords(fn: F) -> F:
                                  for k, h in zip(bad, hints) if h)
                 plural = "s" if len(bad) > 1 else ""
                 who = type(args[0]).__name__ if is_init and args else name  # a subclass's own name
+                accepted = f"valid keywords: {listed}" if listed else "it takes no keyword arguments"
                 raise TypeError(f"{who}() got unknown keyword argument{plural} {', '.join(map(repr, bad))}"
-                                f"{' (' + hint + ')' if hint else ''}; valid keywords: {listed}")
+                                f"{' (' + hint + ')' if hint else ''}; {accepted}")
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -828,128 +828,171 @@ def _cmd_chern(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tntopo`` parser: one ``_add_<command>`` function per subcommand, shared flags as parents."""
     from ._version import __version__
 
     p = argparse.ArgumentParser(
         prog="tntopo",
-        description="Real-space winding numbers of 1D chiral chains, as tensor networks, and a study of learning them.",
+        description="Real-space topological invariants (winding numbers of 1D chiral chains, Chern numbers of 2D "
+                    "lattices) as tensor networks, and a study of learning them.",
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"tntopo {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    shared = _SharedFlags()
+    for add in (_add_winding, _add_phase_diagram, _add_generate, _add_train, _add_evaluate, _add_reproduce,
+                _add_bench, _add_chern):
+        add(sub, shared)
+    return p
 
+
+def _flags() -> argparse.ArgumentParser:
+    """An empty parser to collect flags in, for ``parents=`` (no ``-h`` of its own)."""
+    return argparse.ArgumentParser(add_help=False)
+
+
+class _SharedFlags:
+    """Flags that several subcommands take word for word, each defined once (argparse ``parents=``)."""
+
+    def __init__(self) -> None:
+        self.quiet = _flags()  # phase-diagram, generate, train
+        self.quiet.add_argument("--quiet", action="store_true", help="no progress bar")
+        self.executor = _flags()  # phase-diagram, generate
+        self.executor.add_argument(
+            "--executor", metavar="EXECUTOR", default=None,
+            help="serial, thread, process (default: a local process pool) or a dask scheduler tcp://host:port")
+        self.disorder_seed = _flags()  # winding, chern
+        self.disorder_seed.add_argument("--seed", metavar="SEED", type=_nonnegative_int, default=0,
+                                        help="disorder seed")
+
+
+def _add_winding(sub, shared: _SharedFlags) -> None:
     from ._typing import Boundary, Method
 
+    own = _flags()
+    own.add_argument("--hoppings", metavar="MAP", required=True,
+                     help="RANGE:AMPLITUDE pairs t_m of <A_n|H|B_{n-m}>, e.g. 0:0.5,1:1.0 (SSH v=0.5, w=1); "
+                          "negative ranges work as -1:1.0,0:0.5; complex values as 1:0.5+0.2j")
+    own.add_argument("--n-cells", metavar="N", type=_positive_int, required=True, help="number of unit cells N")
+    own.add_argument("--method", default="auto", choices=get_args(Method),
+                     help="auto: bloch for clean chains, twisted for disordered rings, dense (local beyond 1500 "
+                          "cells) for open chains; bloch/twisted give exact integers, dense/local the real-space "
+                          "bulk average")
+    own.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chain")
+    own.add_argument("--disorder", metavar="MAP", default=None,
+                     help="bond disorder RANGE:STRENGTH pairs: t_m + W_m*u, u ~ U[-1/2, 1/2], e.g. 0:1.0,1:0.5 "
+                          "(default: clean)")
     w = sub.add_parser("winding", help="winding number of one chain", formatter_class=_HelpFormatter,
+                       parents=[own, shared.disorder_seed],
                        description="Print the winding number of an SSH-family chain and the method that computed "
                                    "it (e.g. 'W = 1  (method: bloch, exact integer)'); --json prints a JSON object.")
-    w.add_argument("--hoppings", metavar="MAP", required=True,
-                   help="RANGE:AMPLITUDE pairs t_m of <A_n|H|B_{n-m}>, e.g. 0:0.5,1:1.0 (SSH v=0.5, w=1); "
-                        "negative ranges work as -1:1.0,0:0.5; complex values as 1:0.5+0.2j")
-    w.add_argument("--n-cells", metavar="N", type=_positive_int, required=True, help="number of unit cells N")
-    w.add_argument("--method", default="auto", choices=get_args(Method),
-                   help="auto: bloch for clean chains, twisted for disordered rings, dense (local beyond 1500 "
-                        "cells) for open chains; bloch/twisted give exact integers, dense/local the real-space "
-                        "bulk average")
-    w.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chain")
-    w.add_argument("--disorder", metavar="MAP", default=None,
-                   help="bond disorder RANGE:STRENGTH pairs: t_m + W_m*u, u ~ U[-1/2, 1/2], e.g. 0:1.0,1:0.5 "
-                        "(default: clean)")
-    w.add_argument("--seed", metavar="SEED", type=_nonnegative_int, default=0, help="disorder seed")
     w.add_argument("--json", action="store_true",
                    help="print a JSON object (winding_number, method, exact_integer, gapless, ...) for scripts")
     w.add_argument("--quiet", action="store_true", help="no progress bar (shown by --method local on long chains)")
     w.set_defaults(func=_cmd_winding)
 
+
+def _add_phase_diagram(sub, shared: _SharedFlags) -> None:
+    from ._typing import Boundary, Method
+
+    grid = _flags()
+    grid.add_argument("--x", metavar="GRID", default="0:2:21", help="x grid: START:STOP:NUM (inclusive) or values 0.5,1,1.5")
+    grid.add_argument("--y", metavar="GRID", default="0:5:21", help="y grid: START:STOP:NUM (inclusive) or values 0.5,1,1.5")
+    grid.add_argument("--x-param", metavar="NAME", default="t0",
+                      help="x parameter: t<m> (hopping of a range m of --hoppings), W<m> (disorder of a range of "
+                           "--disorder) or W (scales the --disorder ratios)")
+    grid.add_argument("--y-param", metavar="NAME", default="W", help="y parameter: t<m>, W<m> or W, as --x-param")
+    grid.add_argument("--hoppings", metavar="MAP", default="0:1.0,1:1.0", help="base hoppings RANGE:AMPLITUDE (the grid overrides its t<m>)")
+    grid.add_argument("--disorder", metavar="MAP", default="0:1.0,1:0.5",
+                      help="disorder ratios RANGE:STRENGTH, scaled by W (Mondragon-Shem et al. 2014: 0:1.0,1:0.5)")
+    grid.add_argument("--n-cells", metavar="N", type=_positive_int, default=200, help="cells per chain")
+    grid.add_argument("--n-realizations", metavar="R", type=_positive_int, default=20, help="disorder realizations per grid point")
+    grid.add_argument("--boundary", default="periodic", choices=get_args(Boundary),
+                      help="boundary condition (twisted needs periodic)")
+    grid.add_argument("--method", default="twisted", choices=[m for m in get_args(Method) if m != "bloch"],
+                      help="winding-number route per realization (twisted: exact integer on rings)")
+    grid.add_argument("--seed", metavar="SEED", type=_nonnegative_int, default=0, help="disorder seed (realization r uses (seed, r))")
+    output = _flags()
+    output.add_argument("--workers", metavar="N", type=_positive_int, default=None, help="workers of the local pool (default: one per core)")
+    output.add_argument("--store", metavar="DIR", default=None, help="directory of per-point results (resumes an interrupted run)")
+    output.add_argument("--out", metavar="FIGURE", default=None, help="write the figure here (.png, .pdf, .svg...)")
+    output.add_argument("--data", metavar="JSON", default=None, help="write the diagram as JSON here")
+    output.add_argument("--quick", action="store_true", help="at most 60 cells and 4 realizations (a smoke test)")
     pdp = sub.add_parser(
         "phase-diagram", help="disorder-averaged winding number over two parameters", formatter_class=_HelpFormatter,
+        parents=[grid, shared.executor, output, shared.quiet],
         description="Average the winding number over disorder realizations on a grid of two parameters "
                     "(default: intracell hopping t0 against disorder strength W with disorder {0: W, 1: W/2}) "
                     "and plot it with the exact boundary of the disordered SSH chain. Pass --out (figure), "
                     "--data (JSON) and/or --store (per-point results, resumable); without any of them nothing "
                     "would be kept, so the command refuses to start.")
-    pdp.add_argument("--x", metavar="GRID", default="0:2:21", help="x grid: START:STOP:NUM (inclusive) or values 0.5,1,1.5")
-    pdp.add_argument("--y", metavar="GRID", default="0:5:21", help="y grid: START:STOP:NUM (inclusive) or values 0.5,1,1.5")
-    pdp.add_argument("--x-param", metavar="NAME", default="t0",
-                     help="x parameter: t<m> (hopping of a range m of --hoppings), W<m> (disorder of a range of "
-                          "--disorder) or W (scales the --disorder ratios)")
-    pdp.add_argument("--y-param", metavar="NAME", default="W", help="y parameter: t<m>, W<m> or W, as --x-param")
-    pdp.add_argument("--hoppings", metavar="MAP", default="0:1.0,1:1.0", help="base hoppings RANGE:AMPLITUDE (the grid overrides its t<m>)")
-    pdp.add_argument("--disorder", metavar="MAP", default="0:1.0,1:0.5",
-                     help="disorder ratios RANGE:STRENGTH, scaled by W (Mondragon-Shem et al. 2014: 0:1.0,1:0.5)")
-    pdp.add_argument("--n-cells", metavar="N", type=_positive_int, default=200, help="cells per chain")
-    pdp.add_argument("--n-realizations", metavar="R", type=_positive_int, default=20, help="disorder realizations per grid point")
-    pdp.add_argument("--boundary", default="periodic", choices=get_args(Boundary),
-                     help="boundary condition (twisted needs periodic)")
-    pdp.add_argument("--method", default="twisted", choices=[m for m in get_args(Method) if m != "bloch"],
-                     help="winding-number route per realization (twisted: exact integer on rings)")
-    pdp.add_argument("--seed", metavar="SEED", type=_nonnegative_int, default=0, help="disorder seed (realization r uses (seed, r))")
-    pdp.add_argument("--executor", metavar="EXECUTOR", default=None,
-                     help="serial, thread, process (default: a local process pool) or a dask scheduler tcp://host:port")
-    pdp.add_argument("--workers", metavar="N", type=_positive_int, default=None, help="workers of the local pool (default: one per core)")
-    pdp.add_argument("--store", metavar="DIR", default=None, help="directory of per-point results (resumes an interrupted run)")
-    pdp.add_argument("--out", metavar="FIGURE", default=None, help="write the figure here (.png, .pdf, .svg...)")
-    pdp.add_argument("--data", metavar="JSON", default=None, help="write the diagram as JSON here")
-    pdp.add_argument("--quick", action="store_true", help="at most 60 cells and 4 realizations (a smoke test)")
-    pdp.add_argument("--quiet", action="store_true", help="no progress bar")
     pdp.set_defaults(func=_cmd_phase_diagram)
 
+
+def _add_generate(sub, shared: _SharedFlags) -> None:
+    from ._typing import Boundary, DType
+
+    own = _flags()
+    own.add_argument("path", metavar="PATH", help="dataset directory (created)")
+    own.add_argument("--n-samples", type=_positive_int, required=True, help="number of chains")
+    own.add_argument("--n-cells", type=_positive_int, default=20, help="unit cells N per chain (at least 4)")
+    own.add_argument("--ranges", default="0,1", help="hopping ranges m with random amplitudes t_m (0,1: SSH)")
+    own.add_argument("--windings", default="balanced",
+                     help="winding sectors filled in turn: 'balanced' (every winding between the lowest and highest "
+                          "range), 'none' (no balancing), or a list such as 0,1 (each within the ranges)")
+    own.add_argument("--disorder", default=None,
+                     help="disorder strengths W (levels {0: W, 1: W/2}), e.g. 0,0.5,1; or one level RANGE:STRENGTH "
+                          "pairs 0:1.0,1:0.5 (default: clean)")
+    own.add_argument("--amplitude", type=_positive_float, default=1.0, help="scale of the random hopping amplitudes")
+    own.add_argument("--complex", action="store_true", help="complex hopping amplitudes")
+    own.add_argument("--min-gap", type=_nonnegative_float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
+    own.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chains")
+    own.add_argument("--features", default="wavefunctions",
+                     help="stored features, comma-separated: wavefunctions, densities, hamiltonian (others are "
+                          "computed on reading)")
+    own.add_argument("--shard-size", type=_positive_int, default=1000,
+                     help="samples per shard (the unit of parallel work and of resuming)")
+    own.add_argument("--seed", type=_nonnegative_int, default=0, help="master seed (shard k uses (seed, k))")
+    own.add_argument("--dtype", default="float64", choices=list(get_args(DType)), help="storage dtype of the features")
+    overwrite = _flags()
+    overwrite.add_argument("--overwrite", action="store_true", help="replace a dataset generated with other parameters")
     g = sub.add_parser("generate", help="generate a dataset (HDF5 shards)", formatter_class=_HelpFormatter,
+                       parents=[own, shared.executor, overwrite, shared.quiet],
                        description="Sample chains, compute features and winding labels (label: exact integer "
                                    "winding; w_real: real-space value; exact: independent exact route), write HDF5 "
                                    "shards. All settings are checked before anything is written; an interrupted "
                                    "run resumes (complete shards are kept) and Ctrl-C writes no further shard.")
-    g.add_argument("path", metavar="PATH", help="dataset directory (created)")
-    g.add_argument("--n-samples", type=_positive_int, required=True, help="number of chains")
-    g.add_argument("--n-cells", type=_positive_int, default=20, help="unit cells N per chain (at least 4)")
-    g.add_argument("--ranges", default="0,1", help="hopping ranges m with random amplitudes t_m (0,1: SSH)")
-    g.add_argument("--windings", default="balanced",
-                   help="winding sectors filled in turn: 'balanced' (every winding between the lowest and highest "
-                        "range), 'none' (no balancing), or a list such as 0,1 (each within the ranges)")
-    g.add_argument("--disorder", default=None,
-                   help="disorder strengths W (levels {0: W, 1: W/2}), e.g. 0,0.5,1; or one level RANGE:STRENGTH "
-                        "pairs 0:1.0,1:0.5 (default: clean)")
-    g.add_argument("--amplitude", type=_positive_float, default=1.0, help="scale of the random hopping amplitudes")
-    g.add_argument("--complex", action="store_true", help="complex hopping amplitudes")
-    g.add_argument("--min-gap", type=_nonnegative_float, default=0.05, help="minimum clean Bloch gap of a sampled chain")
-    g.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary condition of the chains")
-    g.add_argument("--features", default="wavefunctions",
-                   help="stored features, comma-separated: wavefunctions, densities, hamiltonian (others are "
-                        "computed on reading)")
-    g.add_argument("--shard-size", type=_positive_int, default=1000,
-                   help="samples per shard (the unit of parallel work and of resuming)")
-    g.add_argument("--seed", type=_nonnegative_int, default=0, help="master seed (shard k uses (seed, k))")
-    g.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="storage dtype of the features")
-    g.add_argument("--executor", default=None,
-                   help="serial, thread, process (default: a local process pool) or a dask scheduler tcp://host:port")
-    g.add_argument("--overwrite", action="store_true", help="replace a dataset generated with other parameters")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
+
+def _add_train(sub, shared: _SharedFlags) -> None:
+    own = _flags()
+    own.add_argument("data", help="dataset directory (from `tntopo generate`)")
+    own.add_argument("--val", default=None, help="validation dataset directory (default: split off --val-fraction)")
+    own.add_argument("--val-fraction", type=float, default=0.2, help="fraction of DATA held out for validation")
+    _add_model_args(own)
+    own.add_argument("--epochs", type=_positive_int, default=50, help="training epochs")
+    own.add_argument("--batch-size", type=_positive_int, default=128, help="samples per optimizer step")
+    own.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
+    own.add_argument("--loss", default="mse", choices=_LazyChoices(_losses), metavar="LOSS",
+                     help="mse/huber/l1: regress the winding number; cross_entropy: classify it over --classes")
+    own.add_argument("--classes", default=None,
+                     help="winding classes of a cross_entropy classifier, e.g. -1,0,1,2 (default: the labels of DATA)")
+    own.add_argument("--patience", type=_positive_int, default=None,
+                     help="stop after this many epochs without validation improvement (default: no early stopping)")
+    own.add_argument("--checkpoint", default=None,
+                     help="checkpoint file, written after every epoch; an existing one is resumed")
+    own.add_argument("--out", default=None, help="save the trained model to this file (e.g. model.pt)")
     t = sub.add_parser("train", help="train a model on a dataset", formatter_class=_HelpFormatter,
+                       parents=[own, shared.quiet],
                        description="Train a model to predict the winding number and print validation metrics. "
                                    "--out and --checkpoint are checked (and write-probed) before training; the saved "
                                    "model records its name and options, the features, chain length and target it "
                                    "was trained on, and the tntopo version.")
-    t.add_argument("data", help="dataset directory (from `tntopo generate`)")
-    t.add_argument("--val", default=None, help="validation dataset directory (default: split off --val-fraction)")
-    t.add_argument("--val-fraction", type=float, default=0.2, help="fraction of DATA held out for validation")
-    _add_model_args(t)
-    t.add_argument("--epochs", type=_positive_int, default=50, help="training epochs")
-    t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per optimizer step")
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
-    t.add_argument("--loss", default="mse", choices=_LazyChoices(_losses), metavar="LOSS",
-                   help="mse/huber/l1: regress the winding number; cross_entropy: classify it over --classes")
-    t.add_argument("--classes", default=None,
-                   help="winding classes of a cross_entropy classifier, e.g. -1,0,1,2 (default: the labels of DATA)")
-    t.add_argument("--patience", type=_positive_int, default=None,
-                   help="stop after this many epochs without validation improvement (default: no early stopping)")
-    t.add_argument("--checkpoint", default=None,
-                   help="checkpoint file, written after every epoch; an existing one is resumed")
-    t.add_argument("--out", default=None, help="save the trained model to this file (e.g. model.pt)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub, shared: _SharedFlags) -> None:
     e = sub.add_parser("evaluate", help="evaluate a model on a dataset", formatter_class=_HelpFormatter,
                        description="Accuracy and errors of a saved model (--model-file: a model from `tntopo train "
                                    "--out` or a training checkpoint) or of the exact TopoNet (--model toponet_exact). "
@@ -966,6 +1009,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lazy", action="store_true", help="read samples from disk instead of loading the dataset")
     e.set_defaults(func=_cmd_evaluate)
 
+
+def _add_reproduce(sub, shared: _SharedFlags) -> None:
     r = sub.add_parser("reproduce", help="run the whole learning study (results.json, results.md, figures)",
                        formatter_class=_HelpFormatter,
                        description="Train and evaluate TopoNet and conventional networks (each as a regressor "
@@ -990,6 +1035,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_reproduce)
 
+
+def _add_bench(sub, shared: _SharedFlags) -> None:
     b = sub.add_parser("bench", help="run the benchmark scripts (benchmarks/*.py)", formatter_class=_HelpFormatter,
                        description="Run one benchmark script of benchmarks/ (by name, e.g. learning) or all of them.")
     b.add_argument("name", nargs="?", default=None, help="benchmark name (e.g. learning for bench_learning.py); all if omitted")
@@ -997,22 +1044,27 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     b.set_defaults(func=_cmd_bench)
 
+
+def _add_chern(sub, shared: _SharedFlags) -> None:
+    from ._typing import Boundary
+
+    own = _flags()
+    own.add_argument("--model", default="qwz", choices=_LazyChoices(_lattice_models), metavar="MODEL",
+                     help=_LazyHelp(lambda: f"lattice model: {', '.join(_lattice_models())}"))
+    own.add_argument("--m", type=float, default=None, help="QWZ mass m (default 1.0); C = sign(m) for 0 < |m| < 2")
+    own.add_argument("--t1", type=float, default=None, help="Haldane nearest-neighbour hopping (default 1.0)")
+    own.add_argument("--t2", type=float, default=None, help="Haldane second-neighbour hopping (default 0.2)")
+    own.add_argument("--phi", type=float, default=None, help="Haldane flux phase phi in radians (default pi/2)")
+    own.add_argument("--M", type=float, default=None, help="Haldane sublattice mass (default 0.0)")
+    own.add_argument("--shape", default="40,40", help="LX,LY cells")
+    own.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary on both axes")
+    own.add_argument("--disorder", type=float, default=None,
+                     help="Anderson disorder W: on-site W*u, u ~ U[-1/2, 1/2] per site (default: clean)")
     ch = sub.add_parser("chern", help="Chern number of a 2D lattice (QWZ or Haldane)", formatter_class=_HelpFormatter,
+                        parents=[own, shared.disorder_seed],
                         description="Print the Chern number of a QWZ or Haldane lattice and the method that "
                                     "computed it (e.g. 'C = 1  (method: fhs, exact integer)'); --json prints a "
                                     "JSON object.")
-    ch.add_argument("--model", default="qwz", choices=_LazyChoices(_lattice_models), metavar="MODEL",
-                    help=_LazyHelp(lambda: f"lattice model: {', '.join(_lattice_models())}"))
-    ch.add_argument("--m", type=float, default=None, help="QWZ mass m (default 1.0); C = sign(m) for 0 < |m| < 2")
-    ch.add_argument("--t1", type=float, default=None, help="Haldane nearest-neighbour hopping (default 1.0)")
-    ch.add_argument("--t2", type=float, default=None, help="Haldane second-neighbour hopping (default 0.2)")
-    ch.add_argument("--phi", type=float, default=None, help="Haldane flux phase phi in radians (default pi/2)")
-    ch.add_argument("--M", type=float, default=None, help="Haldane sublattice mass (default 0.0)")
-    ch.add_argument("--shape", default="40,40", help="LX,LY cells")
-    ch.add_argument("--boundary", default="open", choices=get_args(Boundary), help="boundary on both axes")
-    ch.add_argument("--disorder", type=float, default=None,
-                    help="Anderson disorder W: on-site W*u, u ~ U[-1/2, 1/2] per site (default: clean)")
-    ch.add_argument("--seed", type=_nonnegative_int, default=0, help="disorder seed")
     ch.add_argument("--method", default="auto", choices=_LazyChoices(_chern_methods), metavar="METHOD",
                     help="one of auto, fhs, bott, marker, local (the ChernMethod literal of tntopo.invariants.chern). "
                          "auto: fhs for clean lattices, bott for disordered periodic ones, marker (local above "
@@ -1021,7 +1073,6 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--fermi-level", type=float, default=0.0, help="states below it are occupied")
     ch.add_argument("--json", action="store_true", help="print a JSON object (chern_number, method, ...)")
     ch.set_defaults(func=_cmd_chern)
-    return p
 
 
 def _one_line(text: str) -> str:

@@ -94,8 +94,12 @@ START_METHODS: Tuple[str, ...] = ("forkserver", "spawn")
 WATCHDOG_INTERVAL_S = 0.5
 
 
+@strict_keywords
 class SerialExecutor(Executor):
     """An :class:`~concurrent.futures.Executor` that runs each task at submission, in this process."""
+
+    def __init__(self) -> None:  # explicit, so that a stray keyword gets the strict message
+        super().__init__()
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         """Run ``fn(*args, **kwargs)`` now; return a finished Future with its result or error."""
@@ -247,6 +251,7 @@ def _unraisable_hook(old):
     return hook
 
 
+@strict_keywords
 @contextmanager
 def interruptible(*, force_exit_after: Optional[float] = None,
                   message: Union[str, Callable[[int], str]] = "interrupted") -> Iterator[None]:
@@ -514,6 +519,7 @@ def get_executor(
         ex.shutdown(wait=True)
 
 
+@strict_keywords
 def task_seed(seed: int, *key: int) -> "np.random.SeedSequence":
     """Seed of one task: ``SeedSequence(seed, spawn_key=key)``; independent of scheduling."""
     import numpy as np  # here: the command imports this module before it knows it needs NumPy
@@ -521,6 +527,7 @@ def task_seed(seed: int, *key: int) -> "np.random.SeedSequence":
     return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
 
 
+@strict_keywords
 class TaskFailure:
     """Stands in the results of :func:`map_tasks` for a task that raised."""
 

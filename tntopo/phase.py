@@ -29,8 +29,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._typing import strict_keywords
-from .invariants.winding.ensemble import SweepResult, disorder_sweep
+from ._typing import Boundary, Method, check_option, strict_keywords
+from .invariants.winding.ensemble import SweepResult, _route_options, disorder_sweep
 
 __all__ = [
     "expected_log_abs",
@@ -162,6 +162,7 @@ def _grid(values, name) -> np.ndarray:
     return v
 
 
+@strict_keywords
 @dataclass
 class PhaseDiagram:
     """A two-parameter phase diagram of the disorder-averaged winding number.
@@ -288,8 +289,8 @@ def phase_diagram(
     disorder: Optional[Mapping[int, float]] = None,
     n_cells: int = 200,
     n_realizations: int = 20,
-    boundary: str = "periodic",
-    method: str = "twisted",
+    boundary: Boundary = "periodic",
+    method: Method = "twisted",
     seed: int = 0,
     common_random_numbers: bool = True,
     executor=None,
@@ -350,6 +351,9 @@ def phase_diagram(
     >>> pd = phase_diagram(np.linspace(0, 2, 5), [0.0, 2.5], n_cells=100, n_realizations=4,
     ...                    executor="serial", progress=False)  # doctest: +SKIP
     """
+    check_option("method", method, Method)
+    check_option("boundary", boundary, Boundary)
+    _route_options(method, "phase_diagram", region, buffer, core, tol, max_buffer, check)
     xs, ys = _grid(x, "x"), _grid(y, "y")
     if x_param == y_param:
         raise ValueError(f"x_param and y_param are both {x_param!r}; choose two different parameters")
@@ -379,6 +383,7 @@ def phase_diagram(
     )
 
 
+@strict_keywords
 def point_seed(seed: int, i: int) -> int:
     """Master seed of grid point ``i`` when realizations are independent per point.
 

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 
+from ._typing import strict_keywords
+
 __all__ = [
     "plot_phase_diagram",
     "plot_local_marker",
@@ -56,6 +58,7 @@ MODEL_NAMES = {
 HEAD_NAMES = {"ce": "classifier", "mse": "regression"}
 
 
+@strict_keywords
 def display_name(model: str) -> str:
     """Readable name of a model key for figures.
 
@@ -86,6 +89,7 @@ def _number(v) -> str:
     return f"{v.real:g} {'+' if v.imag >= 0 else '-'} {abs(v.imag):g}i"
 
 
+@strict_keywords
 def hoppings_label(hoppings, disorder=None) -> str:
     """Mathtext of hoppings (and disorder) for a legend: ``{0: 0.5, 1: 1}`` -> ``$t_0 = 0.5,\\ t_1 = 1$``.
 
@@ -113,6 +117,7 @@ def _unit(result) -> str:
     return ""
 
 
+@strict_keywords
 def param_label(name: str, unit: str = "") -> str:
     """Axis label of a phase-diagram parameter (``"t0"``, ``"W1"``, ``"W"``) in mathtext."""
     import re
@@ -137,6 +142,7 @@ _MATH = re.compile(r"(?<!\\)\$.*?(?<!\\)\$")
 _REPR = re.compile(r"[{}\[\]'\"]|\bnp\.|\barray\(|\bdtype\b|\bobject at 0x|\b(None|True|False)\b|\w+=\S")
 
 
+@strict_keywords
 def looks_like_repr(text: str) -> bool:
     """Whether a legend entry looks like a Python repr (``{0: 0.5, 1: 1}``, ``'a'``, ``np.float64(...)``).
 
@@ -185,6 +191,7 @@ def _has_spread(ax) -> bool:
             or any(isinstance(c, (PolyCollection, LineCollection)) for c in ax.collections))
 
 
+@strict_keywords
 def figure_problems(fig) -> list:
     """What keeps a figure from being publishable, as a list of sentences (empty: none found).
 
@@ -242,6 +249,7 @@ def figure_problems(fig) -> list:
     return problems
 
 
+@strict_keywords
 def integer_axis(axis) -> None:
     """Put integer ticks only on ``axis`` (``ax.xaxis``/``ax.yaxis``): cell and site indices."""
     from matplotlib.ticker import MaxNLocator
@@ -249,6 +257,7 @@ def integer_axis(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
+@strict_keywords
 def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool = True, cmap: str = "viridis",
                        mark=None, title=None):
     """Disorder-averaged winding number over two parameters, with the analytic boundary.
@@ -311,6 +320,7 @@ def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool
     return fig
 
 
+@strict_keywords
 def plot_local_marker(markers, cells=None, ax=None, *, winding=None, label=None, clip=None, marker=None,
                       markersize=None, color=None):
     """Local winding marker ``w(n)`` along a chain (e.g. from ``local_winding_marker``).
@@ -423,6 +433,24 @@ def _curve(d):
     return np.array(W), np.array(a)
 
 
+def _seed_band(per_seed, W):
+    """``mean -/+ standard error`` over seeds at disorder strengths ``W`` of a ``{W: [value per seed]}``
+    dict (string keys; ``"n/a"`` or None entries skipped), or ``(None, None)`` where fewer than two
+    seeds were measured at some ``W``."""
+    if not per_seed:
+        return None, None
+    by_w = {float(k): [x for x in (_num(v) for v in (vals or [])) if np.isfinite(x)] for k, vals in per_seed.items()}
+    lo, hi = [], []
+    for w in W:
+        vals = by_w.get(float(w), [])
+        if len(vals) < 2:
+            return None, None
+        m, se = float(np.mean(vals)), float(np.std(vals, ddof=1) / np.sqrt(len(vals)))
+        lo.append(m - se)
+        hi.append(m + se)
+    return np.array(lo), np.array(hi)
+
+
 def _panels(ax, n, figsize, **kw):
     """``n`` axes: from ``ax`` (one Axes or a sequence) or a new one-row figure."""
     import matplotlib.pyplot as plt
@@ -451,6 +479,7 @@ def _disorder_family(results) -> str:
     return rf"bond disorder $W_0 = {w0}$, $W_1 = {w1}$"
 
 
+@strict_keywords
 def plot_disorder_accuracy(results, ax=None):
     """Accuracy against the phase label vs disorder strength, one panel per chain length.
 
@@ -487,7 +516,8 @@ def plot_disorder_accuracy(results, ax=None):
     if not lengths:
         raise ValueError("results hold no disorder section")
     models = results.get("models") or {}
-    fig, axs = _panels(ax, len(lengths), (3.6 * len(lengths) + 3.4, 3.8), sharey=True)
+    fig, axs = _panels(ax, len(lengths), (3.6 * len(lengths) + 3.4, max(3.8, 0.6 + 0.2 * (len(models) + 4))),
+                       sharey=True)
     colors = _base_colors(models)
     family = _disorder_family(results)
     handles = {}
@@ -507,6 +537,10 @@ def plot_disorder_accuracy(results, ax=None):
                 continue
             c, ls = _row_style(m, models.get(m), colors)
             keep(a.plot(W[ok], acc[ok], marker="o", ms=4, ls=ls, color=c, lw=1.2, label=display_name(m)))
+            lo, hi = _seed_band((((models.get(m) or {}).get("per_seed") or {}).get("disorder_accuracy") or {}).get(str(N)),
+                                W[ok])
+            if lo is not None:
+                a.fill_between(W[ok], lo, hi, color=c, alpha=0.15, lw=0)
         for key, style, label in (
             ("estimator_accuracy", dict(color="k", ls="-", lw=2.8), "bond estimator (best the input allows)"),
             ("majority_accuracy", dict(color="0.5", ls=":", lw=1.8), "majority guess"),
@@ -520,7 +554,7 @@ def plot_disorder_accuracy(results, ax=None):
         keep([a.axvspan(*TAI_WINDOW, color="0.9", zorder=0, label="topological Anderson insulator window")])
         a.set_title(f"{N}-cell chains")
         a.set_xlabel(r"disorder strength $W / t_1$" + (f"  ({family})" if family and len(lengths) == 1 else ""))
-        a.set_ylabel("accuracy against the phase label")
+        a.set_ylabel("accuracy against the phase label\n(seed mean, band \u00b1 1 s.e.)")
         a.set_ylim(-0.02, 1.02)
     if family and len(lengths) > 1:
         fig.suptitle(f"disorder strength $W$: {family}", fontsize="medium")
@@ -529,6 +563,7 @@ def plot_disorder_accuracy(results, ax=None):
     return fig
 
 
+@strict_keywords
 def plot_trainability(results, ax=None):
     """Whether each model learns the invariant (left) and its test accuracy (right), per row.
 
@@ -645,6 +680,7 @@ def _init_label(name: str) -> str:
     return head.replace("_", " ") + ("\n(" + ", ".join(parts) + ")" if parts else "")
 
 
+@strict_keywords
 def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
     """Map of ``learns_invariant`` over chain length (rows) and initialization (columns).
 
@@ -724,6 +760,7 @@ def plot_trainability_map(results, ax=None, *, cmap: str = "viridis"):
     return fig
 
 
+@strict_keywords
 def plot_landscape(results, ax=None):
     """Loss landscape of the TopoNet: where training ends (left) and gradients at initialization (right).
 
@@ -801,6 +838,7 @@ def plot_landscape(results, ax=None):
     return fig
 
 
+@strict_keywords
 def plot_pruning(results, ax=None):
     """Accuracy of the SVD-pruned shallow network vs rank (left) and its singular values (right).
 
@@ -844,6 +882,7 @@ def plot_pruning(results, ax=None):
     return fig
 
 
+@strict_keywords
 def plot_toponet_weights(results, ax=None, *, models=None):
     """Learned TopoNet weights next to the exact ones: state weights s, kernel X, window R.
 
@@ -894,6 +933,7 @@ def plot_toponet_weights(results, ax=None, *, models=None):
     return fig
 
 
+@strict_keywords
 def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     """Validation accuracy (or ``key="train_loss"``) per epoch: mean over seeds, min-max band.
 
@@ -929,6 +969,7 @@ def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     return fig
 
 
+@strict_keywords
 def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", colorbar: bool = True,
                       title=None, positions=None):
     """Map of the local Chern marker ``c(x, y)`` (from :func:`tntopo.local_chern_marker`).
@@ -978,6 +1019,7 @@ def plot_chern_marker(marker, ax=None, *, vmax=None, cmap: str = "RdBu_r", color
     return fig
 
 
+@strict_keywords
 def plot_chern_phase_diagram(result, ax=None, *, colorbar: bool = True, cmap: str = "RdBu_r", clean_lines: bool = True):
     """Disorder-averaged Chern number of QWZ over ``(m, W)`` (from
     :func:`tntopo.invariants.chern.ensemble.chern_phase_diagram`).

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Union
 import numpy as np
 import torch
 
+from .._typing import strict_keywords
 from .features import FEATURES, compute_features
 from .generate import CorruptDatasetError, make_arrays, open_shard, read_meta
 
@@ -64,8 +65,11 @@ class ArrayDataset(torch.utils.data.Dataset):
             raise ValueError(f"features and targets differ in length ({len(self.x)} vs {len(self.y)})")
         self.extras: Dict[str, np.ndarray] = {k: np.asarray(v) for k, v in extras.items() if v is not None}
         for k, v in self.extras.items():
-            if len(v) != len(self.x):
-                raise ValueError(f"extra array {k!r} has length {len(v)}, expected {len(self.x)}")
+            if v.ndim == 0 or len(v) != len(self.x):
+                got = "a scalar" if v.ndim == 0 else f"length {len(v)}"
+                raise ValueError(f"extra array {k!r} has {got}, expected one entry per sample ({len(self.x)}); "
+                                 "keyword arguments of ArrayDataset beyond features= and target= are per-sample "
+                                 "arrays")
 
     @property
     def tensors(self):
@@ -136,6 +140,7 @@ def make_dataset(n_samples: int, n_cells: int = 20, *, features: str = "wavefunc
     return _from_arrays(arrays, features, target, dtype)
 
 
+@strict_keywords
 class TopoDataset(torch.utils.data.Dataset):
     """A dataset written by :func:`tntopo.data.generate`, read lazily from its HDF5 shards.
 

@@ -41,6 +41,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from .._typing import check_option, strict_keywords
 from .features import grouped_levels, spectra
 from .generate import CorruptDatasetError, check_format, register_format
 
@@ -57,6 +58,7 @@ register_format(KIND, EVALSETS_FORMAT_VERSION)
 _KEYS = {"train": 1, "val": 2, "test": 3, "size": 4, "unseen": 5}
 
 
+@strict_keywords
 @dataclass
 class EvalSet:
     """One evaluation set: features ``x``, exact integer windings ``label``, real-space values ``w_real``.
@@ -85,8 +87,7 @@ class EvalSet:
         """An :class:`~tntopo.data.ArrayDataset` (float32 features, float32 targets) for :func:`tntopo.nn.train`."""
         from .dataset import ArrayDataset
 
-        if target not in ("label", "w_real"):
-            raise ValueError(f"unknown target {target!r}; choose one of 'label', 'w_real'")
+        check_option("target", target, ("label", "w_real"))
         y = getattr(self, target).astype(np.float32)
         return ArrayDataset(self.x, y, features="wavefunctions", target=target, label=self.label, w_real=self.w_real)
 
@@ -113,6 +114,7 @@ def _clean_set(cfg, key: str, n: int, n_cells: int, windings):
                    aux={"near_degenerate": grouped_levels(E)}), E
 
 
+@strict_keywords
 def ablate_fixed(x: np.ndarray, n_states: int = 2) -> np.ndarray:
     """Zero the ``n_states`` mid-spectrum columns of every sample (the same columns, whatever its winding).
 
@@ -137,6 +139,7 @@ def ablate_fixed(x: np.ndarray, n_states: int = 2) -> np.ndarray:
     return out
 
 
+@strict_keywords
 def ablate_in_gap(x: np.ndarray, energies: np.ndarray, threshold: float) -> np.ndarray:
     """The first edition's ablation: zero the columns of states with ``|E| < threshold``.
 
@@ -150,6 +153,7 @@ def ablate_in_gap(x: np.ndarray, energies: np.ndarray, threshold: float) -> np.n
     return out
 
 
+@strict_keywords
 def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
     """All evaluation sets (see the module docstring), deterministic in ``cfg.seed``.
 
@@ -188,6 +192,7 @@ def build_eval_sets(cfg, progress: bool = False) -> Dict[str, EvalSet]:
 _FIELDS = ("x", "label", "w_real", "removed")
 
 
+@strict_keywords
 def save_eval_sets(sets: Dict[str, EvalSet], path) -> None:
     """Write the sets to one HDF5 file atomically (one group per set)."""
     import h5py
@@ -216,6 +221,7 @@ def save_eval_sets(sets: Dict[str, EvalSet], path) -> None:
             f.attrs["complete"] = True
 
 
+@strict_keywords
 def load_eval_sets(path) -> Dict[str, EvalSet]:
     """Read sets written by :func:`save_eval_sets` (format version checked)."""
     import h5py

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from .._typing import DType, check_option, strict_keywords
 from .features import FEATURES, compute_features
 
 __all__ = ["generate", "write_dataset", "make_arrays", "read_arrays", "NO_EXACT", "CorruptDatasetError", "UnknownFormatError",
@@ -63,6 +64,7 @@ class UnknownFormatError(CorruptDatasetError):
 _FORMATS: Dict[str, Union[int, str]] = {KIND: FORMAT_VERSION, "lattice2d": "tntopo.data.lattice2d"}
 
 
+@strict_keywords
 def register_format(kind: str, version: int) -> None:
     """Declare that datasets of ``kind`` (``meta["kind"]``) are read in storage format ``version``."""
     _FORMATS[str(kind)] = int(version)
@@ -150,15 +152,14 @@ def _spec(n_samples, n_cells, ranges, windings, disorder, amplitude, complex_hop
         if bad:
             raise ValueError(f"winding(s) {bad} are unreachable with hopping ranges {ranges}: a chain's winding lies "
                              f"between its lowest and highest range; add those ranges or drop those windings")
-    from .._typing import Boundary, check_option
+    from .._typing import Boundary
 
     check_option("boundary", boundary, Boundary)
     feats = [features] if isinstance(features, str) else list(features)
     bad = [f for f in feats if f not in FEATURES]
     if bad:
         raise ValueError(f"unknown feature(s) {bad}; choose from {set(FEATURES)}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    check_option("dtype", dtype, DType)
     levels = _norm_disorder(disorder)
     if not (np.isfinite(amplitude) and amplitude > 0):
         raise ValueError(f"amplitude must be positive and finite, got {amplitude!r}")
@@ -267,7 +268,8 @@ _DEFAULTS = dict(ranges=(0, 1), windings="balanced", disorder=None, amplitude=1.
 def _defaults(kwargs) -> Dict[str, Any]:
     bad = set(kwargs) - set(_DEFAULTS)
     if bad:
-        raise TypeError(f"unexpected argument(s) {sorted(bad)}; allowed: {sorted(_DEFAULTS)}")
+        raise TypeError(f"got unknown keyword argument{'s' if len(bad) > 1 else ''} "
+                        f"{', '.join(map(repr, sorted(bad)))}; valid keywords: {', '.join(_DEFAULTS)}")
     return {**_DEFAULTS, **kwargs}
 
 
@@ -351,6 +353,7 @@ def _shard_ok(path: Path, spec: Dict[str, Any], *, kind: str = KIND, required: s
         return False
 
 
+@strict_keywords
 def read_meta(path: Union[str, Path]) -> Dict[str, Any]:
     """The ``meta.json`` of a dataset directory, its format version checked (clear errors when missing,
     damaged or of an unknown format)."""
@@ -386,6 +389,7 @@ def _failed_start(root: Path, meta: Dict[str, Any]) -> bool:
     return not meta.get("complete") and not any(root.glob("shard-*.h5"))
 
 
+@strict_keywords
 def generate(
     path: Union[str, Path],
     n_samples: int,
@@ -528,6 +532,7 @@ def _compute_shards(root: Path, spec, compute, shard_kind, format_version, execu
     _raise_failures(res)
 
 
+@strict_keywords
 def read_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """Load a whole dataset (all shards, concatenated) into numpy arrays."""
     meta = read_meta(path)

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .._typing import Boundary, DType, LatticeTarget, check_option, strict_keywords
 from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _check_executor, _shard_len, open_shard,
                        read_meta, write_dataset)
 
@@ -93,14 +94,12 @@ def _lattice_spec(n_samples, shape, model, params, disorder, boundary, features,
     W = _value_or_range("disorder", 0.0 if disorder is None else disorder)
     if min(np.atleast_1d(W)) < 0:
         raise ValueError(f"disorder {disorder!r} must be >= 0")
-    if boundary not in ("open", "periodic"):
-        raise ValueError(f"boundary must be 'open' or 'periodic', got {boundary!r}")
+    check_option("boundary", boundary, Boundary)
     feats = [features] if isinstance(features, str) else list(features)
     badf = [f for f in feats if f not in LATTICE_FEATURES]
     if badf or not feats:
         raise ValueError(f"unknown or no feature(s) {badf}; choose from {set(LATTICE_FEATURES)}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    check_option("dtype", dtype, DType)
     return {
         "kind": KIND, "n_samples": int(n_samples), "shape": [Lx, Ly], "model": model, "params": full,
         "param_names": list(full), "disorder": W, "boundary": boundary, "features": feats,
@@ -188,7 +187,8 @@ _DEFAULTS = dict(model="qwz", params=None, disorder=0.0, boundary="open", featur
 def _with_defaults(kwargs) -> Dict[str, Any]:
     bad = set(kwargs) - set(_DEFAULTS)
     if bad:
-        raise TypeError(f"unexpected argument(s) {sorted(bad)}; allowed: {sorted(_DEFAULTS)}")
+        raise TypeError(f"got unknown keyword argument{'s' if len(bad) > 1 else ''} "
+                        f"{', '.join(map(repr, sorted(bad)))}; valid keywords: {', '.join(_DEFAULTS)}")
     return {**_DEFAULTS, **kwargs}
 
 
@@ -221,6 +221,7 @@ def make_lattice_arrays(n_samples: int, shape: Tuple[int, int] = (8, 8), *, exec
 
 
 # ------------------------------------------------------------------------------- HDF5
+@strict_keywords
 def generate_lattice_dataset(
     path: Union[str, Path],
     n_samples: int,
@@ -286,6 +287,7 @@ def generate_lattice_dataset(
                          rerun="generate_lattice_dataset", executor=executor, progress=progress, overwrite=overwrite)
 
 
+@strict_keywords
 def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """Load a whole 2D dataset (all shards, concatenated) into numpy arrays; the spec is under ``"_spec"``."""
     meta = read_meta(path)
@@ -308,6 +310,7 @@ def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = 
     return arrays
 
 
+@strict_keywords
 def lattice_dataset(arrays: Mapping[str, Any], target: str = "label"):
     """A :class:`tntopo.data.ArrayDataset` of Hamiltonians ``(n, n)`` and ``target`` for :class:`~tntopo.nn.TopoNet2D`.
 
@@ -317,8 +320,7 @@ def lattice_dataset(arrays: Mapping[str, Any], target: str = "label"):
     """
     from .dataset import ArrayDataset
 
-    if target not in ("label", "c_real", "exact"):
-        raise ValueError(f"unknown target {target!r}; choose one of {{'label', 'C', 'exact'}}")
+    check_option("target", target, LatticeTarget)
     if "hamiltonian" not in arrays:
         raise ValueError("the arrays have no 'hamiltonian' feature; generate them with features=('hamiltonian', ...)")
     extras = {k: v for k, v in arrays.items() if k not in ("hamiltonian", "_spec", "states", "energies", target)

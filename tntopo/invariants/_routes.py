@@ -35,6 +35,7 @@ EXACT_ROUTES = {"winding": ("bloch", "twisted"), "chern": ("fhs", "bott")}
 QUANTIZATION_TOL = 0.05
 
 
+@strict_keywords
 @dataclass(frozen=True)
 class Route:
     """The route an invariant is computed by.

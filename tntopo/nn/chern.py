@@ -27,11 +27,13 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from .._typing import strict_keywords
 from .functional import occupied_projector
 
 __all__ = ["local_chern_marker", "chern_number", "bulk_window_2d", "lattice_geometry"]
 
 
+@strict_keywords
 def bulk_window_2d(shape: Tuple[int, int], region=None) -> np.ndarray:
     """Bulk weights ``R[x, y]`` ``(Lx, Ly)``: ``1/|R|`` on the bulk cells, 0 elsewhere.
 
@@ -95,6 +97,7 @@ def _check_shape(shape) -> Tuple[int, int]:
     return int(Lx), int(Ly)
 
 
+@strict_keywords
 def lattice_geometry(shape, n: int, positions=None, n_orb: Optional[int] = None):
     """Per-basis-state coordinates ``(x, y)`` (two ``(n,)`` arrays) and ``n_orb``.
 
@@ -192,6 +195,7 @@ def _marker(H: torch.Tensor, x: np.ndarray, y: np.ndarray, fermi_level: float, c
     return c.reshape(c.shape[:-1] + (shape[0], shape[1], n_orb)).sum(-1)
 
 
+@strict_keywords
 def local_chern_marker(H, shape=None, *, positions=None, n_orb: Optional[int] = None,
                        fermi_level: float = 0.0, cell_area: Optional[float] = None, device=None) -> torch.Tensor:
     """Local Chern marker map of 2D lattices, differentiable with respect to ``H``.
@@ -244,6 +248,7 @@ def local_chern_marker(H, shape=None, *, positions=None, n_orb: Optional[int] = 
     return _marker(H, x, y, float(fermi_level), area, no, shape)
 
 
+@strict_keywords
 def chern_number(H, shape=None, *, region=None, positions=None, n_orb: Optional[int] = None,
                  fermi_level: float = 0.0, cell_area: Optional[float] = None, device=None) -> torch.Tensor:
     """Bulk Chern number ``sum_r R(r) c(r)`` of 2D lattices, differentiable with respect to ``H``.

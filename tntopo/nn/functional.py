@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .._typing import Boundary, check_option, strict_keywords
 from ..invariants.winding.dense import bulk_window, position_kernel
 
 __all__ = ["SignH", "sign_h", "FermiSignH", "sign_hermitian", "occupied_projector", "chiral_hamiltonian",
@@ -72,6 +73,7 @@ def _sign_backward(lam: torch.Tensor, U: torch.Tensor, s: torch.Tensor, G: torch
     return U @ (inner * K.to(inner.dtype)) @ U.mH
 
 
+@strict_keywords
 def sign_h(H: torch.Tensor) -> torch.Tensor:
     """Flat-band Hamiltonian ``sign(H)`` of chiral Hamiltonians ``(2N, 2N)`` or ``(B, 2N, 2N)``."""
     return SignH.apply(H)
@@ -102,11 +104,13 @@ class FermiSignH(torch.autograd.Function):
         return _sign_backward(lam, U, s, G), None
 
 
+@strict_keywords
 def sign_hermitian(H: torch.Tensor, fermi_level: float = 0.0) -> torch.Tensor:
     """``sign(H - E_F)`` of Hermitian ``H`` ``(n, n)`` or ``(B, n, n)``, stable gradient (:class:`FermiSignH`)."""
     return FermiSignH.apply(H, float(fermi_level))
 
 
+@strict_keywords
 def occupied_projector(H: torch.Tensor, fermi_level: float = 0.0) -> torch.Tensor:
     """Projector ``P = (1 - sign(H - E_F)) / 2`` onto the states below ``E_F``, differentiable and stable."""
     S = sign_hermitian(H, fermi_level)
@@ -114,6 +118,7 @@ def occupied_projector(H: torch.Tensor, fermi_level: float = 0.0) -> torch.Tenso
     return (eye - S) / 2
 
 
+@strict_keywords
 def chiral_hamiltonian(h: torch.Tensor) -> torch.Tensor:
     """``H = [[0, h], [h^dagger, 0]]`` for A->B blocks ``(..., N, N)`` (basis A_0..A_{N-1}, B_0..B_{N-1})."""
     z = torch.zeros_like(h)
@@ -122,6 +127,7 @@ def chiral_hamiltonian(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=-2)
 
 
+@strict_keywords
 def check_device(device) -> torch.device:
     """``torch.device(device)``, or a ``ValueError`` if it is malformed or not available here.
 
@@ -148,6 +154,7 @@ def check_device(device) -> torch.device:
     return dev
 
 
+@strict_keywords
 def resolve_device(device) -> Optional[torch.device]:
     """``device=`` of the torch routes as a :class:`torch.device` (None stays None: the input's own).
 
@@ -178,6 +185,7 @@ def _as_tensor(h, device=None) -> torch.Tensor:
     return h
 
 
+@strict_keywords
 def flat_band_block(h: torch.Tensor, *, device=None) -> torch.Tensor:
     """Flat-band A->B block ``Q_AB`` (the polar factor of ``h``), differentiable, ``(..., N, N)``.
 
@@ -204,6 +212,7 @@ def _contract(Q: torch.Tensor, X: torch.Tensor, R: Optional[torch.Tensor]):
     return out.real if out.is_complex() else out
 
 
+@strict_keywords
 def winding_number(h, boundary: str = "open", region=None, *, device=None) -> torch.Tensor:
     """Real-space winding number of A->B hopping blocks, differentiable with respect to ``h``.
 
@@ -233,14 +242,14 @@ def winding_number(h, boundary: str = "open", region=None, *, device=None) -> to
     >>> W = tntopo.nn.functional.winding_number(h)
     >>> W.backward()                        # dW/dh, finite everywhere
     """
-    if boundary not in ("open", "periodic"):
-        raise ValueError(f"unknown boundary {boundary!r}; choose one of {{'open', 'periodic'}}")
+    check_option("boundary", boundary, Boundary)
     h = _as_tensor(h, device)
     Q = flat_band_block(h)
     X, R = _geometry(h.shape[-1], boundary, region, h.dtype, h.device)
     return _contract(Q, X, R)
 
 
+@strict_keywords
 def local_markers(h, boundary: str = "open", *, device=None) -> torch.Tensor:
     """Local markers ``w(n)`` of every A cell, ``(N,)`` or ``(B, N)``, differentiable (``device`` as in
     :func:`winding_number`)."""

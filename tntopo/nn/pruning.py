@@ -6,6 +6,8 @@ import copy
 import torch
 from torch import nn
 
+from .._typing import strict_keywords
+
 __all__ = ["prune_svd", "first_layer", "singular_values"]
 
 
@@ -20,11 +22,13 @@ def first_layer(model: nn.Module) -> nn.Linear:
     raise ValueError(f"{type(model).__name__} has no nn.Linear layer to prune; use ShallowNet or MLP")
 
 
+@strict_keywords
 def singular_values(model: nn.Module) -> torch.Tensor:
     """Singular values (descending) of the first linear layer's weight matrix."""
     return torch.linalg.svdvals(first_layer(model).weight.detach())
 
 
+@strict_keywords
 def prune_svd(model: nn.Module, rank: int, inplace: bool = False) -> nn.Module:
     """Truncate the first linear layer to its ``rank`` largest singular components.
 

@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, Literal, Mapping, Optional, Sequence, Tu
 import torch
 from torch import nn
 
+from .._typing import strict_keywords
 from .baselines import CNN, MLP, ShallowNet, SymmetricNet
 from .toponet import CommutatorTopoNet, OddTopoNet, TopoNet
 from .toponet2d import TopoNet2D
@@ -53,6 +54,7 @@ Output = Literal["winding", "readout"]
 DEFAULT_TEMPERATURE = 0.1
 
 
+@strict_keywords
 @dataclass(frozen=True)
 class ModelEntry:
     """One registered model.
@@ -102,6 +104,7 @@ _REGISTRY: Dict[str, ModelEntry] = {}
 MODELS: Mapping[str, ModelEntry] = types.MappingProxyType(_REGISTRY)
 
 
+@strict_keywords
 def register_model(name: str, factory: Callable[..., nn.Module], *, description: str = "",
                    output: Output = "readout", exact: bool = False, defaults: Optional[Mapping[str, Any]] = None,
                    dim: int = 1, replace: bool = False) -> ModelEntry:
@@ -139,11 +142,13 @@ def register_model(name: str, factory: Callable[..., nn.Module], *, description:
     return entry
 
 
+@strict_keywords
 def model_names(dim: Optional[int] = 1) -> Tuple[str, ...]:
     """Registered model names of systems of dimension ``dim`` (``None``: all), sorted (for ``choices`` of the CLI)."""
     return tuple(sorted(n for n, e in _REGISTRY.items() if dim is None or e.dim == dim))
 
 
+@strict_keywords
 class WindingClassifier(nn.Module):
     """Logits over winding classes from a model that outputs a real winding ``w``: ``-(w - k)^2 / T``.
 
@@ -274,6 +279,7 @@ def build_model(name: str, n_cells, seed: int = 0, *, classes: Optional[Sequence
     return model
 
 
+@strict_keywords
 def accepts_size(model: nn.Module, n_cells: int) -> Optional[str]:
     """``None`` if ``model`` takes chains of ``n_cells`` cells, else the reason it does not (one line)."""
     p = next(model.parameters(), None)

@@ -26,6 +26,8 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch import nn
 
+from .._typing import strict_keywords
+
 __all__ = ["ModelFileError", "save_model", "load_model", "read_model_meta", "save_checkpoint", "load_checkpoint",
            "MODEL_FORMAT_VERSION", "CHECKPOINT_FORMAT_VERSION"]
 
@@ -112,6 +114,7 @@ def _check_version(st: Dict[str, Any], path: PathLike) -> None:
         )
 
 
+@strict_keywords
 def read_model_meta(path: PathLike) -> Dict[str, Any]:
     """The metadata of a model or checkpoint file (no weights are used): ``{"kind": "model"|"checkpoint", ...}``."""
     st = _safe_load(path, "model")
@@ -131,6 +134,7 @@ def _meta_of(model: nn.Module) -> Dict[str, Any]:
             "tntopo_version": __version__}
 
 
+@strict_keywords
 def save_model(path: PathLike, model: nn.Module) -> None:
     """Save a model made by :func:`tntopo.nn.build_model`: weights, how to rebuild it, what it was trained on.
 
@@ -163,6 +167,7 @@ def _rebuild(meta: Dict[str, Any], state_dict, path) -> nn.Module:
     return model
 
 
+@strict_keywords
 def load_model(path: PathLike, *, checkpoint_ok: bool = True) -> nn.Module:
     """Rebuild a model saved by :func:`save_model` (or the model of a training checkpoint).
 

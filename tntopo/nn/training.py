@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._typing import strict_keywords
+from .._typing import Metric, check_option, strict_keywords
 from .functional import check_device  # noqa: F401 - re-exported (tntopo.nn.check_device)
 
 __all__ = ["train", "evaluate", "predict", "History", "as_dataset", "select_lr", "n_parameters",
@@ -68,8 +68,15 @@ class History(dict):
 
     KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_mae", "lr", "seconds")
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
+    #: the keys a History holds (keyword arguments may set these only)
+    ALL_KEYS = KEYS + ("best_epoch", "best_val_loss", "stopped_early")
+
+    def __init__(self, data=(), /, **kw):
+        bad = sorted(kw.keys() - set(self.ALL_KEYS))
+        if bad:
+            raise TypeError(f"History() got unknown keyword argument{'s' if len(bad) > 1 else ''} "
+                            f"{', '.join(map(repr, bad))}; valid keywords: {', '.join(self.ALL_KEYS)}")
+        super().__init__(data, **kw)
         for k in self.KEYS:
             self.setdefault(k, [])
         self.setdefault("best_epoch", None)
@@ -350,16 +357,9 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from .serialization import load_checkpoint, save_checkpoint
+    from .serialization import save_checkpoint
 
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if not any(True for _ in model.parameters()):
-        raise ValueError(f"{type(model).__name__} has no parameters to train")
+    _check_train_settings(model, epochs, batch_size, lr)
     classes = _classes_of(model)
     loss = loss or ("mse" if classes is None else "cross_entropy")
     obj = _Objective(loss, classes)
@@ -374,12 +374,81 @@ def train(
     config = {"seed": int(seed), "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "loss": loss,
               "weight_decay": weight_decay, "n_train": len(ds), "model": type(model).__name__,
               "classes": None if classes is None else list(classes)}
-
-    history = History()
-    best_state, bad_epochs, start = None, 0, 0
     torch.manual_seed(int(seed))
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    if ckpt_path is not None and ckpt_path.exists() and resume:
+    state = _TrainState.resume_or_new(ckpt_path if resume else None, config, model, opt)
+    start = epochs if state.history["stopped_early"] else state.start
+    history = state.history
+
+    bar = tqdm(range(start, epochs), desc=f"train {type(model).__name__}", disable=not progress,
+               initial=start, total=epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        try:
+            train_loss, train_acc = _train_epoch(model, ds, opt, obj, state, epoch, seed=seed, lr=lr,
+                                                 batch_size=batch_size, num_workers=num_workers, device=device,
+                                                 clip_grad=clip_grad)
+        except TrainingDivergedError:
+            bar.close()
+            raise
+        history["epoch"].append(epoch)
+        history["train_loss"].append(train_loss)
+        history["train_accuracy"].append(train_acc)
+        history["lr"].append(opt.param_groups[0]["lr"])
+        if vds is not None:
+            m = evaluate(model, vds, batch_size=max(batch_size, 1024), device=device, loss=loss, num_workers=num_workers)
+            state.record_validation(model, m, epoch, min_delta)
+        else:
+            for key in ("val_loss", "val_accuracy", "val_mae"):
+                history[key].append(None)
+        history["seconds"].append(time.perf_counter() - t0)
+        stop = patience is not None and vds is not None and state.bad_epochs >= patience
+        history["stopped_early"] = bool(stop)
+        if ckpt_path is not None:
+            save_checkpoint(ckpt_path, model=model, optimizer=opt, rng=torch.get_rng_state(),
+                            best_state=state.best_state,
+                            meta={"epoch": epoch + 1, "bad_epochs": state.bad_epochs, "history": dict(history),
+                                  "config": config, "trained_on": _trained_on(ds, loss, epoch + 1)})
+        bar.set_postfix(_progress_line(history, vds is not None))
+        if callback is not None and callback(epoch, history):
+            break
+        if stop:
+            break
+    bar.close()
+    if restore_best and state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.trained_on = _trained_on(ds, loss, history.completed_epochs)
+    return history
+
+
+def _check_train_settings(model: nn.Module, epochs, batch_size, lr) -> None:
+    """``ValueError`` for settings :func:`train` cannot run with (before any work)."""
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if not any(True for _ in model.parameters()):
+        raise ValueError(f"{type(model).__name__} has no parameters to train")
+
+
+class _TrainState:
+    """What :func:`train` carries from epoch to epoch (and through a checkpoint): the history,
+    the best weights so far, the epochs without improvement, the loss of the first batch."""
+
+    def __init__(self, history: History, best_state=None, bad_epochs: int = 0, start: int = 0) -> None:
+        self.history, self.best_state, self.bad_epochs, self.start = history, best_state, bad_epochs, start
+        self.first_loss: Optional[float] = None
+
+    @classmethod
+    def resume_or_new(cls, ckpt_path: Optional[Path], config: Dict[str, Any], model: nn.Module, opt) -> "_TrainState":
+        """A fresh state, or the one saved in ``ckpt_path`` (if it exists; its settings must be ``config``),
+        loading the model, optimizer and torch RNG state saved with it."""
+        from .serialization import load_checkpoint
+
+        if ckpt_path is None or not ckpt_path.exists():
+            return cls(History())
         try:
             st = load_checkpoint(ckpt_path)
         except ValueError as exc:
@@ -395,84 +464,66 @@ def train(
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         torch.set_rng_state(st["rng"])
-        history = History(meta["history"])
-        best_state, bad_epochs, start = st["best_state"], meta["bad_epochs"], meta["epoch"]
-    if history["stopped_early"]:
-        start = epochs
+        return cls(History(meta["history"]), st["best_state"], meta["bad_epochs"], meta["epoch"])
 
-    first_loss = None
-    bar = tqdm(range(start, epochs), desc=f"train {type(model).__name__}", disable=not progress,
-               initial=start, total=epochs)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(ds), generator=_epoch_generator(seed, epoch))
-        tot, correct, n = 0.0, 0, 0
-        for xb, yb in _batches(ds, order, batch_size, num_workers):
-            xb = xb.to(device)
-            yb = yb.to(device)
-            opt.zero_grad(set_to_none=True)
-            out = model(xb)
-            l = obj.loss(out, yb)
-            lv = l.detach().item()
-            if first_loss is None:
-                first_loss = lv
-            if not math.isfinite(lv) or lv > DIVERGENCE_FACTOR * max(first_loss, 1.0):
-                bar.close()
-                what = f"became {lv}" if not math.isfinite(lv) else (
-                    f"exploded to {lv:.3g} (the first batch had {first_loss:.3g})")
-                raise TrainingDivergedError(
-                    f"the training loss {what} at epoch {epoch} with lr={lr!r}; lower the learning rate "
-                    f"(e.g. lr={min(lr / 100, 1e-3):g}) or clip the gradients (clip_grad)"
-                )
-            l.backward()
-            if clip_grad is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            opt.step()
-            with torch.no_grad():
-                tot += float(l) * len(yb)
-                correct += obj.correct(out, yb)
-                n += len(yb)
-        history["epoch"].append(epoch)
-        history["train_loss"].append(tot / n)
-        history["train_accuracy"].append(correct / n)
-        history["lr"].append(opt.param_groups[0]["lr"])
-        if vds is not None:
-            m = evaluate(model, vds, batch_size=max(batch_size, 1024), device=device, loss=loss, num_workers=num_workers)
-            history["val_loss"].append(m["loss"])
-            history["val_accuracy"].append(m["accuracy"])
-            history["val_mae"].append(m["mae"])
-            best = history["best_val_loss"]
-            if best is None or m["loss"] < best - min_delta:
-                history["best_val_loss"], history["best_epoch"] = m["loss"], epoch
-                best_state = copy.deepcopy(model.state_dict())
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
+    def record_validation(self, model: nn.Module, metrics: Dict[str, float], epoch: int, min_delta: float) -> None:
+        """Append the validation metrics; keep the weights if the loss improved by more than ``min_delta``."""
+        h = self.history
+        h["val_loss"].append(metrics["loss"])
+        h["val_accuracy"].append(metrics["accuracy"])
+        h["val_mae"].append(metrics["mae"])
+        best = h["best_val_loss"]
+        if best is None or metrics["loss"] < best - min_delta:
+            h["best_val_loss"], h["best_epoch"] = metrics["loss"], epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+            self.bad_epochs = 0
         else:
-            history["val_loss"].append(None)
-            history["val_accuracy"].append(None)
-            history["val_mae"].append(None)
-        history["seconds"].append(time.perf_counter() - t0)
-        stop = patience is not None and vds is not None and bad_epochs >= patience
-        history["stopped_early"] = bool(stop)
-        if ckpt_path is not None:
-            save_checkpoint(ckpt_path, model=model, optimizer=opt, rng=torch.get_rng_state(), best_state=best_state,
-                            meta={"epoch": epoch + 1, "bad_epochs": bad_epochs, "history": dict(history),
-                                  "config": config, "trained_on": _trained_on(ds, loss, epoch + 1)})
-        post = {"loss": f"{history['train_loss'][-1]:.4g}", "acc": f"{history['train_accuracy'][-1]:.3f}"}
-        if vds is not None:
-            post.update(val_loss=f"{history['val_loss'][-1]:.4g}", val_acc=f"{history['val_accuracy'][-1]:.3f}")
-        bar.set_postfix(post)
-        if callback is not None and callback(epoch, history):
-            break
-        if stop:
-            break
-    bar.close()
-    if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-    model.trained_on = _trained_on(ds, loss, history.completed_epochs)
-    return history
+            self.bad_epochs += 1
+
+
+def _train_epoch(model: nn.Module, ds, opt, obj: "_Objective", state: _TrainState, epoch: int, *, seed: int,
+                 lr: float, batch_size: int, num_workers: int, device, clip_grad: Optional[float]) -> Tuple[float, float]:
+    """One epoch of optimizer steps over ``ds`` (shuffled by ``(seed, epoch)``); ``(mean loss, accuracy)``.
+
+    Raises :class:`TrainingDivergedError` when a batch loss is not finite or exceeds
+    :data:`DIVERGENCE_FACTOR` times that of the first batch of the run.
+    """
+    model.train()
+    order = torch.randperm(len(ds), generator=_epoch_generator(seed, epoch))
+    tot, correct, n = 0.0, 0, 0
+    for xb, yb in _batches(ds, order, batch_size, num_workers):
+        xb = xb.to(device)
+        yb = yb.to(device)
+        opt.zero_grad(set_to_none=True)
+        out = model(xb)
+        l = obj.loss(out, yb)
+        lv = l.detach().item()
+        if state.first_loss is None:
+            state.first_loss = lv
+        if not math.isfinite(lv) or lv > DIVERGENCE_FACTOR * max(state.first_loss, 1.0):
+            what = f"became {lv}" if not math.isfinite(lv) else (
+                f"exploded to {lv:.3g} (the first batch had {state.first_loss:.3g})")
+            raise TrainingDivergedError(
+                f"the training loss {what} at epoch {epoch} with lr={lr!r}; lower the learning rate "
+                f"(e.g. lr={min(lr / 100, 1e-3):g}) or clip the gradients (clip_grad)"
+            )
+        l.backward()
+        if clip_grad is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+        opt.step()
+        with torch.no_grad():
+            tot += float(l) * len(yb)
+            correct += obj.correct(out, yb)
+            n += len(yb)
+    return tot / n, correct / n
+
+
+def _progress_line(history: History, validated: bool) -> Dict[str, str]:
+    """The progress bar's postfix: the last epoch's training (and validation) loss and accuracy."""
+    post = {"loss": f"{history['train_loss'][-1]:.4g}", "acc": f"{history['train_accuracy'][-1]:.3f}"}
+    if validated:
+        post.update(val_loss=f"{history['val_loss'][-1]:.4g}", val_acc=f"{history['val_accuracy'][-1]:.3f}")
+    return post
 
 
 def _trained_on(ds, loss: str, epochs: int) -> Dict[str, Any]:
@@ -513,8 +564,7 @@ def select_lr(build: Callable[[], nn.Module], train_data, val_data, grid: Sequen
     (float, dict)
         The best learning rate and ``{lr: {"accuracy", "loss", "diverged", "epochs"}}`` per grid point.
     """
-    if metric not in ("accuracy", "loss"):
-        raise ValueError(f"unknown metric {metric!r}; choose one of 'accuracy', 'loss'")
+    check_option("metric", metric, Metric)
     grid = [float(g) for g in grid]
     if not grid or any(not (math.isfinite(g) and g > 0) for g in grid):
         raise ValueError(f"grid must be a non-empty sequence of positive learning rates, got {grid!r}")
@@ -544,8 +594,7 @@ def best_lr(scores: Dict[float, Dict[str, Any]], metric: str = "accuracy") -> fl
     smaller rate); ``metric="loss"``: the lowest loss, ties broken by the higher accuracy. Shared by
     the study, which runs the grid in parallel.
     """
-    if metric not in ("accuracy", "loss"):
-        raise ValueError(f"unknown metric {metric!r}; choose one of 'accuracy', 'loss'")
+    check_option("metric", metric, Metric)
     if not scores:
         raise ValueError("no learning rate was scored")
 
@@ -558,6 +607,7 @@ def best_lr(scores: Dict[float, Dict[str, Any]], metric: str = "accuracy") -> fl
     return min(scores, key=lambda g: (loss(g), -scores[g]["accuracy"], g))
 
 
+@strict_keywords
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable scalars of ``model`` (the raw parameter count)."""
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
@@ -601,6 +651,7 @@ def output_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return J.detach().to(torch.float64)
 
 
+@strict_keywords
 def effective_parameters(model: nn.Module, x: torch.Tensor, rtol: Optional[float] = None) -> int:
     """Effective number of parameters: the rank of the Jacobian of the outputs w.r.t. the parameters.
 

@@ -15,6 +15,13 @@ import numpy as np
 from ..invariants.winding.ensemble import TAI_WINDOW  # re-exported: the window is physics, shared with tntopo.plot
 from .stats import FAILS, HOLDS, INCONCLUSIVE, bootstrap_interval, compare, wilson_interval
 
+
+def _name(model: str) -> str:
+    """A row's name in the report's tables: the figures' name (:func:`tntopo.plot.display_name`) and the key."""
+    from ..plot import display_name
+
+    return f"{display_name(model)} (`{model}`)"
+
 __all__ = ["findings", "write_report", "render_report", "GENERIC_MODELS", "TOPO_MODELS", "TAI_WINDOW", "GOAL",
            "HURT", "LEARNED"]
 
@@ -449,7 +456,7 @@ def render_report(results: Dict[str, Any]) -> str:
         eff = e.get("effective_parameters") or {}
         effs = ("&ge;" + _fmt(eff.get("effective"))) if eff.get("lower_bound") else _fmt(eff.get("effective"))
         L.append(
-            f"| `{m}` | {e['seeds']} | {e.get('lr'):g} | {e['parameters']} ({effs}) | {_fmt(e['test_accuracy'])} "
+            f"| {_name(m)} | {e['seeds']} | {e.get('lr'):g} | {e['parameters']} ({effs}) | {_fmt(e['test_accuracy'])} "
             f"{_ci_txt(e.get('test_accuracy_ci'))} | {_fmt(e['val_trainability'], 2)} | **{_fmt(e['learns_invariant'], 2)}** "
             f"{_ci_txt(e.get('learns_invariant_ci'))} "
             f"| {_fmt(e['size_generalization_accuracy'])} | {_fmt(e['unseen_winding_accuracy'])} "
@@ -481,13 +488,13 @@ def render_report(results: Dict[str, Any]) -> str:
     )
     for m, e in M.items():
         if e.get("size_generalization_note"):
-            L.append(f"- `{m}` size generalization: n/a ({e['size_generalization_note']}).")
+            L.append(f"- {_name(m)} size generalization: n/a ({e['size_generalization_note']}).")
     L.append("")
     L.append("### Models\n")
     for m, e in M.items():
         sel = e.get("lr_selection") or {}
         grid = ", ".join(f"{k}: {_fmt(v)}" for k, v in (sel.get("val_accuracy") or {}).items())
-        L.append(f"- `{m}` ({e.get('head')}): {e['description']}; validation accuracy per learning rate: {grid or 'n/a'}")
+        L.append(f"- {_name(m)} ({e.get('head')}): {e['description']}; validation accuracy per learning rate: {grid or 'n/a'}")
     L.append("")
 
     lt = proxy.get("leak_test") or {}
@@ -529,7 +536,7 @@ def render_report(results: Dict[str, Any]) -> str:
         if pr:
             L.append("| edge proxy | " + famrow(pr, proxy.get("control_by_family")) + " | - |")
         for m, e in cf_rows.items():
-            L.append(f"| `{m}` | " + famrow(e["counterfactual_by_family"], e.get("counterfactual_control_by_family"))
+            L.append(f"| {_name(m)} | " + famrow(e["counterfactual_by_family"], e.get("counterfactual_control_by_family"))
                      + f" | {_fmt(e.get('counterfactual_neither'))} |")
         L.append("")
         widths = list((next(iter(cf_rows.values())).get("dose_response") or {}))
@@ -545,7 +552,7 @@ def render_report(results: Dict[str, Any]) -> str:
             L.append("| exact TopoNet | " + " | ".join(_fmt((exs.get(f"dose/cap{w}") or {}).get("accuracy")) for w in widths) + " |")
             for m, e in cf_rows.items():
                 d = e.get("dose_response") or {}
-                L.append(f"| `{m}` | " + " | ".join(_fmt(d.get(w)) for w in widths) + " |")
+                L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in widths) + " |")
             L.append("")
 
     dis = results.get("disorder") or {}
@@ -570,7 +577,7 @@ def render_report(results: Dict[str, Any]) -> str:
                                ("open invariant (exact TopoNet)", "open_invariant_accuracy")):
                 L.append(f"| {label} | " + " | ".join(_fmt(row[key][w]) for w in Ws) + " |")
             for m, d in row["models"].items():
-                L.append(f"| `{m}` | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
+                L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
             L.append("")
             tai = row.get("tai") or {}
             if tai:
@@ -582,7 +589,7 @@ def render_report(results: Dict[str, Any]) -> str:
                 L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
                 L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
                 for m in M:
-                    L.append(f"| `{m}` | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
+                    L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
                 L.append("")
 
     tm = results.get("trainability_map")
@@ -635,7 +642,7 @@ def render_report(results: Dict[str, Any]) -> str:
             gn = d.get("gradient_norms") or {}
             gtxt = ", ".join(f"N={n}: {_fmt(v, 3)}" for n, v in zip(gn.get("n_cells", []), gn.get("median", [])))
             bounded = " (&ge;, batch-bounded)" if d.get("rank_bounded_by_batch") else ""
-            L.append(f"| `{m}` | {sy.get('n_null')}{bounded} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
+            L.append(f"| {_name(m)} | {sy.get('n_null')}{bounded} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
                      f"{he.get('n_zero')} | {_fmt(he.get('loss'), 4)} | {gtxt} |")
         L.append("")
 
@@ -670,10 +677,10 @@ def render_report(results: Dict[str, Any]) -> str:
     for m, e in M.items():
         g = e.get("goal", {})
         if not g:
-            L.append(f"| `{m}` | n/a | n/a |")
+            L.append(f"| {_name(m)} | n/a | n/a |")
             continue
         li, gap = g["learns_invariant"], g["disorder_gap_to_estimator"]
-        L.append(f"| `{m}` | {_fmt(li['value'], 2)} {_ci_txt(li.get('ci'))}: {li.get('verdict') or 'n/a'} | "
+        L.append(f"| {_name(m)} | {_fmt(li['value'], 2)} {_ci_txt(li.get('ci'))}: {li.get('verdict') or 'n/a'} | "
                  f"{_fmt(gap['value'], 3)}: {gap.get('verdict') or 'n/a'} |")
     L.append("")
     figs = results.get("figures") or {}

@@ -29,6 +29,7 @@ SeedLike = Union[None, int, np.random.SeedSequence]
 MIN_CELLS = 4
 
 
+@strict_keywords
 def make_seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
     """Return a :class:`numpy.random.SeedSequence` for ``seed`` (int, SeedSequence or None).
 
@@ -644,6 +645,7 @@ def certified_windings(c, m_min: int, check_gap: bool = True, gap_tol: float = G
     return W, margin
 
 
+@strict_keywords
 class ChainBatch:
     """Many chains of one shape: per-sample hoppings over fixed ranges, plus shared disorder.
 

@@ -1,6 +1,6 @@
 """Two-dimensional tight-binding lattices (class A, Chern insulators): :class:`Lattice2D`.
 
-Conventions (``docs/conventions.rst``, DESIGN "Two dimensions"):
+Conventions (``docs/conventions.rst``, "Two dimensions (Chern insulators)"):
 
 * cells ``(x, y)``, ``x = 0..Lx-1``, ``y = 0..Ly-1``, ``n_orb`` orbitals per cell; the basis index
   of orbital ``orb`` of cell ``(x, y)`` is ``(x * Ly + y) * n_orb + orb``;
@@ -503,12 +503,14 @@ class Lattice2D:
         return sub
 
 
+@strict_keywords
 def chern_bulk_region(shape) -> Tuple[slice, slice]:
     """Default bulk region: cells ``L//4 <= x < L - L//4`` along each axis."""
     Lx, Ly = shape
     return slice(Lx // 4, Lx - Lx // 4), slice(Ly // 4, Ly - Ly // 4)
 
 
+@strict_keywords
 def check_region(region, shape) -> Tuple[slice, slice]:
     """A bulk region ``(slice_x, slice_y)`` checked against ``shape`` (``None``: :func:`chern_bulk_region`)."""
     if region is None:

@@ -74,6 +74,7 @@ def rswn_network(Q, kernel, window=None, batch: bool = True):
     return qtn.TensorNetwork(ts, virtual=True)
 
 
+@strict_keywords
 def expression_cache_info() -> CacheInfo:
     """Size of cotengra's cache of contraction expressions (one path search per entry).
 

@@ -1,6 +1,6 @@
 """Chern numbers of 2D class-A systems: ``chern_number`` and ``local_chern_marker``.
 
-Routes (conventions in DESIGN "Two dimensions"; occupied = energies below ``fermi_level``):
+Routes (conventions in ``docs/conventions.rst``, "Two dimensions (Chern insulators)"; occupied = energies below ``fermi_level``):
 
 * ``"fhs"``: Fukui-Hatsugai-Suzuki lattice field strength of the Bloch Hamiltonian ``h(k)``
   (links ``kx`` first, then ``ky``); an exact integer, certified on two k grids (clean lattices).

@@ -27,6 +27,7 @@ from ..._blas import single_threaded_blas
 from ..._lapack import eigh_occupied_rows
 from ..._scratch import Scratch, thread_scratch
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
+from ..._typing import strict_keywords
 from ...errors import GaplessError
 from ...systems.lattice2d import Lattice2D
 
@@ -283,6 +284,7 @@ def _near_fermi_weight(E, s, ef: float) -> np.ndarray:
     return (s * near).sum(axis=-1)
 
 
+@strict_keywords
 def reference_chern_marker(H: np.ndarray, lattice: Lattice2D, fermi_level: float = 0.0) -> np.ndarray:
     """The naive route (for tests and benchmarks): per-sample ``eigh`` and dense products.
 

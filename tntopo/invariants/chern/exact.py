@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._blas import single_threaded_blas
+from ..._typing import strict_keywords
 from ...errors import GaplessError, PrecisionError
 from ...systems.lattice2d import Lattice2D
 from .dense import _check_fermi, _occupied
@@ -50,6 +51,7 @@ def _fhs_grid(lat: Lattice2D, n_k: int, ef: float):
     return float(F.sum() / (2 * np.pi)), gap, (no, no)
 
 
+@strict_keywords
 def fhs_chern(lattice: Lattice2D, fermi_level: float = 0.0, n_k: int = 24, gap_tol: float = 1e-8) -> int:
     """Fukui-Hatsugai-Suzuki Chern number of the bands below ``fermi_level`` (clean lattices).
 

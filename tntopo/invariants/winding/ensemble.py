@@ -222,6 +222,7 @@ def _write_chunk(store: Path, key: str, h, d, meta, r0, r1, vals, n_gapless) -> 
 
 
 # ---------------------------------------------------------------------------------- results
+@strict_keywords
 @dataclass
 class SweepResult:
     """Disorder averages over a list of points.
@@ -327,6 +328,7 @@ class SweepResult:
                 f"n_cells={self.n_cells}, method={self.method!r}, failed={len(self.failed)})")
 
 
+@strict_keywords
 @dataclass
 class EnsembleResult:
     """Disorder average of one point (see :func:`disorder_average`)."""
@@ -595,6 +597,8 @@ def disorder_average(
         ``mean``, ``std``, ``sem``, ``values`` (one per realization), ``count``, ``n_gapless``,
         ``failed`` (a message or None) and the underlying ``sweep``.
     """
+    check_option("method", method, Method)  # before the route options, so both errors name this function
+    _route_options(method, "disorder_average", region, buffer, core, tol, max_buffer, check)
     res = disorder_sweep(
         [(hoppings, disorder)], n_cells, n_realizations, boundary=boundary, method=method, seed=seed,
         executor=executor, max_workers=max_workers, store=store, chunk_size=chunk_size, progress=progress,

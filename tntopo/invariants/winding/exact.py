@@ -31,6 +31,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..._typing import strict_keywords
 from ..._laurent import GAP_TOL, certified_zero_count, laurent_coefficients, sampled_min_abs
 from ...systems.chain import certified_windings
 from ...errors import GaplessError, PrecisionError
@@ -64,6 +65,7 @@ def bloch_gap(c, m_min: int, n_k: int = 1024) -> np.ndarray:
     return sampled_min_abs(c, m_min, n_k)
 
 
+@strict_keywords
 def bloch_winding(hoppings, gap_tol: float = GAP_TOL) -> int:
     """Exact (certified) winding number of a clean chain from its hoppings ``{m: t_m}``.
 
@@ -146,6 +148,7 @@ def n_twists_for(span: int) -> int:
     return max(8, 2 * (int(span) + 1))
 
 
+@strict_keywords
 def twisted_determinants(chain, n_twists: Optional[int] = None):
     """Twisted-boundary determinants ``det h(theta_j)`` of a ring, ``theta_j = 2 pi j / K``.
 
@@ -182,6 +185,7 @@ def twisted_determinants(chain, n_twists: Optional[int] = None):
     return theta, out[:, 0], out[:, 1], out[:, 2]
 
 
+@strict_keywords
 def twisted_winding(chain, gap_tol: float = GAP_TOL, *, n_twists: Optional[int] = None) -> int:
     """Exact (certified) winding number of a periodic chain, clean or disordered, from twisted boundaries.
 
