@@ -39,6 +39,7 @@ from ..parallel import TaskFailure, map_tasks, task_seed
 from .stats import wilson_interval
 from .config import QUANTIZED_TOL, TOPO_KINDS, StudyConfig, get_config
 from ..data.evalsets import EvalSet, build_eval_sets, load_eval_sets, save_eval_sets
+from .._typing import strict_keywords
 
 __all__ = ["reproduce", "run_training", "aggregate", "run_seed", "build_sets", "disorder_set_name"]
 
@@ -766,6 +767,7 @@ def _versions() -> Dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- driver
+@strict_keywords
 def reproduce(
     config: Union[str, StudyConfig] = "quick",
     out: Union[str, os.PathLike] = "results",
