@@ -33,7 +33,7 @@ def _svd_polar(h):
 
 @pytest.mark.parametrize("complex_hoppings", [False, True])
 def test_newton_matches_lapack_route_and_svd_on_gapped_chains(complex_hoppings, monkeypatch):
-    b = sample_chains(200, 20, ranges=(-1, 0, 1, 2), windings=[-1, 0, 1, 2], min_gap=0.2,
+    b = sample_chains(120, 20, ranges=(-1, 0, 1, 2), windings=[-1, 0, 1, 2], min_gap=0.2,
                       complex_hoppings=complex_hoppings, seed=5)
     h = b.hopping_blocks()
     Q, iters = _polar.polar_newton(h)

@@ -131,14 +131,22 @@ def _svd_polar(h: np.ndarray) -> np.ndarray:
     return u @ vh
 
 
+def _newton_polar(h: np.ndarray) -> Optional[np.ndarray]:
+    """The compiled Newton iteration; the SVD for blocks it does not certify; None without numba."""
+    Q, iters = polar_newton(h)
+    if Q is not None:
+        bad = iters <= 0  # singular to working precision, or not certified
+        if bad.any():
+            Q[bad] = _svd_polar(h[bad])
+    return Q
+
+
 def _polar_chunk(h: np.ndarray) -> np.ndarray:
-    if h.shape[-1] <= NEWTON_MAX_N:
-        Q, iters = polar_newton(h)
-        if Q is not None:
-            bad = iters <= 0  # singular to working precision, or not certified: SVD
-            if bad.any():
-                Q[bad] = _svd_polar(h[bad])
-            return Q
+    Q = _newton_polar(h) if h.shape[-1] <= NEWTON_MAX_N else None
+    return _eigh_polar(h) if Q is None else Q
+
+
+def _eigh_polar(h: np.ndarray) -> np.ndarray:
     hd = np.conj(np.swapaxes(h, -1, -2))
     evals, U = np.linalg.eigh(h @ hd)
     Vh = np.conj(np.swapaxes(U, -1, -2)) @ h  # rows s_k v_k^dagger
