@@ -92,6 +92,119 @@ def kpm_marker_sites(lat, cells, fermi_level=0.0, n_moments=None, gap=None):
     return np.array(out), n_moments
 
 
+def generated_kernel_source(wr: int, wi: int) -> str:
+    """The numba source the route generated per pair of ELL row widths ``(wr, wi)`` before issue 20
+    (tntopo 663b080, ``chern_local._kernel_source``; it wrote it under ``~/.cache/tntopo`` and
+    imported it): every entry of a row held in a register and the row written out as one
+    expression. Kept here only as the baseline of section 0 (compiled from memory, not cached)."""
+    def terms(pref, idx, w, part):
+        return " + ".join(f"{pref}{q} * {part}[{idx}{q}, c]" for q in range(w)) or "0.0"
+
+    load = [f"        a{q} = f * Vr[i, {q}]\n        r{q} = Jr[i, {q}]" for q in range(wr)]
+    load += [f"        e{q} = f * Vi[i, {q}]\n        s{q} = Ji[i, {q}]" for q in range(wi)]
+    hx_r = f"({terms('a', 'r', wr, 'src_r')}) - ({terms('e', 's', wi, 'src_i')})"
+    hx_i = f"({terms('a', 'r', wr, 'src_i')}) + ({terms('e', 's', wi, 'src_r')})"
+    opts = 'nogil=True, cache=False, boundscheck=False, fastmath={"contract", "arcp", "nsz"}'
+    load_src = "\n".join(load) if load else "        pass"
+    return f"""import numba
+import numpy as np
+
+
+@numba.njit({opts})
+def step(Jr, Vr, Ji, Vi, f, src_r, src_i, b_r, b_i, cm, x_r, x_i, urow):
+    n, k = src_r.shape
+    dense = x_r.shape[0] == n
+    for i in range(n):
+{load_src}
+        if dense:
+            for c in range(k):
+                x = {hx_r} - b_r[i, c] + cm * x_r[i, c]
+                y = {hx_i} - b_i[i, c] + cm * x_i[i, c]
+                b_r[i, c] = x
+                b_i[i, c] = y
+        else:
+            for c in range(k):
+                x = {hx_r} - b_r[i, c]
+                y = {hx_i} - b_i[i, c]
+                b_r[i, c] = x
+                b_i[i, c] = y
+    for c in range(urow.shape[0]):
+        b_r[urow[c], c] += cm
+
+
+@numba.njit({opts})
+def apply(Jr, Vr, Ji, Vi, coef, x_r, x_i, urow):
+    n = Jr.shape[0]
+    k = x_r.shape[1]
+    b1r = np.zeros((n, k))
+    b1i = np.zeros((n, k))
+    b2r = np.zeros((n, k))
+    b2i = np.zeros((n, k))
+    for m in range(coef.shape[0] - 1, 0, -1):
+        step(Jr, Vr, Ji, Vi, 2.0, b1r, b1i, b2r, b2i, coef[m], x_r, x_i, urow)
+        b1r, b2r = b2r, b1r
+        b1i, b2i = b2i, b1i
+    step(Jr, Vr, Ji, Vi, 1.0, b1r, b1i, b2r, b2i, coef[0], x_r, x_i, urow)
+    return b2r, b2i
+"""
+
+
+def best_cpu(fns, repeat, inner=3):
+    """Best CPU seconds (this process) per call of each function of ``{name: fn}``, over
+    ``repeat`` interleaved rounds of ``inner`` consecutive calls each (single-threaded calls: CPU
+    time is robust to other users' load; consecutive calls, so that no function pays for the
+    memory another one freed)."""
+    best = {k: math.inf for k in fns}
+    for _ in range(max(1, int(repeat))):
+        for k, fn in fns.items():
+            for _ in range(inner):
+                c0 = time.process_time()
+                fn()
+                best[k] = min(best[k], time.process_time() - c0)
+    return best
+
+
+def kernel_comparison(core: int, buffer: int, tol: float, repeat: int):
+    """Section 0: one application of the Fermi-step polynomial to a window's core columns, by the
+    route's numba kernels, by the kernels it generated before, and by SciPy's sparse products."""
+    import types
+
+    from tntopo import Lattice2D
+    from tntopo.invariants.chern import local as cl
+
+    w = core + 2 * buffer
+    lat = Lattice2D.qwz(1.0, (w, w), disorder=1.0, seed=0)
+    lo, hi = cl._spectral_bounds(lat)
+    half, center = 0.5 * (hi - lo) * 1.01, 0.5 * (hi + lo)
+    coef = cl.chebyshev_step_coefficients(round(-center / half, 12), round(cl._clean_gap(lat, 0.0) / half, 12), tol)
+    ops = cl._WindowOperators(lat, center, half)
+    Ht, Ht2 = ops.scaled(np.arange(w), np.arange(w))
+    n = Ht.shape[0]
+    (Jr, Vr), (Ji, Vi) = (cl._ell(v, Ht.indices, Ht.indptr, n) for v in (Ht.data.real, Ht.data.imag))
+    mod = types.ModuleType("generated_clenshaw")
+    exec(compile(generated_kernel_source(Vr.shape[1], Vi.shape[1]), "<generated>", "exec"), mod.__dict__)
+    cells = np.arange(buffer, buffer + core)
+    rows = ((cells[:, None] * w + cells[None, :]).ravel()[:, None] * lat.n_orb + np.arange(lat.n_orb)).ravel()
+    k = rows.size
+    new = cl._clenshaw_kernel()
+    z = np.zeros((0, k))
+    E = np.zeros((n, k), dtype=np.complex128)
+    E[rows, np.arange(k)] = 1.0
+    urow = rows.astype(np.int64)
+    fns = {
+        "numba": lambda: new(Jr, Vr, Ji, Vi, coef, z, z, urow),
+        "generated": lambda: mod.apply(Jr, Vr, Ji, Vi, coef, z, z, urow),
+        "scipy": lambda: cl._apply_poly_scipy(Ht, Ht2, E, coef),
+    }
+    outs = {name: fn() for name, fn in fns.items()}  # compiles the generated kernel
+    ref = outs["scipy"]
+    errs = {name: float(np.abs(o[0] + 1j * o[1] - ref).max()) for name, o in outs.items() if name != "scipy"}
+    best = best_cpu(fns, repeat)
+    flops = len(coef) * n * k * (4 * (Vr.shape[1] + Vi.shape[1]) + 4)
+    return best, errs, dict(window=w, rows=n, columns=k, degree=len(coef) - 1, widths=(Vr.shape[1], Vi.shape[1]),
+                            gflops={name: flops / t / 1e9 for name, t in best.items()})
+
+
 def timed(fn):
     """``(wall seconds, CPU seconds of this process, result)`` of ``fn()``."""
     w0, c0 = time.perf_counter(), time.process_time()
@@ -122,6 +235,21 @@ def main(argv=None):
 
     # warm-up: the compiled Chebyshev kernel is loaded once per process
     local_chern_marker(Lattice2D.qwz(1.0, (12, 12)), "local", buffer=2, core=4, solver="chebyshev", tol=1e-3)
+
+    # 0. the Chebyshev kernels on one window -------------------------------------------------------
+    from tntopo.invariants.chern.local import DEFAULT_CHEBYSHEV_CORE, DEFAULT_TOL
+
+    kc, kb = (4, 4) if args.quick else (DEFAULT_CHEBYSHEV_CORE, DEFAULT_BUFFER)
+    kbest, kerr, kinfo = kernel_comparison(kc, kb, DEFAULT_TOL, 1 if args.quick else 3)
+    print(f"\n0. one window ({kinfo['window']}x{kinfo['window']} cells, {kinfo['rows']} rows, ELL widths "
+          f"{kinfo['widths']}), the degree-{kinfo['degree']} Fermi-step polynomial applied to its {kinfo['columns']} "
+          "core columns (best CPU seconds, one thread):")
+    for name, label in (("numba", "numba kernels (tntopo.invariants.chern._clenshaw)"),
+                        ("generated", "generated kernels (the route before)"), ("scipy", "SciPy sparse products")):
+        extra = f", max|diff| vs SciPy {kerr[name]:.1e}" if name in kerr else ""
+        print(f"   {label:44s} {kbest[name] * 1e3:8.1f} ms  ({kinfo['gflops'][name]:5.1f} GFlop/s{extra})")
+    print(f"RATIO kernels: generated / numba = {kbest['generated'] / kbest['numba']:.2f}x;  SciPy / numba = "
+          f"{kbest['scipy'] / kbest['numba']:.2f}x   load {os.getloadavg()[0]:.1f}")
 
     # 1. accuracy and speed on one L x L sample -------------------------------------------------
     lat = Lattice2D.qwz(1.0, (L, L), disorder=1.0, seed=0)
@@ -179,6 +307,8 @@ def main(argv=None):
     print(f"RATIO target 1: 30 s / t(10^6 sites) = {30.0 / t_1e6:.4f} wall, {30.0 / t_1e6_idle:.4f} from CPU "
           f"seconds / {os.cpu_count()} cores (>= 1 meets it{ext})   load {os.getloadavg()[0]:.1f}")
     write_ratios(args.json, {
+        "kernel_generated_over_numba_cpu": kbest["generated"] / kbest["numba"],
+        "kernel_scipy_over_numba_cpu": kbest["scipy"] / kbest["numba"],
         "dense_over_default_local": t_dense / t_loc,
         "dense_over_default_local_cpu": c_dense / c_loc,
         "eigh_windows_over_default_local": t_eigh / t_loc,
@@ -189,7 +319,7 @@ def main(argv=None):
         "local_scaling_t2_over_t1_cpu": r_cpu,
         "target1_30s_over_t1e6": 30.0 / t_1e6,
         "target1_30s_over_t1e6_from_cpu": 30.0 / t_1e6_idle,
-    }, quick=args.quick, L=L, buffer=buf, solver=solver, bulk_max_abs_diff=float(d[bulk].max()),
+    }, quick=args.quick, kernel_window=kinfo, kernel_cpu_seconds=kbest, kernel_max_abs_diff=kerr, L=L, buffer=buf, solver=solver, bulk_max_abs_diff=float(d[bulk].max()),
         interior_max_abs_diff=float(d[inner].max()), all_cells_max_abs_diff=float(d.max()),
         eigh_bulk_max_abs_diff=float(d_e[bulk].max()), kpm_max_abs_diff=err_kpm, kpm_moments=M,
         seconds={"dense": t_dense, "default_local": t_loc, "eigh_windows": t_eigh, "kpm_per_site": t_kpm,

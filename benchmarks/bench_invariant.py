@@ -6,7 +6,15 @@ Compares, in one run:
                Q = psi sign(E) psi^dagger, then w(n) = [Q_AB (Q_BA X - X Q_BA)]_nn;
 * svd       -- numpy's batched SVD of the N x N A->B blocks alone (no contraction);
 * tntopo    -- ``tntopo.winding_number(blocks, method="dense")``: batched, threaded polar factor +
-               cached tensor-network contraction; also its two steps separately.
+               cached tensor-network contraction; also its two steps separately;
+* eigh route -- the same with the former polar factor (``eigh(h h^dagger)`` per block, SVD for
+               near-singular blocks), which the compiled Newton iteration (``tntopo._polar``)
+               replaced for blocks of up to ``NEWTON_MAX_N`` cells.
+
+The issue-21 target ratios (naive / tntopo >= 10, tntopo / svd <= 0.3) are measured interleaved
+(rounds of each route in turn, best round kept), so that load from other processes on a shared
+machine hits both alike. A sweep over the block size compares the Newton iteration with the eigh
+route and the SVD (single-threaded), which sets ``NEWTON_MAX_N``.
 
 Then the contraction cache: tntopo's former own ``lru_cache`` of ``opt_einsum.contract_expression``
 objects against cotengra's expression cache (what :func:`tntopo.tn.contract_rswn` uses now), on
@@ -24,7 +32,9 @@ import opt_einsum as oe
 
 import tntopo
 from _common import add_json_option, best_of, interleaved, write_ratios
+from threadpoolctl import threadpool_limits
 from tntopo.invariants import bulk_window, polar_factor, position_kernel, reference_winding_number
+from tntopo.invariants.winding import dense as realspace
 from tntopo.tn import contract_rswn, rswn_network
 
 
@@ -57,10 +67,20 @@ def main(argv=None):
     h = batch.hopping_blocks()
     print(f"batch: {B} random chains of {N} cells ({2 * N} sites), ranges -1..2, float64")
 
-    W = tntopo.winding_number(h, method="dense")  # warm-up (imports, path search)
+    W = tntopo.winding_number(h, method="dense")  # warm-up (imports, path search, kernel load)
     t_naive = best_of(lambda: reference_winding_number(h), 1)[0]
-    t_svd = best_of(lambda: np.linalg.svd(h), rep)[0]
-    t_ours = best_of(lambda: tntopo.winding_number(h, method="dense"), rep)[0]
+
+    def eigh_route():
+        old, realspace.NEWTON_MAX_N = realspace.NEWTON_MAX_N, 0
+        try:
+            return tntopo.winding_number(h, method="dense")
+        finally:
+            realspace.NEWTON_MAX_N = old
+
+    W_eigh = eigh_route()
+    t = interleaved({"svd": lambda: np.linalg.svd(h), "ours": lambda: tntopo.winding_number(h, method="dense"),
+                     "eigh": eigh_route}, rep)
+    t_svd, t_ours, t_eigh_route = t["svd"], t["ours"], t["eigh"]
     t_ours1 = best_of(lambda: tntopo.invariants.winding.dense.winding_from_blocks(h, threads=1), rep)[0]
     t_polar = best_of(lambda: polar_factor(h), rep)[0]
     hh = h @ np.conj(np.swapaxes(h, -1, -2))
@@ -68,16 +88,21 @@ def main(argv=None):
     Q = polar_factor(h)
     X, R = position_kernel(N), bulk_window(N)
     t_contract = best_of(lambda: contract_rswn(Q, X, R), rep)[0]
-    err = np.abs(W - reference_winding_number(h)).max()
+    W_ref = reference_winding_number(h)
+    err = np.abs(W - W_ref).max()
+    err_eigh = np.abs(W_eigh - W_ref).max()
+    err_routes = np.abs(W - W_eigh).max()
 
     print(f"{'route':42s} {'time [s]':>10s}")
     print(f"{'naive loop of eigh(2N x 2N) + products':42s} {t_naive:10.4f}")
     print(f"{'numpy batched SVD of the blocks alone':42s} {t_svd:10.4f}")
     print(f"{'tntopo winding_number (dense)':42s} {t_ours:10.4f}")
+    print(f"{'  same with the former eigh(h h^dag) route':42s} {t_eigh_route:10.4f}")
     print(f"{'  same, one thread':42s} {t_ours1:10.4f}")
     print(f"{'  spectral step (polar factor)':42s} {t_polar:10.4f}")
     print(f"{'  tensor-network contraction':42s} {t_contract:10.4f}")
-    print(f"max |W_tntopo - W_naive| = {err:.2e}")
+    print(f"max |W_tntopo - W_naive| = {err:.2e}   max |W_eigh_route - W_naive| = {err_eigh:.2e}   "
+          f"max |W_tntopo - W_eigh_route| = {err_routes:.2e}")
     print(f"{'  eigh(h h^dag) alone (numpy, one thread)':42s} {t_eigh_floor:10.4f}")
     print(f"RATIO naive / tntopo           = {t_naive / t_ours:6.2f}x   (issue 21 target >= 10)")
     print(f"RATIO tntopo / svd             = {t_ours / t_svd:6.2f}x   (issue 21 target <= 0.3)")
@@ -86,7 +111,9 @@ def main(argv=None):
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"RATIO tntopo(1 thread) / svd   = {t_ours1 / t_svd:6.2f}x")
     print(f"RATIO contraction / spectral   = {t_contract / t_polar:6.3f}")
+    print(f"RATIO eigh route / tntopo      = {t_eigh_route / t_ours:6.2f}x   (the Newton kernel's gain)")
     ratios = {"naive_over_tntopo": t_naive / t_ours, "tntopo_over_svd": t_ours / t_svd,
+              "eigh_route_over_tntopo": t_eigh_route / t_ours,
               "eigh_hhdag_over_svd": t_eigh_floor / t_svd,
               "tntopo_1thread_over_svd": t_ours1 / t_svd, "contraction_over_spectral": t_contract / t_polar}
 
@@ -104,6 +131,21 @@ def main(argv=None):
         ratios[f"own_cache_over_cotengra_B{b}_N{n}"] = t["own"] / t["ctg"]
         print(f"{b:>7d} x {n:<6d} {t['own'] * 1e6:10.1f} {t['ctg'] * 1e6:14.1f} {t['own'] / t['ctg']:15.2f}")
 
+    print("\npolar factor by block size, one thread (best of interleaved rounds; sets NEWTON_MAX_N = "
+          f"{realspace.NEWTON_MAX_N}):")
+    print(f"{'N':>5s} {'blocks':>7s} {'newton [s]':>11s} {'eigh route [s]':>15s} {'svd [s]':>9s} "
+          f"{'newton/eigh':>12s} {'newton/svd':>11s}")
+    for n in ([20, 64] if args.quick else [20, 32, 48, 64, 96, 128]):
+        nb = max(8, int((B // 10 if args.quick else B) * 20 ** 3 / n ** 3))
+        hn = tntopo.sample_chains(nb, n, ranges=(-1, 0, 1, 2), seed=1).hopping_blocks()
+        with threadpool_limits(1):
+            tn = interleaved({"newton": lambda: realspace._newton_polar(hn), "eigh": lambda: realspace._eigh_polar(hn),
+                              "svd": lambda: np.linalg.svd(hn)}, rep)
+        ratios[f"newton_over_eigh_route_N{n}"] = tn["newton"] / tn["eigh"]
+        ratios[f"newton_over_svd_N{n}"] = tn["newton"] / tn["svd"]
+        print(f"{n:5d} {nb:7d} {tn['newton']:11.4f} {tn['eigh']:15.4f} {tn['svd']:9.4f} "
+              f"{tn['newton'] / tn['eigh']:12.2f} {tn['newton'] / tn['svd']:11.2f}")
+
     sizes = [100, 200, 400] if args.quick else [100, 200, 500, 1000, 2000, 4000]
     print("\nsingle chain, SSH v=0.6 w=1 with disorder {0: 1.0, 1: 0.5}:")
     print(f"{'N':>6s} {'tntopo dense [s]':>17s} {'naive eigh(2N) [s]':>19s} {'ratio':>7s}")
@@ -117,7 +159,8 @@ def main(argv=None):
         else:
             print(f"{n:6d} {t1:17.4f} {'(skipped)':>19s} {'':>7s}")
     write_ratios(args.json, ratios, quick=args.quick, batch=B, n_cells=N, max_abs_error=float(err),
-                 load_average=os.getloadavg()[0])
+                 max_abs_error_eigh_route=float(err_eigh), max_abs_difference_of_routes=float(err_routes),
+                 newton_max_n=realspace.NEWTON_MAX_N, load_average=os.getloadavg()[0])
     return 0
 
 

@@ -1,6 +1,7 @@
 """Chern numbers: FHS, Bott index, dense and local markers agree; properties; bad input."""
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -348,15 +349,16 @@ def test_chebyshev_recursion_and_window_operators():
     assert isinstance(Ht, sp.csr_matrix)
 
 
-def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch, tmp_path):
-    # the generated numba kernels (Clenshaw's recurrence, rows as ELL sums; real and imaginary
-    # parts of H apart, entries of either kind, as Haldane's complex second-neighbour hoppings;
-    # a dense block or unit columns) = SciPy's forward recurrence; inputs untouched; the
-    # generated source is written where TNTOPO_CACHE_DIR says; without numba SciPy serves
+def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch):
+    # the numba kernels (Clenshaw's recurrence on ELL rows in chunks; real and imaginary parts
+    # of H apart, entries of either kind, as Haldane's complex second-neighbour hoppings; a dense
+    # block or unit columns) = SciPy's forward recurrence; inputs untouched; without numba
+    # SciPy serves
+    import sys
+
     from tntopo.invariants.chern import local as cl
 
-    monkeypatch.setenv("TNTOPO_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(cl, "_KERNELS", {})
+    assert cl._clenshaw_kernel() is not None
     rng = np.random.default_rng(5)
     for lat in (Lattice2D.qwz(1.0, (9, 7), boundary=("periodic", "open"), disorder=1.3, seed=8),
                 Lattice2D.haldane(1.0, 0.2, 0.7, 0.3, (5, 6), disorder=0.5, seed=1),
@@ -364,8 +366,6 @@ def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch, tmp_p
         ops = cl._WindowOperators(lat, center=0.2, half=4.5)
         Ht, Ht2 = ops.scaled(np.arange(lat.Lx), np.arange(lat.Ly))
         before = Ht.copy()
-        (Jr, Vr), (Ji, Vi) = (cl._ell(v, Ht.indices, Ht.indptr, Ht.shape[0]) for v in (Ht.data.real, Ht.data.imag))
-        assert cl._clenshaw_kernel(Vr.shape[1], Vi.shape[1]) is not None
         apply = cl._poly_applier(Ht, Ht2)
         for deg in (1, 2, 3, 40):
             coef = rng.normal(size=deg)
@@ -379,10 +379,38 @@ def test_compiled_chebyshev_kernels_equal_the_scipy_recursion(monkeypatch, tmp_p
             E[rows, np.arange(4)] = 1.0
             assert np.abs(apply(None, coef, units=rows) - cl._apply_poly_scipy(Ht, Ht2, E, coef)).max() < 1e-12
         assert (abs(Ht - before)).max() == 0
-    assert any(f.name.startswith("tntopo_clenshaw_") for f in (tmp_path / "kernels").iterdir())
-    monkeypatch.setitem(cl._KERNELS, "disabled", True)
-    apply = cl._poly_applier(Ht, Ht2)
-    assert np.array_equal(apply(X, coef), cl._apply_poly_scipy(Ht, Ht2, X, coef))
+    # without numba (the kernels' module cannot be imported) SciPy's products serve
+    monkeypatch.setitem(sys.modules, "tntopo.invariants.chern._clenshaw", None)
+    cl._clenshaw_kernel.cache_clear()
+    try:
+        assert cl._clenshaw_kernel() is None
+        apply = cl._poly_applier(Ht, Ht2)
+        assert np.array_equal(apply(X, coef), cl._apply_poly_scipy(Ht, Ht2, X, coef))
+    finally:
+        cl._clenshaw_kernel.cache_clear()
+
+
+def test_chebyshev_kernels_are_cached_by_numba_only(tmp_path):
+    # the kernels are numba functions of tntopo's own module, cached by numba (cache=True) in its
+    # own cache location; the route writes nothing under the user's home or cache directory
+    import subprocess
+    import sys
+
+    from tntopo.invariants.chern import _clenshaw, local as cl
+
+    assert cl._clenshaw_kernel() is _clenshaw.clenshaw_apply
+    for fn in (_clenshaw.clenshaw_apply, _clenshaw.clenshaw_step):
+        assert fn._cache.__class__.__name__ == "FunctionCache"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    code = ("import warnings; warnings.simplefilter('ignore'); from tntopo import Lattice2D, local_chern_marker; "
+            "m = local_chern_marker(Lattice2D.qwz(1.0, (10, 10)), 'local', buffer=2, core=4, "
+            "solver='chebyshev', tol=1e-3); assert m.shape == (10, 10)")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=tmp_path)
+    assert list(home.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [home]
 
 
 def test_ell_rows_hold_the_csr_entries():

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "tntopo"
 #: (module prefix, layer): the longest matching prefix decides.
 LAYERS = [
     ("tntopo._version", 0), ("tntopo._typing", 0), ("tntopo._io", 0), ("tntopo._blas", 0), ("tntopo._lapack", 0),
-    ("tntopo._scratch", 0), ("tntopo._memory", 0), ("tntopo._pythtb", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo._moved", 0), ("tntopo.errors", 0),
+    ("tntopo._polar", 0), ("tntopo._scratch", 0), ("tntopo._memory", 0), ("tntopo._pythtb", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo._moved", 0), ("tntopo.errors", 0),
     ("tntopo.systems", 1), ("tntopo.parallel", 1),
     ("tntopo.tn", 2), ("tntopo.invariants", 2),  # invariants/<name>/{api,dense,local,exact,ensemble}
     ("tntopo.phase", 3),

@@ -224,6 +224,24 @@ def test_divergence_per_seed(data):
         assert_same_histories([hists[0], hists[2]], ref_hists, rtol=1e-10)
 
 
+def test_exploding_finite_loss_is_divergence_as_in_train(data):
+    """A seed whose loss stays finite but explodes (lr far too large) stops as ``train`` stops it."""
+    from tntopo.nn import train
+
+    tr, va = data
+
+    def build(s):
+        return build_model("mlp", N, s, dtype=torch.float64, hidden=(8,))
+
+    opts = dict(epochs=3, batch_size=16)
+    with pytest.raises(TrainingDivergedError, match="exploded"):
+        train(build(1), tr, va, seed=1, lr=1e4, progress=False, **opts)
+    with pytest.raises(TrainingDivergedError, match="seed 1: the training loss exploded"):
+        train_seeds(build, [1], tr, va, lr=1e4, progress=False, **opts)
+    models, hists = train_seeds(build, [0, 1], tr, va, lr=1e4, progress=False, on_diverge="record", **opts)
+    assert all("exploded" in h["diverged"] for h in hists)
+
+
 def test_bad_input(data):
     tr, va = data
     build = builder("toponet")

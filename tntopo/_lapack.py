@@ -9,13 +9,18 @@ windowed projectors need only the occupied ones (energies below the Fermi level)
    ``zstedc`` here, which multiplies complex by real matrices at every merge);
 3. ``zunmtr``: back-transforms only the ``k`` wanted eigenvectors of ``T`` with ``Q``.
 
-On the 128 x 128 Hamiltonians of 8 x 8 QWZ samples this is about 1.2x faster than ``eigh``
-(``benchmarks/bench_chern.py``). The routines come from SciPy's Cython LAPACK
-(:mod:`scipy.linalg.cython_lapack`, the LAPACK SciPy itself links) and are called through
-:mod:`ctypes`, which releases the GIL during each call, so chunks of a batch run in parallel
-threads (SciPy's f2py wrappers in :mod:`scipy.linalg.lapack` hold the GIL). Where those
-routines cannot be loaded, or for real or non-double input, :func:`eigh_occupied` falls back
-to ``numpy.linalg.eigh`` (same output: the occupied eigenvectors, zero padded).
+On the 128 x 128 Hamiltonians of 8 x 8 QWZ samples this is 1.1-1.2x faster than
+``numpy.linalg.eigh`` on one thread and 1.06-1.16x faster than ``scipy.linalg.eigh(driver="evd")``
+(``benchmarks/bench_lapack.py``, two runs on a loaded 2-core machine; SciPy has no wrapper of
+``zunmtr``, and ``scipy.linalg.eigh(subset_by_index=...)``, ``zheevr``, is 1.6-2.2x slower).
+The routines come from SciPy's Cython LAPACK (:mod:`scipy.linalg.cython_lapack`, the LAPACK
+SciPy itself links) and are called through :mod:`ctypes`, which releases the GIL during each
+call, so chunks of a batch run in parallel threads. Each capsule's name -- the routine's C
+signature -- is checked against :data:`SIGNATURES` before its address is used, and the ctypes
+prototypes declare ``int *`` arguments as such: a LAPACK with 64-bit integers is never called
+with 32-bit ones. Where those routines cannot be loaded or do not have the expected
+signatures, or for real or non-double input, :func:`eigh_occupied` falls back to
+``numpy.linalg.eigh`` (same output: the occupied eigenvectors, zero padded).
 :func:`eigh_occupied_rows` returns the eigenvectors as the conjugated rows LAPACK leaves them in
 (``V^dag``), which the dense marker contracts without a transposition.
 """
@@ -27,30 +32,82 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["eigh_occupied", "eigh_occupied_rows"]
+__all__ = ["eigh_occupied", "eigh_occupied_rows", "signature_kinds", "SIGNATURES"]
 
 _LOCK = threading.Lock()
 _ROUTINES: dict = {}
 
 
+#: The C signatures the calls below are written for, as argument kinds: ``c`` a character,
+#: ``i`` a C ``int``, ``d`` a double, ``z`` a double complex (all passed by pointer). A LAPACK
+#: with 64-bit integers, or any other change, gives another signature: numpy's eigh serves then.
+SIGNATURES = {
+    "zhetrd": "ciziddzzii",  # uplo, n, a, lda, d, e, tau, work, lwork, info
+    "dstevd": "cidddidiiii",  # jobz, n, d, e, z, ldz, work, lwork, iwork, liwork, info
+    "zunmtr": "ccciizizzizii",  # side, uplo, trans, m, n, a, lda, tau, c, ldc, work, lwork, info
+}
+
+
+def _kind(base: str) -> Optional[str]:
+    if base in ("char", "int", "double"):
+        return base[0]
+    if base.startswith("__pyx_t_"):  # Cython's typedefs of SciPy's LAPACK types
+        if base.endswith("double_complex") or base.endswith("cython_lapack_z"):
+            return "z"
+        if base.endswith("cython_lapack_d"):
+            return "d"
+    return None
+
+
+def signature_kinds(capsule_name: str) -> Optional[str]:
+    """The argument kinds of a SciPy Cython LAPACK capsule's C signature (its name), e.g.
+    ``"void (char *, int *, double *)"`` -> ``"cid"``; None if it is not a ``void`` function of
+    pointers to ``char``, ``int``, ``double`` or ``double complex`` (``long *``, ``int64_t *``...)."""
+    if not capsule_name.startswith("void (") or not capsule_name.endswith(")"):
+        return None
+    kinds = []
+    for arg in capsule_name[len("void ("):-1].split(","):
+        arg = arg.strip()
+        kind = _kind(arg[:-1].strip()) if arg.endswith("*") else None
+        if kind is None:
+            return None
+        kinds.append(kind)
+    return "".join(kinds)
+
+
 def _routines() -> Optional[dict]:
-    """``{"zhetrd", "dstevd", "zunmtr"}`` as ctypes functions (loaded once), or None."""
+    """``{"zhetrd", "dstevd", "zunmtr"}`` as ctypes functions (loaded once), or None.
+
+    The routines' addresses come from the capsules of :mod:`scipy.linalg.cython_lapack` (what
+    ``numba.extending.get_cython_function_address`` does too); unlike that helper, the capsule's
+    name -- the routine's C signature -- is checked against :data:`SIGNATURES` first, and the
+    ctypes prototype declares each argument's type (``char *``, ``int *``, data pointers), so a
+    LAPACK whose integers are not C ``int`` (ILP64) is never called with 32-bit integers.
+    """
     with _LOCK:
         if not _ROUTINES:
             try:
+                if ctypes.sizeof(ctypes.c_int) != np.dtype(np.intc).itemsize:
+                    raise OSError("C int and numpy intc differ")
                 from scipy.linalg import cython_lapack
 
                 get_name = ctypes.pythonapi.PyCapsule_GetName
                 get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
                 get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
                 get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-                for name, n_args in (("zhetrd", 10), ("dstevd", 11), ("zunmtr", 13)):
+                types = {"c": ctypes.c_char_p, "i": ctypes.POINTER(ctypes.c_int), "d": ctypes.c_void_p,
+                         "z": ctypes.c_void_p}
+                for name, kinds in SIGNATURES.items():
                     cap = cython_lapack.__pyx_capi__[name]
-                    addr = get_ptr(cap, get_name(cap))
+                    cname = get_name(cap)
+                    if signature_kinds(cname.decode()) != kinds:
+                        raise OSError(f"unexpected C signature of {name}: {cname!r}")
+                    addr = get_ptr(cap, cname)
                     if not addr:
                         raise OSError(f"no address for {name}")
-                    _ROUTINES[name] = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * n_args))(addr)
+                    _ROUTINES[name] = ctypes.CFUNCTYPE(None, *(types[k] for k in kinds))(addr)
             except Exception:  # noqa: BLE001 - any failure: numpy's eigh serves instead
+                _ROUTINES.clear()
                 _ROUTINES["unavailable"] = True
         return None if "unavailable" in _ROUTINES else _ROUTINES
 
@@ -92,7 +149,8 @@ class _Workspace:
         self.lwork_ref = _int(lwork)
         self.lwork_d_ref = _int(self.work_d.size)
         self.liwork_ref = _int(self.iwork.size)
-        self.p = {k: _addr(getattr(self, k)) for k in ("work", "work_d", "iwork", "a", "e", "tau", "z")}
+        self.p = {k: _addr(getattr(self, k)) for k in ("work", "work_d", "a", "e", "tau", "z")}
+        self.p["iwork"] = self.iwork.ctypes.data_as(ctypes.POINTER(ctypes.c_int))  # an int * argument
 
     def solve(self, h: np.ndarray, cut: Optional[float], E_out: np.ndarray, rows: np.ndarray) -> int:
         """Eigenvalues of ``h`` into ``E_out`` (contiguous) and the conjugated eigenvectors with

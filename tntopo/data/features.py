@@ -46,6 +46,7 @@ from __future__ import annotations
 from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
+from .._typing import strict_keywords
 
 __all__ = ["FEATURES", "DEGENERACY_TOL", "hamiltonians", "wavefunctions", "densities", "spectra", "compute_features",
            "near_degenerate", "flat_band", "input_winding"]
@@ -67,6 +68,7 @@ def _blocks(h) -> Tuple[np.ndarray, bool]:
     return (h[None], True) if h.ndim == 2 else (h, False)
 
 
+@strict_keywords
 def hamiltonians(h) -> np.ndarray:
     """Chiral Hamiltonians ``[[0, h], [h^dagger, 0]]``, shape ``(B, 2N, 2N)`` (or ``(2N, 2N)``)."""
     hb, single = _blocks(h)
@@ -157,6 +159,7 @@ def _canonicalize(E: np.ndarray, psi: np.ndarray, tol: float) -> np.ndarray:
     return psi
 
 
+@strict_keywords
 def spectra(h, degeneracy_tol: float = DEGENERACY_TOL) -> Tuple[np.ndarray, np.ndarray]:
     """Energies ``(B, 2N)`` (ascending) and well-posed wavefunctions ``(B, 2N, 2N)``.
 
@@ -225,6 +228,7 @@ def input_winding(psi, boundary: str = "open") -> np.ndarray:
     return W[0] if single else W
 
 
+@strict_keywords
 def wavefunctions(h, degeneracy_tol: float = DEGENERACY_TOL) -> np.ndarray:
     """Eigenvector amplitudes ``psi[b, site, state]``, shape ``(B, 2N, 2N)``, columns by energy.
 
@@ -237,11 +241,13 @@ def wavefunctions(h, degeneracy_tol: float = DEGENERACY_TOL) -> np.ndarray:
     return spectra(h, degeneracy_tol)[1]
 
 
+@strict_keywords
 def densities(h) -> np.ndarray:
     """``|psi|^2`` of :func:`wavefunctions`, shape ``(B, 2N, 2N)``, real."""
     return np.abs(wavefunctions(h)) ** 2
 
 
+@strict_keywords
 def compute_features(h, features: Union[str, Sequence[str]] = "wavefunctions") -> Dict[str, np.ndarray]:
     """Several features of the same blocks at once (one diagonalization): ``{name: array}``."""
     names = (features,) if isinstance(features, str) else tuple(features)

@@ -36,6 +36,7 @@ commutator variants, MLP, ShallowNet, CNN, SymmetricNet, with either head).
 """
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Callable, Dict, List, Literal, Optional, Sequence, Tuple, get_args
@@ -44,7 +45,7 @@ import torch
 from torch import nn
 
 from .._typing import check_option, strict_keywords
-from .training import (History, TrainingDivergedError, _batches, _classes_of, _epoch_generator, _make_optimizer,
+from .training import (DIVERGENCE_FACTOR, History, TrainingDivergedError, _batches, _classes_of, _epoch_generator, _make_optimizer,
                        _Objective, _trained_on, as_dataset, train)
 
 __all__ = ["train_seeds", "BatchMode", "OnDiverge", "BATCH_MODES"]
@@ -361,83 +362,120 @@ class _Stack:
 
 def _train_stack(models, seeds, ds, val_data, kw, progress, on_diverge) -> List[History]:
     """Train ``models`` (one per seed, stackable) as one vmapped model; weights are written back into them."""
-    from torch.func import functional_call, vmap
     from tqdm.auto import tqdm
 
-    epochs, batch_size, lr = kw["epochs"], kw["batch_size"], kw["lr"]
-    patience, min_delta, clip_grad = kw["patience"], kw["min_delta"], kw["clip_grad"]
-    S = len(models)
-    base = models[0]
-    device = next(base.parameters()).device
-    for m in models[1:]:
-        m.to(device)
-    classes = _classes_of(base)
-    loss = kw["loss"] or ("mse" if classes is None else "cross_entropy")
-    obj = _Objective(loss, classes)
-    x_all, y_all = _materialize(ds, kw["num_workers"])
-    n = len(y_all)
-    # the per-sample loss target: class indices (checked once, as train checks them batch by batch) or values
-    t_all = obj.class_index(y_all) if classes is not None else y_all
-    vds = None if val_data is None else as_dataset(val_data)
-    if vds is not None:
-        xv, yv = _materialize(vds, kw["num_workers"])
-    eval_bs = max(batch_size, 1024)
+    run = _StackRun(models, seeds, ds, val_data, kw, on_diverge)
+    bar = tqdm(range(kw["epochs"]), desc=f"train {len(models)} x {run.name}", disable=not progress)
+    try:
+        for epoch in bar:
+            if not run.active:
+                break
+            t0 = time.perf_counter()
+            tot, correct, count, dropped = run.epoch(epoch)
+            run.end_epoch(epoch, tot, correct, count, dropped, time.perf_counter() - t0)
+            if run.active:
+                h = run.hists[run.active[0]]
+                post = {"seeds": len(run.active), "loss": f"{h['train_loss'][-1]:.4g}"}
+                if run.vds is not None:
+                    post["val_loss"] = f"{h['val_loss'][-1]:.4g}"
+                bar.set_postfix(post)
+    finally:
+        bar.close()
+    return run.finish()
 
-    if classes is not None:
-        def loss_fn(out, t):
-            return nn.functional.cross_entropy(out, t)
-    else:
-        fn = {"mse": nn.functional.mse_loss, "huber": nn.functional.smooth_l1_loss, "l1": nn.functional.l1_loss}[loss]
 
-        def loss_fn(out, t):
-            return fn(out, t.to(out.dtype))
+class _StackRun:
+    """The state of one stacked training run: the stack of the active seeds' parameters, each seed's
+    history, best and final weights, early-stopping counter and first batch loss (the divergence rule of
+    :func:`tntopo.nn.train`, seed by seed)."""
 
-    def step_fn(p, xb, tb):
-        out = functional_call(base, p, (xb,))
-        return loss_fn(out, tb), out
+    def __init__(self, models, seeds, ds, val_data, kw, on_diverge):
+        from torch.func import functional_call, vmap
 
-    def fwd(p, xb):
-        return functional_call(base, p, (xb,))
+        self.models, self.seeds, self.ds, self.kw, self.on_diverge = models, seeds, ds, kw, on_diverge
+        S = len(models)
+        base = self.base = models[0]
+        self.device = next(base.parameters()).device
+        for m in models[1:]:
+            m.to(self.device)
+        classes = self.classes = _classes_of(base)
+        self.loss = kw["loss"] or ("mse" if classes is None else "cross_entropy")
+        self.obj = _Objective(self.loss, classes)
+        self.x_all, self.y_all = _materialize(ds, kw["num_workers"])
+        # the per-sample loss target: class indices (checked once, as train checks them batch by batch) or values
+        self.t_all = self.obj.class_index(self.y_all) if classes is not None else self.y_all
+        self.vds = None if val_data is None else as_dataset(val_data)
+        if self.vds is not None:
+            self.xv, self.yv = _materialize(self.vds, kw["num_workers"])
+        if classes is not None:
+            def loss_fn(out, t):
+                return nn.functional.cross_entropy(out, t)
+        else:
+            fn = {"mse": nn.functional.mse_loss, "huber": nn.functional.smooth_l1_loss,
+                  "l1": nn.functional.l1_loss}[self.loss]
 
-    batched_step = vmap(step_fn, in_dims=(0, 0, 0), randomness="error")
+            def loss_fn(out, t):
+                return fn(out, t.to(out.dtype))
 
-    stack = _Stack(models, kw)
-    active = list(range(S))  # seed positions of the stack's rows
-    hists = [History() for _ in range(S)]
-    best: List[Optional[Dict[str, torch.Tensor]]] = [None] * S
-    final: List[Optional[Dict[str, torch.Tensor]]] = [None] * S
-    bad = [0] * S
-    name = type(getattr(base, "model", base)).__name__ if classes is not None else type(base).__name__
-    bar = tqdm(range(epochs), desc=f"train {S} x {name}", disable=not progress)
-    for epoch in bar:
-        if not active:
-            break
-        t0 = time.perf_counter()
-        base.train()
-        orders = torch.stack([torch.randperm(n, generator=_epoch_generator(seeds[k], epoch)) for k in active])
-        A = len(active)
+        def step_fn(p, xb, tb):
+            out = functional_call(base, p, (xb,))
+            return loss_fn(out, tb), out
+
+        def fwd(p, xb):
+            return functional_call(base, p, (xb,))
+
+        self.fwd = fwd
+        self.batched_step = vmap(step_fn, in_dims=(0, 0, 0), randomness="error")
+        self.stack = _Stack(models, kw)
+        self.active = list(range(S))  # seed positions of the stack's rows
+        self.hists = [History() for _ in range(S)]
+        self.best: List[Optional[Dict[str, torch.Tensor]]] = [None] * S
+        self.final: List[Optional[Dict[str, torch.Tensor]]] = [None] * S
+        self.bad = [0] * S
+        self.first_loss: List[Optional[float]] = [None] * S
+        self.name = type(getattr(base, "model", base)).__name__ if classes is not None else type(base).__name__
+
+    def _diverged(self, losses, epoch, dropped) -> None:
+        """Drop (or raise for) rows whose batch loss is not finite or exploded past
+        :data:`~tntopo.nn.training.DIVERGENCE_FACTOR` times their first batch loss, as ``train`` does."""
+        lv = losses.detach().tolist()
+        for r, k in enumerate(self.active):
+            if self.first_loss[k] is None:
+                self.first_loss[k] = lv[r]
+            if r in dropped:
+                continue
+            if math.isfinite(lv[r]) and lv[r] <= DIVERGENCE_FACTOR * max(self.first_loss[k], 1.0):
+                continue
+            what = f"became {lv[r]}" if not math.isfinite(lv[r]) else (
+                f"exploded to {lv[r]:.3g} (the first batch had {self.first_loss[k]:.3g})")
+            lr = self.kw["lr"]
+            msg = (f"seed {self.seeds[k]}: the training loss {what} at epoch {epoch} with lr={lr!r}; lower the "
+                   f"learning rate (e.g. lr={min(lr / 100, 1e-3):g}) or clip the gradients (clip_grad)")
+            if self.on_diverge == "raise":
+                raise TrainingDivergedError(msg)
+            self.final[k] = self.stack.seed_state(r)  # the weights it had: train raises before the step
+            self.hists[k]["diverged"] = msg
+            dropped.append(r)
+
+    def epoch(self, epoch):
+        """One epoch of stacked optimizer steps; per row ``(summed loss, hits)``, the sample count, and
+        the rows that diverged."""
+        kw, stack, device = self.kw, self.stack, self.device
+        batch_size, clip_grad = kw["batch_size"], kw["clip_grad"]
+        n = len(self.y_all)
+        self.base.train()
+        orders = torch.stack([torch.randperm(n, generator=_epoch_generator(self.seeds[k], epoch))
+                              for k in self.active])
+        A = len(self.active)
         tot, correct, count = [0.0] * A, [0] * A, 0
         dropped: List[int] = []  # rows that diverged in this epoch
         for i in range(0, n, batch_size):
             idx = orders[:, i:i + batch_size]
-            xb, tb, yb = x_all[idx].to(device), t_all[idx].to(device), y_all[idx].to(device)
+            xb, tb, yb = self.x_all[idx].to(device), self.t_all[idx].to(device), self.y_all[idx].to(device)
             for p in stack.params.values():
                 p.grad = None
-            losses, out = batched_step(stack.params, xb, tb)
-            finite = torch.isfinite(losses.detach())
-            if not bool(finite.all()):
-                for r in (~finite).nonzero().flatten().tolist():
-                    if r in dropped:
-                        continue
-                    k = active[r]
-                    msg = (f"seed {seeds[k]}: the training loss became {losses[r].item()} at epoch {epoch} with "
-                           f"lr={lr!r}; lower the learning rate or clip the gradients (clip_grad)")
-                    if on_diverge == "raise":
-                        bar.close()
-                        raise TrainingDivergedError(msg)
-                    final[k] = stack.seed_state(r)  # the weights it had: train raises before the step
-                    hists[k]["diverged"] = msg
-                    dropped.append(r)
+            losses, out = self.batched_step(stack.params, xb, tb)
+            self._diverged(losses, epoch, dropped)
             keep = torch.ones(A, dtype=torch.bool)
             if dropped:
                 keep[dropped] = False
@@ -448,75 +486,74 @@ def _train_stack(models, seeds, ds, val_data, kw, progress, on_diverge) -> List[
             with torch.no_grad():
                 lv = losses.detach().tolist()
                 b = yb.shape[1]
-                hits = (torch.round(obj.windings(out.detach()).double()) == torch.round(yb.double())).sum(1).tolist()
+                hits = (torch.round(self.obj.windings(out.detach()).double()) == torch.round(yb.double())).sum(1).tolist()
                 for r in range(A):
                     tot[r] += lv[r] * b
                     correct[r] += int(hits[r])
                 count += b
-        # end of epoch: metrics, validation, early stopping, per seed
-        if vds is not None:
-            vout = _val_outputs(fwd, stack.params, base, xv, eval_bs, device)
+        return tot, correct, count, dropped
+
+    def end_epoch(self, epoch, tot, correct, count, dropped, seconds) -> None:
+        """Metrics, validation and early stopping per seed; rows that diverged or stopped leave the stack."""
+        kw, stack, obj = self.kw, self.stack, self.obj
+        if self.vds is not None:
+            vout = _val_outputs(self.fwd, stack.params, self.base, self.xv, max(kw["batch_size"], 1024), self.device)
         stopped: List[int] = []
-        for r, k in enumerate(active):
+        for r, k in enumerate(self.active):
             if r in dropped:
                 continue
-            h = hists[k]
+            h = self.hists[k]
             h["epoch"].append(epoch)
             h["train_loss"].append(tot[r] / count)
             h["train_accuracy"].append(correct[r] / count)
             h["lr"].append(stack.opt.param_groups[0]["lr"])
-            if vds is not None:
-                o = vout[r]
+            if self.vds is not None:
+                o, yv = vout[r], self.yv
                 pred = obj.windings(o)
                 vloss = float(obj.loss(o, yv))
                 h["val_loss"].append(vloss)
                 h["val_accuracy"].append(float((torch.round(pred) == torch.round(yv.double())).double().mean()))
                 h["val_mae"].append(float((pred - yv.double()).abs().mean()))
-                if h["best_val_loss"] is None or vloss < h["best_val_loss"] - min_delta:
+                if h["best_val_loss"] is None or vloss < h["best_val_loss"] - kw["min_delta"]:
                     h["best_val_loss"], h["best_epoch"] = vloss, epoch
-                    best[k] = stack.seed_state(r)
-                    bad[k] = 0
+                    self.best[k] = stack.seed_state(r)
+                    self.bad[k] = 0
                 else:
-                    bad[k] += 1
+                    self.bad[k] += 1
             else:
                 h["val_loss"].append(None)
                 h["val_accuracy"].append(None)
                 h["val_mae"].append(None)
-            stop = patience is not None and vds is not None and bad[k] >= patience
+            stop = kw["patience"] is not None and self.vds is not None and self.bad[k] >= kw["patience"]
             h["stopped_early"] = bool(stop)
             if stop:
-                final[k] = stack.seed_state(r)
+                self.final[k] = stack.seed_state(r)
                 stopped.append(r)
-        seconds = time.perf_counter() - t0
-        for r, k in enumerate(active):
+        for r, k in enumerate(self.active):
             if r not in dropped:
-                hists[k]["seconds"].append(seconds)
+                self.hists[k]["seconds"].append(seconds)
         gone = set(dropped) | set(stopped)
         if gone:
-            rows = [r for r in range(A) if r not in gone]
-            active = [active[r] for r in rows]
+            rows = [r for r in range(len(self.active)) if r not in gone]
+            self.active = [self.active[r] for r in rows]
             if rows:
                 stack.keep(rows)
-        if active:
-            h = hists[active[0]]
-            post = {"seeds": len(active), "loss": f"{h['train_loss'][-1]:.4g}"}
-            if vds is not None:
-                post["val_loss"] = f"{h['val_loss'][-1]:.4g}"
-            bar.set_postfix(post)
-    bar.close()
-    for r, k in enumerate(active):
-        final[k] = stack.seed_state(r)
-    for k, m in enumerate(models):
-        state = final[k]
-        if kw["restore_best"] and best[k] is not None and "diverged" not in hists[k]:
-            state = best[k]
-        if state is not None:
-            with torch.no_grad():
-                for pname, p in m.named_parameters():
-                    p.copy_(state[pname])
-        m.trained_on = _trained_on(ds, loss, hists[k].completed_epochs)
-        hists[k]["batched"], hists[k]["seed"] = True, seeds[k]
-    return hists
+
+    def finish(self) -> List[History]:
+        """Write each seed's final (or best) weights into its model; the histories."""
+        for r, k in enumerate(self.active):
+            self.final[k] = self.stack.seed_state(r)
+        for k, m in enumerate(self.models):
+            state = self.final[k]
+            if self.kw["restore_best"] and self.best[k] is not None and "diverged" not in self.hists[k]:
+                state = self.best[k]
+            if state is not None:
+                with torch.no_grad():
+                    for pname, p in m.named_parameters():
+                        p.copy_(state[pname])
+            m.trained_on = _trained_on(self.ds, self.loss, self.hists[k].completed_epochs)
+            self.hists[k]["batched"], self.hists[k]["seed"] = True, self.seeds[k]
+        return self.hists
 
 
 def _val_outputs(fwd, params, base, xv, eval_bs, device) -> torch.Tensor:

@@ -18,6 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
+from .._typing import strict_keywords
 
 #: A chain whose real-space invariant lies within this of an integer is "quantized": the finite chain
 #: determines its invariant (near a transition it does not, and no model can be asked to).
@@ -27,6 +28,7 @@ __all__ = ["QUANTIZED_TOL", "StudyConfig", "ModelSpec", "QUICK", "FULL", "TINY",
            "get_config"]
 
 
+@strict_keywords
 @dataclass(frozen=True)
 class ModelSpec:
     """How one model of the study is built.
@@ -96,6 +98,7 @@ HEADS = ("regression", "classification")
 CE_SUFFIX = "+ce"
 
 
+@strict_keywords
 @dataclass(frozen=True)
 class StudyConfig:
     """Every setting of the study (second edition; see ``docs/guide/study.rst``).

@@ -125,24 +125,22 @@ def _per_seed(M, m, key, i):
     return None if v is None or i >= len(v) else v[i]
 
 
-def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Each claim of the study with its verdict, evidence and refutation criterion.
-
-    A verdict is ``"holds"`` / ``"fails"`` when the 95% interval of the measured quantity (Wilson for
-    fractions of seeds, bootstrap over seeds for accuracies) lies entirely on one side of the claim's
-    threshold, ``"inconclusive"`` when it straddles it, ``"depends"`` when regimes disagree, ``None``
-    when the run did not measure it. Every claim is evaluated over both heads (regression and
-    classification rows); seeds, not row means, are the unit, and every seed that is left out of a
-    claim is counted in its evidence.
-
-    Parameters
-    ----------
-    results : dict
-        The content of ``results.json``. Each model entry also receives its distance to the variant
-        goal under ``"goal"``.
-    """
+def _claim_context(results: Dict[str, Any]):
+    """What several claims read: the models, the exact reference, the generic rows, their learned seeds
+    (with the note on the seeds left out), the disorder and the causal-test sections."""
     M = results["models"]
-    out = []
+    generic = [m for m in M if M[m].get("base_model", m) in GENERIC_MODELS]
+    learned, other = _learned_seeds(M, generic)
+    note = (f"; {len(other)} generic seed(s) below test accuracy {LEARNED:g} are not counted"
+            f" ({', '.join(sorted({m for m, _ in other}))})") if other else ""
+    return (M, results.get("exact_topo", {}), generic, learned, note, results.get("disorder") or {},
+            results.get("why") or {})
+
+
+def _claim_exact_topo(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The exact TopoNet computes the invariant of its input."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     ex = results.get("exact_topo", {})
     err = ex.get("max_abs_error")
     conv = ex.get("convention") or {}
@@ -156,7 +154,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
                                   f"{conv.get('n_grouped_zero_modes')} chains with grouped zero modes",
         "an error >= 1e-6 on any checked chain",
     ))
+    return out
 
+
+def _claim_topo_hard_to_train(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Claim 1: TopoNet from random initialization rarely learns the invariant."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     # --- claim 1: the exact-topology network is hard to train ---------------------------------------------
     topo_rows = [m for m in M if M[m].get("base_model", m) == "topo"]
     if topo_rows:
@@ -178,6 +182,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     else:
         out.append(_finding("topo_hard_to_train", "TopoNet from random init rarely learns the invariant", None,
                             "topo not run", "n/a"))
+    return out
+
+
+def _claim_generic_high_accuracy(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Generic networks reach high in-distribution accuracy."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     generic = [m for m in M if M[m].get("base_model", m) in GENERIC_MODELS]
     if generic:
         vs = {m: compare(M[m].get("test_accuracy_ci"), 0.95, ">=") for m in generic}
@@ -187,6 +198,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
             ", ".join(f"{m} {_fmt(M[m]['test_accuracy'])} {_ci_txt(M[m].get('test_accuracy_ci'))}" for m in generic),
             "the test-accuracy interval of every generic row lies below 0.95",
         ))
+    return out
+
+
+def _claim_topo_sensitive_to_init(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """TopoNet's success depends on its initialization (the trainability map)."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     tm = results.get("trainability_map")
     if tm and tm.get("cells"):
         regimes, vs = [], []
@@ -214,7 +232,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
             _combine(vs), "; ".join(regimes) or "no cell with both initializations",
             "a cell where the interval of the difference lies below 0.5",
         ))
+    return out
 
+
+def _claim_generic_edge_proxy(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Claim 2: generic networks read an edge-state proxy; the edge ablation hurts them."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     # --- claim 2: generic networks rely on an edge-state proxy (per learned seed, both heads) ----------------
     learned, other = _learned_seeds(M, generic)
     note = (f"; {len(other)} generic seed(s) below test accuracy {LEARNED:g} are not counted"
@@ -274,6 +298,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         for fid in ("generic_use_edge_proxy", "edge_ablation_hurts_generic"):
             out.append(_finding(fid, fid.replace("_", " "), None,
                                 f"no generic seed reached test accuracy {LEARNED:g}" + note, "n/a"))
+    return out
+
+
+def _claim_few_singular_values(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A few singular values of the shallow net suffice."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     pr = results.get("pruning")
     if pr and pr.get("ranks"):
         r = pr.get("smallest_rank_within_1pct")
@@ -288,7 +319,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         ))
     else:
         out.append(_finding("few_singular_values", "A few singular values suffice", None, "no shallow_svd run", "n/a"))
+    return out
 
+
+def _claim_disorder_erodes_generic(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Claim 3: disorder erodes what generic networks learned."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     # --- claim 3: disorder erodes what generic networks learned (per learned seed) ---------------------------
     dis = results.get("disorder") or {}
     N = str(results["config"]["n_cells"])
@@ -321,7 +358,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     else:
         out.append(_finding("disorder_erodes_generic", "Disorder erodes what generic networks learned", None,
                             "no generic seed learned the task" if not learned else "no disorder section", "n/a"))
+    return out
 
+
+def _claim_structured_variant_goal(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The goal for a physics-structured variant (also writes each model entry's ``"goal"``)."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     # --- the goal for a physics-structured variant ----------------------------------------------------------
     verdicts = {}
     for m, e in M.items():
@@ -362,7 +405,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         + (f"; inconclusive for {', '.join(undecided)}" if undecided else ""),
         "every model's interval falls short of a bar",
     ))
+    return out
 
+
+def _claim_why_causes(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Why: which single causes move TopoNet."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     # --- why: the causal test ---------------------------------------------------------------------------------
     why = results.get("why") or {}
     ans = why.get("answer") or {}
@@ -396,6 +445,13 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
             "for every model, either no setting's interval clears 0.5 or every setting's does, or the baseline "
             "already learns",
         ))
+    return out
+
+
+def _claim_distance_predicts_ood(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The functional distance to the exact network predicts out-of-distribution accuracy."""
+    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    out: List[Dict[str, Any]] = []
     dp = ((why.get("distance_predicts_ood") or {}).get("overall")) or {}
     if dp:
         rho, p, n = dp.get("rho"), dp.get("p"), dp.get("n") or 0
@@ -415,20 +471,44 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
+#: the study's claims, in the order of the report
+_CLAIMS = (_claim_exact_topo, _claim_topo_hard_to_train, _claim_generic_high_accuracy, _claim_topo_sensitive_to_init, _claim_generic_edge_proxy, _claim_few_singular_values, _claim_disorder_erodes_generic, _claim_structured_variant_goal, _claim_why_causes, _claim_distance_predicts_ood)
+
+
+def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Each claim of the study with its verdict, evidence and refutation criterion.
+
+    A verdict is ``"holds"`` / ``"fails"`` when the 95% interval of the measured quantity (Wilson for
+    fractions of seeds, bootstrap over seeds for accuracies) lies entirely on one side of the claim's
+    threshold, ``"inconclusive"`` when it straddles it, ``"depends"`` when regimes disagree, ``None``
+    when the run did not measure it. Every claim is evaluated over both heads (regression and
+    classification rows); seeds, not row means, are the unit, and every seed that is left out of a
+    claim is counted in its evidence.
+
+    Parameters
+    ----------
+    results : dict
+        The content of ``results.json``. Each model entry also receives its distance to the variant
+        goal under ``"goal"``.
+    """
+    return [f for claim in _CLAIMS for f in claim(results)]
+
+
 def _majority_rate(labels: Dict[str, int]) -> Optional[float]:
     return max(labels.values()) / sum(labels.values()) if labels else None
 
 
-def render_report(results: Dict[str, Any]) -> str:
-    """``results.md``: the tables, the findings and the figures of a study, as Markdown."""
-    cfg = results["config"]
-    M = results["models"]
-    N = cfg["n_cells"]
+def _context(results: Dict[str, Any]):
+    """The parts of ``results`` every section of the report reads."""
     ex = results["exact_topo"]
-    acc = ex["accuracy"]
-    data = results.get("data", {})
-    proxy = results.get("edge_proxy") or {}
-    L = []
+    return (results["config"], results["models"], results["config"]["n_cells"], ex, ex["accuracy"],
+            results.get("data", {}), results.get("edge_proxy") or {})
+
+
+def _md_header(results: Dict[str, Any]) -> List[str]:
+    """The title and the paragraph that states the protocol (from the config and the data summary)."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     L.append(f"# tntopo study: why is topology hard to learn? (preset `{cfg['name']}`)\n")
     L.append(
         f"Chains of N = {N} cells, hoppings over ranges {tuple(cfg['ranges'])} (amplitudes in "
@@ -447,6 +527,13 @@ def render_report(results: Dict[str, Any]) -> str:
         "or fails only when its interval clears the threshold. Generated by `tntopo reproduce`; every number and "
         "conclusion below is computed by the run.\n"
     )
+    return L
+
+
+def _md_results(results: Dict[str, Any]) -> List[str]:
+    """The main table (every row beside the exact TopoNet, the edge proxy and the majority guess) and the models."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     L.append("## Results\n")
     L.append(f"| model | seeds | lr | params (effective) | test acc | val-trainability | **learns invariant** [95% CI] "
              f"| size {cfg['size_factor']}N={cfg['size_factor'] * N} | unseen W {tuple(cfg['unseen_windings'])} "
@@ -496,7 +583,13 @@ def render_report(results: Dict[str, Any]) -> str:
         grid = ", ".join(f"{k}: {_fmt(v)}" for k, v in (sel.get("val_accuracy") or {}).items())
         L.append(f"- {_name(m)} ({e.get('head')}): {e['description']}; validation accuracy per learning rate: {grid or 'n/a'}")
     L.append("")
+    return L
 
+
+def _md_leak_test(results: Dict[str, Any]) -> List[str]:
+    """The edge ablation's leak test."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     lt = proxy.get("leak_test") or {}
     if lt:
         L.append("## Edge ablation: leak test\n")
@@ -512,7 +605,13 @@ def render_report(results: Dict[str, Any]) -> str:
         if fam:
             L.append("Edge proxy on each counterfactual family: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fam.items())
                      + f" (families: {data.get('counterfactual', {}).get('families')}).\n")
+    return L
 
+
+def _md_counterfactual(results: Dict[str, Any]) -> List[str]:
+    """Counterfactual chains against matched controls, and the dose-response over the cap width."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     cf_rows = {m: e for m, e in M.items() if e.get("counterfactual_by_family")}
     if cf_rows:
         fams = list(next(iter(cf_rows.values()))["counterfactual_by_family"])
@@ -554,7 +653,13 @@ def render_report(results: Dict[str, Any]) -> str:
                 d = e.get("dose_response") or {}
                 L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in widths) + " |")
             L.append("")
+    return L
 
+
+def _md_disorder(results: Dict[str, Any]) -> List[str]:
+    """Disorder: accuracy against the phase of the ensemble per length, TAI samples apart."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     dis = results.get("disorder") or {}
     if dis:
         fam = dis["family"]
@@ -591,7 +696,13 @@ def render_report(results: Dict[str, Any]) -> str:
                 for m in M:
                     L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
                 L.append("")
+    return L
 
+
+def _md_map(results: Dict[str, Any]) -> List[str]:
+    """The trainability map."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     tm = results.get("trainability_map")
     if tm and tm.get("cells"):
         g = tm["grid"]
@@ -606,12 +717,18 @@ def render_report(results: Dict[str, Any]) -> str:
         for c in tm["cells"]:
             det = c.get("determined") or {}
             dmin = min(det.values()) if det else None
-            L.append(f"| `{c.get('model')}` | {c['n_cells']} | {c['init']} | {_fmt(c['learns_invariant'], 2)} "
+            L.append(f"| {_name(c.get('model'))} | {c['n_cells']} | {c['init']} | {_fmt(c['learns_invariant'], 2)} "
                      f"{_ci_txt(c.get('learns_invariant_ci'))} | {_fmt(c.get('fits'), 2)} | "
                      f"{_fmt(c.get('learns_given_fits'), 2)} {_ci_txt(c.get('learns_given_fits_ci'))} | "
                      f"{_fmt(dmin, 2)}{' (flag)' if c.get('undetermined_flag') else ''} |")
         L.append("")
+    return L
 
+
+def _md_why(results: Dict[str, Any]) -> List[str]:
+    """The causal test: one cause at a time."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     why = results.get("why") or {}
     if why.get("cells"):
         L.append("## Why: one cause at a time\n")
@@ -622,14 +739,20 @@ def render_report(results: Dict[str, Any]) -> str:
                  "functional distance |")
         L.append("|---|---|---|---:|---:|---:|---:|---:|")
         for c in why["cells"]:
-            L.append(f"| `{c.get('model')}` | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
+            L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
                      f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {_fmt(c.get('fits'), 2)} | "
                      f"{_fmt(c.get('learns_given_fits'), 2)} | {_fmt(c.get('functional_distance'))} |")
         ans = why.get("answer") or {}
         if ans.get("summary"):
             L.append(f"\n{ans['summary']}\n")
         L.append("")
+    return L
 
+
+def _md_landscape(results: Dict[str, Any]) -> List[str]:
+    """The landscape at the exact weights."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     land = results.get("landscape") or {}
     if land:
         L.append("## Landscape at the exact weights\n")
@@ -645,7 +768,13 @@ def render_report(results: Dict[str, Any]) -> str:
             L.append(f"| {_name(m)} | {sy.get('n_null')}{bounded} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
                      f"{he.get('n_zero')} | {_fmt(he.get('loss'), 4)} | {gtxt} |")
         L.append("")
+    return L
 
+
+def _md_exact_and_pruning(results: Dict[str, Any]) -> List[str]:
+    """The exact TopoNet's precision and the SVD pruning of the shallow network."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     L.append("## Exact TopoNet\n")
     conv = ex.get("convention") or {}
     L.append(f"TopoNet(init=\"exact\") vs the dense real-space invariant of its own input on {ex['n_checked']} chains "
@@ -664,6 +793,13 @@ def render_report(results: Dict[str, Any]) -> str:
         L.append("\nSingular values (normalized to the largest, mean over seeds): "
                  + ", ".join(f"{v:.3f}" for v in sv[:8]) + (" ..." if len(sv) > 8 else "")
                  + f". Smallest rank within 1% of the unpruned accuracy: {pr['smallest_rank_within_1pct']}.\n")
+    return L
+
+
+def _md_findings(results: Dict[str, Any]) -> List[str]:
+    """The findings and the goal table."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     L.append("## Findings (computed from the numbers above)\n")
     for f in results.get("findings", []):
         mark = {HOLDS: "**holds**", FAILS: "**fails**", INCONCLUSIVE: "**inconclusive**", None: "**not measured**",
@@ -683,6 +819,13 @@ def render_report(results: Dict[str, Any]) -> str:
         L.append(f"| {_name(m)} | {_fmt(li['value'], 2)} {_ci_txt(li.get('ci'))}: {li.get('verdict') or 'n/a'} | "
                  f"{_fmt(gap['value'], 3)}: {gap.get('verdict') or 'n/a'} |")
     L.append("")
+    return L
+
+
+def _md_figures_and_timings(results: Dict[str, Any]) -> List[str]:
+    """Figures, timings, versions and failed runs."""
+    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    L: List[str] = []
     figs = results.get("figures") or {}
     if figs:
         L.append("## Figures\n")
@@ -699,7 +842,16 @@ def render_report(results: Dict[str, Any]) -> str:
         L.append("## Failed runs\n")
         for k, v in results["failures"].items():
             L.append(f"- {k}: {v}")
-    return "\n".join(L) + "\n"
+    return L
+
+
+#: the report, section by section, in order
+_SECTIONS = (_md_header, _md_results, _md_leak_test, _md_counterfactual, _md_disorder, _md_map, _md_why, _md_landscape, _md_exact_and_pruning, _md_findings, _md_figures_and_timings)
+
+
+def render_report(results: Dict[str, Any]) -> str:
+    """``results.md``: the tables, the findings and the figures of a study, as Markdown."""
+    return "\n".join(line for section in _SECTIONS for line in section(results)) + "\n"
 
 
 def write_report(results: Dict[str, Any], path) -> None:

@@ -39,6 +39,7 @@ from ..parallel import TaskFailure, map_tasks, task_seed
 from .stats import wilson_interval
 from .config import QUANTIZED_TOL, TOPO_KINDS, StudyConfig, get_config
 from ..data.evalsets import EvalSet, build_eval_sets, load_eval_sets, save_eval_sets
+from .._typing import strict_keywords
 
 __all__ = ["reproduce", "run_training", "aggregate", "run_seed", "build_sets", "disorder_set_name"]
 
@@ -766,6 +767,7 @@ def _versions() -> Dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- driver
+@strict_keywords
 def reproduce(
     config: Union[str, StudyConfig] = "quick",
     out: Union[str, os.PathLike] = "results",
@@ -818,180 +820,24 @@ def reproduce(
     the calling script: guard a script that calls ``reproduce`` with ``if __name__ == "__main__":``.
     """
     t_start = time.perf_counter()
-    cfg = get_config(config)
-    if device is not None:
-        from ..nn import check_device
-
-        check_device(device)  # a missing GPU is an error before any work
-    dev = () if device is None else (str(device),)
-    changes = {}
-    if seeds is not None:  # every row, the selection seeds included
-        changes.update(seeds=int(seeds), generic_seeds=int(seeds),
-                       lr_selection_seeds=min(int(seeds), int(cfg.lr_selection_seeds)))
-    if models is not None:
-        changes["models"] = list(models)
-    if changes:
-        cfg = cfg.replace(**changes)
+    cfg = _configure(config, seeds=seeds, models=models, device=device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    timings: Dict[str, float] = {}
-
-    # 1. data
+    run = _Runner(cfg, out, executor, resume=resume, progress=progress, max_workers=max_workers, device=device)
+    sets, exact = run.data_and_reference()
     t0 = time.perf_counter()
-    data_path = out / "data" / f"sets-{cfg.data_key()}.h5"
-    sets = None
-    if data_path.exists() and resume:
-        try:
-            sets = load_eval_sets(data_path)
-        except ValueError:  # damaged or of another format version: rebuild
-            sets = None
-    if sets is None:
-        sets = build_sets(cfg, progress=progress)
-        save_eval_sets(sets, data_path)
-    _SETS_CACHE[cfg.data_key()] = sets
-    timings["data_s"] = time.perf_counter() - t0
-
-    # 2. exact reference
-    t0 = time.perf_counter()
-    exact_path = out / "data" / f"exact-{cfg.data_key()}.json"
-    exact = _read_cached(exact_path) if resume else None
-    if exact is None:
-        exact = _exact_reference(cfg, sets)
-        write_json(exact_path, exact)
-    timings["exact_s"] = time.perf_counter() - t0
-
-    # 3. learning-rate selection (the selection seeds of every row at every rate) + the landscape, one pool
-    runs_dir = out / "runs"
-    dpath = str(data_path.resolve())
-    done: Dict[tuple, Dict[str, Any]] = {}
-    n_reused = 0
-
-    def run_path(name, k, lr):
-        return runs_dir / name / f"seed{k:03d}-lr{lr:g}.json"
-
-    def pending_runs(items):
-        """Tasks for the runs of ``items`` not found in the cache; seeds of a TopoNet row in the same fixed
-        block (:func:`seed_blocks`) are trained together, a block whole if any of its runs is missing."""
-        nonlocal n_reused
-        todo, blocks = [], {}
-        for name, k, lr in items:
-            r = _read_cached(run_path(name, k, lr)) if resume else None
-            if r is not None and r.get("key") == cfg.run_key(name, lr):
-                done[(name, k, lr)] = r
-                n_reused += 1
-            blocks.setdefault((name, lr, seed_block(cfg, name, k)), []).append(k)
-        for (name, lr, b), ks in blocks.items():
-            if all((name, k, lr) in done for k in ks):
-                continue
-            key = tuple(ks) if b is not None else ks[0]
-            if b is None and len(ks) > 1:  # not batched: one task per seed
-                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, dpath) + dev) for k in ks
-                         if (name, k, lr) not in done]
-            else:
-                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, dpath) + dev))
-        return todo
-
-    sections_dir = out / "sections"
-    section_results: Dict[tuple, Any] = {}
-
-    def section_path(section, part, lr=None):
-        tag = str(part).replace("/", "-")
-        return sections_dir / f"{section}-{tag}-{_section_key(cfg, section, lr)}.json"
-
-    def pending_sections(items):
-        todo = []
-        for section, part, lr in items:
-            r = _read_cached(section_path(section, part, lr)) if resume else None
-            if r is not None:
-                section_results[(section, part)] = r
-            else:
-                todo.append(((section, part, lr), ("section", cfg, section, part, lr)))
-        return todo
-
-    def save(key, res):
-        if key[0] == "run" and isinstance(key[2], tuple):  # a block of seeds trained together
-            for r in res:
-                write_json(run_path(key[1], r["k"], key[3]), r)
-        elif key[0] == "run":
-            write_json(run_path(*key[1:]), res)
-        else:
-            write_json(section_path(*key), res)
-
-    failures: Dict[str, str] = {}
-
-    def collect(res):
-        for key, v in res.items():
-            if isinstance(v, TaskFailure):
-                failures["/".join(str(x) for x in key)] = repr(v.error)
-            elif key[0] == "run" and isinstance(key[2], tuple):
-                for r in v:
-                    done[(key[1], r["k"], key[3])] = r
-            elif key[0] == "run":
-                done[key[1:]] = v
-            else:
-                section_results[key[:2]] = v
-
-    def run_pool(tasks, desc):
-        # slow first (load balance); results do not depend on the order
-        tasks.sort(key=lambda t: -(_cost(cfg, t[0][1]) if t[0][0] == "run" else 30.0))
-        collect(map_tasks(_task, tasks, executor, progress=progress, desc=desc, on_result=save,
-                          max_workers=max_workers))
-
-    grid = [float(g) for g in cfg.lr_grid]
-    rows = list(cfg.run_names())
-    L = int(cfg.lr_selection_seeds)
-    landscape_parts = [m for m in (cfg.landscape or {}).get("models", ()) if m in cfg.models]
-    tasks = pending_runs([(name, k, lr) for name in rows for lr in grid for k in range(L)])
-    tasks += pending_sections([("landscape", m, None) for m in landscape_parts])
-    if progress and (done or section_results):
-        print(f"resuming: {len(done)} training run(s) and {len(section_results)} section part(s) reused", file=sys.stderr)
-    t0 = time.perf_counter()
-    run_pool(tasks, "lr selection + landscape")
-    selection = {name: sel for name in rows if (sel := select_rate(cfg, name, done)) is not None}
-
-    # 4. the other seeds at the chosen rate, the trainability map and the causal test at the selected rates
+    selection = run.select_rates()
     lrs = {m: selection[m]["lr"] for m in cfg.models if m in selection}  # regression rows: the map and why
-    map_parts = [(f"{m}/{int(N)}", lrs.get(m)) for m in (cfg.trainability_map or {}).get("models", ())
-                 if m in cfg.models for N in (cfg.trainability_map or {}).get("n_cells", ())]
-    why_parts = list(range(len(_why_task_list(cfg, lrs)))) if cfg.why and any(
-        m in cfg.models for m in cfg.why.get("models", ())) else []
-    tasks = pending_runs([(name, k, selection[name]["lr"]) for name in rows if name in selection
-                          for k in range(L, cfg.seeds_of(name))])
-    tasks += pending_sections([("trainability_map", p, lr) for p, lr in map_parts])
-    tasks += pending_sections([("why", i, tuple(sorted(lrs.items()))) for i in why_parts])  # hashable task key
-    run_pool(tasks, "training runs + map + why")
-    timings["training_wall_s"] = time.perf_counter() - t0
-    timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"] for r in done.values()))
-    timings["runs_reused"] = n_reused
-
-    runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in rows}
-    for (name, k, lr), r in done.items():
-        if name in selection and lr == selection[name]["lr"] and k < cfg.seeds_of(name):
-            runs[name].append(r)
-    model_results = aggregate(cfg, {n: rs for n, rs in runs.items() if rs}, selection)
-    topo_weights = _example_weights(cfg, runs)
-
-    results: Dict[str, Any] = {
-        "schema": "tntopo.study/3",
-        "models": model_results,
-        "exact_topo": exact,
-        "disorder": _disorder_section(cfg, sets, model_results, exact),
-        "edge_proxy": _edge_proxy_section(cfg, sets),
-        "trainability_map": _merge_map([section_results.get(("trainability_map", p)) for p, _ in map_parts],
-                                       cfg.trainability_threshold),
-        "landscape": {m: section_results[("landscape", m)] for m in landscape_parts
-                      if ("landscape", m) in section_results} or None,
-        "why": _merge_why([section_results.get(("why", i)) for i in why_parts]),
-        "pruning": _pruning([r for n, rs in runs.items() for r in rs if "pruning" in r]),
-        "toponet_weights": topo_weights,
-        "data": _data_summary(cfg, sets),
-        "config": cfg.to_dict(),
-        "versions": _versions(),
-        "failures": failures,
-    }
+    map_parts, why_parts = run.train_selected(selection, lrs)
+    run.timings["training_wall_s"] = time.perf_counter() - t0
+    run.timings["training_cpu_s"] = float(sum(r["seconds"]["train"] + r["seconds"]["evaluate"]
+                                              for r in run.done.values()))
+    run.timings["runs_reused"] = run.n_reused
+    results = run.results(selection, map_parts, why_parts, sets, exact)
     from .report import findings, write_report
 
     results["findings"] = findings(results)
+    timings = run.timings
     timings["total_s"] = time.perf_counter() - t_start
     results["timings"] = timings
     write_json(out / "results.json", results)
@@ -1003,6 +849,189 @@ def reproduce(
     write_report(results, out / "results.md")
     write_json(out / "results.json", results)
     return results
+
+
+def _configure(config, *, seeds, models, device) -> StudyConfig:
+    """The run's config: a preset or config with ``seeds`` (every row, the selection seeds included) and
+    ``models`` applied; ``device`` checked before any work (a missing GPU is an error at once)."""
+    cfg = get_config(config)
+    if device is not None:
+        from ..nn import check_device
+
+        check_device(device)
+    changes: Dict[str, Any] = {}
+    if seeds is not None:
+        changes.update(seeds=int(seeds), generic_seeds=int(seeds),
+                       lr_selection_seeds=min(int(seeds), int(cfg.lr_selection_seeds)))
+    if models is not None:
+        changes["models"] = list(models)
+    return cfg.replace(**changes) if changes else cfg
+
+
+class _Runner:
+    """One run of :func:`reproduce`: its cache of finished training runs and section parts under ``out``
+    (``runs/``, ``sections/``), the pool that computes the missing ones, and the timings."""
+
+    def __init__(self, cfg: StudyConfig, out: Path, executor, *, resume: bool, progress: bool,
+                 max_workers: Optional[int], device: Optional[str]):
+        self.cfg, self.out, self.executor = cfg, out, executor
+        self.resume, self.progress, self.max_workers = resume, progress, max_workers
+        self.dev = () if device is None else (str(device),)
+        self.data_path = out / "data" / f"sets-{cfg.data_key()}.h5"
+        self.dpath = str(self.data_path.resolve())
+        self.done: Dict[tuple, Dict[str, Any]] = {}
+        self.section_results: Dict[tuple, Any] = {}
+        self.failures: Dict[str, str] = {}
+        self.timings: Dict[str, float] = {}
+        self.n_reused = 0
+
+    # ---- 1-2. data and the exact reference
+    def data_and_reference(self):
+        cfg, t0 = self.cfg, time.perf_counter()
+        sets = None
+        if self.data_path.exists() and self.resume:
+            try:
+                sets = load_eval_sets(self.data_path)
+            except ValueError:  # damaged or of another format version: rebuild
+                sets = None
+        if sets is None:
+            sets = build_sets(cfg, progress=self.progress)
+            save_eval_sets(sets, self.data_path)
+        _SETS_CACHE[cfg.data_key()] = sets
+        self.timings["data_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        exact_path = self.out / "data" / f"exact-{cfg.data_key()}.json"
+        exact = _read_cached(exact_path) if self.resume else None
+        if exact is None:
+            exact = _exact_reference(cfg, sets)
+            write_json(exact_path, exact)
+        self.timings["exact_s"] = time.perf_counter() - t0
+        return sets, exact
+
+    # ---- the cache
+    def run_path(self, name, k, lr) -> Path:
+        return self.out / "runs" / name / f"seed{k:03d}-lr{lr:g}.json"
+
+    def section_path(self, section, part, lr=None) -> Path:
+        tag = str(part).replace("/", "-")
+        return self.out / "sections" / f"{section}-{tag}-{_section_key(self.cfg, section, lr)}.json"
+
+    def pending_runs(self, items):
+        """Tasks for the runs of ``items`` not found in the cache; seeds of a TopoNet row in the same fixed
+        block (:func:`seed_block`) are trained together, a block whole if any of its runs is missing."""
+        cfg, done = self.cfg, self.done
+        todo, blocks = [], {}
+        for name, k, lr in items:
+            r = _read_cached(self.run_path(name, k, lr)) if self.resume else None
+            if r is not None and r.get("key") == cfg.run_key(name, lr):
+                done[(name, k, lr)] = r
+                self.n_reused += 1
+            blocks.setdefault((name, lr, seed_block(cfg, name, k)), []).append(k)
+        for (name, lr, b), ks in blocks.items():
+            if all((name, k, lr) in done for k in ks):
+                continue
+            key = tuple(ks) if b is not None else ks[0]
+            if b is None and len(ks) > 1:  # not batched: one task per seed
+                todo += [(("run", name, k, lr), ("run", cfg, name, k, lr, self.dpath) + self.dev) for k in ks
+                         if (name, k, lr) not in done]
+            else:
+                todo.append((("run", name, key, lr), ("run", cfg, name, key, lr, self.dpath) + self.dev))
+        return todo
+
+    def pending_sections(self, items):
+        todo = []
+        for section, part, lr in items:
+            r = _read_cached(self.section_path(section, part, lr)) if self.resume else None
+            if r is not None:
+                self.section_results[(section, part)] = r
+            else:
+                todo.append(((section, part, lr), ("section", self.cfg, section, part, lr)))
+        return todo
+
+    def save(self, key, res):
+        if key[0] == "run" and isinstance(key[2], tuple):  # a block of seeds trained together
+            for r in res:
+                write_json(self.run_path(key[1], r["k"], key[3]), r)
+        elif key[0] == "run":
+            write_json(self.run_path(*key[1:]), res)
+        else:
+            write_json(self.section_path(*key), res)
+
+    def collect(self, res):
+        for key, v in res.items():
+            if isinstance(v, TaskFailure):
+                self.failures["/".join(str(x) for x in key)] = repr(v.error)
+            elif key[0] == "run" and isinstance(key[2], tuple):
+                for r in v:
+                    self.done[(key[1], r["k"], key[3])] = r
+            elif key[0] == "run":
+                self.done[key[1:]] = v
+            else:
+                self.section_results[key[:2]] = v
+
+    def run_pool(self, tasks, desc):
+        # slow first (load balance); results do not depend on the order
+        tasks.sort(key=lambda t: -(_cost(self.cfg, t[0][1]) if t[0][0] == "run" else 30.0))
+        self.collect(map_tasks(_task, tasks, self.executor, progress=self.progress, desc=desc, on_result=self.save,
+                               max_workers=self.max_workers))
+
+    # ---- 3. learning-rate selection (the selection seeds of every row at every rate) + the landscape, one pool
+    def landscape_parts(self) -> List[str]:
+        return [m for m in (self.cfg.landscape or {}).get("models", ()) if m in self.cfg.models]
+
+    def select_rates(self) -> Dict[str, Dict[str, Any]]:
+        cfg = self.cfg
+        grid = [float(g) for g in cfg.lr_grid]
+        L = int(cfg.lr_selection_seeds)
+        tasks = self.pending_runs([(name, k, lr) for name in cfg.run_names() for lr in grid for k in range(L)])
+        tasks += self.pending_sections([("landscape", m, None) for m in self.landscape_parts()])
+        if self.progress and (self.done or self.section_results):
+            print(f"resuming: {len(self.done)} training run(s) and {len(self.section_results)} section part(s) "
+                  "reused", file=sys.stderr)
+        self.run_pool(tasks, "lr selection + landscape")
+        return {name: sel for name in cfg.run_names() if (sel := select_rate(cfg, name, self.done)) is not None}
+
+    # ---- 4. the other seeds at the chosen rate, the trainability map and the causal test at the selected rates
+    def train_selected(self, selection, lrs):
+        cfg = self.cfg
+        tm = cfg.trainability_map or {}
+        map_parts = [(f"{m}/{int(N)}", lrs.get(m)) for m in tm.get("models", ()) if m in cfg.models
+                     for N in tm.get("n_cells", ())]
+        why_parts = list(range(len(_why_task_list(cfg, lrs)))) if cfg.why and any(
+            m in cfg.models for m in cfg.why.get("models", ())) else []
+        L = int(cfg.lr_selection_seeds)
+        tasks = self.pending_runs([(name, k, selection[name]["lr"]) for name in cfg.run_names() if name in selection
+                                   for k in range(L, cfg.seeds_of(name))])
+        tasks += self.pending_sections([("trainability_map", p, lr) for p, lr in map_parts])
+        tasks += self.pending_sections([("why", i, tuple(sorted(lrs.items()))) for i in why_parts])  # hashable key
+        self.run_pool(tasks, "training runs + map + why")
+        return map_parts, why_parts
+
+    # ---- 5. results.json
+    def results(self, selection, map_parts, why_parts, sets, exact) -> Dict[str, Any]:
+        cfg, sr = self.cfg, self.section_results
+        runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in cfg.run_names()}
+        for (name, k, lr), r in self.done.items():
+            if name in selection and lr == selection[name]["lr"] and k < cfg.seeds_of(name):
+                runs[name].append(r)
+        model_results = aggregate(cfg, {n: rs for n, rs in runs.items() if rs}, selection)
+        return {
+            "schema": "tntopo.study/3",
+            "models": model_results,
+            "exact_topo": exact,
+            "disorder": _disorder_section(cfg, sets, model_results, exact),
+            "edge_proxy": _edge_proxy_section(cfg, sets),
+            "trainability_map": _merge_map([sr.get(("trainability_map", p)) for p, _ in map_parts],
+                                           cfg.trainability_threshold),
+            "landscape": {m: sr[("landscape", m)] for m in self.landscape_parts() if ("landscape", m) in sr} or None,
+            "why": _merge_why([sr.get(("why", i)) for i in why_parts]),
+            "pruning": _pruning([r for n, rs in runs.items() for r in rs if "pruning" in r]),
+            "toponet_weights": _example_weights(cfg, runs),
+            "data": _data_summary(cfg, sets),
+            "config": cfg.to_dict(),
+            "versions": _versions(),
+            "failures": self.failures,
+        }
 
 
 def _read_cached(path: Path) -> Optional[Dict[str, Any]]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._scratch import Scratch
+from .._scratch import Scratch, ThreadScratch
 from .network import contract_network
 
 __all__ = ["chern_marker_network", "contract_chern_marker", "contract_chern_marker_occupied",
@@ -133,12 +133,17 @@ def contract_chern_marker_rows(U, x, y) -> np.ndarray:
     one real ``syrk``-shaped product, :func:`_position_block`), ``W = (A B)^T conj(U)``,
     ``c_a = -4 pi Im sum_i W_ia U_ia``.
     """
-    return _contract_rows(np.asarray(U, dtype=np.complex128), x, y, Scratch())
+    return _contract_rows(np.asarray(U, dtype=np.complex128), x, y)
 
 
-def _contract_rows(U: np.ndarray, x, y, ws: Scratch) -> np.ndarray:
-    """:func:`contract_chern_marker_rows` with its work arrays from ``ws`` (reused over a batch's
-    chunks: fresh arrays of this size cost page faults)."""
+#: the work arrays of :func:`_contract_rows`, per thread (reused over a dense batch's chunks)
+_CONTRACT_WORK = ThreadScratch("tntopo.tn.chern._contract_rows")
+
+
+def _contract_rows(U: np.ndarray, x, y, reuse: bool = False) -> np.ndarray:
+    """:func:`contract_chern_marker_rows`; ``reuse``: work arrays kept by this thread from call to
+    call (a batch's chunks: fresh arrays of this size cost page faults), else fresh ones."""
+    ws = _CONTRACT_WORK.get() if reuse else Scratch()
     B, m, n = U.shape
     A = _position_block(U, np.asarray(x, dtype=float), ws, "A")
     Bm = _position_block(U, np.asarray(y, dtype=float), ws, "B")

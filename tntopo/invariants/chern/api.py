@@ -14,7 +14,7 @@ Routes (conventions in ``docs/conventions.rst``, "Two dimensions (Chern insulato
 * ``"local"``: the same marker from windows with a buffer (each window's projector a Chebyshev
   expansion applied with sparse products where a gap is guaranteed, else from the window's own
   ``eigh``: ``solver="auto"``), ``O(N)``; never forms the dense projector of the sample
-  (:mod:`tntopo.invariants.chern_local`).
+  (:mod:`tntopo.invariants.chern.local`).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from ...systems.lattice2d import Lattice2D, chern_bulk_region
 from ...systems.lattice2d import check_region as _check_region
 from .._routes import AUTO_LOCAL_DIM, QUANTIZATION_TOL, chern_route  # noqa: F401 - AUTO_LOCAL_DIM re-exported
 from .._routes import inapplicable as _inapplicable
-from .dense import _blas_threads, _check_fermi, _check_values, _dense_marker, _n_threads, reference_chern_marker
+from .dense import _blas_threads, _check_fermi, _check_values, _dense_marker, _n_threads
 from .exact import BOTT_SV_MIN, _bott_from_eigs, fhs_chern
 
 __all__ = [
@@ -193,7 +193,7 @@ def local_chern_marker(
         ``"dense"``: exact occupied states from a (batched, threaded) ``eigh``, the marker
         network contracted through them without forming ``P`` (:mod:`tntopo.tn.chern`). ``"local"``: windows with a
         buffer, ``O(N)`` time and memory (one Lattice2D; see
-        :func:`tntopo.invariants.chern_local.local_marker_windows`). It agrees with ``"dense"``
+        :func:`tntopo.invariants.chern.local.local_marker_windows`). It agrees with ``"dense"``
         in the bulk; within a few buffers of the open edges of a topological sample the chiral
         edge states make the marker non-local along the edge and the two differ there.
     fermi_level : float
@@ -211,14 +211,14 @@ def local_chern_marker(
         ``tol``; 9-18x faster per site on QWZ at equal bulk accuracy). ``"auto"`` (the default,
         also for ``None``): Chebyshev where a gap is guaranteed (the clean gap minus ``W/2``, or
         ``gap=``) and the polynomial short, ``eigh`` otherwise
-        (:func:`tntopo.invariants.chern_local.pick_solver`).
+        (:func:`tntopo.invariants.chern.local.pick_solver`).
     tol, gap : float, optional
         The Chebyshev expansion's accuracy (default ``1e-8``) and a lower bound on the distance
         from the Fermi level to the spectrum (default estimated); a ``TypeError`` with
         ``solver="eigh"``; given with ``"auto"``, the Chebyshev windows run.
     return_error : bool
         ``"local"`` only: also return the error estimate (from two buffer sizes; an estimate,
-        not a bound: see :func:`~tntopo.invariants.chern_local.local_marker_windows`).
+        not a bound: see :func:`~tntopo.invariants.chern.local.local_marker_windows`).
     warn : bool
         Emit :class:`~tntopo.GaplessWarning` when the Fermi level is (nearly) gapless, or (local
         route) when its certificate fails.

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..._blas import single_threaded_blas
 from ..._lapack import eigh_occupied_rows
-from ..._scratch import Scratch, thread_scratch
+from ..._scratch import Scratch, ThreadScratch
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
 from ..._typing import strict_keywords
 from ...errors import GaplessError
@@ -169,11 +169,12 @@ def _occupied(E: np.ndarray, ef: float, what: str, offset: int = 0):
 
 
 # ---------------------------------------------------------------------------- dense marker
-def _marker_from_rows(E, U, k, geo: Lattice2D, ef: float, offset: int = 0, ws: Optional[Scratch] = None
-                      ) -> np.ndarray:
+def _marker_from_rows(E, U, k, geo: Lattice2D, ef: float, offset: int = 0, ws: Optional[Scratch] = None,
+                      reuse: bool = False) -> np.ndarray:
     """Site marker ``(B, Lx, Ly)`` from the eigenvalues and the conjugated eigenvector rows
     (:func:`tntopo._lapack.eigh_occupied_rows`; ``k`` rows of each sample, more than its occupied
-    ones where a margin above the Fermi level was computed)."""
+    ones where a margin above the Fermi level was computed). ``reuse``: the contraction keeps
+    its work arrays per thread (:func:`tntopo.tn.chern._contract_rows`)."""
     from ...tn.chern import _contract_rows
 
     ws = Scratch() if ws is None else ws
@@ -185,7 +186,7 @@ def _marker_from_rows(E, U, k, geo: Lattice2D, ef: float, offset: int = 0, ws: O
         Uo[np.arange(m)[None, :] >= occ[:, None]] = 0
         U = Uo
     xy = geo.positions(per_orbital=True)
-    c = _contract_rows(U, xy[:, 0], xy[:, 1], ws)
+    c = _contract_rows(U, xy[:, 0], xy[:, 1], reuse=reuse)
     c = c.reshape(E.shape[0], geo.n_sites, geo.n_orb).sum(-1) / geo.cell_area
     return c.reshape((E.shape[0],) + geo.shape)
 
@@ -195,6 +196,8 @@ _DENSE_CHUNK_BYTES = 2 ** 22
 #: chunks whose vectors take more than this get fresh work arrays instead of the thread's
 #: reused ones (which would otherwise hold the memory of one huge sample)
 _SCRATCH_MAX_BYTES = 2 ** 26
+#: the dense marker's chunk work arrays, per thread (this module's own; see tntopo._scratch)
+_DENSE_WORK = ThreadScratch("tntopo.invariants.chern.dense._dense_marker")
 
 
 def _dense_marker(H: np.ndarray, geo: Lattice2D, ef: float, region=None, threads: Optional[int] = None,
@@ -238,9 +241,10 @@ def _dense_marker(H: np.ndarray, geo: Lattice2D, ef: float, region=None, threads
     def work(ab):
         a, b = ab
         # the chunk's work arrays are the thread's, reused from chunk to chunk (not for huge ones)
-        ws = thread_scratch() if (b - a) * n * n * 16 <= _SCRATCH_MAX_BYTES else Scratch()
+        reuse = (b - a) * n * n * 16 <= _SCRATCH_MAX_BYTES
+        ws = _DENSE_WORK.get() if reuse else Scratch()
         E, U, k = eigh_occupied_rows(H[a:b], ef, margin=margin, out=ws.get("U", (b - a, n, n), np.complex128))
-        c = _marker_from_rows(E, U, k, geo, ef, offset=a, ws=ws)
+        c = _marker_from_rows(E, U, k, geo, ef, offset=a, ws=ws, reuse=reuse)
         sw = None if region is None else _bulk_state_weights(U, geo, region, ws)
         return c, E, sw
 
