@@ -19,7 +19,7 @@
    >= 20x at 1e-6 for L = 60). The local route is timed with both window solvers, buffer 10:
    ``solver="chebyshev"`` (core 6, ``tol=1e-7``: the window projector as a near-minimax
    polynomial of the window Hamiltonian, applied to the core columns by Clenshaw's recurrence in
-   numba kernels generated for the window operator's row widths; its cost per cell is
+   the numba kernels of ``tntopo.invariants._clenshaw``; its cost per cell is
    ``(core + 2 buffer)^2 / core^2`` window products, cores 4-8 about equally cheap)
    -- the RATIO line -- and
    ``solver="eigh"`` (core 10, which minimizes ``(core + 2 buffer)^6 / core^2``,
@@ -100,8 +100,8 @@ def main(argv=None):
     t_dense = time.perf_counter() - t0
     buf = 6 if args.quick else 10
     core_c, core_e = (6, 6) if args.quick else (6, 10)
-    # warm-up, as for the batched route: the generated Chebyshev kernel is loaded (or generated,
-    # compiled and cached on disk) once per process; timed apart
+    # warm-up, as for the batched route: the Chebyshev kernels are compiled (or loaded from numba's
+    # cache) once per process; timed apart
     t0 = time.perf_counter()
     local_chern_marker(Lattice2D.qwz(1.0, (8, 8)), "local", buffer=2, core=4, solver="chebyshev", tol=1e-3, warn=False)
     t_load = time.perf_counter() - t0

@@ -2,6 +2,11 @@
 
 One run prints, for QWZ ``m = 1``, Anderson disorder ``W = 1``, open boundaries:
 
+0. the Chebyshev windows' kernels (issue 20): the default Fermi-step polynomial applied to the core
+   columns of one window (core 6, buffer 10; ``--quick`` 4 and 4) by the route's numba kernels
+   (``tntopo.invariants._clenshaw``, ``njit(cache=True)``), by the kernels the route generated as
+   source per row width before (their generator is kept below, compiled from memory), and by
+   SciPy's sparse products (the fallback without numba): best CPU seconds, one thread each;
 1. accuracy and speed on an ``L x L`` sample (default 60; ``--quick`` 16): the dense marker, the
    default local route (``local_chern_marker(lat, "local")``; which window solver
    ``solver="auto"`` took is printed) and the ``eigh`` windows (the former default), with the
@@ -21,6 +26,13 @@ One run prints, for QWZ ``m = 1``, Anderson disorder ``W = 1``, open boundaries:
    256 and 1024; ``--sizes`` overrides), ``t(N2)/t(N1)`` and the target ratio
    ``30 s / t(10^6 sites)`` (when N2 is not ``10^6``, ``t(N2) * 10^6 / N2`` stands in, and the JSON
    says so).
+
+4. the floor: floating-point operations per site of the default route (two applications of a
+   degree-``n`` polynomial to a site's ``n_orb`` columns over a ``(core + 2 buffer)^2``-cell
+   window) and with no window overlap at all (``(2 buffer)^2`` cells per column, the limit of any
+   probing or per-site window scheme at that buffer), the route's achieved GFlop/s, one core's
+   DGEMM rate measured in the same run, and ``30 s`` over the time 10^6 sites would take at the
+   floor's operation count running at DGEMM speed on every core.
 
 The load of the (shared) machine is printed next to the numbers. Every time is given as wall-clock
 seconds and as the process's CPU seconds (all threads): on a machine loaded far beyond its cores
@@ -205,6 +217,22 @@ def kernel_comparison(core: int, buffer: int, tol: float, repeat: int):
                             gflops={name: flops / t / 1e9 for name, t in best.items()})
 
 
+def settings_sweep(lat, dense, bulk, settings):
+    """Bulk accuracy against the dense marker and CPU seconds per site of the Chebyshev windows at
+    cheaper ``(buffer, tol)`` settings, on the bulk cells only (``region=``)."""
+    from tntopo.invariants.chern_local import local_marker_windows
+
+    rows = []
+    for b, tol in settings:
+        c0 = time.process_time()
+        m, _ = local_marker_windows(lat, region=bulk, buffer=b, tol=tol, solver="chebyshev", warn=False)
+        cpu = time.process_time() - c0
+        n = m[bulk].size
+        rows.append({"buffer": b, "tol": tol, "bulk_max_abs_diff": float(np.abs(m[bulk] - dense[bulk]).max()),
+                     "cpu_us_per_site": cpu / n * 1e6})
+    return rows
+
+
 def timed(fn):
     """``(wall seconds, CPU seconds of this process, result)`` of ``fn()``."""
     w0, c0 = time.perf_counter(), time.process_time()
@@ -271,6 +299,14 @@ def main(argv=None):
           f"{c_eigh / c_loc:.2f}x  (wall: {t_dense / t_loc:.2f}x, {t_eigh / t_loc:.2f}x)"
           f"   (bulk accuracy {d[bulk].max():.1e}, target <= 1e-6)   load {os.getloadavg()[0]:.1f}")
 
+    sweep = settings_sweep(lat, dense, bulk, [(buf, 1e-6), (buf - 1, 1e-7)] if args.quick else
+                           [(buf, 1e-7), (buf, 1e-6), (buf - 1, 1e-7), (buf - 2, 1e-7)])
+    print("   cheaper settings of the Chebyshev windows, on the bulk cells only (region=; CPU per site includes "
+          "the setup and the error estimate's windows, a larger share of fewer sites):")
+    for row in sweep:
+        print(f"     buffer {row['buffer']:2d}, tol {row['tol']:.0e}: max|diff| bulk {row['bulk_max_abs_diff']:.1e}, "
+              f"{row['cpu_us_per_site']:6.0f} us CPU/site")
+
     # 2. the KPM anchor on a few bulk cells of the same sample ------------------------------------
     rng = np.random.default_rng(0)
     cells = [(int(x), int(y)) for x, y in rng.integers(q, L - q, size=(n_kpm, 2))]
@@ -306,7 +342,46 @@ def main(argv=None):
     ext = "; t(10^6) extrapolated linearly from N2" if extrapolated else ""
     print(f"RATIO target 1: 30 s / t(10^6 sites) = {30.0 / t_1e6:.4f} wall, {30.0 / t_1e6_idle:.4f} from CPU "
           f"seconds / {os.cpu_count()} cores (>= 1 meets it{ext})   load {os.getloadavg()[0]:.1f}")
+
+    # 4. the floor: floating-point operations per site against the machine's rate -----------------
+    from tntopo._blas import single_threaded_blas
+    from tntopo.invariants import chern_local as cl
+
+    core = cl.DEFAULT_CHEBYSHEV_CORE
+    wb = buf if args.quick else DEFAULT_BUFFER
+    lo, hi = cl._spectral_bounds(big)
+    half, center = 0.5 * (hi - lo) * 1.01, 0.5 * (hi + lo)
+    deg = len(cl.chebyshev_step_coefficients(round(-center / half, 12), round(cl._clean_gap(big, 0.0) / half, 12),
+                                             cl.DEFAULT_TOL)) - 1
+    no = big.n_orb
+    per_rowcol = 4 * sum(kinfo["widths"]) + 4  # real FMAs of one row of H times one column, plus Clenshaw's update
+
+    def flops_per_site(cells):  # two applications of the polynomial, n_orb columns per site
+        return 2 * (deg + 1) * no * cells * no * per_rowcol
+
+    f_route = flops_per_site((core + 2 * wb) ** 2)
+    f_floor = flops_per_site((2 * wb) ** 2)  # no window overlap at all: each column on (2 buffer)^2 cells
+    gf_route = f_route * sides[1] / cpus[1] / 1e9
+    A = np.random.default_rng(0).normal(size=(1000, 1000))
+    with single_threaded_blas():
+        A @ A
+        c0 = time.process_time()
+        for _ in range(3):
+            A @ A
+        gf_gemm = 3 * 2e9 / (time.process_time() - c0) / 1e9
+    ncpu = os.cpu_count() or 1
+    t_floor = f_floor * 1e6 / (ncpu * gf_gemm * 1e9)
+    print(f"\n4. work per site of the default route (degree {deg}, window {core + 2 * wb}^2 cells for {core}^2, "
+          f"{no} orbitals, {per_rowcol} flops per row and column): {f_route / 1e6:.1f} MFlop; with no window "
+          f"overlap at all ((2 x buffer)^2 cells per column) {f_floor / 1e6:.1f} MFlop")
+    print(f"   the route ran at {gf_route:.1f} GFlop/s per core (CPU seconds of the {sides[1]}-site run); one core's "
+          f"DGEMM (numpy, one BLAS thread) {gf_gemm:.1f} GFlop/s")
+    print(f"RATIO target 1 at the floor: 30 s / (10^6 x {f_floor / 1e6:.1f} MFlop at DGEMM speed on {ncpu} cores = "
+          f"{t_floor:.0f} s) = {30.0 / t_floor:.3f}   (below 1, no scheme that applies this polynomial to each "
+          "site's columns over that neighbourhood reaches 30 s here, even at DGEMM speed)")
     write_ratios(args.json, {
+        "target1_30s_over_floor_at_dgemm_rate": 30.0 / t_floor,
+        "route_gflops_over_dgemm_gflops": gf_route / gf_gemm,
         "kernel_generated_over_numba_cpu": kbest["generated"] / kbest["numba"],
         "kernel_scipy_over_numba_cpu": kbest["scipy"] / kbest["numba"],
         "dense_over_default_local": t_dense / t_loc,
@@ -319,14 +394,17 @@ def main(argv=None):
         "local_scaling_t2_over_t1_cpu": r_cpu,
         "target1_30s_over_t1e6": 30.0 / t_1e6,
         "target1_30s_over_t1e6_from_cpu": 30.0 / t_1e6_idle,
-    }, quick=args.quick, kernel_window=kinfo, kernel_cpu_seconds=kbest, kernel_max_abs_diff=kerr, L=L, buffer=buf, solver=solver, bulk_max_abs_diff=float(d[bulk].max()),
+    }, quick=args.quick, kernel_window=kinfo, kernel_cpu_seconds=kbest, kernel_max_abs_diff=kerr, L=L, buffer=buf,
+        solver=solver, bulk_max_abs_diff=float(d[bulk].max()),
         interior_max_abs_diff=float(d[inner].max()), all_cells_max_abs_diff=float(d.max()),
-        eigh_bulk_max_abs_diff=float(d_e[bulk].max()), kpm_max_abs_diff=err_kpm, kpm_moments=M,
+        eigh_bulk_max_abs_diff=float(d_e[bulk].max()), settings_sweep=sweep, kpm_max_abs_diff=err_kpm, kpm_moments=M,
         seconds={"dense": t_dense, "default_local": t_loc, "eigh_windows": t_eigh, "kpm_per_site": t_kpm,
                  "scaling": times},
         cpu_seconds={"dense": c_dense, "default_local": c_loc, "eigh_windows": c_eigh, "kpm_per_site": c_kpm,
                      "scaling": cpus}, sizes=sides, t1e6_extrapolated=extrapolated,
-        load_average=os.getloadavg()[0])
+        load_average=os.getloadavg()[0], degree=deg, mflop_per_site=f_route / 1e6,
+        mflop_per_site_no_overlap=f_floor / 1e6, route_gflops_per_core=gf_route, dgemm_gflops_per_core=gf_gemm,
+        t1e6_floor_seconds=t_floor)
     return 0
 
 

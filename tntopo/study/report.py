@@ -739,6 +739,10 @@ def _md_why(results: Dict[str, Any]) -> List[str]:
                  "functional distance |")
         L.append("|---|---|---|---:|---:|---:|---:|---:|")
         for c in why["cells"]:
+            if not c.get("n_seeds") and c.get("note"):  # a setting that does not apply to this model
+                L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | - | "
+                         f"{c['note']} | | | |")
+                continue
             L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
                      f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {_fmt(c.get('fits'), 2)} | "
                      f"{_fmt(c.get('learns_given_fits'), 2)} | {_fmt(c.get('functional_distance'))} |")

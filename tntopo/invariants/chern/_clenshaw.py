@@ -4,8 +4,9 @@ Clenshaw's recurrence for a sparse window operator ``H`` stored as ELL arrays.
 Imported only by :mod:`tntopo.invariants.chern.local`, lazily (importing numba costs a fraction of
 a second) and inside ``try``: without numba the route falls back to SciPy's sparse products.
 The functions are compiled by numba on first use and cached by numba's standard mechanism
-(``cache=True``: machine code in numba's own cache directory, ``__pycache__`` beside this file or
-``NUMBA_CACHE_DIR``); nothing is generated or written anywhere else.
+(``cache=True``: machine code in numba's own cache location -- ``__pycache__`` beside this file,
+numba's user-wide cache directory where that is not writable, or ``$NUMBA_CACHE_DIR``); tntopo
+generates no source and writes nothing itself.
 
 Layout. ``H``'s real and imaginary parts are kept apart, each as ``(J, V)`` of shape
 ``(n, width)``: row ``i``'s entries ``V[i, q]`` at columns ``J[i, q]`` (rows padded with zero

@@ -213,7 +213,7 @@ def local_chern_marker(
         ``gap=``) and the polynomial short, ``eigh`` otherwise
         (:func:`tntopo.invariants.chern.local.pick_solver`).
     tol, gap : float, optional
-        The Chebyshev expansion's accuracy (default ``1e-8``) and a lower bound on the distance
+        The Chebyshev expansion's accuracy (default ``1e-7``) and a lower bound on the distance
         from the Fermi level to the spectrum (default estimated); a ``TypeError`` with
         ``solver="eigh"``; given with ``"auto"``, the Chebyshev windows run.
     return_error : bool

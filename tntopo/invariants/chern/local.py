@@ -12,8 +12,9 @@ disorder energies added on the diagonal). The polynomial is applied by Clenshaw'
 the numba kernels of :mod:`tntopo.invariants.chern._clenshaw` (``njit(cache=True)``: cached by numba's
 own mechanism, nothing generated or written by tntopo); without numba, by the forward recurrence
 on SciPy's sparse products. ``benchmarks/bench_chern_local.py`` (section 0) compares them on one
-QWZ window (26 x 26 cells, 72 core columns, degree 133; CPU seconds, one run): SciPy's products
-38x slower, the kernels this module generated as source per row width before 1.03x (no faster):
+QWZ window (26 x 26 cells, 72 core columns, degree 113; CPU seconds, one run): SciPy's products
+24x slower (38x in another run), the kernels this module generated as source per row width
+before 1.10x slower (1.03x): no faster, so they are gone:
 
 .. math:: v = P e_a, \\quad w = Y v, \\quad c_a = 4\\pi\\,\\mathrm{Im}\\,\\langle X v, w - P w\\rangle,
 
@@ -25,10 +26,16 @@ disorder energies and the output, ``O(window)`` for the work.
 ``solver="auto"`` (the default) takes the Chebyshev windows wherever a spectral gap at the
 Fermi level is guaranteed (the clean gap minus ``W/2``, or ``gap=``) and the polynomial stays
 short (degree <= ``AUTO_MAX_DEGREE``), and the ``eigh`` windows otherwise (no guaranteed gap:
-strong disorder, a Fermi level in a band). Measured on QWZ ``m = 1, W = 1`` (40 x 40, open,
-buffer 10; ``benchmarks/bench_chern_local.py``, a machine loaded ~8x beyond its two cores, so
-CPU seconds): Chebyshev windows 1.5 ms of CPU per site against 13.5 ms for ``eigh`` windows
-(8.8x), bulk error against the dense marker 2.0e-7 and 3.3e-7. Near the open edges of a topological sample both differ from the dense marker by
+strong disorder, a Fermi level in a band). Measured on QWZ ``m = 1, W = 1`` (60 x 60, open,
+buffer 10; ``benchmarks/bench_chern_local.py``, a machine loaded ~5x beyond its two cores, so
+CPU seconds): Chebyshev windows (``tol = 1e-7``, degree 113) 1.7 ms of CPU per site against
+21 ms for ``eigh`` windows (12.5x), bulk error against the dense marker 2.4e-7 and 3.3e-7; the
+dense marker took 75x the CPU time of the Chebyshev windows. A map of 10^6 sites is not a matter
+of seconds on two cores: the polynomial is applied to each site's two columns over a window of
+``(core + 2 buffer)^2`` cells, 25 MFlop per site at the default settings, 15 MFlop even with no
+window overlap at all, whereas 30 s for 10^6 sites on two cores would allow 0.06 ms of CPU per
+site, 2.7 MFlop at one core's DGEMM rate (45 GFlop/s; section 4 of the benchmark). Near the open edges of a
+topological sample both differ from the dense marker by
 O(1) and more: there the dense marker carries the compensation of the bulk's Chern number (its
 sum over the sample vanishes), which no window can see, whatever its solver.
 
@@ -195,7 +202,7 @@ def chebyshev_step_coefficients(ef: float, delta: float, eps: float) -> np.ndarr
     return best
 
 
-def _band_bounds(lat: Lattice2D, n_k: int = 64) -> Tuple[float, float]:
+def _band_bounds(lat: Lattice2D, n_k: int = 128) -> Tuple[float, float]:
     """Rigorous bounds on the spectrum from the clean bands and Weyl's inequality.
 
     The clean Bloch bands are sampled on an ``n_k x n_k`` grid; between grid points
@@ -446,11 +453,14 @@ def _window_marker(ops: _WindowOperators, xs, ys, core_x, core_y, coef, ef, solv
     return c, check.reshape(len(ox), len(oy), n_orb).sum(-1)
 
 
-def pick_solver(lat: Lattice2D, fermi_level: float = 0.0, *, tol: float = 1e-8, gap: Optional[float] = None) -> str:
+def pick_solver(lat: Lattice2D, fermi_level: float = 0.0, *, tol: Optional[float] = None,
+                gap: Optional[float] = None) -> str:
     """The window solver ``solver="auto"`` takes for ``lat``: ``"chebyshev"`` where a spectral gap
     at the Fermi level is guaranteed -- ``gap=``, else the clean bands' gap minus ``W / 2``
     (Weyl), above 2% of the spectral width -- and the Fermi-step polynomial for ``tol`` has degree
-    at most :data:`AUTO_MAX_DEGREE`; ``"eigh"`` otherwise (a sharp Fermi step needs no gap)."""
+    at most :data:`AUTO_MAX_DEGREE` (``tol`` default :data:`DEFAULT_TOL`); ``"eigh"`` otherwise (a
+    sharp Fermi step needs no gap)."""
+    tol = DEFAULT_TOL if tol is None else tol
     lo, hi = _spectral_bounds(lat)
     half = 0.5 * (hi - lo) * 1.01 + 1e-12
     center = 0.5 * (hi + lo)
@@ -497,7 +507,7 @@ def local_marker_windows(
         Side of the core blocks (default ``DEFAULT_CORE`` = 8 for ``solver="eigh"``,
         ``DEFAULT_CHEBYSHEV_CORE`` = 6 for ``solver="chebyshev"``).
     tol : float, optional
-        ``solver="chebyshev"`` only (default ``1e-8``; a ``TypeError`` with ``"eigh"``).
+        ``solver="chebyshev"`` only (default :data:`DEFAULT_TOL` = ``1e-7``; a ``TypeError`` with ``"eigh"``).
         Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap (a
         rigorous bound on the polynomial's distance from the Fermi step there). The expansion
         interval is the tighter of Gershgorin's bounds and the clean bands' range widened by the
@@ -669,7 +679,11 @@ ERROR_WARN = 0.05
 #: Fermi level (as the dense marker's gapless check) may carry at most ``NEAR_WEIGHT_TOL`` per bulk cell
 NEAR_FERMI = 0.02
 NEAR_WEIGHT_TOL = 1e-3
-DEFAULT_TOL = 1e-8
+#: default ``tol`` of the Chebyshev windows: on QWZ ``m = 1, W = 1`` (60 x 60, open, buffer 10) the
+#: bulk differs from the dense marker by 2.9e-7 with it, 2.6e-7 with ``1e-8`` (the buffer's
+#: truncation dominates) and 6.3e-7 with ``1e-6``; the polynomial's degree, and the cost, grow as
+#: ``ln(1 / tol)`` (degree 117 against 133 for ``1e-8`` there)
+DEFAULT_TOL = 1e-7
 
 
 def _window_axis(cs: np.ndarray, L: int, periodic: bool, b: int, core: int) -> np.ndarray:
