@@ -19,7 +19,7 @@
    >= 20x at 1e-6 for L = 60). The local route is timed with both window solvers, buffer 10:
    ``solver="chebyshev"`` (core 6, ``tol=1e-7``: the window projector as a near-minimax
    polynomial of the window Hamiltonian, applied to the core columns by Clenshaw's recurrence in
-   the numba kernels of ``tntopo.invariants._clenshaw``; its cost per cell is
+   the numba kernels of ``tntopo.invariants.chern._clenshaw``; its cost per cell is
    ``(core + 2 buffer)^2 / core^2`` window products, cores 4-8 about equally cheap)
    -- the RATIO line -- and
    ``solver="eigh"`` (core 10, which minimizes ``(core + 2 buffer)^6 / core^2``,

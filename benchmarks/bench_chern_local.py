@@ -4,7 +4,7 @@ One run prints, for QWZ ``m = 1``, Anderson disorder ``W = 1``, open boundaries:
 
 0. the Chebyshev windows' kernels (issue 20): the default Fermi-step polynomial applied to the core
    columns of one window (core 6, buffer 10; ``--quick`` 4 and 4) by the route's numba kernels
-   (``tntopo.invariants._clenshaw``, ``njit(cache=True)``), by the kernels the route generated as
+   (``tntopo.invariants.chern._clenshaw``, ``njit(cache=True)``), by the kernels the route generated as
    source per row width before (their generator is kept below, compiled from memory), and by
    SciPy's sparse products (the fallback without numba): best CPU seconds, one thread each;
 1. accuracy and speed on an ``L x L`` sample (default 60; ``--quick`` 16): the dense marker, the
@@ -220,7 +220,7 @@ def kernel_comparison(core: int, buffer: int, tol: float, repeat: int):
 def settings_sweep(lat, dense, bulk, settings):
     """Bulk accuracy against the dense marker and CPU seconds per site of the Chebyshev windows at
     cheaper ``(buffer, tol)`` settings, on the bulk cells only (``region=``)."""
-    from tntopo.invariants.chern_local import local_marker_windows
+    from tntopo.invariants.chern.local import local_marker_windows
 
     rows = []
     for b, tol in settings:
@@ -345,7 +345,7 @@ def main(argv=None):
 
     # 4. the floor: floating-point operations per site against the machine's rate -----------------
     from tntopo._blas import single_threaded_blas
-    from tntopo.invariants import chern_local as cl
+    from tntopo.invariants.chern import local as cl
 
     core = cl.DEFAULT_CHEBYSHEV_CORE
     wb = buf if args.quick else DEFAULT_BUFFER
