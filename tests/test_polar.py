@@ -136,3 +136,13 @@ def test_other_dtypes_and_large_blocks_keep_the_lapack_route():
     np.testing.assert_allclose(polar_factor(h), _svd_polar(h), atol=1e-10)
     Q32 = polar_factor(h[:40, :40].astype(np.float32))
     assert Q32.dtype == np.float32
+
+
+def test_blocks_singular_to_working_precision_take_the_svd():
+    """A hopping of 1e-19 next to O(1) ones (found by hypothesis): the Newton scale underflowed and the
+    kernel divided by zero; such blocks are left to the SVD and the winding number is still right."""
+    from tntopo import SSHChain, winding_number
+
+    h = SSHChain({-1: 9.63e-20, 0: 0.0, 1: 1.0, 2: 0.5}, n_cells=60).hopping_block()
+    assert winding_number(h, method="dense") == pytest.approx(1.0, abs=1e-6)
+    assert winding_number(h.conj().T, method="dense") == pytest.approx(-1.0, abs=1e-6)

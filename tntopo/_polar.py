@@ -141,8 +141,14 @@ def _newton_polar(h, Q, iters, step_tol, check_kappa, backward_tol, max_iter):  
                 status = -1
                 break
             if it == 0:  # an upper bound on the 2-norm condition number of h
-                kappa = np.sqrt(x1 * xi * y1 * yi)
-            mu = (y1 * yi / (x1 * xi)) ** 0.25 if scaled else 1.0
+                kappa = np.sqrt(x1 * xi) * np.sqrt(y1 * yi)
+                if not kappa * 2.220446049250313e-16 < 1.0:  # singular to working precision
+                    status = -1
+                    break
+            mu = np.sqrt(np.sqrt(y1 * yi) / np.sqrt(x1 * xi)) if scaled else 1.0
+            if not (mu > 0.0 and mu < np.inf):  # the scale under- or overflowed: not certifiable here
+                status = -1
+                break
             a = 0.5 * mu
             c = 0.5 / mu
             d = 0.0
