@@ -84,17 +84,6 @@ def _is_exempt(obj):
     return inspect.isclass(obj) and (issubclass(obj, torch.autograd.Function) or issubclass(obj, BaseException))
 
 
-#: modules whose public functions are not strict yet, owned by another change in flight (issue 20:
-#: tntopo/study and tntopo/data/features.py are being rewritten); strict xfail, so the day they are
-#: made strict this list must shrink
-PENDING_MODULES: tuple = ()
-
-
-def _pending(obj):
-    mod = getattr(obj, "__module__", "") or ""
-    return any(mod.startswith(p) or mod + "." == p for p in PENDING_MODULES)
-
-
 CHECKED = {k: v for k, v in PUBLIC.items() if k not in OPEN and not _is_exempt(v)}
 
 
@@ -135,17 +124,15 @@ def test_walk_finds_the_public_api():
 
 
 @pytest.mark.parametrize("name", sorted(CHECKED))
-def test_unknown_keyword_names_the_valid_ones(name, request):
+def test_unknown_keyword_names_the_valid_ones(name):
     obj = CHECKED[name]
-    if _pending(obj):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="module not made strict yet (issue 20)"))
     with pytest.raises(TypeError) as err:
         _call_with(name, obj, BOGUS)
     _assert_names_valid(name, obj, str(err.value), BOGUS)
 
 
 _identifiers = st.text(string.ascii_lowercase + "_", min_size=1, max_size=12).filter(str.isidentifier)
-_STRICT = sorted(k for k, v in CHECKED.items() if not _pending(v))
+_STRICT = sorted(CHECKED)
 
 
 @settings(max_examples=60, deadline=None)

@@ -435,10 +435,9 @@ class _StackRun:
         self.first_loss: List[Optional[float]] = [None] * S
         self.name = type(getattr(base, "model", base)).__name__ if classes is not None else type(base).__name__
 
-    def _diverged(self, losses, epoch, dropped) -> None:
-        """Drop (or raise for) rows whose batch loss is not finite or exploded past
+    def _diverged(self, lv: List[float], epoch, dropped) -> None:
+        """Drop (or raise for) rows whose batch loss ``lv[r]`` is not finite or exploded past
         :data:`~tntopo.nn.training.DIVERGENCE_FACTOR` times their first batch loss, as ``train`` does."""
-        lv = losses.detach().tolist()
         for r, k in enumerate(self.active):
             if self.first_loss[k] is None:
                 self.first_loss[k] = lv[r]
@@ -475,7 +474,8 @@ class _StackRun:
             for p in stack.params.values():
                 p.grad = None
             losses, out = self.batched_step(stack.params, xb, tb)
-            self._diverged(losses, epoch, dropped)
+            lv = losses.detach().tolist()  # one device sync per batch: the divergence check and the metrics
+            self._diverged(lv, epoch, dropped)
             keep = torch.ones(A, dtype=torch.bool)
             if dropped:
                 keep[dropped] = False
@@ -484,7 +484,6 @@ class _StackRun:
                 stack.clip_(clip_grad)
             stack.opt.step()
             with torch.no_grad():
-                lv = losses.detach().tolist()
                 b = yb.shape[1]
                 hits = (torch.round(self.obj.windings(out.detach()).double()) == torch.round(yb.double())).sum(1).tolist()
                 for r in range(A):
