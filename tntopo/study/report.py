@@ -16,10 +16,13 @@ from ..invariants.winding.ensemble import TAI_WINDOW  # re-exported: the window 
 from .stats import FAILS, HOLDS, INCONCLUSIVE, bootstrap_interval, compare, wilson_interval
 
 
-def _name(model: str) -> str:
-    """A row's name in the report's tables: the figures' name (:func:`tntopo.plot.display_name`) and the key."""
+def _name(model: Optional[str]) -> str:
+    """A row's name in the report's tables: the figures' name (:func:`tntopo.plot.display_name`) and the key;
+    ``"n/a"`` for a row without a model (the trainability-map cells of a second-edition ``results.json``)."""
     from ..plot import display_name
 
+    if model is None:
+        return "n/a"
     return f"{display_name(model)} (`{model}`)"
 
 __all__ = ["findings", "write_report", "render_report", "GENERIC_MODELS", "TOPO_MODELS", "TAI_WINDOW", "GOAL",
@@ -800,14 +803,19 @@ def _md_exact_and_pruning(results: Dict[str, Any]) -> List[str]:
     return L
 
 
+#: verdicts of a second-edition ``results.json`` (booleans) in the present words
+_LEGACY_VERDICTS = {True: HOLDS, False: FAILS}
+
+
 def _md_findings(results: Dict[str, Any]) -> List[str]:
     """The findings and the goal table."""
     cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
     L: List[str] = []
     L.append("## Findings (computed from the numbers above)\n")
     for f in results.get("findings", []):
+        holds = _LEGACY_VERDICTS[f["holds"]] if isinstance(f["holds"], bool) else f["holds"]
         mark = {HOLDS: "**holds**", FAILS: "**fails**", INCONCLUSIVE: "**inconclusive**", None: "**not measured**",
-                "depends": "**depends on the regime**"}[f["holds"]]
+                "depends": "**depends on the regime**"}[holds]
         L.append(f"- {f['claim']}: {mark}. {f['evidence']}. *Refuted if*: {f['refuted_if']}.")
     L.append("")
     L.append("### Goal for a physics-structured variant\n")
