@@ -1095,18 +1095,18 @@ def _figures(results: Dict[str, Any], fig_dir: Path) -> Dict[str, str]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .. import plot
     from .._io import atomic_path
+    from . import figures
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     makers = {
-        "disorder_accuracy": plot.plot_disorder_accuracy,
-        "trainability": plot.plot_trainability,
-        "trainability_map": plot.plot_trainability_map,
-        "landscape": plot.plot_landscape,
-        "pruning": plot.plot_pruning,
-        "toponet_weights": plot.plot_toponet_weights,
-        "training_curves": plot.plot_training_curves,
+        "disorder_accuracy": figures.plot_disorder_accuracy,
+        "trainability": figures.plot_trainability,
+        "trainability_map": figures.plot_trainability_map,
+        "landscape": figures.plot_landscape,
+        "pruning": figures.plot_pruning,
+        "toponet_weights": figures.plot_toponet_weights,
+        "training_curves": figures.plot_training_curves,
     }
     out = {}
     for name, fn in makers.items():
