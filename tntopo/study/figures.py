@@ -259,18 +259,37 @@ def plot_trainability(results, ax=None):
     colors = [c for c, _ in styles]
     hatches = ["//" if ls == "--" else None for _, ls in styles]
     seeds = [int(models[m].get("seeds") or len(models[m].get("per_seed", {}).get("seed", [])) or 1) for m in names]
-    thr = results.get("config", {}).get("trainability_threshold")
+    _learns_panel(a1, models, names, y, colors, hatches, seeds, results.get("config", {}).get("trainability_threshold"))
+    if a1.get_legend_handles_labels()[0]:
+        if own:  # below the panels, out of the bars' way
+            fig.legend(*a1.get_legend_handles_labels(), loc="outside lower left", fontsize="small", ncols=2)
+        else:
+            a1.legend(fontsize="small", loc="best")
+    _test_accuracy_panel(a2, models, names, y, colors, hatches)
+    for a in (a1, a2):
+        a.set_xlim(0, 1.05)
+    a2.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
 
+
+def _hatch(bars, hatches) -> None:
+    """Hatch the bars of classifier rows (``hatches``: ``"//"`` or None per bar)."""
+    for b, h in zip(bars.patches, hatches):
+        if h:
+            b.set_hatch(h)
+            b.set_edgecolor("white")
+
+
+def _learns_panel(a1, models, names, y, colors, hatches, seeds, thr) -> None:
+    """The left panel of :func:`plot_trainability`: ``learns_invariant`` per row, the first edition's
+    measure as hollow markers."""
     li = np.array([_num(models[m].get("learns_invariant")) for m in names])
     ok = np.isfinite(li)
     if ok.any():
         err = np.sqrt(li[ok] * (1 - li[ok]) / np.array(seeds)[ok])
         bars = a1.barh(y[ok], li[ok], 0.6, xerr=err, capsize=3, color=np.array(colors, dtype=object)[ok].tolist(),
                        label="learns the invariant ($\\pm$ binomial s.e.)")
-        for b, h in zip(bars.patches, np.array(hatches, dtype=object)[ok]):
-            if h:
-                b.set_hatch(h)
-                b.set_edgecolor("white")
+        _hatch(bars, np.array(hatches, dtype=object)[ok])
     for yi in y[~ok]:
         a1.text(0.02, yi, "n/a", va="center", ha="left", color="0.3")
     vt = np.array([_num(models[m].get("val_trainability")) for m in names])
@@ -286,12 +305,10 @@ def plot_trainability(results, ax=None):
     a1.set_yticks(y)
     a1.set_yticklabels([f"{display_name(m)} (n = {n})" for m, n in zip(names, seeds)])
     a1.set_ylabel("model (n = number of seeds)")
-    if a1.get_legend_handles_labels()[0]:
-        if own:  # below the panels, out of the bars' way
-            fig.legend(*a1.get_legend_handles_labels(), loc="outside lower left", fontsize="small", ncols=2)
-        else:
-            a1.legend(fontsize="small", loc="best")
 
+
+def _test_accuracy_panel(a2, models, names, y, colors, hatches) -> None:
+    """The right panel of :func:`plot_trainability`: test accuracy per row, mean and s.d., each seed a dot."""
     te, sd = [], []
     for i, m in enumerate(names):
         per = [_num(v) for v in models[m].get("per_seed", {}).get("test_accuracy", [])]
@@ -305,18 +322,11 @@ def plot_trainability(results, ax=None):
                     alpha=0.5, label="single seeds" if i == 0 else "_nolegend_")
     bars = a2.barh(y, np.nan_to_num(te), 0.6, xerr=sd, capsize=3, color=colors, alpha=0.8,
                    label="mean $\\pm$ s.d. over seeds")
-    for b, h in zip(bars.patches, hatches):
-        if h:
-            b.set_hatch(h)
-            b.set_edgecolor("white")
+    _hatch(bars, hatches)
     a2.set_xlabel("test accuracy")
     a2.set_ylabel("model")
     a2.set_title("accuracy on the test set")
     a2.tick_params(labelleft=False)
-    for a in (a1, a2):
-        a.set_xlim(0, 1.05)
-    a2.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    return fig
 
 
 def _init_label(name: str) -> str:
