@@ -15,7 +15,6 @@ import re
 import numpy as np
 
 from .._typing import strict_keywords
-from ..invariants.winding.ensemble import TAI_WINDOW
 from ..plot import _axes, display_name, integer_axis
 
 __all__ = [
@@ -165,6 +164,8 @@ def plot_disorder_accuracy(results, ax=None):
     ValueError
         If the results hold no disorder section.
     """
+    from ..invariants.winding.ensemble import TAI_WINDOW  # on use: importing the study stays light
+
     dis = _section(results, "disorder", "results hold no disorder section", part="by_length")
     by = dis["by_length"]
     lengths = [N for N in (dis.get("n_cells") or by) if str(N) in by]
