@@ -4,7 +4,7 @@ It only configures, runs and reports: the models, their training and the data se
 :mod:`tntopo.nn` (:func:`tntopo.nn.build_model`, :func:`tntopo.nn.train`) and :mod:`tntopo.data`
 (:func:`tntopo.data.build_eval_sets`).
 """
-from .config import ModelSpec, StudyConfig, get_config
+from .config import ChernStudyConfig, ModelSpec, StudyConfig, get_config
 from .reproduce import reproduce
 
-__all__ = ["reproduce", "StudyConfig", "ModelSpec", "get_config"]
+__all__ = ["reproduce", "StudyConfig", "ChernStudyConfig", "ModelSpec", "get_config"]
