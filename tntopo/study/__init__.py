@@ -5,10 +5,11 @@ It only configures, runs and reports: the models, their training and the data se
 (:func:`tntopo.data.build_eval_sets`). Its figures (:mod:`tntopo.study.figures`) read the
 ``results.json`` that :func:`reproduce` writes.
 """
-from .config import ModelSpec, StudyConfig, get_config
+from .config import ChernStudyConfig, ModelSpec, StudyConfig, get_config
 from .figures import (plot_disorder_accuracy, plot_landscape, plot_pruning, plot_toponet_weights, plot_trainability,
                       plot_trainability_map, plot_training_curves)
 from .reproduce import reproduce
 
-__all__ = ["reproduce", "StudyConfig", "ModelSpec", "get_config", "plot_disorder_accuracy", "plot_trainability",
-           "plot_trainability_map", "plot_landscape", "plot_pruning", "plot_toponet_weights", "plot_training_curves"]
+__all__ = ["reproduce", "StudyConfig", "ChernStudyConfig", "ModelSpec", "get_config", "plot_disorder_accuracy",
+           "plot_trainability", "plot_trainability_map", "plot_landscape", "plot_pruning", "plot_toponet_weights",
+           "plot_training_curves"]
