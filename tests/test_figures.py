@@ -1,5 +1,5 @@
-"""Figures as a reader meets them: every public figure function of tntopo.plot, called with small
-synthetic inputs, and the gallery examples draw axes with x/y labels and legends without Python
+"""Figures as a reader meets them: every public figure function of tntopo.plot and of the study's
+tntopo.study.figures, called with small synthetic inputs, and the gallery examples draw axes with x/y labels and legends without Python
 reprs (tntopo.plot.figure_problems). The slow gallery examples are checked in the docs build by
 the same function (docs/_figure_check.py, a sphinx-gallery scraper)."""
 import inspect
@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tntopo import plot  # noqa: E402
+from tntopo.study import figures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -114,13 +115,13 @@ def _calls(phase):
         "plot_phase_diagram": lambda: plot.plot_phase_diagram(phase, mark=[(1.1, 2.5, "TAI")]),
         "plot_local_marker": lambda: plot.plot_local_marker(np.r_[-6.0, np.ones(12), 5.0], label={0: 0.5, 1: 1.0},
                                                             winding=1.0, clip=2.0),
-        "plot_disorder_accuracy": lambda: plot.plot_disorder_accuracy(res),
-        "plot_trainability": lambda: plot.plot_trainability(res),
-        "plot_trainability_map": lambda: plot.plot_trainability_map(res),
-        "plot_landscape": lambda: plot.plot_landscape(res),
-        "plot_pruning": lambda: plot.plot_pruning(res),
-        "plot_toponet_weights": lambda: plot.plot_toponet_weights(res),
-        "plot_training_curves": lambda: plot.plot_training_curves(res),
+        "plot_disorder_accuracy": lambda: figures.plot_disorder_accuracy(res),
+        "plot_trainability": lambda: figures.plot_trainability(res),
+        "plot_trainability_map": lambda: figures.plot_trainability_map(res),
+        "plot_landscape": lambda: figures.plot_landscape(res),
+        "plot_pruning": lambda: figures.plot_pruning(res),
+        "plot_toponet_weights": lambda: figures.plot_toponet_weights(res),
+        "plot_training_curves": lambda: figures.plot_training_curves(res),
         "plot_chern_marker": lambda: plot.plot_chern_marker(np.random.default_rng(0).normal(size=(8, 6))),
         "plot_chern_phase_diagram": lambda: plot.plot_chern_phase_diagram(
             {"m": [-3.0, -1.0, 1.0, 3.0], "W": [0.0, 2.0, 4.0], "mean": np.zeros((4, 3)), "method": "bott"}),
@@ -137,7 +138,8 @@ def _texts(fig):
 
 
 def test_every_public_figure_function_is_walked(phase):
-    public = {n for n in plot.__all__ if n.startswith("plot_") and inspect.isfunction(getattr(plot, n))}
+    public = {n for mod in (plot, figures) for n in mod.__all__
+              if n.startswith("plot_") and inspect.isfunction(getattr(mod, n))}
     assert public == set(_calls(phase)), "add the new figure function to _calls()"
 
 
@@ -158,6 +160,55 @@ def test_figure_functions_take_ax(phase):
     assert plot.plot_phase_diagram(phase, ax=ax) is fig
     fig, ax = plt.subplots()
     assert plot.plot_local_marker(np.ones(8), ax=ax) is fig
+
+
+#: the study's figures and the axes each draws on (rows, columns)
+STUDY_AXES = {"plot_disorder_accuracy": (1, len(LENGTHS)), "plot_trainability": (1, 2), "plot_trainability_map": (1, 2),
+              "plot_landscape": (1, 2), "plot_pruning": (1, 2), "plot_toponet_weights": (3, 3),
+              "plot_training_curves": None}
+
+
+@pytest.mark.parametrize("name", sorted(STUDY_AXES))
+def test_study_figures_take_ax_and_return_its_figure(name):
+    shape = STUDY_AXES[name]
+    fig, axs = plt.subplots(*(shape or (1, 1)))
+    assert getattr(figures, name)(_results(), ax=axs) is fig
+    if shape and shape[0] == 1:  # a panel short: said plainly, nothing drawn
+        fig, axs = plt.subplots(1, shape[1] + 1)
+        with pytest.raises(ValueError, match=f"need {shape[1]} axes"):
+            getattr(figures, name)(_results(), ax=axs)
+
+
+def test_study_figures_moved_from_plot_with_a_warning():
+    import tntopo.study
+
+    assert set(figures.__all__) == set(STUDY_AXES) and set(figures.__all__) <= set(tntopo.study.__all__)
+    assert not set(figures.__all__) & set(plot.__all__)
+    for name in figures.__all__:
+        assert getattr(tntopo.study, name) is getattr(figures, name)
+        with pytest.warns(FutureWarning, match=f"tntopo.plot.{name} has moved to tntopo.study.figures.{name}") as rec:
+            old = getattr(plot, name)
+        assert old is getattr(figures, name)
+        assert rec[0].filename == __file__  # attributed to the reading line
+    with pytest.warns(FutureWarning, match="tntopo.study.figures"):
+        from tntopo.plot import plot_landscape  # noqa: F401
+    with pytest.raises(AttributeError, match="plot_nothing"):
+        plot.plot_nothing
+
+
+def test_plot_does_not_import_the_study():
+    """tntopo.plot is a layer below the study (tests/test_imports.py): importing it, and drawing with it, loads
+    no tntopo.study module; only reading a moved name does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, tntopo.plot as p; p.plot_local_marker(np.ones(4)); p.display_name('mlp'); "
+            "assert not [m for m in sys.modules if m.startswith('tntopo.study')], 'loaded the study'; "
+            "import warnings; warnings.simplefilter('ignore'); p.plot_pruning; "
+            "assert 'tntopo.study.figures' in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_phase_diagram_conventions(phase):
@@ -184,7 +235,7 @@ def test_clipped_markers_are_marked():
 
 def test_trainability_shows_seed_counts_and_error_bars():
     res = _results()
-    fig = plot.plot_trainability(res)
+    fig = figures.plot_trainability(res)
     a1, a2 = fig.axes[:2]
     assert a1.get_xlabel() and a2.get_xlabel() and a1.get_xlabel() != a2.get_xlabel()  # one quantity per axis
     assert "learn the invariant" in a1.get_xlabel()
@@ -212,7 +263,7 @@ def test_trainability_shows_seed_counts_and_error_bars():
 
 def test_disorder_accuracy_one_panel_per_length_with_the_estimator():
     res = _results()
-    fig = plot.plot_disorder_accuracy(res)
+    fig = figures.plot_disorder_accuracy(res)
     assert len(fig.axes) == len(LENGTHS)
     estimator = "bond estimator (best the input allows)"
     for ax, N in zip(fig.axes, LENGTHS):
@@ -230,9 +281,9 @@ def test_disorder_accuracy_one_panel_per_length_with_the_estimator():
     assert estimator in legend and "MLP (classifier)" in legend  # rows drawn in any panel are in the legend
     # ax: one per length
     fig2, axs = plt.subplots(1, len(LENGTHS))
-    assert plot.plot_disorder_accuracy(res, ax=axs) is fig2
+    assert figures.plot_disorder_accuracy(res, ax=axs) is fig2
     with pytest.raises(ValueError, match="no disorder section"):
-        plot.plot_disorder_accuracy({k: v for k, v in res.items() if k != "disorder"})
+        figures.plot_disorder_accuracy({k: v for k, v in res.items() if k != "disorder"})
 
 
 def test_disorder_accuracy_bands_are_the_seeds_standard_error():
@@ -241,7 +292,7 @@ def test_disorder_accuracy_bands_are_the_seeds_standard_error():
     seeds = {W: [0.5, 0.7, 0.9] for W in STRENGTHS}  # mean 0.7, standard error 0.2 / sqrt(3)
     res["models"][m]["per_seed"]["disorder_accuracy"] = {N: seeds}
     res["disorder"]["by_length"][N]["models"][m] = {W: 0.7 for W in STRENGTHS}
-    fig = plot.plot_disorder_accuracy(res)
+    fig = figures.plot_disorder_accuracy(res)
     ax = fig.axes[0]
     (line,) = [ln for ln in ax.lines if ln.get_label() == "TopoNet"]
     bands = [c for c in ax.collections if matplotlib.colors.to_hex(c.get_facecolor()[0][:3]) ==
@@ -252,24 +303,24 @@ def test_disorder_accuracy_bands_are_the_seeds_standard_error():
     assert plot.figure_problems(fig) == []
     # a single seed gives no band (no spread to show), not a zero-width one
     res["models"][m]["per_seed"]["disorder_accuracy"] = {N: {W: [0.7] for W in STRENGTHS}}
-    ax = plot.plot_disorder_accuracy(res).axes[0]
+    ax = figures.plot_disorder_accuracy(res).axes[0]
     assert not [c for c in ax.collections if matplotlib.colors.to_hex(c.get_facecolor()[0][:3]) ==
                 matplotlib.colors.to_hex(line.get_color()) and c.get_paths()]
 
 
 def test_trainability_map_and_landscape():
     res = _results()
-    fig = plot.plot_trainability_map(res)
+    fig = figures.plot_trainability_map(res)
     panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
     assert len(panels) == 2 and len(fig.axes) == 3  # one per diversity, one colour bar
     texts = [t.get_text() for t in panels[0].texts]
     assert len(texts) == 4 and any(t.startswith("n/a") for t in texts)
-    fig = plot.plot_landscape(res)
+    fig = figures.plot_landscape(res)
     a1, a2 = fig.axes
     assert a1.get_xlabel() == "distance to the exact weights (modulo symmetries)"
     assert any("rho = -0.60" in t.get_text() for t in a1.get_legend().get_texts())
     assert a2.get_xscale() == "log" and a2.get_yscale() == "log"
-    for fn, key in ((plot.plot_trainability_map, "trainability_map"), (plot.plot_landscape, "landscape")):
+    for fn, key in ((figures.plot_trainability_map, "trainability_map"), (figures.plot_landscape, "landscape")):
         with pytest.raises(ValueError):
             fn({**res, key: None})
 
@@ -359,7 +410,7 @@ def test_training_curves_give_every_row_its_own_style():
     extra = {f"net{i}": dict(res["models"]["mlp"], base_model=f"net{i}", head="regression") for i in range(8)}
     res["models"].update(extra)  # more base models than the 10-colour cycle
     for key in ("val_accuracy", "train_loss"):
-        fig = plot.plot_training_curves(res, key=key)
+        fig = figures.plot_training_curves(res, key=key)
         assert plot.figure_problems(fig) == []
         ax = fig.axes[0]
         styles = [(matplotlib.colors.to_hex(l.get_color()), l.get_linestyle()) for l in ax.get_lines()]

@@ -116,6 +116,10 @@ def test_every_cell_changes_exactly_one_factor_from_the_baseline():
     # seeds split into tasks; paired seeds: the same integer in every cell and model
     split = why.why_tasks(models=["topo"], seeds=5, seeds_per_task=2, factors={"budget": (4,)})
     assert [t["seed_indices"] for t in split] == [[0, 1], [2, 3], [4]] * 2
+    # a setting that does not apply is one task without seeds, however the seeds are split
+    odd = why.why_tasks(models=["topo_ti"], seeds=5, seeds_per_task=2, factors={"freedom": ("odd",)})
+    assert [(t["setting"], t["seed_indices"], t["na"] is None) for t in odd] == \
+        [("baseline", [0, 1], True), ("baseline", [2, 3], True), ("baseline", [4], True), ("odd", [], False)]
     assert why._training_seed(0, 3) == why._training_seed(0, 3) != why._training_seed(0, 4)
 
 

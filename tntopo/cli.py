@@ -711,7 +711,7 @@ def _cmd_reproduce(args) -> int:
         raise ValueError("--models is empty; give comma-separated model names, e.g. --models topo,mlp")
     from .study.config import get_config
 
-    cfg = get_config(preset)  # checks --models and --seeds before any work
+    cfg = get_config(preset, study=args.study)  # checks --models and --seeds before any work
     try:
         cfg.replace(**{k: v for k, v in (("models", models), ("seeds", args.seeds)) if v is not None})
     except ValueError as exc:
@@ -719,7 +719,7 @@ def _cmd_reproduce(args) -> int:
     _check_executor(args.executor)
     _check_output_dir(args.out, "--out")
     device = None if args.device is None else str(_device_arg(args.device))  # the study's training runs
-    res = reproduce(preset, out=args.out, executor=args.executor, seeds=args.seeds, models=models,
+    res = reproduce(preset, out=args.out, executor=args.executor, study=args.study, seeds=args.seeds, models=models,
                     resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers, device=device)
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({res['timings']['total_s']:.0f} s)")
     for name, e in res["models"].items():
@@ -1021,6 +1021,9 @@ def _add_reproduce(sub, shared: _SharedFlags) -> None:
                                    "DIR/figures/*.png. Finished training runs are cached in DIR/runs (resumable).")
     r.add_argument("--quick", action="store_true", help="CI-size study (minutes on 2 cores); same as --preset quick")
     r.add_argument("--preset", default="full", choices=["full", "quick", "tiny"], help="study size")
+    r.add_argument("--study", default="winding", choices=["winding", "chern"],
+                   help="winding: the winding number of 1D chiral chains (default); chern: the Chern number of 2D "
+                        "lattices, on the same protocol and report")
     r.add_argument("--out", metavar="DIR", required=True, help="output directory DIR (created)")
     r.add_argument("--executor", metavar="EXECUTOR", default=None,
                    help="where training runs go: process (default, a local process pool), serial, thread, or a dask "

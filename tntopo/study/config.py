@@ -1,6 +1,8 @@
-"""Configuration of the study (``tntopo reproduce``): data sets, models, training budget.
+"""Configuration of the studies (``tntopo reproduce``): data sets, models, training budget.
 
-Three presets:
+Two studies share one protocol (:class:`_Rows`): the winding study of 1D chains (:class:`StudyConfig`, the
+default) and the Chern study of 2D lattices (:class:`ChernStudyConfig`, ``--study chern``). Each has three
+presets; the winding study's:
 
 * :data:`FULL` -- the study as reported (20 seeds per TopoNet row, 8 per generic row, learning rates
   chosen over 3 seeds, the causal test with 20 seeds per cell);
@@ -25,7 +27,8 @@ from .._typing import strict_keywords
 QUANTIZED_TOL = 0.25
 
 __all__ = ["QUANTIZED_TOL", "StudyConfig", "ModelSpec", "QUICK", "FULL", "TINY", "PRESETS", "DEFAULT_MODELS", "HEADS",
-           "get_config"]
+           "get_config", "ChernStudyConfig", "DEFAULT_CHERN_MODELS", "CHERN_FULL", "CHERN_QUICK", "CHERN_TINY",
+           "CHERN_PRESETS", "STUDIES"]
 
 
 @strict_keywords
@@ -89,8 +92,8 @@ DEFAULT_MODELS: Dict[str, ModelSpec] = {
 }
 
 
-#: Registry kinds of the TopoNet family (rows trained with :attr:`StudyConfig.seeds` seeds).
-TOPO_KINDS = ("toponet", "toponet_odd", "toponet_commutator")
+#: Registry kinds of the TopoNet family (rows trained with :attr:`StudyConfig.seeds` seeds), in 1D and 2D.
+TOPO_KINDS = ("toponet", "toponet_odd", "toponet_commutator", "toponet2d_layout", "toponet2d_ti_plain", "toponet2d_ti")
 
 #: Heads every model is trained with: a regressor (MSE on the winding, rounded) and a classifier
 #: (cross-entropy over the winding classes the hopping ranges allow). Classifier rows are named ``<model>+ce``.
@@ -98,9 +101,77 @@ HEADS = ("regression", "classification")
 CE_SUFFIX = "+ce"
 
 
+class _Rows:
+    """The rows of a study (each model per head), their seeds and their cache keys: one protocol for every
+    study kind. A study's config dataclass supplies the fields (``models``, ``heads``, ``seeds``...), its
+    ``classes`` and its ``data_key``."""
+
+    #: The invariant the study is about (``"winding"``, ``"chern"``): picks the sets, models and report words.
+    kind: str = "winding"
+
+    def run_names(self) -> Tuple[str, ...]:
+        """Rows of the study: each model per head (``"mlp"``, ``"mlp+ce"``...), models in order, regression first."""
+        return tuple(m + ("" if h == "regression" else CE_SUFFIX) for h in self.heads for m in self.models)
+
+    def seeds_of(self, run: str) -> int:
+        """Trained seeds of a row: :attr:`seeds` for TopoNet rows, :attr:`generic_seeds` for the others
+        (never fewer than the :attr:`lr_selection_seeds` every row is trained with at each rate)."""
+        n = self.seeds if self.spec_of(run)[0].kind in TOPO_KINDS else self.generic_seeds
+        return max(int(n), int(self.lr_selection_seeds))
+
+    def spec_of(self, run: str) -> Tuple[ModelSpec, str, str]:
+        """``(spec, head, base model name)`` of a row name."""
+        base, ce = (run[: -len(CE_SUFFIX)], True) if run.endswith(CE_SUFFIX) else (run, False)
+        if base not in self.models:
+            raise ValueError(f"unknown model row {run!r}; rows are {self.run_names()}")
+        return self.models[base], "classification" if ce else "regression", base
+
+    def replace(self, **changes) -> "StudyConfig":
+        """A copy with some settings changed (``models`` may be a list of names to keep)."""
+        models = changes.get("models")
+        if models is not None and not isinstance(models, Mapping):
+            unknown = [m for m in models if m not in self.models and m not in DEFAULT_MODELS]
+            if unknown:
+                raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(DEFAULT_MODELS)}")
+            changes["models"] = {m: self.models.get(m, DEFAULT_MODELS.get(m)) for m in models}
+        return dataclasses.replace(self, **changes)
+
+    def check_rows(self) -> None:
+        """The checks on the training protocol shared by every study kind (raises ``ValueError``)."""
+        for name in ("seeds", "generic_seeds", "lr_selection_seeds", "seed_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not self.models:
+            raise ValueError("the study needs at least one model")
+        for name, spec in self.models.items():
+            if not isinstance(spec, ModelSpec):
+                raise ValueError(f"models[{name!r}] must be a ModelSpec, got {type(spec).__name__}")
+            if CE_SUFFIX in name:
+                raise ValueError(f"model name {name!r} contains {CE_SUFFIX!r}, the suffix of classifier rows; rename it")
+        if not 0 < self.trainability_threshold <= 1:
+            raise ValueError("trainability_threshold must lie in (0, 1]")
+        if not self.lr_grid or any(not (float(g) > 0) for g in self.lr_grid):
+            raise ValueError(f"lr_grid must list positive learning rates, got {self.lr_grid}")
+        bad = [h for h in self.heads if h not in HEADS]
+        if bad or not self.heads:
+            raise ValueError(f"unknown heads {bad}; choose from {HEADS}")
+        if any(W < 0 for W in self.disorder_strengths):
+            raise ValueError(f"disorder strengths must be >= 0, got {self.disorder_strengths}")
+
+    def run_key(self, run: str, lr: float) -> str:
+        """Hash of everything one training run of row ``run`` at learning rate ``lr`` depends on (its cache key)."""
+        spec, head, _ = self.spec_of(run)
+        d = self.to_dict()
+        sub = {k: d[k] for k in ("epochs", "batch_size", "patience", "trainability_threshold", "pruning_ranks")}
+        return _hash({"data": self.data_key(), "train": sub, "model": spec.to_dict(), "head": head,
+                      "classes": list(self.classes) if head == "classification" else None, "lr": float(lr)})
+
+
 @strict_keywords
 @dataclass(frozen=True)
-class StudyConfig:
+class StudyConfig(_Rows):
     """Every setting of the study (second edition; see ``docs/guide/study.rst``).
 
     Clean data (random hoppings over ``ranges``, amplitudes in ``[-amplitude, amplitude]``, Bloch
@@ -183,35 +254,15 @@ class StudyConfig:
     def __post_init__(self):
         if self.n_cells < 8:
             raise ValueError(f"n_cells={self.n_cells} is too small for the study; use n_cells >= 8")
-        for name in ("seeds", "generic_seeds", "lr_selection_seeds", "seed_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if not self.models:
-            raise ValueError("the study needs at least one model")
-        for name, spec in self.models.items():
-            if not isinstance(spec, ModelSpec):
-                raise ValueError(f"models[{name!r}] must be a ModelSpec, got {type(spec).__name__}")
-            if CE_SUFFIX in name:
-                raise ValueError(f"model name {name!r} contains {CE_SUFFIX!r}, the suffix of classifier rows; rename it")
+        self.check_rows()
         if set(self.unseen_windings) & set(self.train_windings):
             raise ValueError(
                 f"unseen_windings {self.unseen_windings} overlap train_windings {self.train_windings}; "
                 "unseen windings must be absent from training"
             )
-        if not 0 < self.trainability_threshold <= 1:
-            raise ValueError("trainability_threshold must lie in (0, 1]")
-        if not self.lr_grid or any(not (float(g) > 0) for g in self.lr_grid):
-            raise ValueError(f"lr_grid must list positive learning rates, got {self.lr_grid}")
-        bad = [h for h in self.heads if h not in HEADS]
-        if bad or not self.heads:
-            raise ValueError(f"unknown heads {bad}; choose from {HEADS}")
         if self.n_cells not in self.disorder_lengths:
             raise ValueError(f"disorder_lengths {self.disorder_lengths} must contain n_cells={self.n_cells} "
                              "(the length every model is trained on)")
-        if any(W < 0 for W in self.disorder_strengths):
-            raise ValueError(f"disorder strengths must be >= 0, got {self.disorder_strengths}")
 
     # ------------------------------------------------------------------ names
     @property
@@ -219,36 +270,20 @@ class StudyConfig:
         """Winding classes of the classification head: every winding the hopping ranges allow."""
         return tuple(range(min(self.ranges), max(self.ranges) + 1))
 
-    def run_names(self) -> Tuple[str, ...]:
-        """Rows of the study: each model per head (``"mlp"``, ``"mlp+ce"``...), models in order, regression first."""
-        return tuple(m + ("" if h == "regression" else CE_SUFFIX) for h in self.heads for m in self.models)
+    @property
+    def size_n_cells(self) -> int:
+        """Length of the size-generalization chains (``size_factor * n_cells``)."""
+        return int(self.size_factor * self.n_cells)
 
-    def seeds_of(self, run: str) -> int:
-        """Trained seeds of a row: :attr:`seeds` for TopoNet rows, :attr:`generic_seeds` for the others
-        (never fewer than the :attr:`lr_selection_seeds` every row is trained with at each rate)."""
-        n = self.seeds if self.spec_of(run)[0].kind in TOPO_KINDS else self.generic_seeds
-        return max(int(n), int(self.lr_selection_seeds))
-
-    def spec_of(self, run: str) -> Tuple[ModelSpec, str, str]:
-        """``(spec, head, base model name)`` of a row name."""
-        base, ce = (run[: -len(CE_SUFFIX)], True) if run.endswith(CE_SUFFIX) else (run, False)
-        if base not in self.models:
-            raise ValueError(f"unknown model row {run!r}; rows are {self.run_names()}")
-        return self.models[base], "classification" if ce else "regression", base
-
-    def replace(self, **changes) -> "StudyConfig":
-        """A copy with some settings changed (``models`` may be a list of names to keep)."""
-        models = changes.get("models")
-        if models is not None and not isinstance(models, Mapping):
-            unknown = [m for m in models if m not in self.models and m not in DEFAULT_MODELS]
-            if unknown:
-                raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(DEFAULT_MODELS)}")
-            changes["models"] = {m: self.models.get(m, DEFAULT_MODELS.get(m)) for m in models}
-        return dataclasses.replace(self, **changes)
+    @staticmethod
+    def disorder_set_name(n_cells: int, W: float) -> str:
+        """Name of the disorder set of length ``n_cells`` and strength ``W`` (``"disorder/N24/W2.5"``)."""
+        return f"disorder/N{int(n_cells)}/W{float(W):g}"
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-able dict of every setting (stored in ``results.json``)."""
         d = dataclasses.asdict(self)
+        d["study"] = self.kind
         d["models"] = {k: v.to_dict() for k, v in self.models.items()}
         d["trainability_map"] = json.loads(json.dumps(self.trainability_map, default=list))
         d["landscape"] = json.loads(json.dumps(self.landscape, default=list))
@@ -269,13 +304,147 @@ class StudyConfig:
         family = DisorderFamily(ratios=tuple(self.disorder_ratios), delta_range=tuple(self.disorder_delta)).to_dict()
         return _hash({**{k: d[k] for k in fields}, "format": EVALSETS_FORMAT_VERSION, "disorder_family": family})
 
-    def run_key(self, run: str, lr: float) -> str:
-        """Hash of everything one training run of row ``run`` at learning rate ``lr`` depends on (its cache key)."""
-        spec, head, _ = self.spec_of(run)
-        d = self.to_dict()
-        sub = {k: d[k] for k in ("epochs", "batch_size", "patience", "trainability_threshold", "pruning_ranks")}
-        return _hash({"data": self.data_key(), "train": sub, "model": spec.to_dict(), "head": head,
-                      "classes": list(self.classes) if head == "classification" else None, "lr": float(lr)})
+#: The models of the Chern study (every one takes the lattice layout of the sample's Hamiltonian,
+#: :func:`tntopo.systems.lattice_layout`), by the name used in ``results.json``.
+DEFAULT_CHERN_MODELS: Dict[str, ModelSpec] = {
+    "topo2d": ModelSpec(
+        "toponet2d_layout", {},
+        description="TopoNet2D from random init: occupation weights over energy bins, displacement kernels, learned window",
+    ),
+    "topo2d_ti": ModelSpec(
+        "toponet2d_ti", {},
+        description="physics-structured TopoNet2D, random init: translation-invariant kernels with the mirror parities "
+                    "of the marker's position operators, fixed bulk window",
+    ),
+    "topo2d_ti_plain": ModelSpec(
+        "toponet2d_ti_plain", {},
+        description="ablation of topo2d_ti: the same parametrization without the parity constraints",
+    ),
+    "cnn2d": ModelSpec("cnn2d", {}, description="CNN over the real-space lattice (hopping blocks as channels), "
+                                                "global average pooling (any size)"),
+    "mlp2d": ModelSpec("mlp2d", {}, description="MLP on the flattened lattice layout (fixed size)"),
+    "kcnn": ModelSpec("kcnn", {}, description="CNN on the Bloch Hamiltonian h(k) of the bulk hoppings (k-space)"),
+}
+
+
+@strict_keywords
+@dataclass(frozen=True)
+class ChernStudyConfig(_Rows):
+    """Every setting of the Chern study (``tntopo reproduce --study chern``; issue 22).
+
+    The protocol of :class:`StudyConfig` (rows, seeds, learning-rate selection, verdicts) on 2D class-A
+    lattices (:mod:`tntopo.study.chern_sets`): square ``n_cells x n_cells`` samples, open boundaries,
+    input the lattice layout of the Hamiltonian (stencil range ``stencil``), clean families ``families``
+    balanced over ``train_cherns`` with a Bloch gap of at least ``min_gap`` and labelled by the
+    certified FHS integer; ``size_lengths`` the larger samples of the size test; ``unseen_cherns``
+    absent from training; counterfactual samples (Chern insulators on a torus, trivial insulators with a
+    decorated boundary) with matched controls; QWZ with Anderson disorder ``disorder_strengths``,
+    labelled by the phase of the ensemble (Bott index on larger samples averaged over realizations).
+    """
+
+    kind = "chern"
+
+    name: str = "full"
+    seed: int = 0
+    n_cells: int = 8
+    stencil: int = 2
+    train_cherns: Tuple[int, ...] = (-1, 0, 1)
+    unseen_cherns: Tuple[int, ...] = (-3, -2, 2, 3)
+    max_chern: int = 3
+    min_gap: float = 0.5
+    n_train: int = 4000
+    n_val: int = 1000
+    n_test: int = 1000
+    size_lengths: Tuple[int, ...] = (16, 32)
+    n_size: int = 200
+    n_unseen: int = 600
+    n_counterfactual: int = 400
+    disorder_strengths: Tuple[float, ...] = (0.0, 2.0, 3.0, 4.0, 5.0)
+    n_disorder: int = 100
+    seeds: int = 20
+    generic_seeds: int = 8
+    lr_selection_seeds: int = 3
+    seed_batch: int = 1
+    epochs: int = 40
+    batch_size: int = 64
+    lr_grid: Tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    heads: Tuple[str, ...] = HEADS
+    patience: Optional[int] = None
+    trainability_threshold: float = 0.95
+    pruning_ranks: Tuple[int, ...] = ()
+    models: Mapping[str, ModelSpec] = field(default_factory=lambda: dict(DEFAULT_CHERN_MODELS))
+    trainability_map: Optional[Mapping[str, Any]] = None
+    landscape: Optional[Mapping[str, Any]] = None
+    why: Optional[Mapping[str, Any]] = None
+
+    def __post_init__(self):
+        if self.n_cells <= 2 * self.stencil or self.n_cells < 6:
+            raise ValueError(f"n_cells={self.n_cells} is too small for the Chern study: samples need n_cells >= 6 "
+                             f"and > 2 * stencil = {2 * self.stencil}")
+        self.check_rows()
+        if set(self.unseen_cherns) & set(self.train_cherns):
+            raise ValueError(f"unseen_cherns {self.unseen_cherns} overlap train_cherns {self.train_cherns}; "
+                             "unseen Chern numbers must be absent from training")
+        if max(abs(c) for c in self.train_cherns + self.unseen_cherns) > self.max_chern:
+            raise ValueError(f"max_chern={self.max_chern} is smaller than a requested Chern number; raise it")
+        if any(L <= self.n_cells for L in self.size_lengths) or not self.size_lengths:
+            raise ValueError(f"size_lengths {self.size_lengths} must be larger than n_cells={self.n_cells}")
+        for name in ("trainability_map", "landscape", "why"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name} is not available in the Chern study yet; leave it None")
+
+    @property
+    def classes(self) -> Tuple[int, ...]:
+        """Chern classes of the classification head: ``-max_chern .. max_chern``."""
+        return tuple(range(-int(self.max_chern), int(self.max_chern) + 1))
+
+    @property
+    def size_n_cells(self) -> int:
+        """Linear size of the first size-generalization set."""
+        return int(self.size_lengths[0])
+
+    @property
+    def disorder_lengths(self) -> Tuple[int, ...]:
+        """The disorder sets are at the training size."""
+        return (int(self.n_cells),)
+
+    @staticmethod
+    def disorder_set_name(n_cells: int, W: float) -> str:
+        """Name of the disorder set of size ``n_cells`` and strength ``W`` (``"disorder/L8/W4"``)."""
+        return f"disorder/L{int(n_cells)}/W{float(W):g}"
+
+    def replace(self, **changes) -> "ChernStudyConfig":
+        """A copy with some settings changed (``models`` may be a list of names to keep)."""
+        models = changes.get("models")
+        if models is not None and not isinstance(models, Mapping):
+            unknown = [m for m in models if m not in self.models and m not in DEFAULT_CHERN_MODELS]
+            if unknown:
+                raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(DEFAULT_CHERN_MODELS)}")
+            changes["models"] = {m: self.models.get(m, DEFAULT_CHERN_MODELS.get(m)) for m in models}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-able dict of every setting (stored in ``results.json``)."""
+        d = dataclasses.asdict(self)
+        d["study"] = self.kind
+        d["models"] = {k: v.to_dict() for k, v in self.models.items()}
+        d["classes"] = list(self.classes)
+        d["disorder_lengths"] = list(self.disorder_lengths)
+        return d
+
+    def set_kwargs(self) -> Dict[str, Any]:
+        """The arguments of :func:`tntopo.study.chern_sets.build_chern_sets` this config defines."""
+        return dict(seed=self.seed, L=self.n_cells, train_cherns=tuple(self.train_cherns),
+                    unseen_cherns=tuple(self.unseen_cherns), n_train=self.n_train, n_val=self.n_val, n_test=self.n_test,
+                    size_Ls=tuple(self.size_lengths), n_size=self.n_size, n_unseen=self.n_unseen,
+                    n_counterfactual=self.n_counterfactual, disorder_strengths=tuple(self.disorder_strengths),
+                    n_disorder=self.n_disorder, min_gap=self.min_gap, stencil=self.stencil)
+
+    def data_key(self) -> str:
+        """Hash of the settings that define the data sets."""
+        from ..data.evalsets import EVALSETS_FORMAT_VERSION
+
+        return _hash({"study": self.kind, **self.set_kwargs(), "format": EVALSETS_FORMAT_VERSION})
 
 
 def _hash(obj) -> str:
@@ -376,13 +545,36 @@ TINY = StudyConfig(
 
 PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}
 
+#: The Chern study's presets (``tntopo reproduce --study chern``): the full study (20 seeds per TopoNet2D
+#: row, 8 per generic row), the same protocol at CI size, and seconds for the tests.
+CHERN_FULL = ChernStudyConfig()
+CHERN_QUICK = ChernStudyConfig(
+    name="quick", n_train=1000, n_val=300, n_test=300, size_lengths=(16,), n_size=100, n_unseen=200,
+    n_counterfactual=120, disorder_strengths=(0.0, 4.0, 5.0), n_disorder=48, seeds=3, generic_seeds=2,
+    lr_selection_seeds=2, lr_grid=(3e-3, 1e-2), epochs=20,
+)
+CHERN_TINY = ChernStudyConfig(
+    name="tiny", n_cells=6, n_train=48, n_val=24, n_test=24, size_lengths=(10,), n_size=6, n_unseen=12,
+    n_counterfactual=12, disorder_strengths=(0.0, 4.0), n_disorder=8, seeds=2, generic_seeds=2,
+    lr_selection_seeds=1, lr_grid=(1e-3, 1e-2), epochs=2, batch_size=16,
+)
+CHERN_PRESETS = {"full": CHERN_FULL, "quick": CHERN_QUICK, "tiny": CHERN_TINY}
+#: The studies ``tntopo reproduce --study`` runs, each with its presets.
+STUDIES = {"winding": PRESETS, "chern": CHERN_PRESETS}
 
-def get_config(name_or_config="full", **changes) -> StudyConfig:
-    """A preset by name (``"full"``, ``"quick"``, ``"tiny"``) or a config, with ``changes`` applied."""
-    if isinstance(name_or_config, StudyConfig):
+
+def get_config(name_or_config="full", *, study: str = "winding", **changes):
+    """A preset by name (``"full"``, ``"quick"``, ``"tiny"``) of ``study`` (``"winding"``, the default, or
+    ``"chern"``), or a config, with ``changes`` applied."""
+    if isinstance(name_or_config, (StudyConfig, ChernStudyConfig)):
         cfg = name_or_config
+        if cfg.kind != study and study != "winding":
+            raise ValueError(f"the config is of the {cfg.kind!r} study, not {study!r}; drop study= or pass a preset name")
     else:
-        if name_or_config not in PRESETS:
-            raise ValueError(f"unknown study preset {name_or_config!r}; choose one of {set(PRESETS)}")
-        cfg = PRESETS[name_or_config]
+        if study not in STUDIES:
+            raise ValueError(f"unknown study {study!r}; choose one of {set(STUDIES)}")
+        presets = STUDIES[study]
+        if name_or_config not in presets:
+            raise ValueError(f"unknown study preset {name_or_config!r}; choose one of {set(presets)}")
+        cfg = presets[name_or_config]
     return cfg.replace(**changes) if changes else cfg

@@ -8,7 +8,7 @@ holds in some regimes and fails in others is ``holds: "depends"`` with the regim
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -16,10 +16,13 @@ from ..invariants.winding.ensemble import TAI_WINDOW  # re-exported: the window 
 from .stats import FAILS, HOLDS, INCONCLUSIVE, bootstrap_interval, compare, wilson_interval
 
 
-def _name(model: str) -> str:
-    """A row's name in the report's tables: the figures' name (:func:`tntopo.plot.display_name`) and the key."""
+def _name(model: Optional[str]) -> str:
+    """A row's name in the report's tables: the figures' name (:func:`tntopo.plot.display_name`) and the key;
+    ``"n/a"`` for a row without a model (the trainability-map cells of a second-edition ``results.json``)."""
     from ..plot import display_name
 
+    if model is None:
+        return "n/a"
     return f"{display_name(model)} (`{model}`)"
 
 __all__ = ["findings", "write_report", "render_report", "GENERIC_MODELS", "TOPO_MODELS", "TAI_WINDOW", "GOAL",
@@ -125,23 +128,34 @@ def _per_seed(M, m, key, i):
     return None if v is None or i >= len(v) else v[i]
 
 
-def _claim_context(results: Dict[str, Any]):
-    """What several claims read: the models, the exact reference, the generic rows, their learned seeds
-    (with the note on the seeds left out), the disorder and the causal-test sections."""
-    M = results["models"]
-    generic = [m for m in M if M[m].get("base_model", m) in GENERIC_MODELS]
-    learned, other = _learned_seeds(M, generic)
-    note = (f"; {len(other)} generic seed(s) below test accuracy {LEARNED:g} are not counted"
-            f" ({', '.join(sorted({m for m, _ in other}))})") if other else ""
-    return (M, results.get("exact_topo", {}), generic, learned, note, results.get("disorder") or {},
-            results.get("why") or {})
+class _Evidence(NamedTuple):
+    """What the claims read: ``results``, the models, the exact reference, the generic rows and their seeds
+    that learned the task (with the note on the seeds left out), the disorder and the causal-test sections."""
+
+    results: Dict[str, Any]
+    models: Dict[str, Any]
+    exact: Dict[str, Any]
+    generic: List[str]
+    learned: List[Any]  # [(row, seed index)]
+    note: str
+    disorder: Dict[str, Any]
+    why: Dict[str, Any]
+
+    @classmethod
+    def of(cls, results: Dict[str, Any]) -> "_Evidence":
+        M = results["models"]
+        generic = [m for m in M if M[m].get("base_model", m) in GENERIC_MODELS]
+        learned, other = _learned_seeds(M, generic)
+        note = (f"; {len(other)} generic seed(s) below test accuracy {LEARNED:g} are not counted"
+                f" ({', '.join(sorted({m for m, _ in other}))})") if other else ""
+        return cls(results, M, results.get("exact_topo", {}), generic, learned, note, results.get("disorder") or {},
+                   results.get("why") or {})
 
 
-def _claim_exact_topo(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_exact_topo(ev: _Evidence) -> List[Dict[str, Any]]:
     """The exact TopoNet computes the invariant of its input."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    ex = ev.exact
     out: List[Dict[str, Any]] = []
-    ex = results.get("exact_topo", {})
     err = ex.get("max_abs_error")
     conv = ex.get("convention") or {}
     out.append(_finding(
@@ -157,9 +171,9 @@ def _claim_exact_topo(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _claim_topo_hard_to_train(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_topo_hard_to_train(ev: _Evidence) -> List[Dict[str, Any]]:
     """Claim 1: TopoNet from random initialization rarely learns the invariant."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    M = ev.models
     out: List[Dict[str, Any]] = []
     # --- claim 1: the exact-topology network is hard to train ---------------------------------------------
     topo_rows = [m for m in M if M[m].get("base_model", m) == "topo"]
@@ -185,11 +199,10 @@ def _claim_topo_hard_to_train(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _claim_generic_high_accuracy(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_generic_high_accuracy(ev: _Evidence) -> List[Dict[str, Any]]:
     """Generic networks reach high in-distribution accuracy."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    M, generic = ev.models, ev.generic
     out: List[Dict[str, Any]] = []
-    generic = [m for m in M if M[m].get("base_model", m) in GENERIC_MODELS]
     if generic:
         vs = {m: compare(M[m].get("test_accuracy_ci"), 0.95, ">=") for m in generic}
         holds = HOLDS if HOLDS in vs.values() else FAILS if all(v == FAILS for v in vs.values()) else INCONCLUSIVE
@@ -201,11 +214,10 @@ def _claim_generic_high_accuracy(results: Dict[str, Any]) -> List[Dict[str, Any]
     return out
 
 
-def _claim_topo_sensitive_to_init(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_topo_sensitive_to_init(ev: _Evidence) -> List[Dict[str, Any]]:
     """TopoNet's success depends on its initialization (the trainability map)."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
     out: List[Dict[str, Any]] = []
-    tm = results.get("trainability_map")
+    tm = ev.results.get("trainability_map")
     if tm and tm.get("cells"):
         regimes, vs = [], []
         by = {}
@@ -235,15 +247,12 @@ def _claim_topo_sensitive_to_init(results: Dict[str, Any]) -> List[Dict[str, Any
     return out
 
 
-def _claim_generic_edge_proxy(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_generic_edge_proxy(ev: _Evidence) -> List[Dict[str, Any]]:
     """Claim 2: generic networks read an edge-state proxy; the edge ablation hurts them."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    M, ex, generic, learned, note = ev.models, ev.exact, ev.generic, ev.learned, ev.note
     out: List[Dict[str, Any]] = []
     # --- claim 2: generic networks rely on an edge-state proxy (per learned seed, both heads) ----------------
-    learned, other = _learned_seeds(M, generic)
-    note = (f"; {len(other)} generic seed(s) below test accuracy {LEARNED:g} are not counted"
-            f" ({', '.join(sorted({m for m, _ in other}))})") if other else ""
-    proxy = results.get("edge_proxy") or {}
+    proxy = ev.results.get("edge_proxy") or {}
     pacc = proxy.get("accuracy", {})
     if learned:
         reads, rows = [], {}
@@ -301,11 +310,10 @@ def _claim_generic_edge_proxy(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _claim_few_singular_values(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_few_singular_values(ev: _Evidence) -> List[Dict[str, Any]]:
     """A few singular values of the shallow net suffice."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
     out: List[Dict[str, Any]] = []
-    pr = results.get("pruning")
+    pr = ev.results.get("pruning")
     if pr and pr.get("ranks"):
         r = pr.get("smallest_rank_within_1pct")
         out.append(_finding(
@@ -322,13 +330,12 @@ def _claim_few_singular_values(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _claim_disorder_erodes_generic(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_disorder_erodes_generic(ev: _Evidence) -> List[Dict[str, Any]]:
     """Claim 3: disorder erodes what generic networks learned."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    M, learned, note, dis = ev.models, ev.learned, ev.note, ev.disorder
     out: List[Dict[str, Any]] = []
     # --- claim 3: disorder erodes what generic networks learned (per learned seed) ---------------------------
-    dis = results.get("disorder") or {}
-    N = str(results["config"]["n_cells"])
+    N = str(ev.results["config"]["n_cells"])
     if learned and dis and N in dis.get("by_length", {}):
         est = dis["by_length"][N]["estimator_accuracy"]
         strong = [W for W in est if STRONG[0] <= float(W) <= STRONG[1]]
@@ -361,9 +368,9 @@ def _claim_disorder_erodes_generic(results: Dict[str, Any]) -> List[Dict[str, An
     return out
 
 
-def _claim_structured_variant_goal(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_structured_variant_goal(ev: _Evidence) -> List[Dict[str, Any]]:
     """The goal for a physics-structured variant (also writes each model entry's ``"goal"``)."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    M, dis = ev.models, ev.disorder
     out: List[Dict[str, Any]] = []
     # --- the goal for a physics-structured variant ----------------------------------------------------------
     verdicts = {}
@@ -408,12 +415,11 @@ def _claim_structured_variant_goal(results: Dict[str, Any]) -> List[Dict[str, An
     return out
 
 
-def _claim_why_causes(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_why_causes(ev: _Evidence) -> List[Dict[str, Any]]:
     """Why: which single causes move TopoNet."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    why = ev.why
     out: List[Dict[str, Any]] = []
     # --- why: the causal test ---------------------------------------------------------------------------------
-    why = results.get("why") or {}
     ans = why.get("answer") or {}
     rows = {m: a for m, a in ans.items() if isinstance(a, dict) and "settings" in a}
     if rows:
@@ -448,9 +454,9 @@ def _claim_why_causes(results: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _claim_distance_predicts_ood(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _claim_distance_predicts_ood(ev: _Evidence) -> List[Dict[str, Any]]:
     """The functional distance to the exact network predicts out-of-distribution accuracy."""
-    M, ex, generic, learned, note, dis, why = _claim_context(results)  # noqa: F841 - not every claim uses all
+    why = ev.why
     out: List[Dict[str, Any]] = []
     dp = ((why.get("distance_predicts_ood") or {}).get("overall")) or {}
     if dp:
@@ -491,23 +497,36 @@ def findings(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         The content of ``results.json``. Each model entry also receives its distance to the variant
         goal under ``"goal"``.
     """
-    return [f for claim in _CLAIMS for f in claim(results)]
+    evidence = _Evidence.of(results)
+    return [f for claim in _CLAIMS for f in claim(evidence)]
 
 
 def _majority_rate(labels: Dict[str, int]) -> Optional[float]:
     return max(labels.values()) / sum(labels.values()) if labels else None
 
 
-def _context(results: Dict[str, Any]):
-    """The parts of ``results`` every section of the report reads."""
-    ex = results["exact_topo"]
-    return (results["config"], results["models"], results["config"]["n_cells"], ex, ex["accuracy"],
-            results.get("data", {}), results.get("edge_proxy") or {})
+class _Report(NamedTuple):
+    """What the sections of the report read: ``results`` and the parts that several of them need."""
+
+    results: Dict[str, Any]
+    cfg: Dict[str, Any]
+    models: Dict[str, Any]
+    n_cells: int
+    exact: Dict[str, Any]
+    acc: Dict[str, Any]  # the exact TopoNet's accuracy per evaluation set
+    data: Dict[str, Any]
+    proxy: Dict[str, Any]  # the edge proxy
+
+    @classmethod
+    def of(cls, results: Dict[str, Any]) -> "_Report":
+        ex = results["exact_topo"]
+        return cls(results, results["config"], results["models"], results["config"]["n_cells"], ex, ex["accuracy"],
+                   results.get("data", {}), results.get("edge_proxy") or {})
 
 
-def _md_header(results: Dict[str, Any]) -> List[str]:
+def _md_header(r: _Report) -> List[str]:
     """The title and the paragraph that states the protocol (from the config and the data summary)."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    cfg, N, data = r.cfg, r.n_cells, r.data
     L: List[str] = []
     L.append(f"# tntopo study: why is topology hard to learn? (preset `{cfg['name']}`)\n")
     L.append(
@@ -530,9 +549,9 @@ def _md_header(results: Dict[str, Any]) -> List[str]:
     return L
 
 
-def _md_results(results: Dict[str, Any]) -> List[str]:
+def _md_results(r: _Report) -> List[str]:
     """The main table (every row beside the exact TopoNet, the edge proxy and the majority guess) and the models."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    cfg, M, N, acc, data, proxy = r.cfg, r.models, r.n_cells, r.acc, r.data, r.proxy
     L: List[str] = []
     L.append("## Results\n")
     L.append(f"| model | seeds | lr | params (effective) | test acc | val-trainability | **learns invariant** [95% CI] "
@@ -586,198 +605,205 @@ def _md_results(results: Dict[str, Any]) -> List[str]:
     return L
 
 
-def _md_leak_test(results: Dict[str, Any]) -> List[str]:
+def _md_leak_test(r: _Report) -> List[str]:
     """The edge ablation's leak test."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
-    L: List[str] = []
+    data, proxy = r.data, r.proxy
     lt = proxy.get("leak_test") or {}
-    if lt:
-        L.append("## Edge ablation: leak test\n")
-        L.append("Best cross-validated accuracy of a rule that reads only the *shape* of the ablated input "
-                 "(counts of zero columns, rows, entries) vs the majority rate:\n")
-        L.append("| ablation | majority | best shape rule | literal rule round(#zero columns / 2) | leaks |")
-        L.append("|---|---:|---:|---:|---|")
-        for name, d in lt.items():
-            L.append(f"| {name.replace('_', ' ')} | {_fmt(d['majority'])} | {_fmt(d['majority'] + d['max_excess'])} "
-                     f"| {_fmt(d['literal_zero_columns_half'])} | {_fmt(d['leaks'])} |")
-        L.append("")
-        fam = proxy.get("counterfactual_by_family") or {}
-        if fam:
-            L.append("Edge proxy on each counterfactual family: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fam.items())
-                     + f" (families: {data.get('counterfactual', {}).get('families')}).\n")
+    if not lt:
+        return []
+    L: List[str] = [
+        "## Edge ablation: leak test\n",
+        "Best cross-validated accuracy of a rule that reads only the *shape* of the ablated input "
+            "(counts of zero columns, rows, entries) vs the majority rate:\n",
+        "| ablation | majority | best shape rule | literal rule round(#zero columns / 2) | leaks |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, d in lt.items():
+        L.append(f"| {name.replace('_', ' ')} | {_fmt(d['majority'])} | {_fmt(d['majority'] + d['max_excess'])} "
+                 f"| {_fmt(d['literal_zero_columns_half'])} | {_fmt(d['leaks'])} |")
+    L.append("")
+    fam = proxy.get("counterfactual_by_family") or {}
+    if fam:
+        L.append("Edge proxy on each counterfactual family: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fam.items())
+                 + f" (families: {data.get('counterfactual', {}).get('families')}).\n")
     return L
 
 
-def _md_counterfactual(results: Dict[str, Any]) -> List[str]:
+def _md_counterfactual(r: _Report) -> List[str]:
     """Counterfactual chains against matched controls, and the dose-response over the cap width."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
-    L: List[str] = []
+    M, ex, proxy = r.models, r.exact, r.proxy
     cf_rows = {m: e for m, e in M.items() if e.get("counterfactual_by_family")}
-    if cf_rows:
-        fams = list(next(iter(cf_rows.values()))["counterfactual_by_family"])
-        exs = ex.get("scores") or {}
-        L.append("## Counterfactual chains against matched controls\n")
-        L.append("Per family: accuracy on counterfactual chains (edge proxy and bulk disagree) / on matched controls (the "
-                 "same perturbation, proxy and bulk agree) and their difference. A model that reads the proxy loses "
-                 "about 1 from controls to counterfactuals; one that only suffers from the perturbation loses on both.\n")
-        L.append("| model | " + " | ".join(f"{f}: cf / control (diff)" for f in fams) + " | neither bulk nor proxy |")
-        L.append("|---|" + "---:|" * (len(fams) + 1))
+    if not cf_rows:
+        return []
+    L: List[str] = []
+    fams = list(next(iter(cf_rows.values()))["counterfactual_by_family"])
+    exs = ex.get("scores") or {}
+    L.append("## Counterfactual chains against matched controls\n")
+    L.append("Per family: accuracy on counterfactual chains (edge proxy and bulk disagree) / on matched controls (the "
+             "same perturbation, proxy and bulk agree) and their difference. A model that reads the proxy loses "
+             "about 1 from controls to counterfactuals; one that only suffers from the perturbation loses on both.\n")
+    L.append("| model | " + " | ".join(f"{f}: cf / control (diff)" for f in fams) + " | neither bulk nor proxy |")
+    L.append("|---|" + "---:|" * (len(fams) + 1))
 
-        def famrow(cf, ctl):
-            return " | ".join(f"{_fmt(cf.get(f))} / {_fmt((ctl or {}).get(f + '/control'))} "
-                              f"({_fmt(None if (ctl or {}).get(f + '/control') is None else cf[f] - ctl[f + '/control'], 2)})"
-                              for f in fams)
-        for label, sc in (("exact TopoNet", exs), ):
-            if sc.get("counterfactual"):
-                L.append(f"| {label} | " + famrow(sc["counterfactual"].get("by_family", {}),
-                                                  (sc.get("counterfactual_control") or {}).get("by_family")) + " | - |")
-        pr = proxy.get("counterfactual_by_family") or {}
-        if pr:
-            L.append("| edge proxy | " + famrow(pr, proxy.get("control_by_family")) + " | - |")
+    def famrow(cf, ctl):
+        return " | ".join(f"{_fmt(cf.get(f))} / {_fmt((ctl or {}).get(f + '/control'))} "
+                          f"({_fmt(None if (ctl or {}).get(f + '/control') is None else cf[f] - ctl[f + '/control'], 2)})"
+                          for f in fams)
+    for label, sc in (("exact TopoNet", exs), ):
+        if sc.get("counterfactual"):
+            L.append(f"| {label} | " + famrow(sc["counterfactual"].get("by_family", {}),
+                                              (sc.get("counterfactual_control") or {}).get("by_family")) + " | - |")
+    pr = proxy.get("counterfactual_by_family") or {}
+    if pr:
+        L.append("| edge proxy | " + famrow(pr, proxy.get("control_by_family")) + " | - |")
+    for m, e in cf_rows.items():
+        L.append(f"| {_name(m)} | " + famrow(e["counterfactual_by_family"], e.get("counterfactual_control_by_family"))
+                 + f" | {_fmt(e.get('counterfactual_neither'))} |")
+    L.append("")
+    widths = list((next(iter(cf_rows.values())).get("dose_response") or {}))
+    if widths:
+        L.append("### Dose-response over the cap width\n")
+        L.append("Topological chains with trivial caps of 1..5 cells at each end (the same bulks and caps at every "
+                 "width; label 1). The edge proxy flips where the caps move the zero modes off the outer cells; a "
+                 "model that reads it flips there too.\n")
+        L.append("| | " + " | ".join(f"cap {w}" for w in widths) + " |")
+        L.append("|---|" + "---:|" * len(widths))
+        dp = proxy.get("dose_response") or {}
+        L.append("| edge proxy | " + " | ".join(_fmt(dp.get(w)) for w in widths) + " |")
+        L.append("| exact TopoNet | " + " | ".join(_fmt((exs.get(f"dose/cap{w}") or {}).get("accuracy")) for w in widths) + " |")
         for m, e in cf_rows.items():
-            L.append(f"| {_name(m)} | " + famrow(e["counterfactual_by_family"], e.get("counterfactual_control_by_family"))
-                     + f" | {_fmt(e.get('counterfactual_neither'))} |")
+            d = e.get("dose_response") or {}
+            L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in widths) + " |")
         L.append("")
-        widths = list((next(iter(cf_rows.values())).get("dose_response") or {}))
-        if widths:
-            L.append("### Dose-response over the cap width\n")
-            L.append("Topological chains with trivial caps of 1..5 cells at each end (the same bulks and caps at every "
-                     "width; label 1). The edge proxy flips where the caps move the zero modes off the outer cells; a "
-                     "model that reads it flips there too.\n")
-            L.append("| | " + " | ".join(f"cap {w}" for w in widths) + " |")
-            L.append("|---|" + "---:|" * len(widths))
-            dp = proxy.get("dose_response") or {}
-            L.append("| edge proxy | " + " | ".join(_fmt(dp.get(w)) for w in widths) + " |")
-            L.append("| exact TopoNet | " + " | ".join(_fmt((exs.get(f"dose/cap{w}") or {}).get("accuracy")) for w in widths) + " |")
-            for m, e in cf_rows.items():
-                d = e.get("dose_response") or {}
-                L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in widths) + " |")
-            L.append("")
     return L
 
 
-def _md_disorder(results: Dict[str, Any]) -> List[str]:
+def _md_disorder(r: _Report) -> List[str]:
     """Disorder: accuracy against the phase of the ensemble per length, TAI samples apart."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    M = r.models
+    dis = r.results.get("disorder") or {}
+    if not dis:
+        return []
     L: List[str] = []
-    dis = results.get("disorder") or {}
-    if dis:
-        fam = dis["family"]
-        L.append("## Disorder: accuracy against the phase of the ensemble\n")
-        L.append(
-            f"Nearest-neighbour chains, t_1 = {fam['t1']:g}, t_0 = t0_c(W) exp(-+delta) with delta ~ U{tuple(fam['delta_range'])} "
-            f"on both sides of the critical line, disorder {{0: {fam['ratios'][0]:g} W, 1: {fam['ratios'][1]:g} W}}, "
-            f"{dis['n_samples']} chains per cell. Label: {dis['label']}."
-            + (" The clean end (W = 0) lies inside the training distribution (checked by the run)."
-               if dis.get("clean_end_in_training_distribution") else "")
-            + " *estimator*: sign of the mean log ratio of the chain's own bonds (it converges to the label as "
-            "N -> oo); *open invariant*: the rounded real-space invariant of the open input chain (the exact TopoNet); "
-            "n/a: the model does not take chains of that length.\n")
-        for Nn, row in dis["by_length"].items():
-            Ws = list(row["estimator_accuracy"])
-            L.append(f"### N = {Nn} cells\n")
-            L.append("| | " + " | ".join(f"W={w}" for w in Ws) + " |")
-            L.append("|---|" + "---:|" * len(Ws))
-            for label, key in (("estimator", "estimator_accuracy"), ("majority guess", "majority_accuracy"),
-                               ("open invariant (exact TopoNet)", "open_invariant_accuracy")):
-                L.append(f"| {label} | " + " | ".join(_fmt(row[key][w]) for w in Ws) + " |")
-            for m, d in row["models"].items():
-                L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
+    fam = dis["family"]
+    L.append("## Disorder: accuracy against the phase of the ensemble\n")
+    L.append(
+        f"Nearest-neighbour chains, t_1 = {fam['t1']:g}, t_0 = t0_c(W) exp(-+delta) with delta ~ U{tuple(fam['delta_range'])} "
+        f"on both sides of the critical line, disorder {{0: {fam['ratios'][0]:g} W, 1: {fam['ratios'][1]:g} W}}, "
+        f"{dis['n_samples']} chains per cell. Label: {dis['label']}."
+        + (" The clean end (W = 0) lies inside the training distribution (checked by the run)."
+           if dis.get("clean_end_in_training_distribution") else "")
+        + " *estimator*: sign of the mean log ratio of the chain's own bonds (it converges to the label as "
+        "N -> oo); *open invariant*: the rounded real-space invariant of the open input chain (the exact TopoNet); "
+        "n/a: the model does not take chains of that length.\n")
+    for Nn, row in dis["by_length"].items():
+        Ws = list(row["estimator_accuracy"])
+        L.append(f"### N = {Nn} cells\n")
+        L.append("| | " + " | ".join(f"W={w}" for w in Ws) + " |")
+        L.append("|---|" + "---:|" * len(Ws))
+        for label, key in (("estimator", "estimator_accuracy"), ("majority guess", "majority_accuracy"),
+                           ("open invariant (exact TopoNet)", "open_invariant_accuracy")):
+            L.append(f"| {label} | " + " | ".join(_fmt(row[key][w]) for w in Ws) + " |")
+        for m, d in row["models"].items():
+            L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
+        L.append("")
+        tai = row.get("tai") or {}
+        if tai:
+            Wt = list(tai)
+            L.append(f"Topological Anderson insulator samples at N = {Nn} (trivial when clean, topological in the "
+                     "ensemble: t_1 < t_0 < t0_c(W)), accuracy on them alone:\n")
+            L.append("| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |")
+            L.append("|---|" + "---:|" * len(Wt))
+            L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
+            L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
+            for m in M:
+                L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
             L.append("")
-            tai = row.get("tai") or {}
-            if tai:
-                Wt = list(tai)
-                L.append(f"Topological Anderson insulator samples at N = {Nn} (trivial when clean, topological in the "
-                         "ensemble: t_1 < t_0 < t0_c(W)), accuracy on them alone:\n")
-                L.append("| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |")
-                L.append("|---|" + "---:|" * len(Wt))
-                L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
-                L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
-                for m in M:
-                    L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
-                L.append("")
     return L
 
 
-def _md_map(results: Dict[str, Any]) -> List[str]:
+def _md_map(r: _Report) -> List[str]:
     """The trainability map."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    cfg = r.cfg
+    tm = r.results.get("trainability_map")
+    if not (tm and tm.get("cells")):
+        return []
     L: List[str] = []
-    tm = results.get("trainability_map")
-    if tm and tm.get("cells"):
-        g = tm["grid"]
-        L.append("## Trainability map (learns_invariant)\n")
-        L.append(f"On the main distribution (training windings {list(cfg['train_windings'])}, ranges "
-                 f"{list(cfg['ranges'])}); {g['seeds']} seeds per cell, {g['epochs']} epochs, each model at its selected "
-                 f"rate; threshold {g['threshold']:g}. *fits*: validation accuracy >= the threshold; *learns | fits*: "
-                 "among the seeds that fit; *determined*: the smallest fraction of a criterion set whose label the "
-                 "input determines (the others are left out of the set; flagged below 0.9).\n")
-        L.append("| model | N | init | learns invariant [95% CI] | fits | learns given fits | determined |")
-        L.append("|---|---:|---|---:|---:|---:|---:|")
-        for c in tm["cells"]:
-            det = c.get("determined") or {}
-            dmin = min(det.values()) if det else None
-            L.append(f"| {_name(c.get('model'))} | {c['n_cells']} | {c['init']} | {_fmt(c['learns_invariant'], 2)} "
-                     f"{_ci_txt(c.get('learns_invariant_ci'))} | {_fmt(c.get('fits'), 2)} | "
-                     f"{_fmt(c.get('learns_given_fits'), 2)} {_ci_txt(c.get('learns_given_fits_ci'))} | "
-                     f"{_fmt(dmin, 2)}{' (flag)' if c.get('undetermined_flag') else ''} |")
-        L.append("")
+    g = tm["grid"]
+    L.append("## Trainability map (learns_invariant)\n")
+    L.append(f"On the main distribution (training windings {list(cfg['train_windings'])}, ranges "
+             f"{list(cfg['ranges'])}); {g['seeds']} seeds per cell, {g['epochs']} epochs, each model at its selected "
+             f"rate; threshold {g['threshold']:g}. *fits*: validation accuracy >= the threshold; *learns | fits*: "
+             "among the seeds that fit; *determined*: the smallest fraction of a criterion set whose label the "
+             "input determines (the others are left out of the set; flagged below 0.9).\n")
+    L.append("| model | N | init | learns invariant [95% CI] | fits | learns given fits | determined |")
+    L.append("|---|---:|---|---:|---:|---:|---:|")
+    for c in tm["cells"]:
+        det = c.get("determined") or {}
+        dmin = min(det.values()) if det else None
+        L.append(f"| {_name(c.get('model'))} | {c['n_cells']} | {c['init']} | {_fmt(c['learns_invariant'], 2)} "
+                 f"{_ci_txt(c.get('learns_invariant_ci'))} | {_fmt(c.get('fits'), 2)} | "
+                 f"{_fmt(c.get('learns_given_fits'), 2)} {_ci_txt(c.get('learns_given_fits_ci'))} | "
+                 f"{_fmt(dmin, 2)}{' (flag)' if c.get('undetermined_flag') else ''} |")
+    L.append("")
     return L
 
 
-def _md_why(results: Dict[str, Any]) -> List[str]:
+def _md_why(r: _Report) -> List[str]:
     """The causal test: one cause at a time."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
-    L: List[str] = []
-    why = results.get("why") or {}
-    if why.get("cells"):
-        L.append("## Why: one cause at a time\n")
-        L.append("The architecture is held fixed and one setting is changed from the main study's (the baseline row of "
-                 "each factor); *functional distance*: RMS output difference to the exact network on unseen windings "
-                 "and longer chains (median over seeds).\n")
-        L.append("| model | factor | setting | seeds | learns invariant [95% CI] | fits | learns given fits | "
-                 "functional distance |")
-        L.append("|---|---|---|---:|---:|---:|---:|---:|")
-        for c in why["cells"]:
-            if not c.get("n_seeds") and c.get("note"):  # a setting that does not apply to this model
-                L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | - | "
-                         f"{c['note']} | | | |")
-                continue
-            L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
-                     f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {_fmt(c.get('fits'), 2)} | "
-                     f"{_fmt(c.get('learns_given_fits'), 2)} | {_fmt(c.get('functional_distance'))} |")
-        ans = why.get("answer") or {}
-        if ans.get("summary"):
-            L.append(f"\n{ans['summary']}\n")
-        L.append("")
+    why = r.results.get("why") or {}
+    if not why.get("cells"):
+        return []
+    L: List[str] = [
+        "## Why: one cause at a time\n",
+        "The architecture is held fixed and one setting is changed from the main study's (the baseline row of "
+            "each factor); *functional distance*: RMS output difference to the exact network on unseen windings "
+            "and longer chains (median over seeds).\n",
+        "| model | factor | setting | seeds | learns invariant [95% CI] | fits | learns given fits | "
+            "functional distance |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in why["cells"]:
+        if not c.get("n_seeds") and c.get("note"):  # a setting that does not apply to this model
+            L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | - | "
+                     f"{c['note']} | | | |")
+            continue
+        L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
+                 f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {_fmt(c.get('fits'), 2)} | "
+                 f"{_fmt(c.get('learns_given_fits'), 2)} | {_fmt(c.get('functional_distance'))} |")
+    ans = why.get("answer") or {}
+    if ans.get("summary"):
+        L.append(f"\n{ans['summary']}\n")
+    L.append("")
     return L
 
 
-def _md_landscape(results: Dict[str, Any]) -> List[str]:
+def _md_landscape(r: _Report) -> List[str]:
     """The landscape at the exact weights."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
-    L: List[str] = []
-    land = results.get("landscape") or {}
-    if land:
-        L.append("## Landscape at the exact weights\n")
-        L.append("| model | null directions of the output Jacobian (of params) | loss Hessian: negative / zero "
-                 "| loss at exact | median grad norm at init vs N |")
-        L.append("|---|---:|---:|---:|---|")
-        for m, d in land.items():
-            sy = d.get("symmetries") or {}
-            he = d.get("hessian_exact") or {}
-            gn = d.get("gradient_norms") or {}
-            gtxt = ", ".join(f"N={n}: {_fmt(v, 3)}" for n, v in zip(gn.get("n_cells", []), gn.get("median", [])))
-            bounded = " (&ge;, batch-bounded)" if d.get("rank_bounded_by_batch") else ""
-            L.append(f"| {_name(m)} | {sy.get('n_null')}{bounded} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
-                     f"{he.get('n_zero')} | {_fmt(he.get('loss'), 4)} | {gtxt} |")
-        L.append("")
+    land = r.results.get("landscape") or {}
+    if not land:
+        return []
+    L: List[str] = [
+        "## Landscape at the exact weights\n",
+        "| model | null directions of the output Jacobian (of params) | loss Hessian: negative / zero "
+            "| loss at exact | median grad norm at init vs N |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for m, d in land.items():
+        sy = d.get("symmetries") or {}
+        he = d.get("hessian_exact") or {}
+        gn = d.get("gradient_norms") or {}
+        gtxt = ", ".join(f"N={n}: {_fmt(v, 3)}" for n, v in zip(gn.get("n_cells", []), gn.get("median", [])))
+        bounded = " (&ge;, batch-bounded)" if d.get("rank_bounded_by_batch") else ""
+        L.append(f"| {_name(m)} | {sy.get('n_null')}{bounded} ({sy.get('n_parameters')}) | {he.get('n_negative')} / "
+                 f"{he.get('n_zero')} | {_fmt(he.get('loss'), 4)} | {gtxt} |")
+    L.append("")
     return L
 
 
-def _md_exact_and_pruning(results: Dict[str, Any]) -> List[str]:
+def _md_exact_and_pruning(r: _Report) -> List[str]:
     """The exact TopoNet's precision and the SVD pruning of the shallow network."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    cfg, ex = r.cfg, r.exact
     L: List[str] = []
     L.append("## Exact TopoNet\n")
     conv = ex.get("convention") or {}
@@ -786,7 +812,7 @@ def _md_exact_and_pruning(results: Dict[str, Any]) -> List[str]:
              f"median {ex.get('median_abs_error', float('nan')):.1e}. Against `tntopo.winding_number` of the same chains: "
              f"max {_fmt(conv.get('max_abs_difference'), 4)}, from the {conv.get('n_grouped_zero_modes')} chains whose "
              "machine-degenerate zero modes the well-posed input chiral-polarizes.\n")
-    pr = results.get("pruning")
+    pr = r.results.get("pruning")
     if pr:
         L.append("## SVD pruning of the shallow network\n")
         L.append("| rank | " + " | ".join(str(r) for r in pr["ranks"]) + f" | full ({pr['full_rank']}) |")
@@ -800,14 +826,19 @@ def _md_exact_and_pruning(results: Dict[str, Any]) -> List[str]:
     return L
 
 
-def _md_findings(results: Dict[str, Any]) -> List[str]:
+#: verdicts of a second-edition ``results.json`` (booleans) in the present words
+_LEGACY_VERDICTS = {True: HOLDS, False: FAILS}
+
+
+def _md_findings(r: _Report) -> List[str]:
     """The findings and the goal table."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
+    M = r.models
     L: List[str] = []
     L.append("## Findings (computed from the numbers above)\n")
-    for f in results.get("findings", []):
+    for f in r.results.get("findings", []):
+        holds = _LEGACY_VERDICTS[f["holds"]] if isinstance(f["holds"], bool) else f["holds"]
         mark = {HOLDS: "**holds**", FAILS: "**fails**", INCONCLUSIVE: "**inconclusive**", None: "**not measured**",
-                "depends": "**depends on the regime**"}[f["holds"]]
+                "depends": "**depends on the regime**"}[holds]
         L.append(f"- {f['claim']}: {mark}. {f['evidence']}. *Refuted if*: {f['refuted_if']}.")
     L.append("")
     L.append("### Goal for a physics-structured variant\n")
@@ -826,11 +857,10 @@ def _md_findings(results: Dict[str, Any]) -> List[str]:
     return L
 
 
-def _md_figures_and_timings(results: Dict[str, Any]) -> List[str]:
+def _md_figures_and_timings(r: _Report) -> List[str]:
     """Figures, timings, versions and failed runs."""
-    cfg, M, N, ex, acc, data, proxy = _context(results)  # noqa: F841 - not every section uses all
     L: List[str] = []
-    figs = results.get("figures") or {}
+    figs = r.results.get("figures") or {}
     if figs:
         L.append("## Figures\n")
         for name, path in figs.items():
@@ -838,13 +868,13 @@ def _md_figures_and_timings(results: Dict[str, Any]) -> List[str]:
                 L.append(f"- {name}: {path}")
             else:
                 L.append(f"![{name}]({path})\n")
-    t = results.get("timings", {})
+    t = r.results.get("timings", {})
     L.append("## Timings and versions\n")
     L.append(", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in t.items()) + "\n")
-    L.append(", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items()) + "\n")
-    if results.get("failures"):
+    L.append(", ".join(f"{k} {v}" for k, v in r.results.get("versions", {}).items()) + "\n")
+    if r.results.get("failures"):
         L.append("## Failed runs\n")
-        for k, v in results["failures"].items():
+        for k, v in r.results["failures"].items():
             L.append(f"- {k}: {v}")
     return L
 
@@ -855,7 +885,8 @@ _SECTIONS = (_md_header, _md_results, _md_leak_test, _md_counterfactual, _md_dis
 
 def render_report(results: Dict[str, Any]) -> str:
     """``results.md``: the tables, the findings and the figures of a study, as Markdown."""
-    return "\n".join(line for section in _SECTIONS for line in section(results)) + "\n"
+    report = _Report.of(results)
+    return "\n".join(line for section in _SECTIONS for line in section(report)) + "\n"
 
 
 def write_report(results: Dict[str, Any], path) -> None:

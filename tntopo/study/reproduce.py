@@ -55,7 +55,7 @@ def run_seed(cfg: StudyConfig, model: str, k: int) -> int:
     return int(ss.generate_state(1, np.uint32)[0])
 
 
-def disorder_set_name(n_cells: int, W: float) -> str:
+def disorder_set_name(n_cells: int, W: float) -> str:  # the 1D study's names (kept for callers of this module)
     """Name of the disorder set of ``n_cells`` cells at strength ``W`` (``"disorder/N24/W2.5"``)."""
     return f"disorder/N{int(n_cells)}/W{float(W):g}"
 
@@ -82,6 +82,10 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
         If the clean end of the disorder family is outside the training distribution
         (:func:`tntopo.study.disorder.check_clean_end`).
     """
+    if cfg.kind == "chern":  # the Chern study's sets (tntopo.study.chern_sets)
+        from .chern_sets import build_chern_sets
+
+        return build_chern_sets(**cfg.set_kwargs(), progress=progress)
     from tqdm.auto import tqdm
 
     from .counterfactual import capped_dose_response, counterfactual_set, matched_controls
@@ -108,7 +112,7 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
 
 def dose_widths(cfg: StudyConfig) -> Tuple[int, ...]:
     """Cap widths of the dose-response sets that fit outside the bulk region (``<= N//4 - 1``)."""
-    return tuple(int(w) for w in cfg.dose_widths if 1 <= int(w) <= cfg.n_cells // 4 - 1)
+    return tuple(int(w) for w in getattr(cfg, "dose_widths", ()) if 1 <= int(w) <= cfg.n_cells // 4 - 1)
 
 
 def dose_set_name(width: int) -> str:
@@ -273,7 +277,7 @@ def _evaluate_run(cfg: StudyConfig, run: str, k: int, seed: int, lr: float, mode
     }
     if k == 0:
         out["effective_parameters"] = _effective(model, sets, classes)
-    if spec.kind in TOPO_KINDS:
+    if spec.kind in TOPO_KINDS and cfg.kind == "winding":
         core = model.model if head == "classification" else model  # a classifier wraps the TopoNet
         s_w, X, R = core.weights()
         out["weights"] = {"s": _tolist(s_w), "X": _tolist(X), "R": _tolist(R)}
@@ -433,6 +437,10 @@ def _exact_reference(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, An
     (``method="dense"``) of the same chains, which differs where the well-posed input chiral-polarizes
     machine-degenerate zero modes (counted in ``n_grouped_zero_modes``).
     """
+    if cfg.kind == "chern":
+        from .chern_study import exact_reference
+
+        return exact_reference(cfg, sets, _scores)
     import torch
 
     from ..data import wavefunctions
@@ -512,6 +520,12 @@ def _minus_control(cf: Optional[Dict[str, float]], ctl: Optional[Dict[str, float
     return {f: cf[f] - ctl[f"{f}/control"] for f in cf if f"{f}/control" in ctl}
 
 
+def _size_sets(rs) -> List[str]:
+    """The extra size sets (``"size/L<L>"``, the Chern study's) found in the runs' scores, by size."""
+    names = {n for r in rs for n in r["scores"] if n.startswith("size/L")}
+    return sorted(names, key=lambda n: int(n[len("size/L"):]))
+
+
 def _std(xs):
     xs = [x for x in xs if x is not None]
     return float(np.std(xs)) if xs else None
@@ -560,7 +574,7 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
             "learns_invariant_criteria": rs[0]["learns_invariant_criteria"] if rs else [],
             "learns_invariant_na": sorted(set(("unseen", "size", "counterfactual")) - set(criteria_of(head))),
             "size_generalization_accuracy": "n/a" if size_note else _mean(per("size")),
-            "size_generalization_n_cells": cfg.size_factor * cfg.n_cells,
+            "size_generalization_n_cells": cfg.size_n_cells,
             "unseen_winding_accuracy": _mean(per("unseen")),
             "unseen_winding_accuracy_ci": _ci(per("unseen")),
             "counterfactual_accuracy": _mean(per("counterfactual")),
@@ -575,10 +589,10 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
             "dose_response": {str(w): mean_or_na(dose_set_name(w)) for w in dose_widths(cfg)},
             "dose_response_proxy_agreement": {str(w): mean_or_na(dose_set_name(w), "proxy_agreement")
                                               for w in dose_widths(cfg)},
-            "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W), "tai_accuracy")
+            "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(cfg.disorder_set_name(N, W), "tai_accuracy")
                                                for W in cfg.disorder_strengths} for N in cfg.disorder_lengths},
             "edge_ablation_accuracy": _mean(per("ablation")),
-            "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
+            "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(cfg.disorder_set_name(N, W)) for W in cfg.disorder_strengths}
                                   for N in cfg.disorder_lengths},
             "diverged_seeds": int(sum(bool(r.get("diverged")) for r in rs)),
             "per_seed": {
@@ -590,13 +604,15 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
                 "counterfactual_accuracy": per("counterfactual"),
                 "edge_ablation_accuracy": per("ablation"),
                 "counterfactual_control_accuracy": per("counterfactual_control"),
-                "disorder_accuracy": {str(N): {f"{W:g}": per(disorder_set_name(N, W)) for W in cfg.disorder_strengths}
+                "disorder_accuracy": {str(N): {f"{W:g}": per(cfg.disorder_set_name(N, W)) for W in cfg.disorder_strengths}
                                       for N in cfg.disorder_lengths},
                 "learns_invariant": li,
             },
             "train_seconds": _mean([r["seconds"]["train"] for r in rs]),
             "curves": _curves(rs),
         }
+        if _size_sets(rs):  # the Chern study's sizes (16x16, 32x32): accuracy per size, n/a where not taken
+            entry["size_generalization_by_size"] = {n[len("size/L"):]: mean_or_na(n) for n in _size_sets(rs)}
         if size_note:
             entry["size_generalization_note"] = f"input size is fixed: {size_note}"
         models[name] = entry
@@ -607,21 +623,25 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
                       exact: Dict[str, Any]) -> Dict[str, Any]:
     """Top-level ``disorder``: per chain length, every row's accuracy against the phase label beside the
     finite-length bond estimator, the majority baseline and the exact invariant of the open input chain."""
+    if cfg.kind == "chern":
+        from .chern_study import disorder_section
+
+        return disorder_section(cfg, sets, models, exact)
     by_len = {}
     for N in cfg.disorder_lengths:
         row: Dict[str, Any] = {"estimator_accuracy": {}, "majority_accuracy": {}, "open_invariant_accuracy": {},
                                "topological_fraction": {}, "tai": {}, "models": {m: e["disorder_accuracy"][str(N)]
                                                                       for m, e in models.items()}}
         for W in cfg.disorder_strengths:
-            s, k = sets[disorder_set_name(N, W)], f"{W:g}"
+            s, k = sets[cfg.disorder_set_name(N, W)], f"{W:g}"
             row["estimator_accuracy"][k] = float(np.mean(s.aux["estimator"] == s.label))
             row["majority_accuracy"][k] = float(np.mean(s.aux["majority"] == s.label))
-            row["open_invariant_accuracy"][k] = exact["accuracy"][disorder_set_name(N, W)]
+            row["open_invariant_accuracy"][k] = exact["accuracy"][cfg.disorder_set_name(N, W)]
             row["topological_fraction"][k] = float(np.mean(s.label))
             t = np.asarray(s.aux.get("tai", np.zeros(len(s), bool)), bool)
             if t.any():  # topological Anderson insulator samples: trivial when clean, topological in the ensemble
                 row["tai"][k] = {"n": int(t.sum()), "estimator_accuracy": float(np.mean(s.aux["estimator"][t] == s.label[t])),
-                                 "open_invariant_accuracy": exact["scores"][disorder_set_name(N, W)].get("tai_accuracy"),
+                                 "open_invariant_accuracy": exact["scores"][cfg.disorder_set_name(N, W)].get("tai_accuracy"),
                                  "models": {m: e["disorder_tai_accuracy"][str(N)][k] for m, e in models.items()}}
         by_len[str(N)] = row
     from .disorder import check_clean_end
@@ -636,6 +656,10 @@ def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[s
 def _edge_proxy_section(cfg: StudyConfig, sets: Dict[str, EvalSet]) -> Dict[str, Any]:
     """Top-level ``edge_proxy``: the one-feature edge classifier on the clean and counterfactual sets, and
     the leak test of the fixed ablation next to the first edition's in-gap ablation."""
+    if cfg.kind == "chern":
+        from .chern_study import edge_proxy_section
+
+        return edge_proxy_section(cfg, sets)
     from ..data.evalsets import ablate_in_gap
     from .counterfactual import edge_proxy_predict, leak_test
 
@@ -760,6 +784,7 @@ def reproduce(
     out: Union[str, os.PathLike] = "results",
     executor=None,
     *,
+    study: str = "winding",
     seeds: Optional[int] = None,
     models: Optional[List[str]] = None,
     resume: bool = True,
@@ -772,7 +797,11 @@ def reproduce(
 
     Parameters
     ----------
-    config : {"quick", "full", "tiny"} or StudyConfig
+    config : {"quick", "full", "tiny"}, StudyConfig or ChernStudyConfig
+        A preset of ``study``, or a config.
+    study : {"winding", "chern"}
+        Which study a preset name means: the winding number of 1D chains (default) or the Chern number
+        of 2D lattices (:class:`tntopo.study.ChernStudyConfig`, same protocol and report).
     out : path
         Output directory (created). Finished training runs are cached in ``out/runs``.
     executor : None, "process", "serial", "thread", dask scheduler address, or an Executor
@@ -807,7 +836,7 @@ def reproduce(
     the calling script: guard a script that calls ``reproduce`` with ``if __name__ == "__main__":``.
     """
     t_start = time.perf_counter()
-    cfg = _configure(config, seeds=seeds, models=models, device=device)
+    cfg = _configure(config, study=study, seeds=seeds, models=models, device=device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run = _Runner(cfg, out, executor, resume=resume, progress=progress, max_workers=max_workers, device=device)
@@ -838,10 +867,10 @@ def reproduce(
     return results
 
 
-def _configure(config, *, seeds, models, device) -> StudyConfig:
-    """The run's config: a preset or config with ``seeds`` (every row, the selection seeds included) and
-    ``models`` applied; ``device`` checked before any work (a missing GPU is an error at once)."""
-    cfg = get_config(config)
+def _configure(config, *, study="winding", seeds, models, device) -> StudyConfig:
+    """The run's config: a preset of ``study`` or a config with ``seeds`` (every row, the selection seeds
+    included) and ``models`` applied; ``device`` checked before any work (a missing GPU is an error at once)."""
+    cfg = get_config(config, study=study)
     if device is not None:
         from ..nn import check_device
 
@@ -1008,6 +1037,7 @@ class _Runner:
             "exact_topo": exact,
             "disorder": _disorder_section(cfg, sets, model_results, exact),
             "edge_proxy": _edge_proxy_section(cfg, sets),
+            "study": cfg.kind,
             "trainability_map": _merge_map([sr.get(("trainability_map", p)) for p, _ in map_parts],
                                            cfg.trainability_threshold),
             "landscape": {m: sr[("landscape", m)] for m in self.landscape_parts() if ("landscape", m) in sr} or None,
@@ -1043,8 +1073,10 @@ def _section_key(cfg: StudyConfig, section: str, lr=None) -> str:
                   "models": d["models"], "lr": lr, "data_key": cfg.data_key()})
 
 
-def _example_weights(cfg: StudyConfig, runs) -> Dict[str, Any]:
-    """Learned weights of seed 0 of each TopoNet-family model, with the exact ones."""
+def _example_weights(cfg: StudyConfig, runs) -> Optional[Dict[str, Any]]:
+    """Learned weights of seed 0 of each TopoNet-family model, with the exact ones (1D study; ``None`` otherwise)."""
+    if cfg.kind != "winding":
+        return None
     from ..invariants.winding.dense import bulk_window, position_kernel
 
     N = cfg.n_cells
@@ -1082,18 +1114,18 @@ def _figures(results: Dict[str, Any], fig_dir: Path) -> Dict[str, str]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .. import plot
     from .._io import atomic_path
+    from . import figures
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     makers = {
-        "disorder_accuracy": plot.plot_disorder_accuracy,
-        "trainability": plot.plot_trainability,
-        "trainability_map": plot.plot_trainability_map,
-        "landscape": plot.plot_landscape,
-        "pruning": plot.plot_pruning,
-        "toponet_weights": plot.plot_toponet_weights,
-        "training_curves": plot.plot_training_curves,
+        "disorder_accuracy": figures.plot_disorder_accuracy,
+        "trainability": figures.plot_trainability,
+        "trainability_map": figures.plot_trainability_map,
+        "landscape": figures.plot_landscape,
+        "pruning": figures.plot_pruning,
+        "toponet_weights": figures.plot_toponet_weights,
+        "training_curves": figures.plot_training_curves,
     }
     out = {}
     for name, fn in makers.items():

@@ -244,6 +244,31 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
     specs = _model_specs(models)
     lrs = _lrs(lr, list(specs))
     facs = _factors(factors)
+    _check_sizes(n_cells=n_cells, seeds=seeds, epochs=epochs, batch_size=batch_size, threshold=threshold)
+    data = _data_options(data)
+    proj = _projection_options(projection)
+    if seeds_per_task is not None and (int(seeds_per_task) != seeds_per_task or seeds_per_task < 1):
+        raise ValueError(f"seeds_per_task must be a positive integer, got {seeds_per_task!r}")
+    _check_windings(ranges, (train_windings, unseen_windings), extrapolation)
+
+    baseline = {"objective": "label", "n_cells": int(n_cells), "freedom": "full", "budget": 1,
+                "train_windings": _windings(train_windings, unseen_windings)}
+    cells = _cells(baseline, facs, extrapolation)
+    grid = {"models": specs, "lr": lrs, "n_cells": int(n_cells), "seeds": int(seeds), "epochs": int(epochs),
+            "batch_size": int(batch_size), "threshold": float(threshold), "ranges": [int(m) for m in ranges],
+            "baseline": baseline, "factors": {f: list(v) for f, v in facs.items()},
+            "cells": [{"factor": f, "setting": s, "settings": st} for f, s, st in cells],
+            "data": data, "projection": proj, "seed": int(seed),
+            "design": "one factor at a time from the baseline; seed k paired across cells and models"}
+    grid = json.loads(json.dumps(grid))
+    tasks = [task for cell in cells for name, spec in specs.items()  # cell-major: consecutive tasks share data sets
+             for task in _cell_tasks(cell, name, spec, lr=lrs[name], epochs=int(epochs), seeds=int(seeds),
+                                     chunk=int(seeds_per_task or seeds), grid=grid)]
+    return json.loads(json.dumps(tasks))
+
+
+def _check_sizes(*, n_cells, seeds, epochs, batch_size, threshold) -> None:
+    """The sizes of :func:`why_tasks`: positive integers, chains of >= 8 cells, a threshold in (0, 1]."""
     for name, v in (("n_cells", n_cells), ("seeds", seeds), ("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(v, bool) or int(v) != v or int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -251,12 +276,20 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
         raise ValueError(f"n_cells={n_cells} is too small; use n_cells >= 8")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+
+
+def _data_options(data) -> Dict[str, Any]:
+    """``data=`` of :func:`why_tasks` checked (keys of :data:`_DATA_KEYS`) over the defaults."""
     data = dict(data or {})
     bad = sorted(set(data) - set(_DATA_KEYS))
     if bad:
         raise TypeError(f"data got unknown key(s) {bad}; valid keys: {', '.join(_DATA_KEYS)} (ranges, windings and "
                         "seed are arguments of why_tasks)")
-    data = {**_DEFAULT_DATA, **data}
+    return {**_DEFAULT_DATA, **data}
+
+
+def _projection_options(projection) -> Dict[str, Any]:
+    """``projection=`` of :func:`why_tasks` checked (``rtol``, ``every``, ``n_jacobian``) over the defaults."""
     proj = {"rtol": 1e-6, "every": 50, "n_jacobian": None, **dict(projection or {})}
     bad = sorted(set(proj) - {"rtol", "every", "n_jacobian"})
     if bad:
@@ -267,22 +300,27 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
             raise ValueError(f"projection[{k!r}] must be a positive integer, got {v!r}")
     if not (isinstance(proj["rtol"], (int, float)) and 0 < float(proj["rtol"]) < 1):
         raise ValueError(f"projection['rtol'] must lie in (0, 1), got {proj['rtol']!r}")
-    if seeds_per_task is not None and (int(seeds_per_task) != seeds_per_task or seeds_per_task < 1):
-        raise ValueError(f"seeds_per_task must be a positive integer, got {seeds_per_task!r}")
+    return proj
+
+
+def _check_windings(ranges, baseline, extrapolation) -> None:
+    """The baseline's and the extrapolation's ``(train, unseen)`` windings: non-empty, disjoint, reachable."""
     reach = list(range(min(ranges), max(ranges) + 1))
-    for tw, uw, what in ((train_windings, unseen_windings, "baseline"), (*extrapolation, "extrapolation")):
+    for tw, uw, what in ((*baseline, "baseline"), (*extrapolation, "extrapolation")):
         if set(tw) & set(uw) or not set(tw) | set(uw) <= set(reach) or not tw or not uw:
             raise ValueError(f"{what} windings: train {tuple(tw)} and unseen {tuple(uw)} must be non-empty, disjoint "
                              f"and reachable with ranges {tuple(ranges)} (windings {reach})")
 
-    baseline = {"objective": "label", "n_cells": int(n_cells), "freedom": "full", "budget": 1,
-                "train_windings": _windings(train_windings, unseen_windings)}
+
+def _cells(baseline, facs, extrapolation) -> List[Tuple[str, str, Dict[str, Any]]]:
+    """``[(factor, setting label, settings)]``: the baseline, then one cell per setting of each factor,
+    the baseline with that one setting changed."""
     cells: List[Tuple[str, str, Dict[str, Any]]] = [("baseline", "baseline", dict(baseline))]
     for f, vals in facs.items():
         for v in vals:
             st = dict(baseline)
             if f == "n_cells":
-                st["n_cells"], label = int(n_cells) * v, f"{v}x"
+                st["n_cells"], label = baseline["n_cells"] * v, f"{v}x"
             elif f == "budget":
                 st["budget"], label = v, f"{v}x"
             elif f == "train_windings":
@@ -290,32 +328,24 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
             else:
                 st[f], label = v, v
             cells.append((f, label, st))
-    grid = {"models": specs, "lr": lrs, "n_cells": int(n_cells), "seeds": int(seeds), "epochs": int(epochs),
-            "batch_size": int(batch_size), "threshold": float(threshold), "ranges": [int(m) for m in ranges],
-            "baseline": baseline, "factors": {f: list(v) for f, v in facs.items()},
-            "cells": [{"factor": f, "setting": s, "settings": st} for f, s, st in cells],
-            "data": data, "projection": proj, "seed": int(seed),
-            "design": "one factor at a time from the baseline; seed k paired across cells and models"}
-    grid = json.loads(json.dumps(grid))
-    chunk = int(seeds_per_task or seeds)
-    tasks = []
-    for f, s, st in cells:  # cell-major: consecutive tasks share their data sets (a per-process cache)
-        for name, spec in specs.items():
-            kind = spec["kind"]
-            na = None
-            if st["freedom"] == "odd":
-                if kind in _ODD_KINDS:
-                    na = f"{NA}: {name} ({kind}) is already reflection/chiral odd"
-                kind = "toponet_odd"
-            for lo in range(0, int(seeds), chunk):
-                ks = list(range(lo, min(int(seeds), lo + chunk))) if na is None else []
-                tasks.append({"model": name, "factor": f, "setting": s, "settings": st, "kind": kind,
-                              "kwargs": dict(spec["kwargs"]), "lr": lrs[name],
-                              "epochs": int(epochs) * int(st["budget"]), "seed_indices": ks, "na": na,
-                              "grid": grid})
-                if na is not None:
-                    break
-    return json.loads(json.dumps(tasks))
+    return cells
+
+
+def _cell_tasks(cell, name, spec, *, lr, epochs, seeds, chunk, grid) -> List[Dict[str, Any]]:
+    """The tasks of one model in one cell: its seeds in chunks of ``chunk``, or one task without seeds
+    that says why the setting does not apply (``"odd"`` for a model that is odd already)."""
+    f, s, st = cell
+    kind = spec["kind"]
+    na = None
+    if st["freedom"] == "odd":
+        if kind in _ODD_KINDS:
+            na = f"{NA}: {name} ({kind}) is already reflection/chiral odd"
+        kind = "toponet_odd"
+    starts = range(0, seeds, chunk) if na is None else [0]
+    return [{"model": name, "factor": f, "setting": s, "settings": st, "kind": kind, "kwargs": dict(spec["kwargs"]),
+             "lr": lr, "epochs": epochs * int(st["budget"]),
+             "seed_indices": list(range(lo, min(seeds, lo + chunk))) if na is None else [], "na": na, "grid": grid}
+            for lo in starts]
 
 
 def _training_seed(seed: int, k: int) -> int:
