@@ -28,10 +28,12 @@ def _name(model: Optional[str]) -> str:
 __all__ = ["findings", "write_report", "render_report", "GENERIC_MODELS", "TOPO_MODELS", "TAI_WINDOW", "GOAL",
            "HURT", "LEARNED"]
 
-#: Conventional networks of the study.
-GENERIC_MODELS = ("mlp", "cnn", "symmetric", "shallow_svd")
-#: TopoNet variants trained from random initialization.
-TOPO_MODELS = ("topo", "topo_ti", "topo_commutator", "topo_ti_plain")
+#: Conventional networks of the study (the winding study's, then the Chern study's).
+GENERIC_MODELS = ("mlp", "cnn", "symmetric", "shallow_svd", "cnn2d", "mlp2d", "kcnn")
+#: TopoNet variants trained from random initialization (1D, then 2D).
+TOPO_MODELS = ("topo", "topo_ti", "topo_commutator", "topo_ti_plain", "topo2d", "topo2d_ti", "topo2d_ti_plain")
+#: The rows of the unstructured TopoNet from random init, per study.
+_TOPO_BASE = ("topo", "topo2d")
 #: The bar for a physics-structured variant. learns_invariant 0.8 (second edition: 0.9) is the highest bar the
 #: study's 20 seeds per TopoNet row can certify: 20/20 has the Wilson lower bound 0.839, so a 0.9 bar would need
 #: >= 35 seeds all learning before the verdict could be "holds".
@@ -45,6 +47,27 @@ MIN_RANK_SEEDS = 5
 #: "Strong disorder": the strengths of the disorder section compared with W = 0 (a range of strengths; the
 #: topological Anderson insulator samples are reported apart, ``disorder.by_length[N].tai``).
 STRONG = TAI_WINDOW
+
+
+class _Words(NamedTuple):
+    """The words (and the strong-disorder window) of a study's report: the winding study's or the Chern study's."""
+
+    study: str
+    samples: str
+    invariant: str
+    invariants: str
+    toponet: str
+    estimator: str
+    strong: tuple
+
+    @classmethod
+    def of(cls, results: Dict[str, Any]) -> "_Words":
+        study = results.get("study") or (results.get("config") or {}).get("study") or "winding"
+        if study == "chern":
+            strong = tuple((results.get("disorder") or {}).get("strong_window") or STRONG)
+            return cls("chern", "samples", "Chern number", "Chern numbers", "TopoNet2D", "bulk-marker estimator",
+                       strong)
+        return cls("winding", "chains", "winding", "windings", "TopoNet", "bond estimator", tuple(STRONG))
 
 
 def _fmt(x, digits=3) -> str:
@@ -140,6 +163,7 @@ class _Evidence(NamedTuple):
     note: str
     disorder: Dict[str, Any]
     why: Dict[str, Any]
+    words: _Words
 
     @classmethod
     def of(cls, results: Dict[str, Any]) -> "_Evidence":
@@ -149,7 +173,7 @@ class _Evidence(NamedTuple):
         note = (f"; {len(other)} generic seed(s) below test accuracy {LEARNED:g} are not counted"
                 f" ({', '.join(sorted({m for m, _ in other}))})") if other else ""
         return cls(results, M, results.get("exact_topo", {}), generic, learned, note, results.get("disorder") or {},
-                   results.get("why") or {})
+                   results.get("why") or {}, _Words.of(results))
 
 
 def _claim_exact_topo(ev: _Evidence) -> List[Dict[str, Any]]:
@@ -158,6 +182,17 @@ def _claim_exact_topo(ev: _Evidence) -> List[Dict[str, Any]]:
     out: List[Dict[str, Any]] = []
     err = ex.get("max_abs_error")
     conv = ex.get("convention") or {}
+    if ev.words.study == "chern":
+        out.append(_finding(
+            "exact_topo_precise",
+            "TopoNet2D with exact weights computes the bulk Chern marker of its input (max |error| < 1e-8)",
+            None if err is None else (HOLDS if err < 1e-8 else FAILS),
+            "n/a" if err is None else f"max |C_TopoNet2D - C_marker| = {err:.2e}, median "
+                                      f"{ex.get('median_abs_error', float('nan')):.1e} over {ex.get('n_checked')} samples "
+                                      f"of every set ({ex.get('reference', 'tntopo.chern_number')})",
+            "an error >= 1e-8 on any checked sample",
+        ))
+        return out
     out.append(_finding(
         "exact_topo_precise",
         "TopoNet with exact weights computes the real-space invariant of its input (max |error| < 1e-6)",
@@ -176,7 +211,7 @@ def _claim_topo_hard_to_train(ev: _Evidence) -> List[Dict[str, Any]]:
     M = ev.models
     out: List[Dict[str, Any]] = []
     # --- claim 1: the exact-topology network is hard to train ---------------------------------------------
-    topo_rows = [m for m in M if M[m].get("base_model", m) == "topo"]
+    topo_rows = [m for m in M if M[m].get("base_model", m) in _TOPO_BASE]
     if topo_rows:
         vs, ev = [], []
         for m in topo_rows:
@@ -188,7 +223,7 @@ def _claim_topo_hard_to_train(ev: _Evidence) -> List[Dict[str, Any]]:
                            for m in M if m not in topo_rows)
         out.append(_finding(
             "topo_hard_to_train",
-            "TopoNet (the exact-topology network) trained from random initialization rarely learns the invariant: "
+            f"{ev.words.toponet} (the exact-topology network) trained from random initialization rarely learns the invariant: "
             "fewer than half of its seeds are correct (>= the threshold) on every criterion its head can meet",
             _combine(vs), "; ".join(ev) + (f"; other rows: {others}" if others else ""),
             "the 95% interval of learns_invariant of a topo row lies above 0.5",
@@ -273,8 +308,8 @@ def _claim_generic_edge_proxy(ev: _Evidence) -> List[Dict[str, Any]]:
         out.append(_finding(
             "generic_use_edge_proxy",
             "Generic networks that learned the task read an edge-state proxy: most of their seeds lose >= 0.5 accuracy "
-            "from matched controls (same perturbation, proxy agrees with the bulk) to counterfactual chains (proxy and "
-            "bulk disagree)",
+            f"from matched controls (same perturbation, proxy agrees with the bulk) to counterfactual {ev.words.samples} "
+            "(proxy and bulk disagree)",
             compare(fr["ci"], 0.5, ">"),
             f"{fr['k']} of {fr['n']} learned generic seeds {_ci_txt(fr['ci'])}; " + ev
             + f"; the one-feature edge proxy: clean test {_fmt(pacc.get('test'))}, counterfactual "
@@ -338,7 +373,8 @@ def _claim_disorder_erodes_generic(ev: _Evidence) -> List[Dict[str, Any]]:
     N = str(ev.results["config"]["n_cells"])
     if learned and dis and N in dis.get("by_length", {}):
         est = dis["by_length"][N]["estimator_accuracy"]
-        strong = [W for W in est if STRONG[0] <= float(W) <= STRONG[1]]
+        lo, hi = ev.words.strong
+        strong = [W for W in est if lo <= float(W) <= hi]
         grow = []
         for m, i in learned:
             acc = (M[m].get("per_seed", {}).get("disorder_accuracy") or {}).get(N)
@@ -355,10 +391,10 @@ def _claim_disorder_erodes_generic(ev: _Evidence) -> List[Dict[str, Any]]:
         out.append(_finding(
             "disorder_erodes_generic",
             f"Disorder erodes what generic networks learned: at the training length, most learned generic seeds fall "
-            f"behind the bond estimator by > {HURT:g} more under strong disorder (W in [{STRONG[0]:g}, {STRONG[1]:g}]) "
+            f"behind the {ev.words.estimator} by > {HURT:g} more under strong disorder (W in [{lo:g}, {hi:g}]) "
             "than at W = 0",
             compare(fr["ci"], 0.5, ">"),
-            f"{fr['k']} of {fr['n']} seeds {_ci_txt(fr['ci'])}; estimator accuracy at N={N}: "
+            f"{fr['k']} of {fr['n']} seeds {_ci_txt(fr['ci'])}; estimator accuracy at {'L' if ev.words.study == 'chern' else 'N'}={N}: "
             + ", ".join(f"W={k} {_fmt(v)}" for k, v in est.items()) + note,
             f"the interval of the fraction of eroded seeds lies at or below 0.5",
         ))
@@ -382,7 +418,7 @@ def _claim_structured_variant_goal(ev: _Evidence) -> List[Dict[str, Any]]:
             acc = (e.get("per_seed", {}).get("disorder_accuracy") or {}).get(Nn) or {}
             worst = None
             for W, vals in acc.items():
-                if float(W) > STRONG[1] or not vals or any(v is None for v in vals):
+                if float(W) > ev.words.strong[1] or not vals or any(v is None for v in vals):
                     continue
                 ci = bootstrap_interval([est[W] - v for v in vals])
                 if ci is not None and (worst is None or ci[1] > worst[1]):
@@ -405,8 +441,8 @@ def _claim_structured_variant_goal(ev: _Evidence) -> List[Dict[str, Any]]:
     out.append(_finding(
         "structured_variant_goal",
         f"A model learns the invariant in >= {GOAL['learns_invariant']:g} of its seeds and stays within "
-        f"{GOAL['disorder_gap_to_estimator']:g} of the bond estimator under disorder up to W = {STRONG[1]:g} at every "
-        "chain length it takes (both with their 95% intervals)",
+        f"{GOAL['disorder_gap_to_estimator']:g} of the {ev.words.estimator} under disorder up to W = {ev.words.strong[1]:g} "
+        f"at every {'sample size' if ev.words.study == 'chern' else 'chain length'} it takes (both with their 95% intervals)",
         HOLDS if met else INCONCLUSIVE if undecided else FAILS,
         ("met by " + ", ".join(met) if met else "met by no model")
         + (f"; inconclusive for {', '.join(undecided)}" if undecided else ""),
@@ -516,18 +552,21 @@ class _Report(NamedTuple):
     acc: Dict[str, Any]  # the exact TopoNet's accuracy per evaluation set
     data: Dict[str, Any]
     proxy: Dict[str, Any]  # the edge proxy
+    words: _Words
 
     @classmethod
     def of(cls, results: Dict[str, Any]) -> "_Report":
         ex = results["exact_topo"]
         return cls(results, results["config"], results["models"], results["config"]["n_cells"], ex, ex["accuracy"],
-                   results.get("data", {}), results.get("edge_proxy") or {})
+                   results.get("data", {}), results.get("edge_proxy") or {}, _Words.of(results))
 
 
 def _md_header(r: _Report) -> List[str]:
     """The title and the paragraph that states the protocol (from the config and the data summary)."""
     cfg, N, data = r.cfg, r.n_cells, r.data
     L: List[str] = []
+    if r.words.study == "chern":
+        return _md_header_chern(r)
     L.append(f"# tntopo study: why is topology hard to learn? (preset `{cfg['name']}`)\n")
     L.append(
         f"Chains of N = {N} cells, hoppings over ranges {tuple(cfg['ranges'])} (amplitudes in "
@@ -549,13 +588,42 @@ def _md_header(r: _Report) -> List[str]:
     return L
 
 
+def _md_header_chern(r: _Report) -> List[str]:
+    """The Chern study's title and protocol paragraph."""
+    cfg, N, data = r.cfg, r.n_cells, r.data
+    fams = (data.get("train") or {}).get("families") or {}
+    return [
+        f"# tntopo study: is a Chern number hard to learn? (preset `{cfg['name']}`)\n",
+        f"Square {N} x {N} samples of two-band class-A lattices with open boundaries (families "
+        + (", ".join(f"{k} {v}" for k, v in fams.items()) or "n/a")
+        + f" in the training set; Bloch gap >= {cfg['min_gap']:g}), trained on Chern numbers "
+        f"{tuple(cfg['train_cherns'])} ({cfg['n_train']} samples; labels: the certified FHS integer). Every model gets "
+        f"the same budget: {cfg['epochs']} epochs, batch {cfg['batch_size']}, Adam, best validation loss kept; its "
+        f"learning rate is the one of {tuple(cfg['lr_grid'])} with the best mean validation accuracy over "
+        f"{cfg.get('lr_selection_seeds', 1)} seeds (ties: the lower mean validation loss). Each model is trained as a "
+        f"regressor (MSE, rounded) and as a classifier over the Chern numbers {tuple(cfg['classes'])} (cross-entropy, "
+        f"rows `+ce`), {cfg['seeds']} seeds per TopoNet2D row and {cfg.get('generic_seeds', cfg['seeds'])} per generic "
+        f"row. Input: the Hamiltonian itself, laid out on the cell grid (hopping blocks of range <= {cfg['stencil']} as "
+        "channels, `tntopo.systems.lattice_layout`): a function of H alone. Intervals are 95%: Wilson for fractions of "
+        "seeds, bootstrap over seeds for accuracies; a finding holds or fails only when its interval clears the "
+        "threshold. Generated by `tntopo reproduce --study chern`; every number and conclusion below is computed by "
+        "the run.\n",
+    ]
+
+
 def _md_results(r: _Report) -> List[str]:
     """The main table (every row beside the exact TopoNet, the edge proxy and the majority guess) and the models."""
     cfg, M, N, acc, data, proxy = r.cfg, r.models, r.n_cells, r.acc, r.data, r.proxy
     L: List[str] = []
     L.append("## Results\n")
+    if r.words.study == "chern":
+        size_col = f"size {cfg['size_lengths'][0]}x{cfg['size_lengths'][0]}"
+        unseen_col = f"unseen C {tuple(cfg['unseen_cherns'])}"
+    else:
+        size_col = f"size {cfg['size_factor']}N={cfg['size_factor'] * N}"
+        unseen_col = f"unseen W {tuple(cfg['unseen_windings'])}"
     L.append(f"| model | seeds | lr | params (effective) | test acc | val-trainability | **learns invariant** [95% CI] "
-             f"| size {cfg['size_factor']}N={cfg['size_factor'] * N} | unseen W {tuple(cfg['unseen_windings'])} "
+             f"| {size_col} | {unseen_col} "
              "| counterfactual (agrees w/ edge proxy) | edge ablation | train s |")
     L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m, e in M.items():
@@ -569,18 +637,56 @@ def _md_results(r: _Report) -> List[str]:
             f"| {_fmt(e['counterfactual_accuracy'])} ({_fmt(e['counterfactual_proxy_agreement'])}) "
             f"| {_fmt(e['edge_ablation_accuracy'])} | {_fmt(e['train_seconds'], 1)} |"
         )
-    L.append(f"| exact TopoNet (reference, computes the invariant of the input) | - | - | 0 | {_fmt(acc.get('test'))} | - | - "
+    L.append(f"| exact {r.words.toponet} (reference, computes the invariant of the input) | - | - | 0 | {_fmt(acc.get('test'))} | - | - "
              f"| {_fmt(acc.get('size'))} | {_fmt(acc.get('unseen'))} | {_fmt(acc.get('counterfactual'))} "
              f"| {_fmt(acc.get('ablation'))} | - |")
     pa = proxy.get("accuracy", {})
-    L.append(f"| edge proxy (one feature: weight of the 2 mid-spectrum states on the outer cells) | - | - | 0 "
+    proxy_txt = ("in-gap states on the boundary ring" if r.words.study == "chern"
+                 else "weight of the 2 mid-spectrum states on the outer cells")
+    L.append(f"| edge proxy (one feature: {proxy_txt}) | - | - | 0 "
              f"| {_fmt(pa.get('test'))} | - | - | - | {_fmt(pa.get('unseen'))} | {_fmt(pa.get('counterfactual'))} "
              f"| {_fmt(pa.get('ablation'))} | - |")
     maj = {k: _majority_rate(data.get(k, {}).get("labels", {})) for k in ("test", "unseen", "counterfactual", "ablation", "size")}
     L.append(f"| majority guess | - | - | 0 | {_fmt(maj['test'])} | - | - | {_fmt(maj['size'])} | {_fmt(maj['unseen'])} "
              f"| {_fmt(maj['counterfactual'])} | {_fmt(maj['ablation'])} | - |")
     L.append("")
-    L.append(
+    if r.words.study == "chern":
+        L.append(_results_note_chern(r))
+    else:
+        L.append(_results_note_winding(r))
+    for m, e in M.items():
+        if e.get("size_generalization_note"):
+            L.append(f"- {_name(m)} size generalization: n/a ({e['size_generalization_note']}).")
+        if e.get("size_generalization_by_size"):
+            L.append(f"- {_name(m)} accuracy per sample size: "
+                     + ", ".join(f"{k}x{k} {_fmt(v)}" for k, v in e["size_generalization_by_size"].items()) + ".")
+    L.append("")
+    L.append("### Models\n")
+    for m, e in M.items():
+        sel = e.get("lr_selection") or {}
+        grid = ", ".join(f"{k}: {_fmt(v)}" for k, v in (sel.get("val_accuracy") or {}).items())
+        L.append(f"- {_name(m)} ({e.get('head')}): {e['description']}; validation accuracy per learning rate: {grid or 'n/a'}")
+    L.append("")
+    return L
+
+
+def _results_note_chern(r: _Report) -> str:
+    cfg = r.cfg
+    return (
+        f"*learns invariant*: fraction of seeds correct (>= {cfg['trainability_threshold']:g}) on every criterion their "
+        f"head can meet: unseen Chern numbers (regressors; a classifier never sees a positive example of an unseen class: "
+        f"n/a), the {cfg['size_lengths'][0]}x{cfg['size_lengths'][0]} samples where the model takes them (n/a otherwise, "
+        "not a failure) and the counterfactual set. *val-trainability*: best validation accuracy >= "
+        f"{cfg['trainability_threshold']:g}. *params (effective)*: raw count and the rank of the output Jacobian on up to "
+        "1024 test inputs (&ge;: a lower bound; n/a: not measured, more than 20000 parameters). *counterfactual*: "
+        "samples whose edge states contradict their bulk invariant (Chern insulators on a torus: no edge; trivial "
+        "insulators with a decorated boundary: in-gap edge states); in brackets how often the model says what the edge "
+        "proxy says there. *edge ablation*: not part of the Chern study (n/a).\n")
+
+
+def _results_note_winding(r: _Report) -> str:
+    cfg, data = r.cfg, r.data
+    return (
         f"*learns invariant*: fraction of seeds correct (>= {cfg['trainability_threshold']:g}) on every criterion their "
         f"head can meet: unseen windings (regressors; a classifier never sees a positive example of an unseen class: "
         f"n/a), {cfg['size_factor']}x longer chains where the model takes them (n/a otherwise, not a failure) and the "
@@ -592,17 +698,6 @@ def _md_results(r: _Report) -> List[str]:
         "the model says what the edge proxy says there. *edge ablation*: "
         f"{data.get('ablation', {}).get('states_removed_mean', 2):g} mid-spectrum states zeroed in every test chain.\n"
     )
-    for m, e in M.items():
-        if e.get("size_generalization_note"):
-            L.append(f"- {_name(m)} size generalization: n/a ({e['size_generalization_note']}).")
-    L.append("")
-    L.append("### Models\n")
-    for m, e in M.items():
-        sel = e.get("lr_selection") or {}
-        grid = ", ".join(f"{k}: {_fmt(v)}" for k, v in (sel.get("val_accuracy") or {}).items())
-        L.append(f"- {_name(m)} ({e.get('head')}): {e['description']}; validation accuracy per learning rate: {grid or 'n/a'}")
-    L.append("")
-    return L
 
 
 def _md_leak_test(r: _Report) -> List[str]:
@@ -638,8 +733,8 @@ def _md_counterfactual(r: _Report) -> List[str]:
     L: List[str] = []
     fams = list(next(iter(cf_rows.values()))["counterfactual_by_family"])
     exs = ex.get("scores") or {}
-    L.append("## Counterfactual chains against matched controls\n")
-    L.append("Per family: accuracy on counterfactual chains (edge proxy and bulk disagree) / on matched controls (the "
+    L.append(f"## Counterfactual {r.words.samples} against matched controls\n")
+    L.append(f"Per family: accuracy on counterfactual {r.words.samples} (edge proxy and bulk disagree) / on matched controls (the "
              "same perturbation, proxy and bulk agree) and their difference. A model that reads the proxy loses "
              "about 1 from controls to counterfactuals; one that only suffers from the perturbation loses on both.\n")
     L.append("| model | " + " | ".join(f"{f}: cf / control (diff)" for f in fams) + " | neither bulk nor proxy |")
@@ -649,7 +744,7 @@ def _md_counterfactual(r: _Report) -> List[str]:
         return " | ".join(f"{_fmt(cf.get(f))} / {_fmt((ctl or {}).get(f + '/control'))} "
                           f"({_fmt(None if (ctl or {}).get(f + '/control') is None else cf[f] - ctl[f + '/control'], 2)})"
                           for f in fams)
-    for label, sc in (("exact TopoNet", exs), ):
+    for label, sc in ((f"exact {r.words.toponet}", exs), ):
         if sc.get("counterfactual"):
             L.append(f"| {label} | " + famrow(sc["counterfactual"].get("by_family", {}),
                                               (sc.get("counterfactual_control") or {}).get("by_family")) + " | - |")
@@ -685,6 +780,8 @@ def _md_disorder(r: _Report) -> List[str]:
     if not dis:
         return []
     L: List[str] = []
+    if r.words.study == "chern":
+        return _md_disorder_chern(r, dis)
     fam = dis["family"]
     L.append("## Disorder: accuracy against the phase of the ensemble\n")
     L.append(
@@ -717,6 +814,41 @@ def _md_disorder(r: _Report) -> List[str]:
             L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
             L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
             for m in M:
+                L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
+            L.append("")
+    return L
+
+
+def _md_disorder_chern(r: _Report, dis: Dict[str, Any]) -> List[str]:
+    """The Chern study's disorder section: accuracy against the ensemble phase, TAI samples apart."""
+    L = ["## Disorder: accuracy against the phase of the ensemble\n",
+         f"{dis.get('family_text', 'QWZ with Anderson disorder W')}, {dis['n_samples']} samples per strength. Label: "
+         f"{dis['label']}. *estimator*: the sample's own bulk marker, rounded (the best estimator a sample allows); "
+         "*determined*: the fraction of samples whose ensemble estimate excludes the rounding boundary; *open "
+         "invariant*: the exact TopoNet2D on the sample.\n"]
+    for Ln, row in dis["by_length"].items():
+        Ws = list(row["estimator_accuracy"])
+        L.append(f"### L = {Ln}\n")
+        L.append("| | " + " | ".join(f"W={w}" for w in Ws) + " |")
+        L.append("|---|" + "---:|" * len(Ws))
+        for label, key in (("estimator (own bulk marker)", "estimator_accuracy"), ("majority guess", "majority_accuracy"),
+                           ("open invariant (exact TopoNet2D)", "open_invariant_accuracy"),
+                           ("determined labels", "determined_fraction"), ("topological fraction", "topological_fraction")):
+            if row.get(key):
+                L.append(f"| {label} | " + " | ".join(_fmt(row[key].get(w)) for w in Ws) + " |")
+        for m, d in row["models"].items():
+            L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
+        L.append("")
+        tai = row.get("tai") or {}
+        if tai:
+            Wt = list(tai)
+            L.append(f"Topological Anderson insulator samples at L = {Ln} (trivial when clean, topological in the "
+                     "ensemble), accuracy on them alone:\n")
+            L.append("| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |")
+            L.append("|---|" + "---:|" * len(Wt))
+            L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
+            L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
+            for m in r.models:
                 L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
             L.append("")
     return L
@@ -805,6 +937,12 @@ def _md_exact_and_pruning(r: _Report) -> List[str]:
     """The exact TopoNet's precision and the SVD pruning of the shallow network."""
     cfg, ex = r.cfg, r.exact
     L: List[str] = []
+    if r.words.study == "chern":
+        L.append("## Exact TopoNet2D\n")
+        L.append(f"TopoNet2D(init=\"exact\") vs {ex.get('reference', 'tntopo.chern_number')} on {ex['n_checked']} "
+                 f"samples (every set, every size): max |error| = {ex['max_abs_error']:.2e}, median "
+                 f"{ex.get('median_abs_error', float('nan')):.1e}.\n")
+        return L
     L.append("## Exact TopoNet\n")
     conv = ex.get("convention") or {}
     L.append(f"TopoNet(init=\"exact\") vs the dense real-space invariant of its own input on {ex['n_checked']} chains "
@@ -843,7 +981,7 @@ def _md_findings(r: _Report) -> List[str]:
     L.append("")
     L.append("### Goal for a physics-structured variant\n")
     L.append(f"| model | learns invariant >= {GOAL['learns_invariant']:g} [95% CI] | worst gap to the estimator (W <= "
-             f"{STRONG[1]:g}, every length taken) <= {GOAL['disorder_gap_to_estimator']:g}, upper bound |")
+             f"{r.words.strong[1]:g}, every length taken) <= {GOAL['disorder_gap_to_estimator']:g}, upper bound |")
     L.append("|---|---|---|")
     for m, e in M.items():
         g = e.get("goal", {})
