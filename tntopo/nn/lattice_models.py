@@ -200,6 +200,7 @@ class _Batch(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- TopoNet2D on the layout
+@strict_keywords
 def mirror_projection(kx: torch.Tensor, ky: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Project displacement tables ``(2K+1, 2K+1)`` (index ``[dx + K, dy + K]``) onto the marker's symmetries.
 
@@ -293,6 +294,9 @@ class LayoutTopoNet2D(TopoNet2D):
         #: channels of the layouts the model takes
         self.channels = layout_channels(self.n_orb, stencil)
 
+    #: what ``forward`` takes: lattice layouts ``(B, C, Lx, Ly)`` (not Hamiltonians, as TopoNet2D)
+    input_kind = "layout"
+
     # ------------------------------------------------------------------ sizes
     @property
     def size_agnostic(self) -> bool:
@@ -302,7 +306,10 @@ class LayoutTopoNet2D(TopoNet2D):
     @strict_keywords
     def accepts_size(self, shape) -> Optional[str]:
         """``None`` if the model takes layouts of lattices of this shape, else the reason (one line)."""
-        shape = _shape_of(shape)
+        why = self._size_error(_shape_of(shape))
+        return None if why is None else why.split(";")[0]
+
+    def _size_error(self, shape) -> Optional[str]:
         why = _layout_size_error(shape, self.stencil)
         if why:
             return why
@@ -315,7 +322,7 @@ class LayoutTopoNet2D(TopoNet2D):
     def _batch(self, x) -> _Batch:
         x = _check_layout(x, self.n_orb, self.stencil, type(self).__name__)
         shape = (int(x.shape[-2]), int(x.shape[-1]))
-        why = self.accepts_size(shape)
+        why = self._size_error(shape)
         if why:
             raise ValueError(why)
         pdt = next(iter(self.params.values())).dtype
@@ -371,7 +378,7 @@ class LayoutTopoNet2D(TopoNet2D):
         the order ``x * Ly + y``.
         """
         shape = self.shape if shape is None else _shape_of(shape)
-        why = self.accepts_size(shape)
+        why = self._size_error(shape)
         if why:
             raise ValueError(why)
         p0 = next(iter(self.params.values()))
@@ -472,10 +479,17 @@ class CommutatorLayoutTopoNet2D(LayoutTopoNet2D):
 
 
 # ----------------------------------------------------------------------------- generic networks
+def _global_rng_untouched():
+    """Context in which building layers (whose default init draws from torch's global RNG) leaves it as it was."""
+    return torch.random.fork_rng(devices=[])
+
+
 class _LayoutNet(nn.Module):
     """Shared input handling of the generic layout networks."""
 
     size_agnostic = True
+    #: what ``forward`` takes: lattice layouts ``(B, C, Lx, Ly)``
+    input_kind = "layout"
 
     def _setup(self, shape, n_orb, stencil, seed):
         self.shape = _shape_of(shape)
@@ -492,7 +506,10 @@ class _LayoutNet(nn.Module):
     @strict_keywords
     def accepts_size(self, shape) -> Optional[str]:
         """``None`` if the model takes layouts of lattices of this shape, else the reason (one line)."""
-        shape = _shape_of(shape)
+        why = self._size_error(_shape_of(shape))
+        return None if why is None else why.split(";")[0]
+
+    def _size_error(self, shape) -> Optional[str]:
         why = _layout_size_error(shape, self.stencil)
         if why:
             return why
@@ -503,7 +520,7 @@ class _LayoutNet(nn.Module):
 
     def _prep(self, x) -> torch.Tensor:
         x = _check_layout(x, self.n_orb, self.stencil, type(self).__name__)
-        why = self.accepts_size((int(x.shape[-2]), int(x.shape[-1])))
+        why = self._size_error((int(x.shape[-2]), int(x.shape[-1])))
         if why:
             raise ValueError(why)
         return x.to(next(self.parameters()).dtype)
@@ -561,11 +578,12 @@ class LatticeCNN(_LayoutNet):
         self._setup(shape, n_orb, stencil, seed)
         widths = _widths(channels)
         k = _odd_kernel(kernel_size)
-        layers = [nn.Conv2d(self.channels_in, widths[0], 1), _act(activation)]
-        for c_in, c in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c, k, padding=k // 2), _act(activation)]
-        self.conv = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(widths[-1], widths[-1]), _act(activation), nn.Linear(widths[-1], 1))
+        with _global_rng_untouched():  # torch's default init draws from it; _finish re-draws from `seed`
+            layers = [nn.Conv2d(self.channels_in, widths[0], 1), _act(activation)]
+            for c_in, c in zip(widths[:-1], widths[1:]):
+                layers += [nn.Conv2d(c_in, c, k, padding=k // 2), _act(activation)]
+            self.conv = nn.Sequential(*layers)
+            self.head = nn.Sequential(nn.Linear(widths[-1], widths[-1]), _act(activation), nn.Linear(widths[-1], 1))
         self._finish(seed, dtype)
 
     def forward(self, x) -> torch.Tensor:
@@ -590,8 +608,8 @@ class LatticeMLP(_LayoutNet):
     cell_features : int, optional
         If given, each cell's ``C`` numbers are first mapped by one shared linear map to this many
         features (a ``1 x 1`` read-in, the only weights shared across cells) before flattening: a
-        fully connected network of a few thousand parameters (``cell_features=4``: about 5k at
-        ``L = 8``).
+        fully connected network of a few thousand parameters (``cell_features=4, hidden=(16, 16)``:
+        5205 at ``L = 8``).
     activation : {"relu", "tanh", "gelu", "silu"}
     dtype : torch.dtype, optional
     """
@@ -606,18 +624,19 @@ class LatticeMLP(_LayoutNet):
         widths = _widths(hidden, "hidden")
         self.cell_features = None if cell_features is None else _check_int("cell_features", cell_features, 1)
         Lx, Ly = self.shape
-        if self.cell_features is None:
-            self.read_in = nn.Identity()
-            n_in = self.channels_in * Lx * Ly
-        else:
-            self.read_in = nn.Conv2d(self.channels_in, self.cell_features, 1)
-            n_in = self.cell_features * Lx * Ly
-        dims = (n_in,) + widths
-        layers = []
-        for i, o in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(i, o), _act(activation)]
-        layers.append(nn.Linear(dims[-1], 1))
-        self.net = nn.Sequential(*layers)
+        with _global_rng_untouched():
+            if self.cell_features is None:
+                self.read_in = nn.Identity()
+                n_in = self.channels_in * Lx * Ly
+            else:
+                self.read_in = nn.Conv2d(self.channels_in, self.cell_features, 1)
+                n_in = self.cell_features * Lx * Ly
+            dims = (n_in,) + widths
+            layers = []
+            for i, o in zip(dims[:-1], dims[1:]):
+                layers += [nn.Linear(i, o), _act(activation)]
+            layers.append(nn.Linear(dims[-1], 1))
+            self.net = nn.Sequential(*layers)
         self._finish(seed, dtype)
 
     def forward(self, x) -> torch.Tensor:
@@ -668,12 +687,13 @@ class KSpaceCNN(_LayoutNet):
         phase = kx.reshape(-1, 1) * D[None, :, 0] + ky.reshape(-1, 1) * D[None, :, 1]  # (n_k^2, n_d)
         self.register_buffer("_cos", torch.as_tensor(np.cos(phase)), persistent=False)
         self.register_buffer("_sin", torch.as_tensor(np.sin(phase)), persistent=False)
-        layers, c_in = [], 2 * self.n_orb ** 2
-        for c in widths:
-            layers += [nn.Conv2d(c_in, c, k, padding=k // 2, padding_mode="circular"), _act(activation)]
-            c_in = c
-        self.conv = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(c_in, c_in), _act(activation), nn.Linear(c_in, 1))
+        with _global_rng_untouched():
+            layers, c_in = [], 2 * self.n_orb ** 2
+            for c in widths:
+                layers += [nn.Conv2d(c_in, c, k, padding=k // 2, padding_mode="circular"), _act(activation)]
+                c_in = c
+            self.conv = nn.Sequential(*layers)
+            self.head = nn.Sequential(nn.Linear(c_in, c_in), _act(activation), nn.Linear(c_in, 1))
         self._finish(seed, dtype)
 
     def bloch(self, x) -> torch.Tensor:
