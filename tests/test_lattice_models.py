@@ -372,3 +372,16 @@ def test_kcnn_on_a_disordered_sample_is_the_averaged_bloch_hamiltonian():
     shift = lat.onsite_energies[2:6, 2:6].mean()  # the bulk cells of stencil 2
     eye = torch.tensor([1.0, 0.0, 0.0, 1.0, 0, 0, 0, 0], dtype=torch.float64)[:, None, None]
     assert torch.allclose(h, h0 + shift * eye, atol=1e-13) and abs(shift) > 1e-3
+
+
+@pytest.mark.parametrize("name", LAYOUT_MODELS)
+def test_every_layout_model_trains_as_one_vmapped_model(name):
+    """tntopo.nn.train_seeds can train many seeds of each row at once (its vmap probe finds no obstacle)."""
+    from tntopo.nn.batched import _obstacle
+    from tntopo.nn.training import as_dataset
+
+    ms = (-1.5, 0.7, 1.4, 2.6)
+    ds = as_dataset((layouts([Lattice2D.qwz(m, (6, 6)) for m in ms]), torch.tensor([-1.0, 1.0, 1.0, 0.0])))
+    for classes in (None, (-1, 0, 1)):
+        models = [build_model(name, (6, 6), seed=s, classes=classes, dtype=torch.float64) for s in (0, 1)]
+        assert _obstacle(models, ds, None) is None
