@@ -308,6 +308,11 @@ def test_strict_keywords_and_bad_input(name):
         m(x[:, :50])
     with pytest.raises(ValueError, match=r"\(B, 200, Lx, Ly\)"):
         m(x[0])
+    if name in TOPO_MODELS:  # they diagonalize H: a clear error, not LAPACK's
+        bad = x.clone()
+        bad[0, 3, 2, 2] = float("nan")
+        with pytest.raises(ValueError, match="NaN or inf"):
+            m(bad)
     with pytest.raises(ValueError, match="stencil range 3"):
         build_model(name, (6, 6), stencil=3)
     with pytest.raises(ValueError, match="shape"):
@@ -385,3 +390,17 @@ def test_every_layout_model_trains_as_one_vmapped_model(name):
     for classes in (None, (-1, 0, 1)):
         models = [build_model(name, (6, 6), seed=s, classes=classes, dtype=torch.float64) for s in (0, 1)]
         assert _obstacle(models, ds, None) is None
+
+
+@pytest.mark.parametrize("name", LAYOUT_MODELS)
+def test_per_sample_jacobians_vectorize(name):
+    """torch.func.vmap over samples runs every layout model (the fast path of tntopo.nn.training.output_jacobian)."""
+    from torch.func import functional_call, jacrev, vmap
+
+    x = layouts([Lattice2D.qwz(m, (6, 6)) for m in (-1.5, 0.7, 2.6)])
+    m = build_model(name, (6, 6), seed=0, dtype=torch.float64)
+    params = {n: p.detach() for n, p in m.named_parameters()}
+    J = vmap(jacrev(lambda p, xi: functional_call(m, p, (xi[None],))), in_dims=(None, 0))(params, x)
+    for n, p in params.items():
+        ref = jacrev(lambda q: functional_call(m, {**params, n: q}, (x[1:2],)))(p)
+        assert torch.allclose(J[n][1], ref, atol=1e-10), n

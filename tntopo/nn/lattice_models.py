@@ -325,6 +325,13 @@ class LayoutTopoNet2D(TopoNet2D):
         why = self._size_error(shape)
         if why:
             raise ValueError(why)
+        try:
+            finite = bool(torch.isfinite(x).all())
+        except RuntimeError:  # under torch.func.vmap (per-sample Jacobians) a value cannot be read: no check
+            finite = True
+        if not finite:
+            raise ValueError(f"{type(self).__name__}: the layouts contain NaN or inf (their Hamiltonians cannot be "
+                             "diagonalized); pass finite layouts")
         pdt = next(iter(self.params.values())).dtype
         real = torch.promote_types(x.dtype, pdt)
         return _Batch(layout_to_hamiltonian(x.to(real), self.n_orb, self.stencil), shape)
