@@ -219,3 +219,27 @@ def test_validators_are_public():
     assert check_n_cells(10) == 10 and check_boundary("open") == "open"
     with pytest.raises(ValueError, match="too small"):
         check_n_cells(2)
+
+
+@pytest.mark.parametrize("boundary", ["open", "periodic"])
+@pytest.mark.parametrize("ranges", [(0, 1), (-1, 0, 1, 2), (2, -3), (1,), ()])
+def test_batch_hopping_blocks_are_the_definition_and_the_chains_blocks(boundary, ranges):
+    # ChainBatch.hopping_blocks places entries through _bonds.bond_coo: compare with the convention
+    # h[n, n - m] = t_m written out by hand, and with each chain's own (sparse-assembled) block
+    from tntopo.systems.chain import ChainBatch
+
+    rng = np.random.default_rng(len(ranges))
+    N = 7
+    for dtype in (float, complex):
+        hop = rng.normal(size=(5, len(ranges))) + (1j * rng.normal(size=(5, len(ranges))) if dtype is complex else 0)
+        batch = ChainBatch(hop, ranges, N, boundary)
+        want = np.zeros((5, N, N), dtype=hop.dtype)
+        for b in range(5):
+            for j, m in enumerate(ranges):
+                for n in range(N):
+                    if boundary == "periodic" or 0 <= n - m < N:
+                        want[b, n, (n - m) % N] += hop[b, j]
+        got = batch.hopping_blocks()
+        assert got.dtype == hop.dtype and np.array_equal(got, want)
+        if ranges:
+            assert np.array_equal(got, np.stack([c.hopping_block() for c in batch]))

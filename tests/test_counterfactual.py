@@ -134,6 +134,33 @@ def test_reproducible_and_labels_in_sets(cfs):
     assert "twisted" not in table["capped"] and "ring_marker" in table["ring"]
 
 
+def test_sets_are_eval_sets_stored_as_such(cfs, dose, tmp_path):
+    # one class does the evaluation-set job: a counterfactual set is an EvalSet whose aux holds what the
+    # study stores (the proxy, the families, the near-degenerate chains), saved and read back as one
+    from tntopo.data import EvalSet, load_eval_sets, save_eval_sets
+    from tntopo.data.features import near_degenerate
+
+    for s in (cfs, dose[2]):
+        assert isinstance(s, EvalSet) and sorted(s.aux) == ["edge_proxy", "family", "near_degenerate"]
+        assert np.array_equal(s.w_real, input_winding(s.x.astype(np.float64)))
+        assert np.array_equal(s.aux["edge_proxy"], cf.edge_proxy_predict(s.x))
+        assert np.array_equal(s.aux["near_degenerate"], near_degenerate(s.blocks))
+        assert s.family is s.aux["family"] and s.aux["edge_proxy"].dtype == np.int64
+    sub = cfs.subset("ring")
+    m = cfs.family == "ring"
+    assert np.array_equal(sub.w_real, cfs.w_real[m]) and np.array_equal(sub.aux["near_degenerate"],
+                                                                        cfs.aux["near_degenerate"][m])
+    assert repr(sub).startswith(f"CounterfactualSet({m.sum()} samples")
+    save_eval_sets({"cf": cfs}, tmp_path / "s.h5")
+    back = load_eval_sets(tmp_path / "s.h5")["cf"]
+    assert type(back) is EvalSet and back.x.tobytes() == cfs.x.tobytes()
+    assert np.array_equal(back.w_real, cfs.w_real) and sorted(back.aux) == sorted(cfs.aux)
+    assert all(np.array_equal(back.aux[k], cfs.aux[k]) for k in cfs.aux)
+    with pytest.raises(TypeError, match="families"):
+        cf.CounterfactualSet(cfs.x, cfs.label, cfs.w_real, N, families=cfs.family, blocks=cfs.blocks,
+                             checks=cfs.checks, near_degenerate=cfs.aux["near_degenerate"])
+
+
 def test_errors():
     with pytest.raises(ValueError, match="unknown counterfactual families"):
         cf.counterfactual_set(4, N, families=("loop",))

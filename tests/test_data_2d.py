@@ -97,6 +97,19 @@ def test_hdf5_roundtrip_resume_and_errors(tmp_path):
     with pytest.warns(RuntimeWarning, match="corrupt"):
         generate_lattice_dataset(root, 5, (4, 4), shard_size=2, executor="serial", progress=False, **KW)
     _same(read_lattice_arrays(root), got)
+    assert list(read_lattice_arrays(root, keys=["label"])) == ["label", "_spec"]
+    with pytest.raises(ValueError, match="has no array 'h'"):
+        read_lattice_arrays(root, keys=["h"])
+    # reading (the shard reader shared with the 1D datasets) names this kind's rebuild function
+    (root / "shard-00001.h5").rename(root / "moved.h5")
+    with pytest.raises(FileNotFoundError, match="generate_lattice_dataset"):
+        read_lattice_arrays(root)
+    (root / "moved.h5").rename(root / "shard-00001.h5")
+    done = json.loads((root / "meta.json").read_text())
+    (root / "meta.json").write_text(json.dumps({**done, "complete": False}))
+    with pytest.raises(ValueError, match="incomplete .* rerun generate_lattice_dataset"):
+        read_lattice_arrays(root)
+    (root / "meta.json").write_text(json.dumps(done))
     with pytest.raises(ValueError, match="other parameters"):
         generate_lattice_dataset(root, 5, (4, 4), shard_size=2, executor="serial", progress=False, **{**KW, "seed": 9})
     meta["format_version"] = 99  # a future storage format is refused clearly

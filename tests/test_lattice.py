@@ -124,6 +124,12 @@ def test_haldane_bloch_matches_definition():
         (dict(onsite=SZ, hoppings={}, shape=(4, 4), seed=-1), "seed"),
         (dict(onsite=SZ, hoppings={}, shape=(4, 4), positions=np.zeros((3, 2))), "positions"),
         (dict(onsite=[[np.nan]], hoppings={}, shape=(4, 4)), "NaN"),
+        (dict(onsite=SZ, hoppings=[SZ], shape=(4, 4)), "must be a dict"),
+        (dict(onsite=SZ, hoppings={(1, 0): [[np.inf, 0], [0, 0]]}, shape=(4, 4)), r"hoppings\[\(1, 0\)\] contains NaN"),
+        (dict(onsite=SZ, hoppings={}, shape=(4, 4), disorder="strong"), "non-negative number"),
+        (dict(onsite=SZ, hoppings={}, shape=(4, 4), disorder=np.inf), "finite"),
+        (dict(onsite=SZ, hoppings={}, shape=(4, 4), positions=np.full((4, 4, 2), np.nan)), "NaN or inf"),
+        (dict(onsite=SZ, hoppings={}, shape=(4, 4), positions=np.zeros((4, 4, 2))), "degenerate"),
     ],
 )
 def test_bad_input(kwargs, match):
@@ -140,4 +146,10 @@ def test_strict_keywords_and_bloch_needs_clean():
         Lattice2D.qwz(1.0, (4, 4), disorder=1.0, seed=0).bloch(0.0, 0.0)
     with pytest.raises(ValueError, match="m must be"):
         Lattice2D.qwz("x", (4, 4))
+    with pytest.raises(ValueError, match="m = nan must be finite"):
+        Lattice2D.qwz(float("nan"), (4, 4))
+    with pytest.raises(ValueError, match="t2 = inf must be finite"):
+        Lattice2D.haldane(1.0, float("inf"), 0.5, 0.0, (4, 4))
+    with pytest.raises(ValueError, match="phi must be a real number"):
+        Lattice2D.haldane(1.0, 0.3, "pi", 0.0, (4, 4))
     assert "qwz" in repr(Lattice2D.qwz(1.0, (4, 4)))

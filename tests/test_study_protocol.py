@@ -166,6 +166,26 @@ def test_disorder_scores_report_na_and_accuracies():
     assert tai["clean_label_accuracy"]["2"] == 0.0 and tai["estimator_accuracy"]["0"] == "n/a"
 
 
+def test_disorder_set_is_an_eval_set_with_its_arrays_in_aux(tmp_path):
+    from tntopo.data import EvalSet, load_eval_sets, save_eval_sets
+
+    s = dis.disorder_set(2.5, 12, 8, seed=3)
+    assert isinstance(s, EvalSet) and len(s) == 8 and s.x.shape == (8, 24, 24)
+    assert sorted(s.aux) == ["estimator", "lyapunov_gap", "majority", "t0", "tai"]
+    assert s.w_open is s.w_real and s.estimator is s.aux["estimator"] and s.tai.dtype == bool
+    assert s.W == 2.5 and s.family == dis.DisorderFamily() and s.clean_label.dtype == np.int64
+    save_eval_sets({"d": s}, tmp_path / "d.h5")
+    back = load_eval_sets(tmp_path / "d.h5")["d"]
+    assert type(back) is EvalSet and np.array_equal(back.w_real, s.w_open) and back.n_cells == 12
+    assert all(np.array_equal(back.aux[k], s.aux[k]) for k in s.aux)
+    with pytest.raises(ValueError, match="tai and clean_label"):
+        dis.DisorderSet(s.x, s.label, s.w_real, 12, W=2.5, estimator=s.estimator, majority=s.majority, t0=s.t0,
+                        lyapunov_gap=s.lyapunov_gap, tai=s.tai[:3])
+    with pytest.raises(TypeError, match="estimator"):
+        dis.DisorderSet(s.x, s.label, s.w_real, 12, W=2.5, estimators=s.estimator, majority=s.majority, t0=s.t0,
+                        lyapunov_gap=s.lyapunov_gap)
+
+
 # ------------------------------------------------------------------------------ counterfactual
 @pytest.fixture(scope="module")
 def clean_test():

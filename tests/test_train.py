@@ -258,3 +258,32 @@ def test_malicious_files_run_nothing(tmp_path, how, data):
             train(build_model("mlp", 8, hidden=(4,)), tr, checkpoint=path, epochs=2, progress=False)
     assert not marker.exists()
     json.dumps(str(path))  # (keeps the json import used)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluation_restores_the_training_flag_even_after_an_error(training):
+    # predict, output_jacobian, train_seeds' validation and the study's predictions share nn.training.eval_mode
+    from tntopo.nn.training import eval_mode, output_jacobian, predict
+
+    class Fails(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+            self.seen = []
+
+        def forward(self, x):
+            self.seen.append(self.training)
+            if x.shape[-1] != 4:
+                raise ValueError("wrong length")
+            return x.sum(dim=(-1, -2)) * self.w
+
+    m = Fails().train(training)
+    with eval_mode(m):
+        assert not m.training
+    assert m.training is training
+    with pytest.raises(ValueError, match="wrong length"):
+        predict(m, (torch.zeros(3, 6, 6), torch.zeros(3)))
+    assert m.training is training and m.seen == [False]
+    pred, _ = predict(m, (torch.ones(2, 4, 4), torch.zeros(2)))
+    assert pred.tolist() == [16.0, 16.0] and m.training is training
+    assert output_jacobian(m, torch.ones(2, 4, 4)).shape == (2, 1) and m.training is training

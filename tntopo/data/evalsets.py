@@ -19,8 +19,11 @@ or any object with the attributes listed there), the named sets
     away.)
 
 Study-specific sets (disorder families labelled by their thermodynamic phase, counterfactual
-chains) are built by :mod:`tntopo.study` and stored in the same file; an :class:`EvalSet` carries
-extra per-sample arrays in ``aux``.
+chains) are built by :mod:`tntopo.study` as subclasses of :class:`EvalSet`
+(:class:`tntopo.study.counterfactual.CounterfactualSet`, :class:`tntopo.study.disorder.DisorderSet`)
+and stored in the same file: an :class:`EvalSet` carries extra per-sample arrays in ``aux``, and a
+subclass is stored as its :class:`EvalSet` part (``x``, ``label``, ``w_real``, ``n_cells``,
+``removed``, ``aux``; it is read back as an :class:`EvalSet`).
 
 Each set is an :class:`EvalSet` with the target names used across tntopo (see
 :mod:`tntopo.data.dataset`): float32 wavefunctions ``x`` ``(n, 2N, 2N)``
@@ -64,7 +67,9 @@ class EvalSet:
     """One evaluation set: features ``x``, exact integer windings ``label``, real-space values ``w_real``.
 
     ``removed`` (ablation sets): number of states zeroed per sample; ``aux``: other per-sample arrays
-    of a set (e.g. a baseline's predictions), stored with it.
+    of a set (e.g. a baseline's predictions), stored with it. The study's sets are subclasses that
+    put their own per-sample arrays in ``aux`` and add attributes that are not stored
+    (:class:`tntopo.study.counterfactual.CounterfactualSet`, :class:`tntopo.study.disorder.DisorderSet`).
     """
 
     x: np.ndarray
@@ -80,8 +85,14 @@ class EvalSet:
     def __repr__(self) -> str:
         classes = ", ".join(f"{int(w)}: {int(c)}" for w, c in zip(*np.unique(self.label, return_counts=True)))
         extra = (", ablated" if self.removed is not None else "") + (f", aux={sorted(self.aux)}" if self.aux else "")
-        return (f"EvalSet({len(self)} samples, n_cells={self.n_cells}, features {tuple(self.x.shape[1:])}, "
-                f"labels {{{classes}}}{extra})")
+        return (f"{type(self).__name__}({len(self)} samples, n_cells={self.n_cells}, "
+                f"features {tuple(self.x.shape[1:])}, labels {{{classes}}}{extra})")
+
+    def torch(self):
+        """``(x, label)`` as torch tensors (float32 features, float32 targets)."""
+        import torch
+
+        return torch.from_numpy(self.x), torch.from_numpy(self.label.astype(np.float32))
 
     def dataset(self, target: str = "label"):
         """An :class:`~tntopo.data.ArrayDataset` (float32 features, float32 targets) for :func:`tntopo.nn.train`."""
@@ -194,7 +205,7 @@ _FIELDS = ("x", "label", "w_real", "removed")
 
 @strict_keywords
 def save_eval_sets(sets: Dict[str, EvalSet], path) -> None:
-    """Write the sets to one HDF5 file atomically (one group per set)."""
+    """Write the sets to one HDF5 file atomically (one group per set; a subclass's :class:`EvalSet` part)."""
     import h5py
 
     from .._io import atomic_path

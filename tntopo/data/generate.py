@@ -248,11 +248,20 @@ def make_arrays(n_samples: int, n_cells: int = 20, *, executor="serial", progres
 
     Same parameters as :func:`generate` (without ``path``); identical values for the same seed.
     """
+    spec = _spec(n_samples, n_cells, **_defaults(kwargs))
+    return _compute_arrays(spec, compute_shard, executor=executor, progress=progress, desc="generate")
+
+
+def _compute_arrays(spec: Dict[str, Any], compute, *, executor="serial", progress: bool = False,
+                   desc: str = "generate") -> Dict[str, np.ndarray]:
+    """Every shard of a checked ``spec`` computed with ``compute(spec, k)`` and concatenated in memory.
+
+    The in-memory twin of :func:`write_dataset` for every dataset kind; the spec is under ``"_spec"``.
+    """
     from ..parallel import map_tasks
 
-    spec = _spec(n_samples, n_cells, **_defaults(kwargs))
     tasks = [(k, (spec, k)) for k in range(_n_shards(spec))]
-    res = map_tasks(compute_shard, tasks, executor, progress=progress, desc="generate")
+    res = map_tasks(compute, tasks, executor, progress=progress, desc=desc)
     _raise_failures(res)
     shards = [res[k] for k in range(len(tasks))]
     arrays = {key: np.concatenate([s[key] for s in shards]) for key in shards[0]}
@@ -535,12 +544,21 @@ def _compute_shards(root: Path, spec, compute, shard_kind, format_version, execu
 @strict_keywords
 def read_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """Load a whole dataset (all shards, concatenated) into numpy arrays."""
-    meta = read_meta(path)
+    return _read_shards(path, read_meta(path), keys)
+
+
+def _read_shards(path: Union[str, Path], meta: Dict[str, Any], keys: Optional[Sequence[str]] = None, *,
+                kind: str = KIND, required: str = "w_real", rerun: str = "generate") -> Dict[str, np.ndarray]:
+    """The arrays ``keys`` (default: all) of every shard listed in ``meta``, concatenated.
+
+    The one shard reader of every dataset kind (``kind``, ``required``, ``rerun`` as in :func:`open_shard`).
+    """
     if not meta.get("complete"):
-        raise CorruptDatasetError(f"dataset {str(path)!r} is incomplete (generation was interrupted); rerun generate to finish it")
+        raise CorruptDatasetError(f"dataset {str(path)!r} is incomplete (generation was interrupted); rerun {rerun} "
+                                  "to finish it")
     out: Dict[str, List[np.ndarray]] = {}
     for sh in meta["shards"]:
-        with open_shard(Path(path) / sh["file"]) as f:
+        with open_shard(Path(path) / sh["file"], kind=kind, required=required, rerun=rerun) as f:
             for key in (keys or list(f.keys())):
                 if key not in f:
                     raise ValueError(f"dataset {str(path)!r} has no array {key!r}; it has {sorted(f.keys())}")

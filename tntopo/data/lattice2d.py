@@ -36,8 +36,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .._typing import Boundary, DType, LatticeTarget, check_option, strict_keywords
-from .generate import (NO_EXACT, CorruptDatasetError, _n_shards, _raise_failures, _check_executor, _shard_len, open_shard,
-                       read_meta, write_dataset)
+from .generate import (NO_EXACT, _check_executor, _compute_arrays, _read_shards, _shard_len, read_meta,
+                       write_dataset)
 
 __all__ = ["make_lattice_arrays", "generate_lattice_dataset", "read_lattice_arrays", "lattice_dataset",
            "LATTICE_MODELS", "LATTICE_FEATURES"]
@@ -206,18 +206,10 @@ def make_lattice_arrays(n_samples: int, shape: Tuple[int, int] = (8, 8), *, exec
     >>> a["hamiltonian"].shape, a["label"].shape
     ((4, 72, 72), (4,))
     """
-    from ..parallel import map_tasks
-
     o = _with_defaults(kwargs)
     spec = _lattice_spec(n_samples, shape, o["model"], o["params"], o["disorder"], o["boundary"], o["features"],
                          o["shard_size"], o["seed"], o["dtype"])
-    tasks = [(k, (spec, k)) for k in range(_n_shards(spec))]
-    res = map_tasks(compute_lattice_shard, tasks, executor, progress=progress, desc="generate 2D")
-    _raise_failures(res)
-    shards = [res[k] for k in range(len(tasks))]
-    arrays = {key: np.concatenate([s[key] for s in shards]) for key in shards[0]}
-    arrays["_spec"] = spec  # type: ignore[assignment]
-    return arrays
+    return _compute_arrays(spec, compute_lattice_shard, executor=executor, progress=progress, desc="generate 2D")
 
 
 # ------------------------------------------------------------------------------- HDF5
@@ -293,19 +285,7 @@ def read_lattice_arrays(path: Union[str, Path], keys: Optional[Sequence[str]] = 
     meta = read_meta(path)
     if meta.get("kind") != KIND:
         raise ValueError(f"{str(path)!r} is not a 2D lattice dataset; read 1D datasets with tntopo.data.read_arrays")
-    if not meta.get("complete"):
-        raise CorruptDatasetError(f"dataset {str(path)!r} is incomplete (generation was interrupted); rerun generate_lattice_dataset to finish it")
-    out: Dict[str, List[np.ndarray]] = {}
-    for sh in meta["shards"]:
-        p = Path(path) / sh["file"]
-        if not p.exists():
-            raise FileNotFoundError(f"dataset shard {str(p)!r} is missing; rerun generate_lattice_dataset to rebuild it")
-        with open_shard(p, **_SHARD_KIND) as f:
-            for key in (keys or list(f.keys())):
-                if key not in f:
-                    raise ValueError(f"dataset {str(path)!r} has no array {key!r}; it has {sorted(f.keys())}")
-                out.setdefault(key, []).append(f[key][()])
-    arrays: Dict[str, Any] = {k: np.concatenate(v) for k, v in out.items()}
+    arrays: Dict[str, Any] = _read_shards(path, meta, keys, **_SHARD_KIND)
     arrays["_spec"] = meta["spec"]
     return arrays
 

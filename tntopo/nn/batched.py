@@ -46,7 +46,7 @@ from torch import nn
 
 from .._typing import check_option, strict_keywords
 from .training import (DIVERGENCE_FACTOR, History, TrainingDivergedError, _batches, _classes_of, _epoch_generator, _make_optimizer,
-                       _Objective, _trained_on, as_dataset, train)
+                       _Objective, _trained_on, as_dataset, eval_mode, train)
 
 __all__ = ["train_seeds", "BatchMode", "OnDiverge", "BATCH_MODES"]
 
@@ -565,15 +565,10 @@ def _val_outputs(fwd, params, base, xv, eval_bs, device) -> torch.Tensor:
 
     S = next(iter(params.values())).shape[0]
     per = max(1, _EVAL_BUDGET // eval_bs)
-    was = base.training
-    base.eval()
     outs = []
-    try:
-        with torch.no_grad():
-            for i in range(0, len(xv), eval_bs):
-                xb = xv[i:i + eval_bs].to(device)
-                o = vmap(fwd, in_dims=(0, None), randomness="error", chunk_size=per if per < S else None)(params, xb)
-                outs.append(o.detach().to("cpu", torch.float64))
-    finally:
-        base.train(was)
+    with eval_mode(base), torch.no_grad():
+        for i in range(0, len(xv), eval_bs):
+            xb = xv[i:i + eval_bs].to(device)
+            o = vmap(fwd, in_dims=(0, None), randomness="error", chunk_size=per if per < S else None)(params, xb)
+            outs.append(o.detach().to("cpu", torch.float64))
     return torch.cat(outs, dim=1)

@@ -57,6 +57,32 @@ def _check(name, value, allowed):
     return value
 
 
+def _check_energies(energy_range, fermi_level, cell_area) -> Tuple[float, float, float]:
+    """``(energy_range, fermi_level, cell_area)`` as floats: finite, the range and the area ``> 0``."""
+    for name, v in (("energy_range", energy_range), ("fermi_level", fermi_level), ("cell_area", cell_area)):
+        if not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite real number, got {v!r}")
+    if energy_range <= 0 or cell_area <= 0:
+        raise ValueError(f"energy_range and cell_area must be > 0, got {energy_range!r} and {cell_area!r}")
+    return float(energy_range), float(fermi_level), float(cell_area)
+
+
+def _cell_positions(shape: Tuple[int, int], positions, kernel: str) -> torch.Tensor:
+    """Cell coordinates ``(Lx, Ly, 2)`` (float64) of the exact position kernel: ``positions`` or the cell indices."""
+    Lx, Ly = shape
+    if positions is None:
+        gx, gy = torch.meshgrid(torch.arange(Lx, dtype=torch.float64), torch.arange(Ly, dtype=torch.float64), indexing="ij")
+        return torch.stack([gx, gy], -1)
+    p = np.asarray(positions, dtype=float)
+    if p.shape == (Lx * Ly, 2):
+        p = p.reshape(Lx, Ly, 2)
+    if p.shape != (Lx, Ly, 2) or not np.all(np.isfinite(p)):
+        raise ValueError(f"positions must be finite with shape {(Lx * Ly, 2)} or {(Lx, Ly, 2)}, got {p.shape}")
+    if kernel != "position":
+        raise ValueError("positions set the exact 'position' kernel; pass kernel='position' with positions")
+    return torch.as_tensor(p)
+
+
 class TopoNet2D(nn.Module):
     """Hybrid tensor-neural network computing the bulk Chern number of 2D lattices.
 
@@ -143,6 +169,28 @@ class TopoNet2D(nn.Module):
         super().__init__()
         import quimb.tensor as qtn
 
+        self._set_options(shape, n_orb, init, seed, kernel, window, kernel_range, n_bins)
+        self.energy_range, self.fermi_level, self.cell_area = _check_energies(energy_range, fermi_level, cell_area)
+        self.optimize = optimize
+        dtype = dtype or torch.get_default_dtype()
+        R0 = torch.as_tensor(bulk_window_2d(self.shape, region))
+        pos = _cell_positions(self.shape, positions, kernel)
+        # one private generator, drawn in this order: F, G, the two kernels, the window
+        gen = torch.Generator().manual_seed(self.seed)
+        tensors = self._occupation_tensors(gen) + self._kernel_tensors(gen, pos)
+        if self.window == "learned":
+            tensors.append(self._window_tensor(gen, R0))
+        else:
+            self.register_buffer("fixed_window", R0.to(dtype))
+        params, self._skeleton = qtn.pack(qtn.TensorNetwork(tensors))
+        self._keys = {next(iter(t.tags)): i for i, t in enumerate(self._skeleton.tensors)}
+        self.params = nn.ParameterDict({tag: nn.Parameter(params[i].to(dtype).clone()) for tag, i in self._keys.items()})
+        self._register_displacements()
+        #: cached ``opt_einsum.contract_expression`` objects, by (layer, shapes, dtype)
+        self.expressions: Dict[tuple, object] = {}
+
+    def _set_options(self, shape, n_orb, init, seed, kernel, window, kernel_range, n_bins) -> None:
+        """Check and store the lattice shape, orbitals, seed and the structural options."""
         self.shape = Lx, Ly = _check_shape(shape)
         if Lx < 2 or Ly < 2:
             raise ValueError(f"shape {shape!r} is too small: the marker needs at least 2x2 cells")
@@ -162,67 +210,56 @@ class TopoNet2D(nn.Module):
         if not isinstance(n_bins, numbers.Integral) or isinstance(n_bins, bool) or n_bins < 2 or n_bins % 2:
             raise ValueError(f"n_bins must be an even integer >= 2 (so that the Fermi level is a bin edge), got {n_bins!r}")
         self.n_bins = int(n_bins)
-        for name, v in (("energy_range", energy_range), ("fermi_level", fermi_level), ("cell_area", cell_area)):
-            if not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise ValueError(f"{name} must be a finite real number, got {v!r}")
-        if energy_range <= 0 or cell_area <= 0:
-            raise ValueError(f"energy_range and cell_area must be > 0, got {energy_range!r} and {cell_area!r}")
-        self.energy_range, self.fermi_level, self.cell_area = float(energy_range), float(fermi_level), float(cell_area)
-        self.optimize = optimize
-        dtype = dtype or torch.get_default_dtype()
-        gen = torch.Generator().manual_seed(self.seed)
-        exact = self.init == "exact"
-        R0 = torch.as_tensor(bulk_window_2d(self.shape, region))
 
-        # cell coordinates of the exact position kernel
-        if positions is None:
-            gx, gy = torch.meshgrid(torch.arange(Lx, dtype=torch.float64), torch.arange(Ly, dtype=torch.float64), indexing="ij")
-            pos = torch.stack([gx, gy], -1)
-        else:
-            p = np.asarray(positions, dtype=float)
-            if p.shape == (Lx * Ly, 2):
-                p = p.reshape(Lx, Ly, 2)
-            if p.shape != (Lx, Ly, 2) or not np.all(np.isfinite(p)):
-                raise ValueError(f"positions must be finite with shape {(Lx * Ly, 2)} or {(Lx, Ly, 2)}, got {p.shape}")
-            if kernel != "position":
-                raise ValueError("positions set the exact 'position' kernel; pass kernel='position' with positions")
-            pos = torch.as_tensor(p)
+    def _occupation_tensors(self, gen: torch.Generator) -> list:
+        """``F``, ``G`` over the energy bins: ``theta(E_F - E)`` and its complement, or ``U[0, 1]``."""
+        import quimb.tensor as qtn
 
-        tensors = []
         below = torch.arange(self.n_bins) < self.n_bins // 2
+        exact = self.init == "exact"
         F = below.double() if exact else torch.rand(self.n_bins, generator=gen, dtype=torch.float64)
         G = (~below).double() if exact else torch.rand(self.n_bins, generator=gen, dtype=torch.float64)
-        tensors.append(qtn.Tensor(F, inds=("energy_bin",), tags={"F"}))
-        tensors.append(qtn.Tensor(G, inds=("energy_bin",), tags={"G"}))
+        return [qtn.Tensor(F, inds=("energy_bin",), tags={"F"}), qtn.Tensor(G, inds=("energy_bin",), tags={"G"})]
+
+    def _kernel_tensors(self, gen: torch.Generator, pos: torch.Tensor) -> list:
+        """``KX``, ``KY``: displacement tables ``(2K+1, 2K+1)`` or cell coordinates ``(Lx, Ly)``
+        (exact: the displacements / ``pos``; random: Gaussian of scale ``max(Lx, Ly) / 2``)."""
+        import quimb.tensor as qtn
+
+        Lx, Ly = self.shape
+        exact, scale = self.init == "exact", max(Lx, Ly) / 2
         if self.kernel == "displacement":
+            K = self.kernel_range
             d = torch.arange(-K, K + 1, dtype=torch.float64)
             dx, dy = torch.meshgrid(d, d, indexing="ij")
-            scale = max(Lx, Ly) / 2
             kx = dx if exact else scale * torch.randn(2 * K + 1, 2 * K + 1, generator=gen, dtype=torch.float64)
             ky = dy if exact else scale * torch.randn(2 * K + 1, 2 * K + 1, generator=gen, dtype=torch.float64)
-            tensors.append(qtn.Tensor(kx.clone(), inds=("dx", "dy"), tags={"KX"}))  # (meshgrid gives views)
-            tensors.append(qtn.Tensor(ky.clone(), inds=("dx", "dy"), tags={"KY"}))
+            inds = ("dx", "dy")
         else:
-            xs = pos[..., 0] if exact else max(Lx, Ly) / 2 * torch.randn(Lx, Ly, generator=gen, dtype=torch.float64)
-            ys = pos[..., 1] if exact else max(Lx, Ly) / 2 * torch.randn(Lx, Ly, generator=gen, dtype=torch.float64)
-            tensors.append(qtn.Tensor(xs.clone(), inds=("x", "y"), tags={"KX"}))
-            tensors.append(qtn.Tensor(ys.clone(), inds=("x", "y"), tags={"KY"}))
-        if self.window == "learned":
-            R = R0 if exact else torch.rand(Lx, Ly, generator=gen, dtype=torch.float64) * (2.0 / (Lx * Ly))
-            tensors.append(qtn.Tensor(R.clone(), inds=("x", "y"), tags={"R"}))
-        else:
-            self.register_buffer("fixed_window", R0.to(dtype))
-        params, self._skeleton = qtn.pack(qtn.TensorNetwork(tensors))
-        self._keys = {next(iter(t.tags)): i for i, t in enumerate(self._skeleton.tensors)}
-        self.params = nn.ParameterDict({tag: nn.Parameter(params[i].to(dtype).clone()) for tag, i in self._keys.items()})
-        # displacement index of every (r, j) pair of cells: (x_j - x_r + K, y_j - y_r + K), or -1 beyond K
+            kx = pos[..., 0] if exact else scale * torch.randn(Lx, Ly, generator=gen, dtype=torch.float64)
+            ky = pos[..., 1] if exact else scale * torch.randn(Lx, Ly, generator=gen, dtype=torch.float64)
+            inds = ("x", "y")
+        # (meshgrid and slicing give views)
+        return [qtn.Tensor(kx.clone(), inds=inds, tags={"KX"}), qtn.Tensor(ky.clone(), inds=inds, tags={"KY"})]
+
+    def _window_tensor(self, gen: torch.Generator, R0: torch.Tensor):
+        """``R`` of a learned window: the bulk window ``R0`` (exact) or positive ``U[0, 2 / (Lx Ly)]``."""
+        import quimb.tensor as qtn
+
+        Lx, Ly = self.shape
+        R = R0 if self.init == "exact" else torch.rand(Lx, Ly, generator=gen, dtype=torch.float64) * (2.0 / (Lx * Ly))
+        return qtn.Tensor(R.clone(), inds=("x", "y"), tags={"R"})
+
+    def _register_displacements(self) -> None:
+        """Buffers of the displacement index of every (r, j) pair of cells: ``(x_j - x_r + K, y_j - y_r + K)``,
+        and whether it is within ``K`` (not saved: functions of the shape and ``kernel_range``)."""
+        Lx, Ly = self.shape
+        K = self.kernel_range
         cx, cy = (t.reshape(-1) for t in torch.meshgrid(torch.arange(Lx), torch.arange(Ly), indexing="ij"))
         ddx, ddy = cx[None, :] - cx[:, None], cy[None, :] - cy[:, None]
         self.register_buffer("_inside", ((ddx.abs() <= K) & (ddy.abs() <= K)), persistent=False)
         self.register_buffer("_dx", ddx.clamp(-K, K) + K, persistent=False)
         self.register_buffer("_dy", ddy.clamp(-K, K) + K, persistent=False)
-        #: cached ``opt_einsum.contract_expression`` objects, by (layer, shapes, dtype)
-        self.expressions: Dict[tuple, object] = {}
 
     # ------------------------------------------------------------------ weights
     def weight_network(self):

@@ -25,11 +25,12 @@ respect to the parameters).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union, get_args
+from typing import Any, Callable, Dict, Iterator, Literal, Optional, Sequence, Tuple, Union, get_args
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from .functional import check_device  # noqa: F401 - re-exported (tntopo.nn.chec
 
 __all__ = ["train", "evaluate", "predict", "History", "as_dataset", "select_lr", "n_parameters",
            "effective_parameters", "output_jacobian", "best_lr", "TrainingDivergedError", "Loss", "Optimizer", "LOSSES", "OPTIMIZERS",
-           "check_device", "DIVERGENCE_FACTOR"]
+           "check_device", "DIVERGENCE_FACTOR", "eval_mode"]
 
 #: ``train(loss=...)``: regression losses and the classification loss.
 Loss = Literal["mse", "huber", "l1", "cross_entropy"]
@@ -211,15 +212,26 @@ def _device_of(model: nn.Module):
     return p.device if p is not None else torch.device("cpu")
 
 
-def _outputs(model: nn.Module, ds, batch_size: int, device, num_workers: int):
-    outs, targets = [], []
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the block; its training flag is restored on leaving it (errors too).
+
+    The one way tntopo evaluates a model (with ``torch.no_grad()`` where no gradient is needed).
+    """
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _outputs(model: nn.Module, ds, batch_size: int, device, num_workers: int):
+    outs, targets = [], []
+    with eval_mode(model), torch.no_grad():
         for xb, yb in _batches(ds, torch.arange(len(ds)), batch_size, num_workers):
             outs.append(model(xb.to(device)).detach().to("cpu", torch.float64))
             targets.append(yb.to(torch.float64))
-    model.train(was_training)
     return torch.cat(outs), torch.cat(targets)
 
 
@@ -639,15 +651,11 @@ def output_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([jac[n].reshape(B, -1, params[n].numel()) for n in names], dim=2).reshape(-1, sum(
             params[n].numel() for n in names))
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         try:
             J = stack(vmap(jacrev(f), in_dims=(None, 0))(params, x), len(x))
         except (RuntimeError, NotImplementedError, ValueError):  # pragma: no cover - ops without batching rules
             J = torch.cat([stack({n: v.unsqueeze(0) for n, v in jacrev(f)(params, xi).items()}, 1) for xi in x])
-    finally:
-        model.train(was_training)
     return J.detach().to(torch.float64)
 
 

@@ -94,13 +94,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .._typing import strict_keywords
-from ..data.evalsets import ablate_fixed, ablate_in_gap  # noqa: F401 - the ablations, re-exported here
+from ..data.evalsets import EvalSet, ablate_fixed, ablate_in_gap  # noqa: F401 - the ablations, re-exported here
 from ..errors import GaplessError, GaplessWarning, PrecisionError
 from ..parallel import task_seed
 
@@ -182,9 +182,13 @@ def edge_proxy_predict(x, n_outer: int = 2, threshold: float = 0.5) -> np.ndarra
     return (edge_weight(x, n_outer) > threshold).astype(np.int64)
 
 
-@dataclass
-class CounterfactualSet:
+@strict_keywords
+@dataclass(init=False, repr=False, eq=False)
+class CounterfactualSet(EvalSet):
     """Counterfactual chains, matched controls or one width of the dose-response (see the module docstring).
+
+    An :class:`~tntopo.data.EvalSet` (the study stores and scores it as one): its ``aux`` holds the
+    per-sample arrays stored with the set, the other attributes are not stored.
 
     Attributes
     ----------
@@ -192,8 +196,13 @@ class CounterfactualSet:
         Wavefunctions of the modified chains.
     label : ndarray, int64
         Bulk invariant (certified; :attr:`checks`).
-    family : ndarray of str
-        Family of each sample (``"ring"``, ``"ring/control"``, ...).
+    w_real : ndarray, float
+        The real-space winding number of the input's own flat band
+        (:func:`tntopo.data.features.input_winding` of ``x``: what a perfect model computes from it).
+    n_cells : int
+    aux : dict of ndarray
+        ``family`` (:attr:`family`), ``edge_proxy`` (the edge proxy's answer, ``checks["edge_proxy"]``)
+        and ``near_degenerate`` (:func:`tntopo.data.features.near_degenerate` of :attr:`blocks`).
     blocks : ndarray, shape (n, N, N)
         A->B blocks of the modified chains (rings: with the wrap-around bonds).
     checks : dict of ndarray
@@ -201,7 +210,6 @@ class CounterfactualSet:
         ``edge_proxy`` (selection routes; NaN where a route does not apply), ``realspace``,
         ``window_row``, ``window_column``, ``inner_row``, ``inner_column``, ``ring_marker``
         (diagnostics).
-    n_cells : int
     cap : int or None
         Cap width of the capped chains (None without any).
     drawn : dict
@@ -209,30 +217,32 @@ class CounterfactualSet:
         passed the selection routes.
     """
 
-    x: np.ndarray
-    label: np.ndarray
-    family: np.ndarray
     blocks: np.ndarray
     checks: Dict[str, np.ndarray]
-    n_cells: int
-    cap: Optional[int] = None
-    drawn: Dict[str, int] = field(default_factory=dict)
+    cap: Optional[int]
+    drawn: Dict[str, int]
 
-    def __len__(self) -> int:
-        return len(self.label)
+    def __init__(self, x: np.ndarray, label: np.ndarray, w_real: np.ndarray, n_cells: int, *, family: np.ndarray,
+                 blocks: np.ndarray, checks: Dict[str, np.ndarray], near_degenerate: np.ndarray,
+                 cap: Optional[int] = None, drawn: Optional[Dict[str, int]] = None):
+        super().__init__(x, label, w_real, n_cells,
+                         aux={"family": np.asarray(family).astype(str),
+                              "edge_proxy": np.asarray(checks["edge_proxy"], np.int64),
+                              "near_degenerate": np.asarray(near_degenerate, np.int64)})
+        self.blocks, self.checks, self.cap, self.drawn = blocks, checks, cap, dict(drawn or {})
 
-    def torch(self):
-        """``(x, label)`` as torch tensors (float32 features, float32 targets)."""
-        import torch
-
-        return torch.from_numpy(self.x), torch.from_numpy(self.label.astype(np.float32))
+    @property
+    def family(self) -> np.ndarray:
+        """Family of each sample (``"ring"``, ``"ring/control"``, ...): ``aux["family"]``."""
+        return self.aux["family"]
 
     def subset(self, family: str) -> "CounterfactualSet":
         """The samples of one family."""
         m = self.family == family
-        return CounterfactualSet(self.x[m], self.label[m], self.family[m], self.blocks[m],
-                                 {k: v[m] for k, v in self.checks.items()}, self.n_cells, self.cap,
-                                 {k: v for k, v in self.drawn.items() if k == family})
+        return CounterfactualSet(self.x[m], self.label[m], self.w_real[m], self.n_cells, family=self.family[m],
+                                 blocks=self.blocks[m], checks={k: v[m] for k, v in self.checks.items()},
+                                 near_degenerate=self.aux["near_degenerate"][m], cap=self.cap,
+                                 drawn={k: v for k, v in self.drawn.items() if k == family})
 
 
 # ------------------------------------------------------------------------------ constructions
@@ -408,6 +418,8 @@ def _draw(fam: str, control: bool, k: int, N: int, kw, seed: int, cap: int, requ
 
 
 def _assemble(fam_names, H, X, Y, R, N, cap, drawn) -> CounterfactualSet:
+    from ..data.features import input_winding, near_degenerate
+
     h = np.concatenate(H)
     x = np.concatenate(X)
     y = np.concatenate(Y).astype(np.int64)
@@ -418,7 +430,8 @@ def _assemble(fam_names, H, X, Y, R, N, cap, drawn) -> CounterfactualSet:
               "cap_bloch": np.concatenate(R["cap_bloch"]).astype(float),
               "edge_proxy": np.concatenate(R["edge_proxy"]).astype(np.int64)}
     checks.update(_diagnostics(h, ring, checks["twisted"]))
-    return CounterfactualSet(x, y, fam, h, checks, N, cap, drawn)
+    return CounterfactualSet(x, y, input_winding(x.astype(np.float64)), N, family=fam, blocks=h, checks=checks,
+                             near_degenerate=near_degenerate(h), cap=cap, drawn=drawn)
 
 
 def _family_counts(fams: Sequence[str], weights, n_samples: int) -> np.ndarray:

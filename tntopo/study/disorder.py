@@ -48,11 +48,13 @@ their labels agree with the phase label.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._typing import strict_keywords
+from ..data.evalsets import EvalSet
 from ..systems.chain import SSHChain
 from ..errors import GaplessError, GaplessWarning
 from ..parallel import task_seed
@@ -291,9 +293,15 @@ def check_clean_end(family: DisorderFamily, n: int = 200, *, min_gap: float = 0.
     return {"min_gap_found": float(gaps.min()), "max_hopping": float(np.abs(c).max())}
 
 
-@dataclass
-class DisorderSet:
+@strict_keywords
+@dataclass(init=False, repr=False, eq=False)
+class DisorderSet(EvalSet):
     """One disorder evaluation set (one strength ``W``, one chain length ``N``).
+
+    An :class:`~tntopo.data.EvalSet` (the study stores and scores it as one): ``w_real`` is the
+    real-space winding number of the open chain, the per-sample arrays ``estimator``, ``majority``,
+    ``lyapunov_gap``, ``t0`` and ``tai`` live in ``aux`` (stored with the set; read them as
+    attributes), ``W``, ``family`` and ``clean_label`` are not stored.
 
     Attributes
     ----------
@@ -301,56 +309,55 @@ class DisorderSet:
         Wavefunctions of the open chains (:func:`tntopo.data.wavefunctions`).
     label : ndarray, int64
         Phase label of each chain's ensemble (:func:`phase_label`).
+    w_real, w_open : ndarray, float
+        Real-space winding number of the open input chain (dense route; rounded: the exact TopoNet).
+    n_cells : int
     estimator : ndarray, int64
         :func:`bond_estimator` of each chain.
     majority : ndarray, int64
         The majority label of ``label``, repeated (the majority baseline's prediction).
-    w_open : ndarray, float
-        Real-space winding number of the open input chain (dense route; rounded: the exact TopoNet).
     t0 : ndarray
         Clean intracell hopping of each chain's ensemble.
     lyapunov_gap : ndarray
         ``E ln|t1 + W1 u| - E ln|t0 + W0 u|`` of each ensemble (its sign is ``label``).
     tai : ndarray, bool
         Topological Anderson insulator samples: trivial when clean, topological in the ensemble
-        (:meth:`DisorderFamily.tai_mask`).
+        (:meth:`DisorderFamily.tai_mask`; default: none).
+    W : float
+        Disorder strength.
+    family : DisorderFamily
     clean_label : ndarray, int64
-        Bloch winding number of the clean chain ``{0: t0, 1: t1}`` (``0`` on every TAI sample).
+        Bloch winding number of the clean chain ``{0: t0, 1: t1}`` (``0`` on every TAI sample;
+        default: ``|t0| < |t1|``).
     """
 
-    x: np.ndarray
-    label: np.ndarray
-    estimator: np.ndarray
-    majority: np.ndarray
-    w_open: np.ndarray
-    t0: np.ndarray
-    lyapunov_gap: np.ndarray
-    n_cells: int
     W: float
-    family: DisorderFamily = field(default_factory=DisorderFamily)
-    tai: Optional[np.ndarray] = None
-    clean_label: Optional[np.ndarray] = None
+    family: DisorderFamily
+    clean_label: np.ndarray
 
-    def __post_init__(self):
-        n = len(self.label)
-        if self.tai is None:
-            self.tai = np.zeros(n, dtype=bool)
-        if self.clean_label is None:
-            self.clean_label = (np.abs(self.t0) < abs(self.family.t1)).astype(np.int64)
-        self.tai = np.asarray(self.tai, dtype=bool)
-        self.clean_label = np.asarray(self.clean_label, dtype=np.int64)
-        if self.tai.shape != (n,) or self.clean_label.shape != (n,):
-            raise ValueError(f"tai and clean_label must have shape ({n},), got {self.tai.shape} and "
+    def __init__(self, x: np.ndarray, label: np.ndarray, w_real: np.ndarray, n_cells: int, *, W: float,
+                 estimator: np.ndarray, majority: np.ndarray, t0: np.ndarray, lyapunov_gap: np.ndarray,
+                 family: Optional[DisorderFamily] = None, tai: Optional[np.ndarray] = None,
+                 clean_label: Optional[np.ndarray] = None):
+        n = len(label)
+        self.W, self.family = W, family or DisorderFamily()
+        tai = np.zeros(n, dtype=bool) if tai is None else np.asarray(tai, dtype=bool)
+        if clean_label is None:
+            clean_label = np.abs(t0) < abs(self.family.t1)
+        self.clean_label = np.asarray(clean_label, dtype=np.int64)
+        if tai.shape != (n,) or self.clean_label.shape != (n,):
+            raise ValueError(f"tai and clean_label must have shape ({n},), got {tai.shape} and "
                              f"{self.clean_label.shape}")
+        super().__init__(x, label, w_real, n_cells,
+                         aux={"estimator": estimator, "majority": majority, "lyapunov_gap": lyapunov_gap, "t0": t0,
+                              "tai": tai})
 
-    def __len__(self) -> int:
-        return len(self.label)
-
-    def torch(self):
-        """``(x, label)`` as torch tensors (float32 features, float32 targets)."""
-        import torch
-
-        return torch.from_numpy(self.x), torch.from_numpy(self.label.astype(np.float32))
+    w_open = property(lambda self: self.w_real, doc="Real-space winding number of the open chain (``w_real``).")
+    estimator = property(lambda self: self.aux["estimator"], doc=":func:`bond_estimator` of each chain.")
+    majority = property(lambda self: self.aux["majority"], doc="The majority baseline's prediction.")
+    t0 = property(lambda self: self.aux["t0"], doc="Clean intracell hopping of each chain's ensemble.")
+    lyapunov_gap = property(lambda self: self.aux["lyapunov_gap"], doc="Lyapunov gap of each ensemble.")
+    tai = property(lambda self: self.aux["tai"], doc="Topological Anderson insulator samples (bool).")
 
 
 def _w_key(W: float) -> int:
@@ -411,8 +418,8 @@ def disorder_set(W: float, n_cells: int, n_samples: int = 200, *, family: Option
     vals, counts = np.unique(y, return_counts=True)
     maj = np.full(n_samples, vals[np.argmax(counts)], dtype=np.int64)
     x = wavefunctions(blocks).astype(np.float32) if features else np.zeros((0, 2 * n_cells, 2 * n_cells), np.float32)
-    return DisorderSet(x, y, bond_estimator(blocks), maj, w_open, t0, gap, int(n_cells), float(W), fam,
-                       tai=tai, clean_label=clean)
+    return DisorderSet(x, y, w_open, int(n_cells), W=float(W), estimator=bond_estimator(blocks), majority=maj,
+                       t0=t0, lyapunov_gap=gap, family=fam, tai=tai, clean_label=clean)
 
 
 def disorder_sets(strengths: Sequence[float] = DEFAULT_STRENGTHS, n_cells: Sequence[int] = DEFAULT_LENGTHS,

@@ -69,11 +69,12 @@ def _family(cfg: StudyConfig):
 def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
     """Every evaluation set of the study, deterministic in ``cfg.seed``.
 
-    The clean sets of :func:`tntopo.data.build_eval_sets`; ``counterfactual``
-    (:func:`tntopo.study.counterfactual.counterfactual_set`, ``aux``: ``family`` and the edge proxy's
-    prediction ``edge_proxy``); ``disorder/N<N>/W<W>`` for every length and strength
-    (:func:`tntopo.study.disorder.disorder_set`: ``label`` the phase of the ensemble, ``w_real`` the
-    real-space invariant of the open chain, ``aux``: ``estimator``, ``majority``, ``lyapunov_gap``, ``t0``).
+    The clean sets of :func:`tntopo.data.build_eval_sets`; ``counterfactual``, ``counterfactual_control``
+    and ``dose/cap<w>`` (:class:`tntopo.study.counterfactual.CounterfactualSet`, ``aux``: ``family``, the
+    edge proxy's prediction ``edge_proxy``, ``near_degenerate``); ``disorder/N<N>/W<W>`` for every length
+    and strength (:class:`tntopo.study.disorder.DisorderSet`: ``label`` the phase of the ensemble,
+    ``w_real`` the real-space invariant of the open chain, ``aux``: ``estimator``, ``majority``,
+    ``lyapunov_gap``, ``t0``, ``tai``). Each is an :class:`~tntopo.data.EvalSet`.
 
     Raises
     ------
@@ -83,39 +84,25 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
     """
     from tqdm.auto import tqdm
 
-    from ..data.features import input_winding, near_degenerate
-    from .counterfactual import capped_dose_response, counterfactual_set, edge_proxy_predict, matched_controls
+    from .counterfactual import capped_dose_response, counterfactual_set, matched_controls
     from .disorder import check_clean_end, disorder_set
 
     sets = build_eval_sets(cfg, progress=progress)
     kw = dict(ranges=cfg.ranges, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
     N = cfg.n_cells
-
-    def cf_set(cf, proxy=None):
-        x64 = cf.x.astype(np.float64)
-        return EvalSet(cf.x, cf.label, input_winding(x64), N,
-                       aux={"family": cf.family.astype(str),
-                            "edge_proxy": edge_proxy_predict(cf.x) if proxy is None else np.asarray(proxy, np.int64),
-                            "near_degenerate": near_degenerate(cf.blocks)})
-
     cf_seed = int(task_seed(cfg.seed, 11).generate_state(1)[0])
-    sets["counterfactual"] = cf_set(counterfactual_set(cfg.n_counterfactual, N, seed=cf_seed, **kw))
-    sets["counterfactual_control"] = cf_set(matched_controls(cfg.n_counterfactual, N, seed=cf_seed, **kw))
+    sets["counterfactual"] = counterfactual_set(cfg.n_counterfactual, N, seed=cf_seed, **kw)
+    sets["counterfactual_control"] = matched_controls(cfg.n_counterfactual, N, seed=cf_seed, **kw)
     widths = dose_widths(cfg)
     if widths:
         dose = capped_dose_response(cfg.n_dose, N, widths, seed=int(task_seed(cfg.seed, 13).generate_state(1)[0]), **kw)
-        for w, d in dose.items():
-            sets[dose_set_name(w)] = cf_set(d, proxy=d.checks["edge_proxy"])
+        sets.update((dose_set_name(w), d) for w, d in dose.items())
     fam = _family(cfg)
     check_clean_end(fam, min_gap=cfg.min_gap, amplitude=cfg.amplitude)
     jobs = [(N, W) for N in cfg.disorder_lengths for W in cfg.disorder_strengths]
     dseed = int(task_seed(cfg.seed, 12).generate_state(1)[0])
     for Nd, W in tqdm(jobs, desc="disorder sets", disable=not progress):
-        d = disorder_set(W, int(Nd), cfg.n_disorder, family=fam, seed=dseed)
-        sets[disorder_set_name(Nd, W)] = EvalSet(
-            d.x, d.label, d.w_open, int(Nd),
-            aux={"estimator": d.estimator, "majority": d.majority, "lyapunov_gap": d.lyapunov_gap, "t0": d.t0,
-                 "tai": np.asarray(d.tai, bool)})
+        sets[disorder_set_name(Nd, W)] = disorder_set(W, int(Nd), cfg.n_disorder, family=fam, seed=dseed)
     return sets
 
 

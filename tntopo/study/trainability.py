@@ -109,17 +109,15 @@ def predict_labels(model, x, *, classes: Optional[Sequence[int]] = None, batch_s
     p = next(iter(model.parameters()), None)
     if p is not None and x.is_floating_point():
         x = x.to(p.dtype if p.dtype in (torch.float32, torch.float64) else x.dtype)
-    was = model.training
-    model.eval()
+    from ..nn.training import eval_mode
+
     outs = []
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for i in range(0, len(x), batch_size):
                 outs.append(model(x[i:i + batch_size]).detach().cpu().double())
     except ValueError:
         return NA
-    finally:
-        model.train(was)
     out = torch.cat(outs)
     if out.ndim == 1:
         return np.round(out.numpy()).astype(np.int64)

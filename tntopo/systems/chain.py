@@ -693,19 +693,18 @@ class ChainBatch:
         return (self[i] for i in range(len(self)))
 
     def hopping_blocks(self) -> np.ndarray:
-        """All A->B blocks, shape ``(B, N, N)``."""
-        N = self.n_cells
+        """All A->B blocks, shape ``(B, N, N)`` (entries placed by :func:`tntopo._bonds.bond_coo`)."""
         if self.disorder:
             return np.stack([c.hopping_block() for c in self])
+        from .._bonds import bond_coo  # the one bonds -> matrix construction
+
+        N, R = self.n_cells, len(self.ranges)
+        # a clean chain's bond of range index k is hoppings[:, k] on every cell: place the indices k
+        rows, cols, k, _ = bond_coo(np.repeat(np.arange(R)[:, None], N, axis=1), self.ranges, N, self.boundary)
         out = np.zeros((len(self), N, N), dtype=self.hoppings.dtype)
-        n = np.arange(N)
-        for j, m in enumerate(self.ranges):
-            c = n - m
-            if self.boundary == "open":
-                ok = (c >= 0) & (c < N)
-                out[:, n[ok], c[ok]] += self.hoppings[:, j:j + 1]
-            else:
-                out[:, n, c % N] += self.hoppings[:, j:j + 1]
+        for j in range(R):  # one range at a time: its entries are distinct, ranges that coincide add up
+            on = k == j
+            out[:, rows[on], cols[on]] += self.hoppings[:, j:j + 1]
         return out
 
     def bloch_windings(self) -> np.ndarray:

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from .._typing import BOUNDARIES, strict_keywords
 from .chain import SeedLike, make_seed_sequence
 
-__all__ = ["Lattice2D", "HAMILTONIAN_ATOL", "chern_bulk_region", "check_region"]
+__all__ = ["Lattice2D", "HAMILTONIAN_ATOL", "chern_bulk_region", "check_region", "check_real"]
 
 #: Tolerance of the Hermiticity checks of ``onsite`` (relative to its norm).
 HAMILTONIAN_ATOL = 1e-12
@@ -85,6 +85,108 @@ def _check_matrix(name: str, value, n_orb: Optional[int]) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or inf entries; give finite amplitudes")
     return a
+
+
+def _check_onsite(onsite) -> np.ndarray:
+    """The on-site matrix as complex ``(n_orb, n_orb)``, Hermitian (checked, then symmetrized)."""
+    a = _check_matrix("onsite", onsite, None)
+    scale = max(1.0, float(np.abs(a).max()))
+    if not np.allclose(a, a.conj().T, rtol=0, atol=HAMILTONIAN_ATOL * scale):
+        raise ValueError(
+            "onsite matrix is not Hermitian (onsite != onsite^dagger); the Hamiltonian must be "
+            "Hermitian: give a Hermitian onsite matrix (hoppings get their conjugates added)"
+        )
+    return 0.5 * (a + a.conj().T)
+
+
+def _check_displacement(d, shape: Tuple[int, int]) -> Tuple[int, int]:
+    """A hopping key as an integer cell displacement ``(dx, dy) != (0, 0)`` that fits in ``shape``."""
+    try:
+        dx, dy = d
+        ok = all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in (dx, dy))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"hopping keys are integer cell displacements (dx, dy), got {d!r}; use e.g. (1, 0)")
+    d = (int(dx), int(dy))
+    if d == (0, 0):
+        raise ValueError("hopping (0, 0) is not a hopping: put intra-cell terms in the onsite matrix")
+    for i, L in enumerate(shape):
+        if abs(d[i]) >= L:
+            raise ValueError(
+                f"hopping {d} does not fit in shape {shape}: |d| must be smaller than the "
+                "sample along each axis; use a larger shape"
+            )
+    return d
+
+
+def _check_hoppings(hoppings, shape: Tuple[int, int], n_orb: int) -> dict:
+    """``{(dx, dy): T}`` with checked keys and complex ``(n_orb, n_orb)`` matrices (equal keys add up)."""
+    if not isinstance(hoppings, Mapping):
+        raise ValueError(
+            f"hoppings must be a dict {{(dx, dy): T}}, got {type(hoppings).__name__}; "
+            "use e.g. {(1, 0): T_x, (0, 1): T_y}"
+        )
+    out: dict = {}
+    for d, T in hoppings.items():
+        d = _check_displacement(d, shape)
+        T = _check_matrix(f"hoppings[{d}]", T, n_orb)
+        out[d] = out.get(d, 0) + T
+    return out
+
+
+def _check_disorder(disorder) -> float:
+    """The Anderson disorder strength ``W >= 0`` (``None``: clean)."""
+    if disorder is None:
+        return 0.0
+    try:
+        W = float(disorder)
+    except (TypeError, ValueError):
+        raise ValueError(f"disorder must be a non-negative number W, got {disorder!r}") from None
+    if not np.isfinite(W) or W < 0:
+        raise ValueError(f"disorder W = {disorder!r} must be finite and >= 0 (the width of the uniform distribution)")
+    return W
+
+
+def _anderson_energies(W: float, n_sites: int, seedseq: np.random.SeedSequence) -> np.ndarray:
+    """On-site energies ``W u``, ``u ~ U[-1/2, 1/2]``, one per site (zeros when clean: no draw)."""
+    if W > 0:
+        return W * (np.random.default_rng(seedseq).random(n_sites) - 0.5)
+    return np.zeros(n_sites)
+
+
+def _check_positions(positions, shape: Tuple[int, int]) -> np.ndarray:
+    """Site positions as a finite ``(Lx * Ly, 2)`` float array (a copy)."""
+    Lx, Ly = shape
+    try:
+        p = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("positions must be a real array of shape (Lx, Ly, 2) or (Lx*Ly, 2)") from None
+    if p.shape == (Lx, Ly, 2):
+        p = p.reshape(Lx * Ly, 2)
+    if p.shape != (Lx * Ly, 2):
+        raise ValueError(
+            f"positions has shape {p.shape}, expected (Lx, Ly, 2) = {(Lx, Ly, 2)} or (Lx*Ly, 2) "
+            f"= {(Lx * Ly, 2)}"
+        )
+    if not np.all(np.isfinite(p)):
+        raise ValueError("positions contain NaN or inf; give finite coordinates")
+    return p.copy()
+
+
+@strict_keywords
+def check_real(name: str, value) -> float:
+    """``float(value)``, or a ``ValueError`` naming ``name`` if it is not a finite real number.
+
+    The check of every real model parameter (``Lattice2D.qwz``'s ``m``, ``Lattice2D.haldane``'s).
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{name} = {value!r} must be finite")
+    return v
 
 
 def _shift(L: int, d: int, periodic: bool) -> sp.csr_matrix:
@@ -149,83 +251,29 @@ class Lattice2D:
         seed: SeedLike = None,
         positions=None,
     ):
-        self.onsite = _check_matrix("onsite", onsite, None)
-        n_orb = self.onsite.shape[0]
-        scale = max(1.0, float(np.abs(self.onsite).max()))
-        if not np.allclose(self.onsite, self.onsite.conj().T, rtol=0, atol=HAMILTONIAN_ATOL * scale):
-            raise ValueError(
-                "onsite matrix is not Hermitian (onsite != onsite^dagger); the Hamiltonian must be "
-                "Hermitian: give a Hermitian onsite matrix (hoppings get their conjugates added)"
-            )
-        self.onsite = 0.5 * (self.onsite + self.onsite.conj().T)
-        self.n_orb = int(n_orb)
+        self.onsite = _check_onsite(onsite)
+        self.n_orb = int(self.onsite.shape[0])
         self.shape = _check_shape(shape)
         self.boundary = _check_boundary(boundary)
-        if not isinstance(hoppings, Mapping):
-            raise ValueError(
-                f"hoppings must be a dict {{(dx, dy): T}}, got {type(hoppings).__name__}; "
-                "use e.g. {(1, 0): T_x, (0, 1): T_y}"
-            )
-        self.hoppings = {}
-        for d, T in hoppings.items():
-            try:
-                dx, dy = d
-                ok = all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in (dx, dy))
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise ValueError(f"hopping keys are integer cell displacements (dx, dy), got {d!r}; use e.g. (1, 0)")
-            d = (int(dx), int(dy))
-            if d == (0, 0):
-                raise ValueError("hopping (0, 0) is not a hopping: put intra-cell terms in the onsite matrix")
-            for i, L in enumerate(self.shape):
-                if abs(d[i]) >= L:
-                    raise ValueError(
-                        f"hopping {d} does not fit in shape {self.shape}: |d| must be smaller than the "
-                        "sample along each axis; use a larger shape"
-                    )
-            T = _check_matrix(f"hoppings[{d}]", T, self.n_orb)
-            self.hoppings[d] = self.hoppings.get(d, 0) + T
-        if disorder is None:
-            disorder = 0.0
-        try:
-            W = float(disorder)
-        except (TypeError, ValueError):
-            raise ValueError(f"disorder must be a non-negative number W, got {disorder!r}") from None
-        if not np.isfinite(W) or W < 0:
-            raise ValueError(f"disorder W = {disorder!r} must be finite and >= 0 (the width of the uniform distribution)")
-        self.disorder = W
+        self.hoppings = _check_hoppings(hoppings, self.shape, self.n_orb)
+        self.disorder = _check_disorder(disorder)
         self._seedseq = make_seed_sequence(seed)
-        Lx, Ly = self.shape
-        if W > 0:
-            rng = np.random.default_rng(self._seedseq)
-            self._energies = W * (rng.random(Lx * Ly) - 0.5)
-        else:
-            self._energies = np.zeros(Lx * Ly)
+        self._energies = _anderson_energies(self.disorder, self.shape[0] * self.shape[1], self._seedseq)
         self._positions = None
         if positions is not None:
-            try:
-                p = np.asarray(positions, dtype=float)
-            except (TypeError, ValueError):
-                raise ValueError("positions must be a real array of shape (Lx, Ly, 2) or (Lx*Ly, 2)") from None
-            if p.shape == (Lx, Ly, 2):
-                p = p.reshape(Lx * Ly, 2)
-            if p.shape != (Lx * Ly, 2):
-                raise ValueError(
-                    f"positions has shape {p.shape}, expected (Lx, Ly, 2) = {(Lx, Ly, 2)} or (Lx*Ly, 2) "
-                    f"= {(Lx * Ly, 2)}"
-                )
-            if not np.all(np.isfinite(p)):
-                raise ValueError("positions contain NaN or inf; give finite coordinates")
-            self._positions = p.copy()
-            a = self._fitted_cell()
-            if a is not None and abs(np.linalg.det(a)) <= 1e-9 * max(float(np.abs(a).max()) ** 2, 1e-300):
-                raise ValueError(
-                    "positions are degenerate: the cell vectors a1, a2 fitted to them (position ~ origin "
-                    f"+ x a1 + y a2) are {a[0].tolist()} and {a[1].tolist()}, which span zero area (all "
-                    "positions coincide or lie on a line); the real-space marker needs positions that "
-                    "span two dimensions (a fitted cell area > 0), e.g. the default cell indices"
-                )
+            self._positions = _check_positions(positions, self.shape)
+            self._check_cell_area()
+
+    def _check_cell_area(self) -> None:
+        """``ValueError`` if custom positions fit cell vectors that span zero area (the marker needs an area)."""
+        a = self._fitted_cell()
+        if a is not None and abs(np.linalg.det(a)) <= 1e-9 * max(float(np.abs(a).max()) ** 2, 1e-300):
+            raise ValueError(
+                "positions are degenerate: the cell vectors a1, a2 fitted to them (position ~ origin "
+                f"+ x a1 + y a2) are {a[0].tolist()} and {a[1].tolist()}, which span zero area (all "
+                "positions coincide or lie on a line); the real-space marker needs positions that "
+                "span two dimensions (a fitted cell area > 0), e.g. the default cell indices"
+            )
 
     # ------------------------------------------------------------------ factories
     @classmethod
@@ -237,12 +285,7 @@ class Lattice2D:
         number is ``sign(m)`` for ``0 < |m| < 2`` and 0 for ``|m| > 2`` (gapless at
         ``m in {-2, 0, 2}``).
         """
-        try:
-            m = float(m)
-        except (TypeError, ValueError):
-            raise ValueError(f"m must be a real number, got {m!r}") from None
-        if not np.isfinite(m):
-            raise ValueError(f"m = {m!r} must be finite")
+        m = check_real("m", m)
         sx = np.array([[0, 1], [1, 0]], dtype=complex)
         sy = np.array([[0, -1j], [1j, 0]])
         sz = np.diag([1.0, -1.0]).astype(complex)
@@ -307,15 +350,7 @@ class Lattice2D:
         ``C = -sign(t2 sin phi)`` in the orientation of the cell indices (FHS, kx then ky);
         trivial otherwise. The default positions are the cell indices (unit cell area 1).
         """
-        vals = {}
-        for name, v in (("t1", t1), ("t2", t2), ("phi", phi), ("M", M)):
-            try:
-                vals[name] = float(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name} must be a real number, got {v!r}") from None
-            if not np.isfinite(vals[name]):
-                raise ValueError(f"{name} = {v!r} must be finite")
-        t1, t2, phi, M = vals["t1"], vals["t2"], vals["phi"], vals["M"]
+        t1, t2, phi, M = (check_real(name, v) for name, v in (("t1", t1), ("t2", t2), ("phi", phi), ("M", M)))
         nn = np.array([[0, 0], [t1, 0]], dtype=complex)  # <B|.|A>
         nnn = np.diag([t2 * np.exp(-1j * phi), t2 * np.exp(1j * phi)])
         hops = {(1, -1): nn, (0, -1): nn.copy()}
