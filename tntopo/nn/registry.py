@@ -2,10 +2,12 @@
 
 >>> from tntopo.nn import build_model, model_names, MODELS
 >>> sorted(MODELS)                                       # doctest: +NORMALIZE_WHITESPACE
-['cnn', 'mlp', 'shallow', 'symmetric', 'toponet', 'toponet2d', 'toponet2d_exact', 'toponet_commutator',
+['cnn', 'cnn2d', 'kcnn', 'mlp', 'mlp2d', 'shallow', 'symmetric', 'toponet', 'toponet2d', 'toponet2d_exact',
+ 'toponet2d_layout', 'toponet2d_layout_exact', 'toponet2d_ti', 'toponet2d_ti_plain', 'toponet_commutator',
  'toponet_exact', 'toponet_odd']
->>> model_names(dim=2)
-('toponet2d', 'toponet2d_exact')
+>>> model_names(dim=2)                                   # doctest: +NORMALIZE_WHITESPACE
+('cnn2d', 'kcnn', 'mlp2d', 'toponet2d', 'toponet2d_exact', 'toponet2d_layout', 'toponet2d_layout_exact',
+ 'toponet2d_ti', 'toponet2d_ti_plain')
 >>> net = build_model("toponet_odd", 20, seed=3, kernel="translation_invariant")
 >>> clf = build_model("mlp", 20, seed=0, classes=(-1, 0, 1, 2))     # logits over 4 winding classes
 
@@ -310,3 +312,44 @@ register_model("toponet2d", TopoNet2D, output="winding", defaults={"init": "rand
                description="TopoNet2D: local Chern marker network of an (Lx, Ly) lattice, random init")
 register_model("toponet2d_exact", TopoNet2D, output="winding", exact=True, defaults={"init": "exact"}, dim=2,
                description="TopoNet2D with the exact marker weights (no training needed)")
+
+# ----------------------------------------------------------------------------- the models of the Chern study (2D)
+# They take lattice layouts (B, C, Lx, Ly) (tntopo.systems.lattice_layout); see tntopo.nn.lattice_models.
+from .lattice_models import (CommutatorLayoutTopoNet2D, KSpaceCNN, LatticeCNN, LatticeMLP,  # noqa: E402
+                             LayoutTopoNet2D, OddLayoutTopoNet2D)
+
+register_model("toponet2d_layout", LayoutTopoNet2D, output="winding", defaults={"init": "random"}, dim=2,
+               description="TopoNet2D on the layout, random init: occupation weights over energy bins, "
+                           "displacement kernels k^x, k^y (full range), learned window (fixed size)")
+register_model("toponet2d_ti_plain", LayoutTopoNet2D, output="winding", defaults={"init": "random", "window": "fixed"},
+               dim=2, description="TopoNet2D on the layout, random init: translation-invariant kernels of a fixed "
+                                  "range, fixed bulk window, occupation weights (any size)")
+register_model("toponet2d_ti", OddLayoutTopoNet2D, output="winding", defaults={"init": "random", "window": "fixed"},
+               dim=2, description="toponet2d_ti_plain with the marker's symmetries: k^x odd in dx and even in dy, "
+                                  "k^y(dx, dy) = k^x(dy, dx) (mirror-odd output; any size)")
+register_model("toponet2d_layout_exact", CommutatorLayoutTopoNet2D, output="winding", exact=True,
+               defaults={"init": "exact", "window": "fixed"}, dim=2,
+               description="TopoNet2D on the layout with the exact marker weights, full-range kernels for any "
+                           "size (no training needed)")
+register_model("cnn2d", LatticeCNN, dim=2,
+               description="CNN over the real-space lattice on the layout channels, global pooling (any size)")
+register_model("mlp2d", LatticeMLP, dim=2, description="fully connected network on the flattened layout (fixed size)")
+register_model("kcnn", KSpaceCNN, dim=2,
+               description="CNN with circular padding on h(k) read from the layout's bulk hoppings (any size)")
+
+_accepts_chain_length = accepts_size
+
+
+@strict_keywords
+def accepts_size(model: nn.Module, n_cells) -> Optional[str]:  # noqa: F811 - extends the 1D probe above to 2D models
+    """``None`` if ``model`` takes samples of size ``n_cells``, else the reason it does not (one line).
+
+    ``n_cells`` is a chain length for 1D models (probed with a chain of that length) and a lattice
+    shape ``(Lx, Ly)`` (or one ``L``) for models that answer through their own
+    ``accepts_size(shape)`` method (the 2D models of :mod:`tntopo.nn.lattice_models`; a
+    :class:`WindingClassifier` asks the model it wraps).
+    """
+    inner = model.model if isinstance(model, WindingClassifier) else model
+    if callable(getattr(type(inner), "accepts_size", None)):
+        return inner.accepts_size(n_cells)
+    return _accepts_chain_length(model, n_cells)
