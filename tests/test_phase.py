@@ -137,7 +137,12 @@ def test_phase_diagram_independent_realizations():
 def test_phase_functions_reject_unknown_keywords():
     with pytest.raises(TypeError, match="valid keywords"):
         phase_diagram([1.0], [1.0], n_cell=60)
-    with pytest.raises(TypeError, match="tol"):  # not a route option of the twisted method
+    with pytest.raises(TypeError, match=r"local= is inapplicable.*tol="):  # not a route option of the twisted method
+        phase_diagram([1.0], [1.0], n_cells=60, n_realizations=1, executor="serial", progress=False,
+                      local=tntopo.LocalOptions(tol=1e-3))
+    # the former keyword: a FutureWarning naming the replacement, then the same TypeError
+    with pytest.warns(FutureWarning, match=r"phase_diagram\(\): the keyword tol= is deprecated: pass "
+                      r"local=tntopo.LocalOptions\(tol=0.001\)"), pytest.raises(TypeError, match="tol="):
         phase_diagram([1.0], [1.0], n_cells=60, n_realizations=1, executor="serial", progress=False, tol=1e-3)
     with pytest.raises(TypeError, match="valid keywords"):
         critical_t0(1.0, t_1=1.0)
