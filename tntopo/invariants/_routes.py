@@ -162,7 +162,7 @@ def resolve_route(system, method: str = "auto", *, lattice: Optional[Lattice2D] 
     >>> from tntopo.invariants import resolve_route
     >>> resolve_route(tntopo.SSHChain({0: 0.5, 1: 1.0}, n_cells=40)).method
     'bloch'
-    >>> resolve_route(tntopo.Lattice2D.qwz(1.0, (8, 8), disorder=1.0, seed=0)).method
+    >>> resolve_route(tntopo.Lattice2D.qwz(1.0, (8, 8), boundary="periodic", disorder=1.0, seed=0)).method
     'bott'
     """
     batch = isinstance(system, (list, tuple)) and bool(system) and all(isinstance(s, Lattice2D) for s in system)
