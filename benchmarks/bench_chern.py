@@ -40,6 +40,7 @@ import warnings
 import numpy as np
 
 import tntopo
+from tntopo import ChernLocalOptions as CLO
 from tntopo import Lattice2D, local_chern_marker
 from tntopo._blas import single_threaded_blas
 from tntopo._lapack import eigh_occupied
@@ -103,15 +104,16 @@ def main(argv=None):
     # warm-up, as for the batched route: the Chebyshev kernels are compiled (or loaded from numba's
     # cache) once per process; timed apart
     t0 = time.perf_counter()
-    local_chern_marker(Lattice2D.qwz(1.0, (8, 8)), "local", buffer=2, core=4, solver="chebyshev", tol=1e-3, warn=False)
+    local_chern_marker(Lattice2D.qwz(1.0, (8, 8)), "local", local=CLO(buffer=2, core=4, solver="chebyshev", tol=1e-3),
+                       warn=False)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loc, est = local_chern_marker(lat, "local", buffer=buf, core=core_c, solver="chebyshev", tol=1e-7,
+    loc, est = local_chern_marker(lat, "local", local=CLO(buffer=buf, core=core_c, solver="chebyshev", tol=1e-7),
                                   return_error=True, warn=False)
     t_local = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loc_e, est_e = local_chern_marker(lat, "local", buffer=buf, core=core_e, solver="eigh", return_error=True,
-                                      warn=False)
+    loc_e, est_e = local_chern_marker(lat, "local", local=CLO(buffer=buf, core=core_e, solver="eigh"),
+                                      return_error=True, warn=False)
     t_local_e = time.perf_counter() - t0
     q = L // 4
     diff = float(np.abs(loc[q:L - q, q:L - q] - dense[q:L - q, q:L - q]).max())
@@ -137,7 +139,7 @@ def main(argv=None):
         side = int(round(np.sqrt(n)))
         big = Lattice2D.qwz(1.0, (side, side), disorder=1.0, seed=1)
         t0 = time.perf_counter()
-        c = local_chern_marker(big, "local", buffer=3, core=10, solver="eigh", warn=False)
+        c = local_chern_marker(big, "local", local=CLO(buffer=3, core=10, solver="eigh"), warn=False)
         times.append(time.perf_counter() - t0)
         bulk = c[side // 4: side - side // 4, side // 4: side - side // 4].mean()
         print(f"   {side}x{side} = {side * side:>8d} sites: {times[-1]:9.2f} s  ({times[-1] / side**2 * 1e6:7.1f} us/site, "

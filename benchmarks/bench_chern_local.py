@@ -220,12 +220,14 @@ def kernel_comparison(core: int, buffer: int, tol: float, repeat: int):
 def settings_sweep(lat, dense, bulk, settings):
     """Bulk accuracy against the dense marker and CPU seconds per site of the Chebyshev windows at
     cheaper ``(buffer, tol)`` settings, on the bulk cells only (``region=``)."""
+    from tntopo import ChernLocalOptions
     from tntopo.invariants.chern.local import local_marker_windows
 
     rows = []
     for b, tol in settings:
         c0 = time.process_time()
-        m, _ = local_marker_windows(lat, region=bulk, buffer=b, tol=tol, solver="chebyshev", warn=False)
+        m, _ = local_marker_windows(lat, region=bulk, local=ChernLocalOptions(buffer=b, tol=tol, solver="chebyshev"),
+                                    warn=False)
         cpu = time.process_time() - c0
         n = m[bulk].size
         rows.append({"buffer": b, "tol": tol, "bulk_max_abs_diff": float(np.abs(m[bulk] - dense[bulk]).max()),
@@ -250,19 +252,20 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import tntopo
-    from tntopo import Lattice2D, local_chern_marker
+    from tntopo import ChernLocalOptions, Lattice2D, local_chern_marker
     from tntopo.invariants.chern.local import DEFAULT_BUFFER, pick_solver
 
     L = args.L or (16 if args.quick else 60)
     sizes = [int(s) for s in (args.sizes or ("256,1024" if args.quick else "100000,1000000")).split(",")]
     n_kpm = args.kpm_sites or (2 if args.quick else 4)
     buf = 4 if args.quick else DEFAULT_BUFFER  # quick: a sample too small for the default buffer
-    kw = {"buffer": buf} if args.quick else {}
+    kw = {"buffer": buf} if args.quick else {}  # fields of ChernLocalOptions
     warnings.simplefilter("ignore", tntopo.GaplessWarning)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
     # warm-up: the compiled Chebyshev kernel is loaded once per process
-    local_chern_marker(Lattice2D.qwz(1.0, (12, 12)), "local", buffer=2, core=4, solver="chebyshev", tol=1e-3)
+    local_chern_marker(Lattice2D.qwz(1.0, (12, 12)), "local",
+                       local=ChernLocalOptions(buffer=2, core=4, solver="chebyshev", tol=1e-3))
 
     # 0. the Chebyshev kernels on one window -------------------------------------------------------
     from tntopo.invariants.chern.local import DEFAULT_CHEBYSHEV_CORE, DEFAULT_TOL
@@ -283,8 +286,9 @@ def main(argv=None):
     lat = Lattice2D.qwz(1.0, (L, L), disorder=1.0, seed=0)
     solver = pick_solver(lat)
     t_dense, c_dense, dense = timed(lambda: local_chern_marker(lat, warn=False))
-    t_loc, c_loc, loc = timed(lambda: local_chern_marker(lat, "local", warn=False, **kw))
-    t_eigh, c_eigh, loc_e = timed(lambda: local_chern_marker(lat, "local", solver="eigh", warn=False, **kw))
+    t_loc, c_loc, loc = timed(lambda: local_chern_marker(lat, "local", local=ChernLocalOptions(**kw), warn=False))
+    t_eigh, c_eigh, loc_e = timed(lambda: local_chern_marker(lat, "local", local=ChernLocalOptions(solver="eigh", **kw),
+                                                           warn=False))
     q = L // 4
     bulk = (slice(q, L - q), slice(q, L - q))
     inner = (slice(buf, L - buf), slice(buf, L - buf))

@@ -22,6 +22,7 @@ import numpy as np
 from _common import add_json_option, write_ratios
 
 from tntopo import GaplessWarning, Lattice2D, local_chern_marker
+from tntopo import ChernLocalOptions
 from tntopo.invariants.chern.local import local_marker_windows
 
 
@@ -34,7 +35,8 @@ def measure(L, buffer, core, Ws, n_seeds, solver, tol):
             kw = {} if solver == "eigh" else {"tol": tol}
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                loc, est = local_marker_windows(lat, 0.0, buffer=buffer, core=core, solver=solver, **kw)
+                loc, est = local_marker_windows(lat, 0.0, local=ChernLocalOptions(buffer=buffer, core=core, solver=solver,
+                                                                                  **kw))
             inner = (slice(buffer, L - buffer), slice(buffer, L - buffer))
             actual = float(np.abs(loc - dense)[inner].max())
             warned = any(issubclass(w.category, GaplessWarning) for w in caught)

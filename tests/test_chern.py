@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tntopo
+from tntopo import ChernLocalOptions as CLO
 from tntopo import GaplessError, GaplessWarning, Lattice2D, chern_number, local_chern_marker
 from tntopo.invariants.chern import bott_index, fhs_chern, reference_chern_marker
 from tntopo.invariants.chern.ensemble import chern_phase_diagram
@@ -35,7 +36,7 @@ def test_qwz_all_methods_agree(m, C):
 
 def test_qwz_local_route_agrees():
     lat = Lattice2D.qwz(1.0, (30, 30))
-    c = chern_number(lat, "local", buffer=6, region=(slice(13, 17), slice(13, 17)))
+    c = chern_number(lat, "local", local=CLO(buffer=6), region=(slice(13, 17), slice(13, 17)))
     assert abs(c - 1) < 1e-2
 
 
@@ -263,7 +264,7 @@ def test_local_vs_dense_gapped_sample():
     # trivial open sample (no edge states): the whole map agrees; window 6 + 2 x 7 < 21
     lat = Lattice2D.qwz(3.2, (21, 21), disorder=0.5, seed=3)
     dense = local_chern_marker(lat)
-    loc, err = local_chern_marker(lat, "local", buffer=7, core=7, return_error=True)
+    loc, err = local_chern_marker(lat, "local", local=CLO(buffer=7, core=7), return_error=True)
     assert np.abs(loc - dense).max() < 1e-6
     assert np.isfinite(err) and err < 1e-3
 
@@ -271,8 +272,8 @@ def test_local_vs_dense_gapped_sample():
 def test_local_chebyshev_solver_agrees():
     lat = Lattice2D.qwz(1.0, (22, 22), boundary="periodic", disorder=0.5, seed=4)
     reg = (slice(9, 13), slice(9, 13))
-    a = local_chern_marker(lat, "local", buffer=8, core=4, region=reg, solver="eigh")
-    b = local_chern_marker(lat, "local", buffer=8, core=4, region=reg, solver="chebyshev", tol=1e-10)
+    a = local_chern_marker(lat, "local", local=CLO(buffer=8, core=4, solver="eigh"), region=reg)
+    b = local_chern_marker(lat, "local", local=CLO(buffer=8, core=4, solver="chebyshev", tol=1e-10), region=reg)
     assert np.abs(a[reg] - b[reg]).max() < 1e-6
 
 
@@ -406,8 +407,8 @@ def test_chebyshev_kernels_are_cached_by_numba_only(tmp_path):
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
     code = ("import warnings; warnings.simplefilter('ignore'); from tntopo import Lattice2D, local_chern_marker; "
-            "m = local_chern_marker(Lattice2D.qwz(1.0, (10, 10)), 'local', buffer=2, core=4, "
-            "solver='chebyshev', tol=1e-3); assert m.shape == (10, 10)")
+            "from tntopo import ChernLocalOptions as O; m = local_chern_marker(Lattice2D.qwz(1.0, (10, 10)), 'local', "
+            "local=O(buffer=2, core=4, solver='chebyshev', tol=1e-3)); assert m.shape == (10, 10)")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=tmp_path)
     assert list(home.iterdir()) == []
     assert list(tmp_path.iterdir()) == [home]
@@ -431,7 +432,7 @@ def test_local_chebyshev_agrees_with_dense_and_its_error_estimate_covers_it():
     # trivial open sample (no edge states, gap ~0.95 at E_F = 0): the whole map agrees
     lat = Lattice2D.qwz(3.2, (24, 24), disorder=0.5, seed=3)
     dense = local_chern_marker(lat)
-    loc, err = local_chern_marker(lat, "local", buffer=8, core=4, solver="chebyshev", tol=1e-8,
+    loc, err = local_chern_marker(lat, "local", local=CLO(buffer=8, core=4, solver="chebyshev", tol=1e-8),
                                   return_error=True)
     diff = np.abs(loc - dense).max()
     assert diff < 1e-6 and err >= diff
@@ -441,7 +442,7 @@ def test_local_chebyshev_agrees_with_dense_and_its_error_estimate_covers_it():
 def test_local_chebyshev_vs_dense_40x40_topological():
     lat = Lattice2D.qwz(1.0, (40, 40), boundary="periodic", disorder=1.0, seed=0)
     dense = local_chern_marker(lat)
-    loc, err = local_chern_marker(lat, "local", buffer=10, core=4, solver="chebyshev", tol=1e-7,
+    loc, err = local_chern_marker(lat, "local", local=CLO(buffer=10, core=4, solver="chebyshev", tol=1e-7),
                                   return_error=True)
     region = (slice(10, 30), slice(10, 30))
     diff = np.abs(loc[region] - dense[region]).max()
@@ -452,7 +453,7 @@ def test_local_topological_bulk_and_region():
     lat = Lattice2D.qwz(1.0, (22, 22), boundary="periodic", disorder=0.5, seed=4)
     dense = local_chern_marker(lat)
     reg = (slice(9, 13), slice(9, 13))
-    loc = local_chern_marker(lat, "local", buffer=8, core=4, region=reg)
+    loc = local_chern_marker(lat, "local", local=CLO(buffer=8, core=4), region=reg)
     assert np.isnan(loc[0, 0]) and np.abs(loc[reg] - dense[reg]).max() < 1e-5
 
 
@@ -568,7 +569,7 @@ def test_unknown_options_raise_type_error():
     with pytest.raises(TypeError):
         local_chern_marker(lat, "dense", bufer=3)
     with pytest.raises(TypeError):
-        local_chern_marker(lat, "dense", buffer=3)  # a local-only option
+        local_chern_marker(lat, "dense", local=CLO(buffer=3))  # a local-only option
     with pytest.raises(TypeError):
         chern_phase_diagram([1.0], [0.0], n_sample=3)
 
@@ -614,16 +615,20 @@ def test_default_local_solver_is_picked_by_the_guaranteed_gap():
     strong_small = Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)
     reg = (slice(6, 8), slice(6, 8))
     with pytest.warns(tntopo.GaplessWarning):  # tol= given: the Chebyshev windows run (and warn: no gap)
-        a, _ = local_marker_windows(strong_small, region=reg, buffer=3, core=2, tol=1e-6)
-    b, _ = local_marker_windows(strong_small, region=reg, buffer=3, core=2, tol=1e-6, solver="chebyshev", warn=False)
+        a, _ = local_marker_windows(strong_small, region=reg, local=CLO(buffer=3, core=2, tol=1e-6))
+    b, _ = local_marker_windows(strong_small, region=reg, local=CLO(buffer=3, core=2, tol=1e-6, solver="chebyshev"),
+                                warn=False)
     assert np.array_equal(a, b, equal_nan=True)
-    kw = dict(buffer=4, core=3, region=(slice(5, 9), slice(5, 9)))
-    default = local_chern_marker(gapped, "local", **kw)
-    assert np.array_equal(default, local_chern_marker(gapped, "local", solver="chebyshev", **kw), equal_nan=True)
+    kw = dict(region=(slice(5, 9), slice(5, 9)))
+    opts = dict(buffer=4, core=3)
+    default = local_chern_marker(gapped, "local", local=CLO(**opts), **kw)
+    assert np.array_equal(default, local_chern_marker(gapped, "local", local=CLO(solver="chebyshev", **opts), **kw),
+                          equal_nan=True)
     strong = Lattice2D.qwz(1.0, (14, 14), disorder=3.0, seed=2)
-    assert np.array_equal(local_chern_marker(strong, "local", warn=False, **kw),
-                          local_chern_marker(strong, "local", solver="eigh", warn=False, **kw), equal_nan=True)
+    assert np.array_equal(local_chern_marker(strong, "local", local=CLO(**opts), warn=False, **kw),
+                          local_chern_marker(strong, "local", local=CLO(solver="eigh", **opts), warn=False, **kw),
+                          equal_nan=True)
     with pytest.raises(ValueError, match="unknown solver"):
-        local_chern_marker(gapped, "local", solver="lanczos", **kw)
-    with pytest.raises(TypeError, match="solver= is inapplicable with method='dense'"):
-        local_chern_marker(gapped, solver="eigh")
+        local_chern_marker(gapped, "local", local=CLO(solver="lanczos", **opts), **kw)
+    with pytest.raises(TypeError, match=r"local= is inapplicable with method='dense' .*solver="):
+        local_chern_marker(gapped, local=CLO(solver="eigh"))

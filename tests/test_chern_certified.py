@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tntopo import ChernLocalOptions as CLO
 from tntopo import GaplessError, GaplessWarning, Lattice2D, chern_number, local_chern_marker
 from tntopo.cli import main
 from tntopo.invariants.chern import bott_index, fhs_chern
@@ -38,7 +39,7 @@ def test_reproducer_1_local_route_in_a_band_warns():
 
 def test_reproducer_1_local_route_near_a_transition_warns():
     # gap 2 |2 - m| = 0.2: the states within 2% of the spectral width reach the Fermi level
-    _, ws = _gapless_warnings(lambda: chern_number(Lattice2D.qwz(1.9, (30, 30)), method="local", buffer=4))
+    _, ws = _gapless_warnings(lambda: chern_number(Lattice2D.qwz(1.9, (30, 30)), method="local", local=CLO(buffer=4)))
     assert ws
 
 
@@ -120,7 +121,7 @@ def test_property_mirrored_embedding_flips_c_on_every_route(m, W, seed, angle, s
         op, per = make(pos, "open"), make(pos, "periodic")
         assert bott_index(per) == sign * C
         assert abs(chern_number(op, "marker", warn=False) - sign * C) < 0.2
-        loc = chern_number(op, "local", buffer=3, region=(slice(6, 8), slice(6, 8)), warn=False)
+        loc = chern_number(op, "local", local=CLO(buffer=3), region=(slice(6, 8), slice(6, 8)), warn=False)
         assert abs(loc - sign * C) < 0.25
         if W == 0:  # auto: FHS, in the orientation of the positions
             assert fhs_chern(op) == sign * C == chern_number(op)
@@ -130,7 +131,7 @@ def test_property_mirrored_embedding_flips_c_on_every_route(m, W, seed, angle, s
 def _interior_error(lat, solver, buffer, core, **kw):
     dense = local_chern_marker(lat, warn=False)
     (loc, est), ws = _gapless_warnings(
-        lambda: local_marker_windows(lat, 0.0, buffer=buffer, core=core, solver=solver, **kw))
+        lambda: local_marker_windows(lat, 0.0, local=CLO(buffer=buffer, core=core, solver=solver, **kw)))
     L = lat.shape[0]
     inner = (slice(buffer, L - buffer), slice(buffer, L - buffer))
     return float(np.abs(loc - dense)[inner].max()), est, ws
@@ -186,11 +187,12 @@ def test_marker_warns_off_integer_like_1d():
 
 # ---------------------------------------------------------------------------- issue 20 item 1
 @pytest.mark.parametrize("method,kw,names", [
-    ("marker", {"buffer": 3}, "buffer="),
-    ("fhs", {"buffer": 3, "tol": 0.5}, "buffer=, tol="),
+    ("marker", {"local": CLO(buffer=3)}, "local="),
+    ("fhs", {"local": CLO(buffer=3, tol=0.5), "n_k": 10}, "local="),
+    ("bott", {"local": CLO(buffer=3), "n_k": 10}, "n_k=, local="),
     ("bott", {"n_k": 30}, "n_k="),
     ("fhs", {"region": (slice(2, 6), slice(2, 6))}, "region="),
-    ("marker", {"solver": "chebyshev"}, "solver="),
+    ("marker", {"local": CLO(solver="chebyshev")}, "local="),
 ])
 def test_inapplicable_options_raise_type_error(method, kw, names):
     lat = Lattice2D.qwz(1.0, (8, 8), boundary="periodic")
@@ -201,14 +203,24 @@ def test_inapplicable_options_raise_type_error(method, kw, names):
 def test_local_tol_is_not_ignored():
     lat = Lattice2D.qwz(1.0, (16, 16))
     with pytest.raises(TypeError, match="tol= is inapplicable with solver='eigh'"):
-        chern_number(lat, method="local", tol=1e-6, buffer=4, solver="eigh")
+        chern_number(lat, method="local", local=CLO(tol=1e-6, buffer=4, solver="eigh"))
     with pytest.raises(TypeError, match="inapplicable with method='dense'"):
-        local_chern_marker(lat, tol=1e-6)
+        local_chern_marker(lat, local=CLO(tol=1e-6))
     with pytest.raises(ValueError, match="unknown solver"):
-        chern_number(lat, method="local", solver="lanczos")
+        chern_number(lat, method="local", local=CLO(solver="lanczos"))
     with pytest.raises(ValueError, match="unknown method"):
         chern_number(lat, method="chebyshev")
     reg = (slice(7, 9), slice(7, 9))
-    a = chern_number(lat, "local", buffer=4, region=reg, solver="chebyshev", tol=1e-2)
-    b = chern_number(lat, "local", buffer=4, region=reg, solver="chebyshev", tol=1e-8)
-    assert a != b and abs(b - chern_number(lat, "local", buffer=4, region=reg)) < 1e-6
+    a = chern_number(lat, "local", local=CLO(buffer=4, solver="chebyshev", tol=1e-2), region=reg)
+    b = chern_number(lat, "local", local=CLO(buffer=4, solver="chebyshev", tol=1e-8), region=reg)
+    assert a != b and abs(b - chern_number(lat, "local", local=CLO(buffer=4), region=reg)) < 1e-6
+    # the former keywords: one release more, with a FutureWarning naming the object
+    with pytest.warns(FutureWarning, match=r"chern_number\(\): the keywords buffer=, tol=, solver= are deprecated: "
+                      r"pass local=tntopo.ChernLocalOptions\(buffer=4, tol=1e-08, solver='chebyshev'\)"):
+        assert chern_number(lat, "local", buffer=4, region=reg, solver="chebyshev", tol=1e-8) == b
+    with pytest.warns(FutureWarning, match=r"local_chern_marker\(\): the keywords buffer=, core= are deprecated"):
+        old = local_chern_marker(lat, "local", buffer=4, core=3, region=reg)
+    np.testing.assert_array_equal(old, local_chern_marker(lat, "local", local=CLO(buffer=4, core=3), region=reg))
+    with pytest.warns(FutureWarning, match=r"local_marker_windows\(\): the keywords buffer=, threads= are deprecated"):
+        old, _ = local_marker_windows(lat, region=reg, buffer=4, threads=1)
+    np.testing.assert_array_equal(old, local_marker_windows(lat, region=reg, local=CLO(buffer=4, threads=2))[0])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tntopo
-from tntopo import SSHChain, disorder_average, disorder_sweep, winding_number
+from tntopo import LocalOptions, SSHChain, disorder_average, disorder_sweep, winding_number
 from tntopo.invariants.winding.ensemble import realization_windings
 from tntopo.parallel import SerialExecutor, task_seed
 
@@ -258,10 +258,15 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
 
 
 def test_unknown_and_inapplicable_options_raise_typeerror():
-    with pytest.raises(TypeError, match=r"'bufer'.*valid keywords: .*buffer"):
+    with pytest.raises(TypeError, match=r"'bufer'.*valid keywords: .*local"):
         disorder_sweep(POINTS, bufer=3, executor="serial", **KW)
-    with pytest.raises(TypeError, match="buffer= is inapplicable with method='twisted'"):
-        disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 40, 2, method="twisted", buffer=5, executor="serial")
+    with pytest.raises(TypeError, match=r"disorder_average\(\): local= is inapplicable with method='twisted'.*buffer="):
+        disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 40, 2, method="twisted", local=LocalOptions(buffer=5),
+                         executor="serial")
+    with pytest.raises(TypeError, match=r"disorder_sweep\(\): LocalOptions\(threads=...\) is inapplicable"):
+        disorder_sweep(POINTS, method="local", local=LocalOptions(threads=2), executor="serial", **KW)
+    with pytest.raises(ValueError, match=r"local= takes a tntopo.LocalOptions"):
+        disorder_sweep(POINTS, method="local", local={"buffer": 3}, executor="serial", **KW)
     with pytest.raises(TypeError, match="region= is inapplicable with method='twisted'"):
         disorder_sweep(POINTS, method="twisted", region=(0, 10), executor="serial", **KW)
     with pytest.raises(TypeError, match="valid keywords"):
@@ -270,15 +275,41 @@ def test_unknown_and_inapplicable_options_raise_typeerror():
 
 def test_route_options_reach_winding_number():
     pts = [({0: 0.6, 1: 1.0}, {0: 1.0})]
-    res = disorder_sweep(pts, 200, 2, boundary="open", method="local", buffer=20, check=False,
-                         executor="serial", seed=3)
+    opts = LocalOptions(buffer=20, check=False)
+    res = disorder_sweep(pts, 200, 2, boundary="open", method="local", local=opts, executor="serial", seed=3)
     for r in range(2):
         chain = SSHChain({0: 0.6, 1: 1.0}, 200, "open", {0: 1.0}, task_seed(3, r))
-        assert res.values[0, r] == winding_number(chain, method="local", buffer=20, check=False)
+        assert res.values[0, r] == winding_number(chain, method="local", local=opts)
+    # the buffer reached the route: another buffer gives other values
+    other = disorder_sweep(pts, 200, 2, boundary="open", method="local", local=LocalOptions(buffer=3, check=False),
+                           executor="serial", seed=3)
+    assert not np.array_equal(other.values, res.values)
     # realization_windings takes the same options by name (tasks are plain argument tuples)
-    vals, _ = realization_windings({0: 0.6, 1: 1.0}, {0: 1.0}, 200, "open", "local", 3, 0, 2, buffer=20,
-                                   check=False)
+    vals, _ = realization_windings({0: 0.6, 1: 1.0}, {0: 1.0}, 200, "open", "local", 3, 0, 2, local=opts)
     np.testing.assert_array_equal(vals, res.values[0])
+
+
+def test_deprecated_route_keywords_warn_and_keep_the_store(tmp_path):
+    """The former keywords (buffer=, ..., check=) still work for one release, with a FutureWarning naming
+    local=LocalOptions(...); a store written with them is found again with local= (same file names)."""
+    pts = [({0: 0.6, 1: 1.0}, {0: 1.0})]
+    kw = dict(boundary="open", method="local", executor="serial", seed=3, store=tmp_path)
+    with pytest.warns(FutureWarning, match=r"disorder_sweep\(\): the keywords buffer=, check= are deprecated: "
+                      r"pass local=tntopo.LocalOptions\(buffer=20, check=False\)"):
+        old = disorder_sweep(pts, 200, 2, buffer=20, check=False, **kw)
+    assert old.n_computed == 2
+    new = disorder_sweep(pts, 200, 2, local=LocalOptions(buffer=20, check=False), **kw)
+    assert new.n_loaded == 2 and new.n_computed == 0
+    np.testing.assert_array_equal(new.values, old.values)
+    with pytest.warns(FutureWarning, match=r"disorder_average\(\): the keywords buffer=, check= are deprecated: "
+                      r"pass local=tntopo.LocalOptions\(buffer=20\)"):  # None: not given, as before
+        avg = disorder_average(*pts[0], 200, 2, buffer=20, check=None, **kw)
+    np.testing.assert_array_equal(avg.values, old.values[0])
+    with pytest.warns(FutureWarning, match="realization_windings"):
+        vals, _ = realization_windings(*pts[0], 200, "open", "local", 3, 0, 2, buffer=20, check=False)
+    np.testing.assert_array_equal(vals, old.values[0])
+    with pytest.raises(TypeError, match="not also as buffer="):
+        disorder_sweep(pts, 200, 2, buffer=20, local=LocalOptions(check=False), **kw)
 
 
 def test_progress_bar_is_opt_in(capsys):

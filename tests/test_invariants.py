@@ -266,21 +266,37 @@ def test_no_warning_deep_in_phase():
 
 def test_unknown_and_inapplicable_options_raise_typeerror():
     chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=40)
-    with pytest.raises(TypeError, match=r"'bufer', 'nonsense'.*valid keywords: .*buffer"):
+    with pytest.raises(TypeError, match=r"'bufer', 'nonsense'.*valid keywords: .*local"):
         winding_number(chain, method="dense", bufer=3, nonsense=True)
-    with pytest.raises(TypeError, match="buffer= is inapplicable with method='dense'"):
-        winding_number(chain, method="dense", buffer=3)
+    with pytest.raises(TypeError, match=r"local= is inapplicable with method='dense' .*buffer="):
+        winding_number(chain, method="dense", local=tntopo.LocalOptions(buffer=3))
     with pytest.raises(TypeError, match="region= is inapplicable with method='bloch'"):
         winding_number(chain, method="bloch", region=(10, 30))
-    with pytest.raises(TypeError, match="inapplicable"):
-        local_winding_marker(chain, method="dense", buffer=5)
+    with pytest.raises(TypeError, match="local= is inapplicable"):
+        local_winding_marker(chain, method="dense", local=tntopo.LocalOptions(buffer=5))
     with pytest.raises(TypeError, match="valid keywords"):
         local_winding_marker(chain, windows=3)
     with pytest.raises(ValueError, match="unknown method 'dnse'; choose one of 'auto', 'dense'"):
         winding_number(chain, method="dnse")
     # applicable options still work (auto accepts the local options for when it picks that route)
-    assert winding_number(chain, method="auto", buffer=8) == 1.0
-    assert abs(winding_number(chain, method="local", buffer=12, check=False) - 1.0) < 1e-5
+    assert winding_number(chain, method="auto", local=tntopo.LocalOptions(buffer=8)) == 1.0
+    assert abs(winding_number(chain, method="local", local=tntopo.LocalOptions(buffer=12, check=False)) - 1.0) < 1e-5
+
+
+def test_deprecated_local_keywords_still_work():
+    """winding_number and local_winding_marker: the former local-route keywords work for one release,
+    with a FutureWarning naming local=LocalOptions(...), and give the same numbers (and errors)."""
+    chain = SSHChain({0: 0.5, 1: 1.0}, n_cells=120, disorder={0: 0.5}, seed=4)
+    new = winding_number(chain, method="local", local=tntopo.LocalOptions(buffer=12, check=False))
+    with pytest.warns(FutureWarning, match=r"winding_number\(\): the keywords buffer=, check= are deprecated: "
+                      r"pass local=tntopo.LocalOptions\(buffer=12, check=False\)"):
+        assert winding_number(chain, method="local", buffer=12, check=False) == new
+    cells = [40, 60]
+    new = local_winding_marker(chain, cells, method="local", local=tntopo.LocalOptions(buffer=12))
+    with pytest.warns(FutureWarning, match=r"local_winding_marker\(\): the keyword buffer= is deprecated"):
+        np.testing.assert_array_equal(local_winding_marker(chain, cells, method="local", buffer=12), new)
+    with pytest.warns(FutureWarning), pytest.raises(TypeError, match="local= is inapplicable with method='dense'"):
+        winding_number(chain, method="dense", buffer=3)
 
 
 def test_option_sets_are_the_literals():

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tntopo
-from tntopo import ChiralHamiltonian, GaplessWarning, SSHChain, local_winding_marker, winding_number
+from tntopo import ChiralHamiltonian, GaplessWarning, LocalOptions, SSHChain, local_winding_marker, winding_number
 from tntopo.invariants.winding import api, local
 from tntopo.invariants.winding.local import local_markers, localization_length, winding_number_local
 
@@ -143,7 +143,7 @@ def test_user_buffer_and_core():
     chain = SSHChain(n_cells=500, seed=2, **DIS_CHAIN)
     ref = _dense_bulk(chain)
     for buffer, core in [(40, None), (40, 7), (35, 100)]:
-        W, info = winding_number_local(chain, buffer=buffer, core=core, return_info=True)
+        W, info = winding_number_local(chain, local=LocalOptions(buffer=buffer, core=core), return_info=True)
         assert info.buffer == buffer and W == pytest.approx(ref, abs=1e-8)
 
 
@@ -163,13 +163,49 @@ def test_user_buffer_and_core():
 def test_bad_window_parameters(kw, msg):
     chain = SSHChain(n_cells=400, seed=0, **DIS_CHAIN)
     with pytest.raises(ValueError, match=msg):
-        winding_number(chain, method="local", **kw)
+        winding_number(chain, method="local", local=LocalOptions(**kw))
+
+
+def test_deprecated_keywords_of_the_route_functions():
+    """local_markers and winding_number_local: the former keywords still work for one release, with a
+    FutureWarning naming local=LocalOptions(...), and give the same numbers."""
+    chain = SSHChain(n_cells=300, seed=1, **DIS_CHAIN)
+    with pytest.warns(FutureWarning, match=r"local_markers\(\): the keywords buffer=, core= are deprecated: pass "
+                      r"local=tntopo.LocalOptions\(buffer=30, core=9\)"):
+        old = local_markers(chain, [100, 150], buffer=30, core=9)
+    np.testing.assert_array_equal(old, local_markers(chain, [100, 150], local=LocalOptions(buffer=30, core=9)))
+    with pytest.warns(FutureWarning, match=r"winding_number_local\(\): the keyword tol= is deprecated"):
+        old = winding_number_local(chain, tol=1e-6)
+    assert old == winding_number_local(chain, local=LocalOptions(tol=1e-6))
+    with pytest.raises(TypeError, match="not also as buffer="):
+        winding_number_local(chain, buffer=30, local=LocalOptions(core=9))
+
+
+def test_local_options_object():
+    opts = LocalOptions(buffer=np.int64(30), tol=1e-6, check=np.bool_(False))
+    assert opts.buffer == 30 and type(opts.buffer) is int and opts.check is False
+    assert opts.given() == ("buffer", "tol", "check")
+    assert opts.as_dict() == {"buffer": 30, "tol": 1e-6, "check": False}
+    assert LocalOptions().given() == ()
+    with pytest.raises(TypeError):
+        LocalOptions(30)  # keyword-only
+    with pytest.raises(AttributeError):
+        opts.buffer = 3  # frozen  # type: ignore[misc]
+    for kw, msg in [(dict(max_buffer=0), "max_buffer"), (dict(threads=0), "threads"), (dict(check="yes"), "check"),
+                    (dict(tol=float("nan")), "tol"), (dict(core=1.5), "core")]:
+        with pytest.raises(ValueError, match=msg):
+            LocalOptions(**kw)
+    with pytest.raises(ValueError, match=r"local_markers\(\): local= takes a tntopo.LocalOptions"):
+        local_markers(SSHChain(n_cells=100, seed=0, **DIS_CHAIN), local=tntopo.ChernLocalOptions(buffer=3))
+    import pickle
+
+    assert pickle.loads(pickle.dumps(opts)) == opts  # process pools carry it to their tasks
 
 
 def test_buffer_smaller_than_hopping_range():
     chain = SSHChain({0: 0.3, 3: 1.0}, 200)
     with pytest.raises(ValueError, match="hopping range 3"):
-        winding_number_local(chain, buffer=2)
+        winding_number_local(chain, local=LocalOptions(buffer=2))
 
 
 def test_bad_cells():
@@ -191,16 +227,16 @@ def test_long_range_raw_block_is_rejected():
 def test_too_small_buffer_is_reported():
     chain = SSHChain(n_cells=400, seed=0, **DIS_CHAIN)
     with pytest.warns(GaplessWarning, match="not converged"):
-        winding_number_local(chain, buffer=3)
+        winding_number_local(chain, local=LocalOptions(buffer=3))
 
 
 @pytest.mark.filterwarnings("ignore:local markers are not converged", "ignore:real-space winding number")
 def test_diverging_localization_length_warns():
     with pytest.warns(GaplessWarning, match="near a phase transition"):
-        winding_number_local(SSHChain({0: 1.0, 1: 1.0}, 2000), max_buffer=60)
+        winding_number_local(SSHChain({0: 1.0, 1: 1.0}, 2000), local=LocalOptions(max_buffer=60))
     chain = SSHChain({0: 0.9, 1: 1.0}, 1000)  # xi ~ 9.5: needs a buffer ~ 150
     with pytest.warns(GaplessWarning, match="capped"):
-        winding_number_local(chain, max_buffer=30)
+        winding_number_local(chain, local=LocalOptions(max_buffer=30))
 
 
 @settings(max_examples=8, deadline=None)
@@ -235,7 +271,7 @@ def test_progress_bar_of_long_local_runs(capsys):
 
 def test_strict_options_of_the_local_route():
     chain = SSHChain(n_cells=200, seed=0, **DIS_CHAIN)
-    with pytest.raises(TypeError, match="valid keywords: .*buffer"):
+    with pytest.raises(TypeError, match="valid keywords: .*local"):
         local_markers(chain, bufer=3)
     with pytest.raises(TypeError, match="valid keywords"):
         winding_number_local(chain, window=30)
@@ -266,8 +302,7 @@ def _marker_mean(system, region=None):
     """The other route: every marker of the region from windows, averaged."""
     b = local._as_banded(system)[0][0]
     mask = tntopo.invariants.bulk_region(b.n_cells, b.boundary, region)
-    w, _ = local._markers_banded(b, np.flatnonzero(mask), None, None, local.DEFAULT_TOL, local.MAX_BUFFER,
-                                 False, None)
+    w, _ = local._markers_banded(b, np.flatnonzero(mask), local._with_defaults(LocalOptions(check=False), "test"))
     return float(np.mean(w))
 
 
@@ -317,7 +352,7 @@ def test_boundary_sum_property(v, w, t2, W0, seed, start, length):
     """Any gapped open chain and region away from the ends: the boundary sum is the markers' mean."""
     chain = SSHChain({0: v, 1: w, 2: t2}, 340, disorder={0: W0}, seed=seed)
     region = (start, start + length)
-    W, info = winding_number_local(chain, region, warn=False, check=False, return_info=True)
+    W, info = winding_number_local(chain, region, local=LocalOptions(check=False), warn=False, return_info=True)
     ref = _marker_mean(chain, region)
     if info.n_windows <= 8:  # (the boundary sum ran: a region this far from the ends)
         assert abs(W - ref) < 1e-9

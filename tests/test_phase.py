@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 
 import tntopo
-from tntopo import SSHChain, disorder_average, phase_diagram, winding_number
+from tntopo import SSHChain, disorder_average, disorder_sweep, phase_diagram, winding_number
 from tntopo.phase import (
     analytic_winding,
     critical_t0,
@@ -137,7 +137,12 @@ def test_phase_diagram_independent_realizations():
 def test_phase_functions_reject_unknown_keywords():
     with pytest.raises(TypeError, match="valid keywords"):
         phase_diagram([1.0], [1.0], n_cell=60)
-    with pytest.raises(TypeError, match="tol"):  # not a route option of the twisted method
+    with pytest.raises(TypeError, match=r"local= is inapplicable.*tol="):  # not a route option of the twisted method
+        phase_diagram([1.0], [1.0], n_cells=60, n_realizations=1, executor="serial", progress=False,
+                      local=tntopo.LocalOptions(tol=1e-3))
+    # the former keyword: a FutureWarning naming the replacement, then the same TypeError
+    with pytest.warns(FutureWarning, match=r"phase_diagram\(\): the keyword tol= is deprecated: pass "
+                      r"local=tntopo.LocalOptions\(tol=0.001\)"), pytest.raises(TypeError, match="tol="):
         phase_diagram([1.0], [1.0], n_cells=60, n_realizations=1, executor="serial", progress=False, tol=1e-3)
     with pytest.raises(TypeError, match="valid keywords"):
         critical_t0(1.0, t_1=1.0)
@@ -241,3 +246,16 @@ def test_phase_diagram_save_load_roundtrip_and_repr(tmp_path):
         PhaseDiagram.load(tmp_path / "bad.json")
     r = repr(pd)  # Jupyter shows this: a summary, no array dump
     assert r.startswith("PhaseDiagram(t0 x W: 2 x 3 grid") and "array" not in r and len(r) < 200
+
+
+def test_local_options_reach_every_realization():
+    """phase_diagram passes local= to disorder_sweep (and so to winding_number) unchanged: the same
+    values as the sweep of the same points, and other values with another buffer."""
+    opts = tntopo.LocalOptions(buffer=6, check=False)
+    kw = dict(n_cells=80, n_realizations=2, boundary="open", method="local", executor="serial", progress=False)
+    pd = phase_diagram([0.6], [1.0], local=opts, **kw)
+    pts = [({0: 0.6, 1: 1.0}, {0: 1.0, 1: 0.5})]
+    sweep = disorder_sweep(pts, 80, 2, boundary="open", method="local", local=opts, executor="serial")
+    np.testing.assert_array_equal(pd.sweep.values, sweep.values)
+    other = phase_diagram([0.6], [1.0], local=tntopo.LocalOptions(buffer=2, check=False), **kw)
+    assert not np.array_equal(other.sweep.values, pd.sweep.values)

@@ -5,6 +5,7 @@ former route (``eigh(h h^dagger)``, SVD for near-singular blocks) is what it run
 ``NEWTON_MAX_N = 0``. Both must give the same flat-band block, the same winding numbers, and the
 exact Bloch integers on gapped chains.
 """
+import importlib.util
 import warnings
 
 import numpy as np
@@ -17,7 +18,34 @@ from tntopo import _polar
 from tntopo.invariants.winding import dense as realspace
 from tntopo.invariants.winding.dense import polar_factor, reference_winding_number
 
-pytestmark = pytest.mark.skipif(_polar.newton_kernel(np.float64) is None, reason="numba unavailable")
+# skipped where numba is missing only: where it is installed, a kernel that fails to compile is a failure
+# (test_the_kernel_compiles), not a silent fall-back to LAPACK
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba unavailable")
+
+
+def test_the_kernel_compiles_and_is_its_python_code(monkeypatch):
+    """The kernel and its helpers compile (numba installed: no silent LAPACK fall-back), and the compiled
+    kernel returns the bytes of the same code run as plain Python (the helpers' Python functions)."""
+    import numba
+
+    for dtype in (np.float64, np.complex128):
+        assert _polar.newton_kernel(dtype) is not None, dtype
+    for name in _polar._HELPERS:
+        assert isinstance(getattr(_polar, name), numba.core.registry.CPUDispatcher), name
+    rng = np.random.default_rng(5)
+    h = rng.normal(size=(4, 6, 6)) + 1j * rng.normal(size=(4, 6, 6))
+    h[1] = np.diag(np.arange(1.0, 7.0)) * 1e-9  # a wide spread of scales
+    h[2, :, 0] = 0.0  # singular: the iteration reports it (-1)
+    Q, iters = _polar.polar_newton(h)
+    with monkeypatch.context() as m:
+        for name in _polar._HELPERS:
+            m.setattr(_polar, name, getattr(_polar, name).py_func)
+        Qp, itp = np.empty_like(h), np.empty(4, np.int64)
+        _polar._newton_polar(h, Qp, itp, _polar.STEP_TOL, _polar.CHECK_KAPPA, _polar.BACKWARD_TOL, _polar.MAX_ITER)
+    np.testing.assert_array_equal(itp, iters)
+    assert iters[2] == -1 and (iters[[0, 1, 3]] > 0).all()
+    ok = iters > 0
+    np.testing.assert_allclose(Qp[ok], Q[ok], rtol=0, atol=1e-13)  # (LLVM may fuse multiply-adds)
 
 
 def _lapack_route(h, monkeypatch):

@@ -117,7 +117,8 @@ def test_walk_finds_the_public_api():
     # the walk must see both dimensions and every layer; a broken walk would pass vacuously
     for must in ("tntopo.winding_number", "tntopo.chern_number", "tntopo.Lattice2D", "tntopo.SSHChain",
                  "tntopo.invariants.fhs_chern", "tntopo.nn.train", "tntopo.nn.functional.sign_h",
-                 "tntopo.data.make_arrays", "tntopo.plot.plot_chern_marker", "tntopo.parallel.get_executor"):
+                 "tntopo.data.make_arrays", "tntopo.plot.plot_chern_marker", "tntopo.parallel.get_executor",
+                 "tntopo.LocalOptions", "tntopo.ChernLocalOptions"):
         assert must in PUBLIC, must
     assert len(CHECKED) > 100
     assert set(VARKW_ARGS) <= set(PUBLIC) and set(OPEN) <= set(PUBLIC)
@@ -143,6 +144,8 @@ def test_any_unknown_keyword_is_rejected(name, keyword):
     obj = CHECKED[name]
     if keyword in _keyword_names(obj) or keyword in VARKW_KWARGS.get(name, {}):
         return  # a real option: not the property's business
+    if keyword in getattr(obj, "__deprecated_keywords__", ()):
+        return  # a former keyword, still served for one release (test_deprecated_keywords_warn_and_name_the_object)
     if name in ("tntopo.data.make_arrays", "tntopo.data.make_dataset", "tntopo.data.make_lattice_arrays"):
         opts = [importlib.import_module(f"tntopo.data.{m}")._DEFAULTS for m in ("generate", "lattice2d")]
         if any(keyword in o for o in opts):
@@ -189,27 +192,30 @@ def test_history_accepts_its_keys_only():
 
 _CHAIN = dict(hoppings={0: 0.5, 1: 1.0}, n_cells=40)
 _INAPPLICABLE_1D = [
-    ("winding_number", dict(method="dense", buffer=3)),
+    ("winding_number", dict(method="dense", local=tntopo.LocalOptions(buffer=3))),
     ("winding_number", dict(method="bloch", region=slice(5, 10))),
-    ("winding_number", dict(method="twisted", tol=1e-3)),
-    ("local_winding_marker", dict(method="dense", core=4)),
-    ("disorder_average", dict(method="twisted", buffer=3)),
-    ("phase_diagram", dict(method="twisted", max_buffer=30)),
+    ("winding_number", dict(method="twisted", local=tntopo.LocalOptions(tol=1e-3))),
+    ("local_winding_marker", dict(method="dense", local=tntopo.LocalOptions(core=4))),
+    ("disorder_average", dict(method="twisted", local=tntopo.LocalOptions(buffer=3))),
+    ("disorder_sweep", dict(method="twisted", local=tntopo.LocalOptions(check=False))),
+    ("phase_diagram", dict(method="twisted", local=tntopo.LocalOptions(max_buffer=30))),
 ]
 _INAPPLICABLE_2D = [
-    ("chern_number", dict(method="marker", buffer=3)),
-    ("chern_number", dict(method="fhs", buffer=3, tol=0.5)),
-    ("chern_number", dict(method="bott", solver="eigh")),
+    ("chern_number", dict(method="marker", local=tntopo.ChernLocalOptions(buffer=3))),
+    ("chern_number", dict(method="fhs", local=tntopo.ChernLocalOptions(buffer=3, tol=0.5))),
+    ("chern_number", dict(method="bott", local=tntopo.ChernLocalOptions(solver="eigh"))),
     ("chern_number", dict(method="marker", n_k=12)),
     ("chern_number", dict(method="fhs", region=(slice(1, 3), slice(1, 3)))),
-    ("local_chern_marker", dict(method="dense", tol=0.1)),
-    ("local_chern_marker", dict(method="dense", solver="chebyshev")),
+    ("local_chern_marker", dict(method="dense", local=tntopo.ChernLocalOptions(tol=0.1))),
+    ("local_chern_marker", dict(method="dense", local=tntopo.ChernLocalOptions(solver="chebyshev"))),
 ]
 
 
 def _run_1d(fn, kw):
     if fn == "disorder_average":
         return tntopo.disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 20, 2, executor="serial", **kw)
+    if fn == "disorder_sweep":
+        return tntopo.disorder_sweep([({0: 0.5, 1: 1.0}, {0: 1.0})], 20, 2, executor="serial", **kw)
     if fn == "phase_diagram":
         return tntopo.phase_diagram([0.5], [1.0], n_cells=20, n_realizations=2, executor="serial",
                                     progress=False, **kw)
@@ -255,3 +261,62 @@ def test_closed_option_sets_name_their_choices():
     for call, name, listed in _option_cases():
         with pytest.raises(ValueError, match=f"unknown {name} .*; choose one of {listed}"):
             call()
+
+
+# --- the local routes' options objects, and the keywords they replaced -----------------------------
+#: function -> (options class, how to call it on a small system with the given keywords)
+_DEPRECATED = {
+    "winding_number": lambda **kw: tntopo.winding_number(tntopo.SSHChain(**_CHAIN), "local", **kw),
+    "local_winding_marker": lambda **kw: tntopo.local_winding_marker(tntopo.SSHChain(**_CHAIN), [20], "local", **kw),
+    "disorder_sweep": lambda **kw: tntopo.disorder_sweep([({0: 0.5, 1: 1.0}, {0: 1.0})], 40, 1, boundary="open",
+                                                         method="local", executor="serial", **kw),
+    "disorder_average": lambda **kw: tntopo.disorder_average({0: 0.5, 1: 1.0}, {0: 1.0}, 40, 1, boundary="open",
+                                                             method="local", executor="serial", **kw),
+    "phase_diagram": lambda **kw: tntopo.phase_diagram([0.5], [1.0], n_cells=40, n_realizations=1, boundary="open",
+                                                       method="local", executor="serial", progress=False, **kw),
+    "chern_number": lambda **kw: tntopo.chern_number(tntopo.Lattice2D.qwz(1.0, (12, 12)), "local", warn=False, **kw),
+    "local_chern_marker": lambda **kw: tntopo.local_chern_marker(tntopo.Lattice2D.qwz(1.0, (12, 12)), "local",
+                                                                 warn=False, **kw),
+}
+
+
+def test_every_function_with_former_keywords_is_checked():
+    have = {n.rsplit(".", 1)[1] for n, o in PUBLIC.items() if getattr(o, "__deprecated_keywords__", ())}
+    assert {"winding_number", "local_winding_marker", "disorder_sweep", "disorder_average", "phase_diagram",
+            "chern_number", "local_chern_marker"} <= have
+    assert have - {"local_markers", "winding_number_local", "realization_windings", "local_marker_windows"} \
+        <= set(_DEPRECATED)
+
+
+@pytest.mark.parametrize("fn", sorted(_DEPRECATED))
+def test_deprecated_keywords_warn_and_name_the_object(fn):
+    """Each former keyword still works for one release: a FutureWarning naming local=<Options>(...), and the
+    same result as the object; both at once is a TypeError."""
+    obj = getattr(tntopo, fn)
+    cls = tntopo.ChernLocalOptions if fn.startswith(("chern", "local_chern")) else tntopo.LocalOptions
+    kw = {"buffer": 3}
+    with pytest.warns(FutureWarning, match=rf"{fn}\(\): the keyword buffer= is deprecated: pass "
+                      rf"local=tntopo.{cls.__name__}\(buffer=3\)"):
+        old = _DEPRECATED[fn](**kw)
+    new = _DEPRECATED[fn](local=cls(**kw))
+    def values(r):  # a number, a marker map, or an ensemble's values (a phase diagram's means)
+        return r if isinstance(r, (float, int, np.ndarray)) else r.values if hasattr(r, "values") else r.mean
+
+    np.testing.assert_array_equal(np.asarray(values(old), dtype=float), np.asarray(values(new), dtype=float))
+    assert "buffer" in obj.__deprecated_keywords__ and "buffer" not in _keyword_names(obj)
+    with pytest.raises(TypeError, match="not also as buffer="):
+        _DEPRECATED[fn](buffer=3, local=cls(core=2))
+
+
+@pytest.mark.parametrize("cls", ["LocalOptions", "ChernLocalOptions"])
+def test_options_objects_are_strict(cls):
+    cls = getattr(tntopo, cls)
+    with pytest.raises(TypeError, match=r"'bufer'.*did you mean 'buffer'.*valid keywords: buffer, core, tol"):
+        cls(bufer=3)
+    with pytest.raises(TypeError):
+        cls(3)  # keyword-only
+    with pytest.raises(ValueError, match="buffer"):
+        cls(buffer=0)
+    with pytest.raises(ValueError, match="tol"):
+        cls(tol=1.5)
+    assert cls(buffer=3) == cls(buffer=3) and hash(cls(buffer=3)) == hash(cls(buffer=3))  # frozen: a value

@@ -27,7 +27,7 @@ _LAZY_NAMES = {
     "ChiralSymmetryError": "errors", "GaplessError": "errors", "GaplessWarning": "errors",
     "PrecisionError": "errors",
     "chern_number": "invariants", "local_chern_marker": "invariants", "local_winding_marker": "invariants",
-    "winding_number": "invariants",
+    "winding_number": "invariants", "LocalOptions": "invariants", "ChernLocalOptions": "invariants",
     "disorder_average": "invariants.winding.ensemble", "disorder_sweep": "invariants.winding.ensemble",
     "analytic_winding": "phase", "critical_t0": "phase", "lyapunov_gap": "phase", "phase_diagram": "phase",
 }
@@ -66,6 +66,8 @@ __all__ = [
     "local_chern_marker",
     "winding_number",
     "local_winding_marker",
+    "LocalOptions",
+    "ChernLocalOptions",
     "disorder_average",
     "disorder_sweep",
     "phase_diagram",

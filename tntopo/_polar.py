@@ -51,11 +51,150 @@ BACKWARD_TOL = 1e-13
 MAX_ITER = 30
 
 
+def _gauss_jordan_inverse(X, Y, rk, col, piv, n):  # pragma: no cover - numba
+    """``Y = X^{-1}`` (flat ``n x n``) by Gauss-Jordan elimination with partial pivoting; False
+    where a pivot is zero (singular to working precision). ``rk``, ``col``, ``piv``: work arrays."""
+    Y[:] = X
+    for k in range(n):
+        p = k
+        best = abs(Y[k * n + k])
+        for i in range(k + 1, n):
+            v = abs(Y[i * n + k])
+            if v > best:
+                best = v
+                p = i
+        piv[k] = p
+        if not best > 0.0:
+            return False
+        if p != k:
+            for j in range(n):
+                t = Y[k * n + j]
+                Y[k * n + j] = Y[p * n + j]
+                Y[p * n + j] = t
+        inv = 1.0 / Y[k * n + k]
+        Y[k * n + k] = 1.0
+        for j in range(n):
+            rk[j] = Y[k * n + j] * inv
+            Y[k * n + j] = 0.0
+        for i in range(n):
+            col[i] = Y[i * n + k]
+            Y[i * n + k] = 0.0
+        col[k] = 0.0
+        for i in range(n):  # rank-one update of every row (row k is zero here)
+            f = col[i]
+            if f != 0.0:  # banded blocks: most rows, in the first step
+                base = i * n
+                for j in range(n):
+                    Y[base + j] -= f * rk[j]
+        for j in range(n):
+            Y[k * n + j] = rk[j]
+    for k in range(n - 1, -1, -1):  # undo the row exchanges: exchange columns
+        p = piv[k]
+        if p != k:
+            for i in range(n):
+                t = Y[i * n + k]
+                Y[i * n + k] = Y[i * n + p]
+                Y[i * n + p] = t
+    return True
+
+
+def _norms_1_inf(X, Y, n):  # pragma: no cover - numba
+    """``(||X||_1, ||X||_inf, ||Y||_1, ||Y||_inf)`` of flat ``n x n`` matrices (the geometric mean
+    of the 1- and inf-norms bounds the 2-norm from above)."""
+    x1 = 0.0
+    xi = 0.0
+    y1 = 0.0
+    yi = 0.0
+    for i in range(n):
+        rx = 0.0
+        ry = 0.0
+        cx = 0.0
+        cy = 0.0
+        for j in range(n):
+            rx += abs(X[i * n + j])
+            ry += abs(Y[i * n + j])
+            cx += abs(X[j * n + i])
+            cy += abs(Y[j * n + i])
+        xi = max(xi, rx)
+        yi = max(yi, ry)
+        x1 = max(x1, cx)
+        y1 = max(y1, cy)
+    return x1, xi, y1, yi
+
+
+def _newton_update(X, Y, n, mu):  # pragma: no cover - numba
+    """``X <- (mu X + Y^dagger / mu) / 2`` in place; returns the root-mean-square change per
+    singular value, ``||X_new - X||_F / sqrt(n)``."""
+    a = 0.5 * mu
+    c = 0.5 / mu
+    d = 0.0
+    for i in range(n):
+        for j in range(n):
+            old = X[i * n + j]
+            new = a * old + c * np.conj(Y[j * n + i])
+            e = new - old
+            d += e.real ** 2 + e.imag ** 2
+            X[i * n + j] = new
+    return np.sqrt(d / n)
+
+
+def _backward_ok(X, hb, n, backward_tol):  # pragma: no cover - numba
+    """The a-posteriori backward-error check: ``Q = X`` unitary and ``Q^dagger h`` Hermitian, both
+    to ``backward_tol * n`` (the latter relative to ``max |h|``)."""
+    hmax = 0.0
+    for i in range(n):
+        for j in range(n):
+            hmax = max(hmax, abs(hb[i, j]))
+    worst_u = 0.0
+    worst_s = 0.0
+    for i in range(n):
+        for j in range(i, n):
+            g = X[0] * 0.0
+            s = X[0] * 0.0
+            s2 = X[0] * 0.0
+            for m in range(n):
+                g += np.conj(X[m * n + i]) * X[m * n + j]
+                s += np.conj(X[m * n + i]) * hb[m, j]
+                s2 += np.conj(hb[m, i]) * X[m * n + j]
+            if i == j:
+                g -= 1.0
+            worst_u = max(worst_u, abs(g))
+            worst_s = max(worst_s, abs(s - s2))
+    return worst_u <= backward_tol * n and worst_s <= backward_tol * n * hmax
+
+
+def _newton_block(X, Y, rk, col, piv, n, step_tol, max_iter):  # pragma: no cover - numba
+    """The scaled Newton iteration on one block, ``X`` (flat) in place. Returns ``(status,
+    kappa)``: the number of steps, or ``-1`` (singular to working precision), ``-2`` (no
+    convergence); ``kappa``, the condition number bound of the block (0 if not reached)."""
+    scaled = True
+    kappa = 0.0
+    for it in range(max_iter):
+        if not _gauss_jordan_inverse(X, Y, rk, col, piv, n):
+            return -1, kappa
+        x1, xi, y1, yi = _norms_1_inf(X, Y, n)
+        if not y1 * yi < np.inf:  # overflow: singular to working precision
+            return -1, kappa
+        if it == 0:  # an upper bound on the 2-norm condition number of h
+            kappa = np.sqrt(x1 * xi) * np.sqrt(y1 * yi)
+            if not kappa * 2.220446049250313e-16 < 1.0:  # singular to working precision
+                return -1, kappa
+        mu = np.sqrt(np.sqrt(y1 * yi) / np.sqrt(x1 * xi)) if scaled else 1.0
+        if not (mu > 0.0 and mu < np.inf):  # the scale under- or overflowed: not certifiable here
+            return -1, kappa
+        d = _newton_update(X, Y, n, mu)
+        if not scaled and d < step_tol:
+            return it + 1, kappa
+        if d < 1e-2:
+            scaled = False
+    return -2, kappa
+
+
 def _newton_polar(h, Q, iters, step_tol, check_kappa, backward_tol, max_iter):  # pragma: no cover - numba
     """Polar factors of ``h`` (``(B, n, n)``) into ``Q``; ``iters[b]`` = number of Newton steps
     of block ``b``, or ``-1`` (singular to working precision), ``-2`` (no convergence), ``-3``
-    (backward-error check failed). Compiled by numba (see :func:`newton_kernel`); the iterates
-    live in flat arrays (row ``i`` at ``i * n``), which the compiler vectorizes better."""
+    (backward-error check failed). Compiled by numba with its helpers (see :func:`newton_kernel`);
+    the iterates live in flat arrays (row ``i`` at ``i * n``), which the compiler vectorizes better."""
     B, n = h.shape[0], h.shape[1]
     X = np.empty(n * n, dtype=h.dtype)
     Y = np.empty(n * n, dtype=h.dtype)
@@ -67,132 +206,20 @@ def _newton_polar(h, Q, iters, step_tol, check_kappa, backward_tol, max_iter):  
         for i in range(n):
             for j in range(n):
                 X[i * n + j] = hb[i, j]
-        scaled = True
-        status = -2
-        kappa = 0.0
-        for it in range(max_iter):
-            # Y = X^{-1}: Gauss-Jordan elimination in place, partial pivoting
-            Y[:] = X
-            singular = False
-            for k in range(n):
-                p = k
-                best = abs(Y[k * n + k])
-                for i in range(k + 1, n):
-                    v = abs(Y[i * n + k])
-                    if v > best:
-                        best = v
-                        p = i
-                piv[k] = p
-                if not best > 0.0:
-                    singular = True
-                    break
-                if p != k:
-                    for j in range(n):
-                        t = Y[k * n + j]
-                        Y[k * n + j] = Y[p * n + j]
-                        Y[p * n + j] = t
-                inv = 1.0 / Y[k * n + k]
-                Y[k * n + k] = 1.0
-                for j in range(n):
-                    rk[j] = Y[k * n + j] * inv
-                    Y[k * n + j] = 0.0
-                for i in range(n):
-                    col[i] = Y[i * n + k]
-                    Y[i * n + k] = 0.0
-                col[k] = 0.0
-                for i in range(n):  # rank-one update of every row (row k is zero here)
-                    f = col[i]
-                    if f != 0.0:  # banded blocks: most rows, in the first step
-                        base = i * n
-                        for j in range(n):
-                            Y[base + j] -= f * rk[j]
-                for j in range(n):
-                    Y[k * n + j] = rk[j]
-            if singular:
-                status = -1
-                break
-            for k in range(n - 1, -1, -1):  # undo the row exchanges: exchange columns
-                p = piv[k]
-                if p != k:
-                    for i in range(n):
-                        t = Y[i * n + k]
-                        Y[i * n + k] = Y[i * n + p]
-                        Y[i * n + p] = t
-            # 1- and inf-norms of X and Y (their geometric mean bounds the 2-norm from above)
-            x1 = 0.0
-            xi = 0.0
-            y1 = 0.0
-            yi = 0.0
-            for i in range(n):
-                rx = 0.0
-                ry = 0.0
-                cx = 0.0
-                cy = 0.0
-                for j in range(n):
-                    rx += abs(X[i * n + j])
-                    ry += abs(Y[i * n + j])
-                    cx += abs(X[j * n + i])
-                    cy += abs(Y[j * n + i])
-                xi = max(xi, rx)
-                yi = max(yi, ry)
-                x1 = max(x1, cx)
-                y1 = max(y1, cy)
-            if not y1 * yi < np.inf:  # overflow: singular to working precision
-                status = -1
-                break
-            if it == 0:  # an upper bound on the 2-norm condition number of h
-                kappa = np.sqrt(x1 * xi) * np.sqrt(y1 * yi)
-                if not kappa * 2.220446049250313e-16 < 1.0:  # singular to working precision
-                    status = -1
-                    break
-            mu = np.sqrt(np.sqrt(y1 * yi) / np.sqrt(x1 * xi)) if scaled else 1.0
-            if not (mu > 0.0 and mu < np.inf):  # the scale under- or overflowed: not certifiable here
-                status = -1
-                break
-            a = 0.5 * mu
-            c = 0.5 / mu
-            d = 0.0
-            for i in range(n):
-                for j in range(n):
-                    old = X[i * n + j]
-                    new = a * old + c * np.conj(Y[j * n + i])
-                    e = new - old
-                    d += e.real ** 2 + e.imag ** 2
-                    X[i * n + j] = new
-            d = np.sqrt(d / n)
-            if not scaled and d < step_tol:
-                status = it + 1
-                break
-            if d < 1e-2:
-                scaled = False
-        if status > 0 and kappa > check_kappa:
-            # backward error: Q unitary and Q^dag h Hermitian, both to backward_tol
-            hmax = 0.0
-            for i in range(n):
-                for j in range(n):
-                    hmax = max(hmax, abs(hb[i, j]))
-            worst_u = 0.0
-            worst_s = 0.0
-            for i in range(n):
-                for j in range(i, n):
-                    g = X[0] * 0.0
-                    s = X[0] * 0.0
-                    s2 = X[0] * 0.0
-                    for m in range(n):
-                        g += np.conj(X[m * n + i]) * X[m * n + j]
-                        s += np.conj(X[m * n + i]) * hb[m, j]
-                        s2 += np.conj(hb[m, i]) * X[m * n + j]
-                    if i == j:
-                        g -= 1.0
-                    worst_u = max(worst_u, abs(g))
-                    worst_s = max(worst_s, abs(s - s2))
-            if not (worst_u <= backward_tol * n and worst_s <= backward_tol * n * hmax):
-                status = -3
+        status, kappa = _newton_block(X, Y, rk, col, piv, n, step_tol, max_iter)
+        if status > 0 and kappa > check_kappa and not _backward_ok(X, hb, n, backward_tol):
+            status = -3
         iters[b] = status
         Qb = Q[b]
         for i in range(n):
             for j in range(n):
                 Qb[i, j] = X[i * n + j]
+
+
+#: The helpers :func:`_newton_polar` calls, compiled first (each with numba's on-disk cache): the
+#: module names are rebound to their compiled dispatchers, which numba then calls from the kernel.
+#: Without numba they stay plain Python, and ``_newton_polar`` runs as Python (slowly) -- the same code.
+_HELPERS = ("_gauss_jordan_inverse", "_norms_1_inf", "_newton_update", "_backward_ok", "_newton_block")
 
 
 _KERNELS: dict = {}
@@ -210,6 +237,10 @@ def newton_kernel(dtype) -> Optional[object]:
             try:
                 import numba
 
+                module = globals()
+                for name in _HELPERS:  # callees first: numba resolves them when the kernel compiles
+                    if not isinstance(module[name], numba.core.registry.CPUDispatcher):
+                        module[name] = numba.njit(nogil=True, cache=True)(module[name])
                 _KERNELS["fn"] = numba.njit(nogil=True, cache=True)(_newton_polar)
             except Exception:  # noqa: BLE001 - numba missing: the LAPACK route serves
                 _KERNELS["fn"] = None

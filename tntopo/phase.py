@@ -30,7 +30,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ._typing import Boundary, Method, check_option, strict_keywords
-from .invariants.winding.ensemble import SweepResult, _route_options, disorder_sweep
+from .invariants._routes import LocalOptions, local_keywords
+from .invariants.winding.ensemble import _LOCAL_KEYWORDS, SweepResult, disorder_sweep, route_options
 
 __all__ = [
     "expected_log_abs",
@@ -278,6 +279,7 @@ class PhaseDiagram:
         return cls.from_dict(check_kind(read_json(path), "PhaseDiagram", path))
 
 
+@local_keywords(LocalOptions, _LOCAL_KEYWORDS)
 @strict_keywords
 def phase_diagram(
     x: Sequence[float],
@@ -299,11 +301,7 @@ def phase_diagram(
     chunk_size: Optional[int] = None,
     progress: bool = True,
     region=None,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    max_buffer: Optional[int] = None,
-    check: Optional[bool] = None,
+    local: Optional[LocalOptions] = None,
 ) -> PhaseDiagram:
     """Disorder-averaged winding number over a two-parameter grid.
 
@@ -330,9 +328,12 @@ def phase_diagram(
         of one unlucky realization shows up at every point. ``False``: each grid point draws
         its own independent realizations (point ``i`` uses the master seed
         ``SeedSequence(seed, spawn_key=(1, i))``), so the errors are independent.
-    region, buffer, core, tol, max_buffer, check : optional
-        Options of the real-space routes, passed to :func:`tntopo.winding_number` (see
-        :func:`tntopo.invariants.winding.ensemble.disorder_sweep`); a ``TypeError`` if ``method`` does not use them.
+    region, local : optional
+        The bulk region of the real-space routes and the local route's options (a
+        :class:`~tntopo.LocalOptions`), passed to :func:`tntopo.winding_number` (see
+        :func:`tntopo.invariants.winding.ensemble.disorder_sweep`); a ``TypeError`` if ``method``
+        does not use them. The former keywords ``buffer=``, ``core=``, ``tol=``, ``max_buffer=``,
+        ``check=`` still work, with a :class:`FutureWarning`, for one release.
 
     Raises
     ------
@@ -353,7 +354,7 @@ def phase_diagram(
     """
     check_option("method", method, Method)
     check_option("boundary", boundary, Boundary)
-    _route_options(method, "phase_diagram", region, buffer, core, tol, max_buffer, check)
+    route_options("phase_diagram", method, region, local)
     xs, ys = _grid(x, "x"), _grid(y, "y")
     if x_param == y_param:
         raise ValueError(f"x_param and y_param are both {x_param!r}; choose two different parameters")
@@ -363,9 +364,7 @@ def phase_diagram(
     for yv in ys:
         for xv in xs:
             points.append(point_from_params({x_param: xv, y_param: yv}, hop, dis))
-    route = dict(region=region, buffer=buffer, core=core, tol=tol, max_buffer=max_buffer, check=check)
-    route = {k: v for k, v in route.items() if v is not None}
-    common = dict(boundary=boundary, method=method, chunk_size=chunk_size, **route)
+    common = dict(boundary=boundary, method=method, chunk_size=chunk_size, region=region, local=local)
     if not isinstance(common_random_numbers, (bool, np.bool_)):
         raise ValueError(f"common_random_numbers must be True or False, got {common_random_numbers!r}")
     if common_random_numbers:

@@ -8,7 +8,7 @@ Each holds ``api`` (the public entry points), ``dense``, ``local``, ``exact`` (i
 :mod:`tntopo.invariants._routes` (:func:`resolve_route`).
 """
 from . import chern, winding
-from ._routes import Route, resolve_route
+from ._routes import ChernLocalOptions, LocalOptions, Route, resolve_route
 from .chern import bott_index, chern_number, fhs_chern, local_chern_marker, reference_chern_marker
 from .winding import (
     as_blocks,
@@ -24,7 +24,7 @@ from .winding import (
     winding_number,
 )
 
-__all__ = ["resolve_route", "Route", *winding.__all__, *chern.__all__]
+__all__ = ["resolve_route", "Route", "LocalOptions", "ChernLocalOptions", *winding.__all__, *chern.__all__]
 
 
 def __getattr__(name):

@@ -24,11 +24,12 @@ from typing import Optional, get_args
 
 import numpy as np
 
-from ..._typing import CHERN_METHODS, ChernMethod, ChernSolver, MarkerMethod, check_option, strict_keywords
+from ..._typing import CHERN_METHODS, ChernMethod, MarkerMethod, check_option, strict_keywords
 from ...errors import GaplessWarning
 from ...systems.lattice2d import Lattice2D, chern_bulk_region
 from ...systems.lattice2d import check_region as _check_region
 from .._routes import AUTO_LOCAL_DIM, QUANTIZATION_TOL, chern_route  # noqa: F401 - AUTO_LOCAL_DIM re-exported
+from .._routes import ChernLocalOptions, local_keywords
 from .._routes import inapplicable as _inapplicable
 from .dense import _blas_threads, _check_fermi, _check_values, _dense_marker, _n_threads
 from .exact import BOTT_SV_MIN, _bott_from_eigs, fhs_chern
@@ -166,6 +167,7 @@ def bott_index(system, fermi_level: float = 0.0, *, lattice: Optional[Lattice2D]
     return int(res[0]) if single else res
 
 
+@local_keywords(ChernLocalOptions, ("buffer", "core", "tol", "gap", "solver"))
 @strict_keywords
 def local_chern_marker(
     system,
@@ -174,11 +176,7 @@ def local_chern_marker(
     *,
     lattice: Optional[Lattice2D] = None,
     region=None,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    gap: Optional[float] = None,
-    solver: Optional[ChernSolver] = None,
+    local: Optional[ChernLocalOptions] = None,
     return_error: bool = False,
     warn: bool = True,
 ):
@@ -202,20 +200,19 @@ def local_chern_marker(
         Geometry for raw Hamiltonian arrays.
     region : (slice, slice), optional
         ``"local"`` only: compute the marker on these cells (NaN elsewhere); default all cells.
-    buffer, core : int, optional
-        ``"local"`` only: window buffer and core size (cells).
-    solver : {"auto", "eigh", "chebyshev"}, optional
-        ``"local"`` only: the window's exact projector from a dense ``eigh`` of the window
-        Hamiltonian (``"eigh"``: sharp Fermi step, no gap needed), or a Chebyshev expansion of it
-        applied with sparse products (``"chebyshev"``: needs a gap at the Fermi level, ``gap``,
-        ``tol``; 9-18x faster per site on QWZ at equal bulk accuracy). ``"auto"`` (the default,
-        also for ``None``): Chebyshev where a gap is guaranteed (the clean gap minus ``W/2``, or
-        ``gap=``) and the polynomial short, ``eigh`` otherwise
-        (:func:`tntopo.invariants.chern.local.pick_solver`).
-    tol, gap : float, optional
-        The Chebyshev expansion's accuracy (default ``1e-7``) and a lower bound on the distance
-        from the Fermi level to the spectrum (default estimated); a ``TypeError`` with
-        ``solver="eigh"``; given with ``"auto"``, the Chebyshev windows run.
+    local : ChernLocalOptions, optional
+        ``"local"`` only: the route's options (:class:`~tntopo.ChernLocalOptions`): window
+        ``buffer`` and ``core`` (cells); ``solver``, the window's exact projector from a dense
+        ``eigh`` of the window Hamiltonian (``"eigh"``: sharp Fermi step, no gap needed), or a
+        Chebyshev expansion of it applied with sparse products (``"chebyshev"``: needs a gap at
+        the Fermi level, ``gap``, ``tol``; 9-18x faster per site on QWZ at equal bulk accuracy),
+        ``"auto"`` (the default): Chebyshev where a gap is guaranteed (the clean gap minus
+        ``W/2``, or ``gap``) and the polynomial short, ``eigh`` otherwise
+        (:func:`tntopo.invariants.chern.local.pick_solver`); ``tol`` and ``gap``, the Chebyshev
+        expansion's accuracy (default ``1e-7``) and a lower bound on the distance from the Fermi
+        level to the spectrum (given with ``"auto"``, the Chebyshev windows run); ``threads``.
+        The former keywords ``buffer=``, ``core=``, ``tol=``, ``gap=``, ``solver=`` still work,
+        with a :class:`FutureWarning`, for one release.
     return_error : bool
         ``"local"`` only: also return the error estimate (from two buffer sizes; an estimate,
         not a bound: see :func:`~tntopo.invariants.chern.local.local_marker_windows`).
@@ -240,12 +237,13 @@ def local_chern_marker(
     marker is meaningful away from it (the bulk region).
     """
     method = check_option("method", method, MarkerMethod, hint=" for local_chern_marker")
+    ChernLocalOptions.ensure("local_chern_marker", local)
     if method != "local":
-        given = [n for n, v in (("region", region), ("buffer", buffer), ("core", core), ("tol", tol),
-                                ("gap", gap), ("solver", solver)) if v is not None]
+        given = [n for n, v in (("region", region), ("local", local)) if v is not None]
         given += ["return_error"] if return_error else []
+        held = f" ({', '.join(n + '=' for n in local.given())})" if local is not None and local.given() else ""
         _inapplicable("local_chern_marker", method, given,
-                      "they are options of the local route: use method='local'; the dense marker is exact")
+                      f"they are options of the local route{held}: use method='local'; the dense marker is exact")
     ef = _check_fermi(fermi_level)
     geo, lats, H, single = _as_systems(system, lattice, check_values=method != "dense")
     if method == "local":
@@ -256,10 +254,7 @@ def local_chern_marker(
             )
         from .local import local_marker_windows
 
-        c, err = local_marker_windows(
-            geo, ef, region=region, buffer=buffer, core=core, tol=tol, gap=gap,
-            solver="auto" if solver is None else solver, warn=warn,
-        )
+        c, err = local_marker_windows(geo, ef, region=region, local=local, warn=warn)
         return (c, err) if return_error else c
     c, w = _dense_marker(_dense_hamiltonians(lats, H), geo, ef, chern_bulk_region(geo.shape) if warn else None,
                          check_values=H is not None)
@@ -319,12 +314,11 @@ def _warn_marker(vals, w, ef: float, what: str) -> None:
 _CHERN_OPTIONS = {
     "n_k": ("fhs",),
     "region": ("marker", "local"),
-    "buffer": ("local",),
-    "tol": ("local",),
-    "solver": ("local",),
+    "local": ("local",),
 }
 
 
+@local_keywords(ChernLocalOptions, ("buffer", "tol", "solver"))
 @strict_keywords
 def chern_number(
     system,
@@ -334,9 +328,7 @@ def chern_number(
     lattice: Optional[Lattice2D] = None,
     region=None,
     n_k: Optional[int] = None,
-    buffer: Optional[int] = None,
-    tol: Optional[float] = None,
-    solver: Optional[ChernSolver] = None,
+    local: Optional[ChernLocalOptions] = None,
     warn: bool = True,
 ):
     """Chern number of the states below ``fermi_level`` of a 2D class-A system.
@@ -365,14 +357,11 @@ def chern_number(
         each axis.
     n_k : int, optional
         ``"fhs"``: k-grid size (default 24; a second grid ``n_k + 7`` certifies the integer).
-    buffer : int, optional
-        ``"local"``: window buffer (cells).
-    solver : {"auto", "eigh", "chebyshev"}, optional
-        ``"local"``: how a window's projector is computed (default ``"auto"``, see
-        :func:`local_chern_marker`).
-    tol : float, optional
-        ``"local"``: the Chebyshev expansion's accuracy (a ``TypeError`` with ``solver="eigh"``,
-        whose projector is exact).
+    local : ChernLocalOptions, optional
+        ``"local"`` (and ``"auto"`` when it picks it): the route's options
+        (:class:`~tntopo.ChernLocalOptions`: ``buffer``, ``core``, ``tol``, ``gap``, ``solver``,
+        ``threads``; see :func:`local_chern_marker`). The former keywords ``buffer=``, ``tol=``,
+        ``solver=`` still work, with a :class:`FutureWarning`, for one release.
     warn : bool
         Emit :class:`~tntopo.GaplessWarning` for real-space routes whose certificate fails.
 
@@ -391,7 +380,7 @@ def chern_number(
         Bad input, a method that needs a clean (``"fhs"``) or periodic (``"bott"``) lattice, or
         a marker average on a sample under ``MIN_BULK_CELLS`` cells per side.
     TypeError
-        An unknown keyword, or one inapplicable to ``method`` (e.g. ``buffer=`` with
+        An unknown keyword, or one inapplicable to ``method`` (e.g. ``local=`` with
         ``method="marker"``).
 
     Warns
@@ -408,8 +397,9 @@ def chern_number(
     1
     """
     method = check_option("method", method, ChernMethod, hint=" for chern_number")
+    ChernLocalOptions.ensure("chern_number", local)
     if method != "auto":
-        opts = {"n_k": n_k, "region": region, "buffer": buffer, "tol": tol, "solver": solver}
+        opts = {"n_k": n_k, "region": region, "local": local}
         bad = [n for n, v in opts.items() if v is not None and method not in _CHERN_OPTIONS[n]]
         _inapplicable("chern_number", method, bad, "valid options: " + "; ".join(
             f"{n}= with method={'/'.join(repr(m) for m in ms)}" for n, ms in _CHERN_OPTIONS.items()))
@@ -431,7 +421,7 @@ def chern_number(
     if method == "local":
         if lats is None or not single:
             raise ValueError("method='local' takes one Lattice2D; use method='marker' for arrays or batches")
-        c = local_chern_marker(geo, "local", ef, region=reg, buffer=buffer, tol=tol, solver=solver, warn=warn)
+        c = local_chern_marker(geo, "local", ef, region=reg, local=local, warn=warn)
         val = float(np.mean(c[reg]))
         if warn:
             _warn_marker(val, None, ef, "local Chern marker average")

@@ -68,10 +68,11 @@ from scipy.special import erfc
 
 from ..._blas import single_threaded_blas
 from ..._lapack import eigh_occupied
-from ..._typing import ChernSolver, check_option
+from ..._typing import strict_keywords
 from ...errors import GaplessWarning
 from ...systems.lattice2d import Lattice2D
 from ...systems.lattice2d import check_region as _check_region
+from .._routes import ChernLocalOptions, local_keywords
 
 __all__ = ["local_marker_windows", "chebyshev_step_coefficients", "DEFAULT_BUFFER", "DEFAULT_CORE",
            "DEFAULT_CHEBYSHEV_CORE", "AUTO_MAX_DEGREE", "pick_solver"]
@@ -471,25 +472,14 @@ def pick_solver(lat: Lattice2D, fermi_level: float = 0.0, *, tol: Optional[float
     return "chebyshev" if len(coef) - 1 <= AUTO_MAX_DEGREE else "eigh"
 
 
-def _check_int(name, v, lo):
-    if v is None:
-        return None
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    return int(v)
-
-
+@local_keywords(ChernLocalOptions)
+@strict_keywords
 def local_marker_windows(
     lat: Lattice2D,
     fermi_level: float = 0.0,
     *,
     region=None,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    gap: Optional[float] = None,
-    solver: ChernSolver = "auto",
-    threads: Optional[int] = None,
+    local: Optional[ChernLocalOptions] = None,
     warn: bool = True,
 ):
     """Local Chern marker of ``lat`` by windows with a buffer (``O(N)``).
@@ -500,33 +490,13 @@ def local_marker_windows(
     fermi_level : float
     region : (slice, slice), optional
         Cells to compute (NaN elsewhere). Default: all.
-    buffer : int, optional
-        Cells added on each side of a core block (default ``DEFAULT_BUFFER``); it must be large
-        compared with the localization length of ``P``.
-    core : int, optional
-        Side of the core blocks (default ``DEFAULT_CORE`` = 8 for ``solver="eigh"``,
-        ``DEFAULT_CHEBYSHEV_CORE`` = 6 for ``solver="chebyshev"``).
-    tol : float, optional
-        ``solver="chebyshev"`` only (default :data:`DEFAULT_TOL` = ``1e-7``; a ``TypeError`` with ``"eigh"``).
-        Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap (a
-        rigorous bound on the polynomial's distance from the Fermi step there). The expansion
-        interval is the tighter of Gershgorin's bounds and the clean bands' range widened by the
-        disorder (Weyl; every window's spectrum lies within it), so the degree scales with
-        ``ln(1/tol) * (band width) / gap``.
-    gap : float, optional
-        ``solver="chebyshev"`` only. A lower bound on the distance from the Fermi level to the spectrum. Default: the gap of
-        the clean lattice's bands minus ``W / 2`` (Weyl's bound for Anderson disorder); when that
-        is not positive, 2% of the spectral width (and a :class:`~tntopo.GaplessWarning`).
-    solver : {"auto", "chebyshev", "eigh"}
-        How a window's projector acts: ``"chebyshev"`` (sparse products with the window
-        Hamiltonian, never a dense matrix) or ``"eigh"`` (dense ``eigh`` of the window
-        Hamiltonian: a sharp Fermi step, no gap needed; ``gap``/``tol`` are refused). Both cost
-        ``O(N)``. ``"auto"`` (default): :func:`pick_solver` -- Chebyshev where a gap is
-        guaranteed and the polynomial short, 9-18x faster per site than ``eigh`` windows on QWZ
-        at equal bulk accuracy; ``eigh`` otherwise. Given ``tol=`` or ``gap=`` (the expansion's
-        options), ``"auto"`` runs the Chebyshev windows.
-    threads : int, optional
-        Worker threads over the windows (default: one per core); the result does not depend on it.
+    local : ChernLocalOptions, optional
+        The route's options (:class:`~tntopo.ChernLocalOptions`; the former keywords ``buffer=``
+        ... ``threads=`` still work, with a :class:`FutureWarning`, for one release); its fields
+        as this route uses them are listed under Notes.
+
+    warn : bool
+        Emit the warnings below (certificate failures).
 
     Returns
     -------
@@ -546,117 +516,54 @@ def local_marker_windows(
         spectral width of the Fermi level carry more than ``NEAR_WEIGHT_TOL`` per bulk cell;
         ``"chebyshev"``, no gap is guaranteed or the projector is not idempotent on the core
         states; both, the error estimate exceeds ``ERROR_WARN``.
+
+    Notes
+    -----
+    The fields of ``local`` (:class:`~tntopo.ChernLocalOptions`), as this route uses them:
+
+    buffer
+        Cells added on each side of a core block (default ``DEFAULT_BUFFER``); it must be large
+        compared with the localization length of ``P``.
+    core
+        Side of the core blocks (default ``DEFAULT_CORE`` = 8 for ``solver="eigh"``,
+        ``DEFAULT_CHEBYSHEV_CORE`` = 6 for ``solver="chebyshev"``).
+    tol
+        ``solver="chebyshev"`` only (default :data:`DEFAULT_TOL` = ``1e-7``; a ``TypeError`` with ``"eigh"``).
+        Sup-norm accuracy of the Chebyshev projector on the spectrum away from the gap (a
+        rigorous bound on the polynomial's distance from the Fermi step there). The expansion
+        interval is the tighter of Gershgorin's bounds and the clean bands' range widened by the
+        disorder (Weyl; every window's spectrum lies within it), so the degree scales with
+        ``ln(1/tol) * (band width) / gap``.
+    gap
+        ``solver="chebyshev"`` only. A lower bound on the distance from the Fermi level to the spectrum. Default: the gap of
+        the clean lattice's bands minus ``W / 2`` (Weyl's bound for Anderson disorder); when that
+        is not positive, 2% of the spectral width (and a :class:`~tntopo.GaplessWarning`).
+    solver
+        How a window's projector acts: ``"chebyshev"`` (sparse products with the window
+        Hamiltonian, never a dense matrix) or ``"eigh"`` (dense ``eigh`` of the window
+        Hamiltonian: a sharp Fermi step, no gap needed; ``gap``/``tol`` are refused). Both cost
+        ``O(N)``. ``"auto"`` (default): :func:`pick_solver` -- Chebyshev where a gap is
+        guaranteed and the polynomial short, 9-18x faster per site than ``eigh`` windows on QWZ
+        at equal bulk accuracy; ``eigh`` otherwise. Given ``tol=`` or ``gap=`` (the expansion's
+        options), ``"auto"`` runs the Chebyshev windows.
+    threads
+        Worker threads over the windows (default: one per core); the result does not depend on it.
     """
-
-    buffer = _check_int("buffer", buffer, 1)
-    core = _check_int("core", core, 1)
-    solver = check_option("solver", solver, ChernSolver)
-    if solver == "eigh":
-        given = [n for n, v in (("tol", tol), ("gap", gap)) if v is not None]
-        if given:
-            raise TypeError(
-                f"{', '.join(n + '=' for n in given)} {'is' if len(given) == 1 else 'are'} inapplicable "
-                "with solver='eigh' (the window's projector is exact; tol and gap set the Chebyshev "
-                "expansion): use solver='chebyshev'"
-            )
-    buffer = DEFAULT_BUFFER if buffer is None else buffer
-    expansion_options = tol is not None or gap is not None
-    tol = DEFAULT_TOL if tol is None else tol
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError):
-        raise ValueError(f"tol must be a positive number, got {tol!r}") from None
-    if not (0 < tol < 1):
-        raise ValueError(f"tol must be in (0, 1), got {tol!r}")
-    if gap is not None:
-        try:
-            gap_value = float(gap)
-        except (TypeError, ValueError):
-            raise ValueError(f"gap must be a positive energy, got {gap!r}") from None
-        if not (gap_value > 0):
-            raise ValueError(f"gap must be a positive energy, got {gap!r}")
-    if solver == "auto":
-        # tol= or gap= set the expansion: given, they are not ignored (the Chebyshev windows run)
-        solver = "chebyshev" if expansion_options else pick_solver(lat, fermi_level, tol=tol, gap=gap)
-    if core is None:
-        core = DEFAULT_CHEBYSHEV_CORE if solver == "chebyshev" else DEFAULT_CORE
+    o = ChernLocalOptions.ensure("local_marker_windows", local) or ChernLocalOptions()
+    solver, buffer, core, tol = _settings(lat, fermi_level, o)
     Lx, Ly = lat.shape
-    if region is None:
-        rx, ry = slice(0, Lx), slice(0, Ly)
-    else:
-        rx, ry = _check_region(region, lat.shape)
-    if lat.has_custom_positions and "periodic" in lat.boundary:
-        raise ValueError(
-            "the local route needs default positions on periodic axes (custom positions cannot be "
-            "unwrapped across the seam); use boundary='open' or method='dense'"
-        )
-    span = core + 2 * buffer
-    if Lx < span and Ly < span:
-        raise ValueError(
-            f"shape {lat.shape} is too small for the local route's window (core {core} + 2 x buffer "
-            f"{buffer} = {span} cells): use the dense route, exact at this size (method='marker' in "
-            "chern_number, method='dense' in local_chern_marker), or a smaller buffer="
-        )
-    lo, hi = _spectral_bounds(lat)
-    half = 0.5 * (hi - lo) * 1.01 + 1e-12
-    center = 0.5 * (hi + lo)
-    width = hi - lo
-    if solver == "eigh":
-        g = 1.0  # unused: the window projector has a sharp Fermi step
-    elif gap is None:
-        g = _clean_gap(lat, fermi_level)
-        if g <= 0.02 * width:
-            g = 0.02 * width
-            if warn:
-                warnings.warn(
-                    f"no spectral gap is guaranteed at the Fermi level {fermi_level:g} (clean gap minus "
-                    f"W/2 <= 0): the local marker uses an energy resolution {g:.3g}; states closer to "
-                    "the Fermi level are partly occupied. Check the error estimate, or pass gap=",
-                    GaplessWarning,
-                    stacklevel=3,
-                )
-    else:
-        g = float(gap)
-        if not (g > 0):
-            raise ValueError(f"gap must be a positive energy, got {gap!r}")
-    coef = None if solver == "eigh" else chebyshev_step_coefficients(
-        round((fermi_level - center) / half, 12), round(g / half, 12), tol
-    )
-    near = NEAR_FERMI * width
-    ops = _WindowOperators(lat, center, half)
-
-    def axis_windows(r: slice, L: int, periodic: bool, b: int):
-        out = []
-        for s in range(r.start, r.stop, core):
-            cs = np.arange(s, min(s + core, r.stop))
-            out.append((cs, _window_axis(cs, L, periodic, b, core)))
-        return out
-
-    px, py = (b == "periodic" for b in lat.boundary)
-    wins_x = axis_windows(rx, Lx, px, buffer)
-    wins_y = axis_windows(ry, Ly, py, buffer)
-    out = np.full(lat.shape, np.nan)
-    cert_map = np.zeros(lat.shape)
-    jobs = [(wx, wy) for wx in wins_x for wy in wins_y]
-    # the error estimate's windows: sample blocks (:func:`_error_blocks`) with a buffer smaller by a third
-    b2 = max(1, buffer - max(1, buffer // 3))
-    picks = _error_blocks(lat, wins_x, wins_y, buffer)
-    jobs2 = [((wins_x[i][0], _window_axis(wins_x[i][0], Lx, px, b2, core)),
-              (wins_y[j][0], _window_axis(wins_y[j][0], Ly, py, b2, core))) for i, j in picks]
+    rx, ry = (slice(0, Lx), slice(0, Ly)) if region is None else _check_region(region, lat.shape)
+    _check_fits(lat, core, buffer)
+    coef, near, ops = _expansion(lat, fermi_level, solver, o.gap, tol, warn)
+    jobs, jobs2 = _jobs(lat, (rx, ry), core, buffer)
 
     def run(job):
         (cs_x, ws_x), (cs_y, ws_y) = job
         return _window_marker(ops, ws_x, ws_y, cs_x, cs_y, coef, fermi_level, solver, near)
 
-    nt = max(1, min(len(jobs), os.cpu_count() or 1)) if threads is None else max(1, int(threads))
-    with single_threaded_blas():
-        # windows are independent: LAPACK/sparse products release the GIL, so threads overlap them;
-        # results are written by window, independent of the number of threads
-        if nt == 1:
-            results = list(map(run, jobs + jobs2))
-        else:
-            with ThreadPoolExecutor(nt) as pool:
-                results = list(pool.map(run, jobs + jobs2))
+    results = _run_threads(run, jobs + jobs2, o.threads)
+    out = np.full(lat.shape, np.nan)
+    cert_map = np.zeros(lat.shape)
     for ((cs_x, _), (cs_y, _)), (c, cert) in zip(jobs, results):
         out[np.ix_(cs_x % Lx, cs_y % Ly)] = c
         cert_map[np.ix_(cs_x % Lx, cs_y % Ly)] = cert
@@ -667,6 +574,99 @@ def local_marker_windows(
     if warn:
         _certify(lat, (rx, ry), cert_map, err, solver, tol, buffer, fermi_level)
     return out, err
+
+
+def _settings(lat: Lattice2D, fermi_level: float, o: ChernLocalOptions):
+    """``(solver, buffer, core, tol)`` of a run: ``o`` (validated by its class) with the defaults,
+    ``solver="auto"`` resolved (``tol``/``gap`` given: the Chebyshev windows, whose options they are)."""
+    solver = "auto" if o.solver is None else o.solver
+    buffer = DEFAULT_BUFFER if o.buffer is None else o.buffer
+    tol = DEFAULT_TOL if o.tol is None else o.tol
+    if solver == "auto":
+        # tol= or gap= set the expansion: given, they are not ignored (the Chebyshev windows run)
+        expansion_options = o.tol is not None or o.gap is not None
+        solver = "chebyshev" if expansion_options else pick_solver(lat, fermi_level, tol=tol, gap=o.gap)
+    core = o.core if o.core is not None else DEFAULT_CHEBYSHEV_CORE if solver == "chebyshev" else DEFAULT_CORE
+    return solver, buffer, core, tol
+
+
+def _check_fits(lat: Lattice2D, core: int, buffer: int) -> None:
+    """Refuse (``ValueError``) what the windows cannot do: custom positions on a periodic axis, or
+    a lattice smaller than one window."""
+    if lat.has_custom_positions and "periodic" in lat.boundary:
+        raise ValueError(
+            "the local route needs default positions on periodic axes (custom positions cannot be "
+            "unwrapped across the seam); use boundary='open' or method='dense'"
+        )
+    span = core + 2 * buffer
+    if lat.Lx < span and lat.Ly < span:
+        raise ValueError(
+            f"shape {lat.shape} is too small for the local route's window (core {core} + 2 x buffer "
+            f"{buffer} = {span} cells): use the dense route, exact at this size (method='marker' in "
+            "chern_number, method='dense' in local_chern_marker), or a smaller ChernLocalOptions(buffer=...)"
+        )
+
+
+def _expansion(lat: Lattice2D, fermi_level: float, solver: str, gap: Optional[float], tol: float, warn: bool):
+    """``(coef, near, ops)``: the Fermi-step polynomial (``None`` for ``"eigh"``), the certificate's
+    energy window and the window operators, on the spectrum's bounds."""
+    lo, hi = _spectral_bounds(lat)
+    half = 0.5 * (hi - lo) * 1.01 + 1e-12
+    center = 0.5 * (hi + lo)
+    width = hi - lo
+    coef = None
+    if solver != "eigh":
+        g = gap
+        if g is None:
+            g = _clean_gap(lat, fermi_level)
+            if g <= 0.02 * width:
+                g = 0.02 * width
+                if warn:
+                    warnings.warn(
+                        f"no spectral gap is guaranteed at the Fermi level {fermi_level:g} (clean gap minus "
+                        f"W/2 <= 0): the local marker uses an energy resolution {g:.3g}; states closer to "
+                        "the Fermi level are partly occupied. Check the error estimate, or pass "
+                        "ChernLocalOptions(gap=...)",
+                        GaplessWarning,
+                        stacklevel=5,
+                    )
+        coef = chebyshev_step_coefficients(round((fermi_level - center) / half, 12), round(g / half, 12), tol)
+    return coef, NEAR_FERMI * width, _WindowOperators(lat, center, half)
+
+
+def _jobs(lat: Lattice2D, region, core: int, buffer: int):
+    """The windows of the map (``(core cells, window cells)`` per axis, for every core block of
+    ``region``) and those of the error estimate: sample blocks (:func:`_error_blocks`) with a buffer
+    smaller by a third."""
+    px, py = (b == "periodic" for b in lat.boundary)
+
+    def axis_windows(r: slice, L: int, periodic: bool):
+        out = []
+        for s in range(r.start, r.stop, core):
+            cs = np.arange(s, min(s + core, r.stop))
+            out.append((cs, _window_axis(cs, L, periodic, buffer, core)))
+        return out
+
+    wins_x = axis_windows(region[0], lat.Lx, px)
+    wins_y = axis_windows(region[1], lat.Ly, py)
+    jobs = [(wx, wy) for wx in wins_x for wy in wins_y]
+    b2 = max(1, buffer - max(1, buffer // 3))
+    jobs2 = [((wins_x[i][0], _window_axis(wins_x[i][0], lat.Lx, px, b2, core)),
+              (wins_y[j][0], _window_axis(wins_y[j][0], lat.Ly, py, b2, core)))
+             for i, j in _error_blocks(lat, wins_x, wins_y, buffer)]
+    return jobs, jobs2
+
+
+def _run_threads(run, jobs, threads: Optional[int]):
+    """``[run(job) for job in jobs]`` on ``threads`` worker threads (default one per core), one BLAS
+    thread each: windows are independent and LAPACK/sparse products release the GIL; results come
+    in the order of ``jobs``, independent of the number of threads."""
+    nt = max(1, min(len(jobs), os.cpu_count() or 1)) if threads is None else threads
+    with single_threaded_blas():
+        if nt == 1:
+            return list(map(run, jobs))
+        with ThreadPoolExecutor(nt) as pool:
+            return list(pool.map(run, jobs))
 
 
 #: the error estimate is the largest change of the sample blocks' marker (buffer reduced by a

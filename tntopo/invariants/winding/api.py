@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from dataclasses import dataclass, fields
-from typing import Optional, Sequence, Tuple
+from dataclasses import fields
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -14,57 +14,41 @@ from ..._typing import MarkerMethod, Method, check_option, strict_keywords
 from ...systems.chain import ChainBatch, ChiralHamiltonian, SSHChain
 from ...errors import GaplessWarning
 from . import dense as realspace
-from . import local
+from . import local as local_route
 from .exact import bloch_winding, bloch_winding_coefficients, twisted_winding
 from .dense import as_blocks
 from .._routes import AUTO_LOCAL_CELLS, winding_route  # noqa: F401 - AUTO_LOCAL_CELLS re-exported
+from .._routes import LocalOptions, local_keywords
 from .._routes import inapplicable as _inapplicable
 
-__all__ = ["winding_number", "local_winding_marker", "as_blocks", "check_method_options", "LOCAL_OPTIONS"]
+__all__ = ["winding_number", "local_winding_marker", "as_blocks", "check_method_options", "LOCAL_OPTIONS",
+           "LocalOptions"]
 
 
-@dataclass(frozen=True)
-class _LocalOptions:
-    """Options of the local route as given to :func:`winding_number` (``None``: route default)."""
-
-    buffer: Optional[int] = None
-    core: Optional[int] = None
-    tol: Optional[float] = None
-    max_buffer: Optional[int] = None
-    check: Optional[bool] = None
-    threads: Optional[int] = None
-
-    def given(self) -> Tuple[str, ...]:
-        return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
-
-    def run(self, system, region, progress: bool, markers: bool = False, cells=None):
-        """Call the local route with these options (defaults where ``None``)."""
-        tol = local.DEFAULT_TOL if self.tol is None else self.tol
-        max_buffer = local.MAX_BUFFER if self.max_buffer is None else self.max_buffer
-        check = True if self.check is None else self.check
-        if markers:
-            return local.local_markers(system, cells, buffer=self.buffer, core=self.core, tol=tol,
-                                       max_buffer=max_buffer, check=check, threads=self.threads,
-                                       progress=progress)
-        return local.winding_number_local(system, region, buffer=self.buffer, core=self.core, tol=tol,
-                                          max_buffer=max_buffer, check=check, threads=self.threads,
-                                          progress=progress)
+def _run_local(local: Optional[LocalOptions], system, region, progress: bool, markers: bool = False, cells=None):
+    """Call the local route with the options ``local`` (``None``: its defaults)."""
+    if markers:
+        return local_route.local_markers(system, cells, local=local, progress=progress)
+    return local_route.winding_number_local(system, region, local=local, progress=progress)
 
 
-#: Keywords of :func:`winding_number` that only the local route uses.
-LOCAL_OPTIONS: Tuple[str, ...] = tuple(f.name for f in fields(_LocalOptions))
+#: Fields of :class:`~tntopo.LocalOptions`, the options that only the local route uses.
+LOCAL_OPTIONS: Tuple[str, ...] = tuple(f.name for f in fields(LocalOptions))
 
 
-def check_method_options(function: str, method: str, local_given: Sequence[str], region_given: bool) -> None:
+def check_method_options(function: str, method: str, local: Optional[LocalOptions], region_given: bool) -> None:
     """Raise ``TypeError`` if options were given that ``method`` does not use.
 
-    ``local_given``: the names of the local-route options (:data:`LOCAL_OPTIONS`) that were
-    given; they apply to ``"local"`` and ``"auto"`` only. ``region_given``: a bulk region was
-    given; it does not apply to the exact ``"bloch"`` and ``"twisted"`` routes. ``function``
-    names the caller in the message.
+    ``local``: the local route's options (a :class:`~tntopo.LocalOptions` or ``None``); they apply
+    to ``"local"`` and ``"auto"`` only. ``region_given``: a bulk region was given; it does not
+    apply to the exact ``"bloch"`` and ``"twisted"`` routes. ``function`` names the caller in the
+    message.
     """
-    if method not in ("local", "auto"):
-        _inapplicable(function, method, tuple(local_given), "they are options of the local route: use method='local'")
+    LocalOptions.ensure(function, local)
+    if method not in ("local", "auto") and local is not None:
+        held = ", ".join(f"{n}=" for n in local.given()) or "none given"
+        _inapplicable(function, method, ("local",), f"it holds the options of the local route ({held}): use "
+                      "method='local' or 'auto'")
     if method in ("bloch", "twisted") and region_given:
         _inapplicable(function, method, ("region",), "an exact integer has no bulk region; use method='dense' "
                       "or 'local' for a region")
@@ -160,18 +144,14 @@ def _chain_dense(chain: SSHChain, region) -> float:
     return float(realspace.winding_from_blocks(chain.hopping_block()[None], chain.boundary, region)[0])
 
 
+@local_keywords(LocalOptions)
 @strict_keywords
 def winding_number(
     system,
     method: Method = "auto",
     *,
     region=None,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    max_buffer: Optional[int] = None,
-    check: Optional[bool] = None,
-    threads: Optional[int] = None,
+    local: Optional[LocalOptions] = None,
     progress: bool = False,
 ):
     """Winding number of a 1D chiral system.
@@ -193,10 +173,12 @@ def winding_number(
     region : optional
         Bulk region of the real-space routes (see :func:`tntopo.invariants.bulk_region`);
         inapplicable to ``"bloch"`` and ``"twisted"``.
-    buffer, core, tol, max_buffer, check, threads : optional
-        Options of the local route (see :func:`tntopo.invariants.winding.local.local_markers`;
-        ``None``: its defaults). Accepted with ``method="local"`` and ``"auto"`` (used when
-        ``"auto"`` picks the local route); a ``TypeError`` with any other method.
+    local : LocalOptions, optional
+        Options of the local route (``buffer``, ``core``, ``tol``, ``max_buffer``, ``check``,
+        ``threads``: see :class:`~tntopo.LocalOptions`; ``None``: its defaults). Accepted with
+        ``method="local"`` and ``"auto"`` (used when ``"auto"`` picks the local route); a
+        ``TypeError`` with any other method. The former keywords ``buffer=`` ... ``threads=``
+        still work, with a :class:`FutureWarning`, for one release.
     progress : bool
         Show a progress bar (tqdm) where the work is long: the windows of the local route,
         the chains of a batch computed one by one.
@@ -213,7 +195,7 @@ def winding_number(
         full ``2N x 2N`` chiral Hamiltonian given as raw blocks (wrap it in
         :class:`~tntopo.ChiralHamiltonian`, or pass its A->B block).
     TypeError
-        An unknown keyword, or one inapplicable to ``method`` (e.g. ``buffer=`` with
+        An unknown keyword, or one inapplicable to ``method`` (e.g. ``local=`` with
         ``method="dense"``).
     GaplessError
         ``"bloch"``/``"twisted"`` on a gapless system.
@@ -230,8 +212,8 @@ def winding_number(
     1.0
     """
     method = _check_method(method)
-    opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
-    check_method_options("winding_number", method, opts.given(), region is not None)
+    check_method_options("winding_number", method, local, region is not None)
+    opts = local
     progress = bool(progress)
     if isinstance(system, ChainBatch):
         return _batch_winding(system, method, region, opts, progress)
@@ -244,7 +226,7 @@ def winding_number(
                 "supports 'dense', 'local' or 'auto'"
             )
         if winding_route(system, method).method == "local":
-            return float(opts.run(system, region, progress))
+            return float(_run_local(opts, system, region, progress))
         _check_dense_size(system.n_cells, np.iscomplexobj(system.H), "winding_number")
         return float(
             realspace.winding_from_blocks(
@@ -259,13 +241,13 @@ def winding_number(
             "blocks support 'dense', 'local' or 'auto'"
         )
     if winding_route(h, method).method == "local":
-        return opts.run(h, region, progress)
+        return _run_local(opts, h, region, progress)
     _check_dense_size(h.shape[-1], np.iscomplexobj(h), "winding_number", batch=h.shape[0] if h.ndim == 3 else 1)
     W = realspace.winding_from_blocks(h, "open", region)
     return float(W) if h.ndim == 2 else W
 
 
-def _each_chain(batch: ChainBatch, indices, method: str, region, opts: _LocalOptions, progress: bool):
+def _each_chain(batch: ChainBatch, indices, method: str, region, opts: Optional[LocalOptions], progress: bool):
     """Winding numbers of ``batch[i]`` for ``i`` in ``indices``, one chain at a time."""
     from tqdm.auto import tqdm
 
@@ -273,7 +255,7 @@ def _each_chain(batch: ChainBatch, indices, method: str, region, opts: _LocalOpt
             for i in tqdm(indices, desc="chains", unit="chain", disable=not progress)]
 
 
-def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, progress: bool) -> np.ndarray:
+def _batch_winding(batch: ChainBatch, method: str, region, opts: Optional[LocalOptions], progress: bool) -> np.ndarray:
     """Batched routes for a ChainBatch; per sample the same semantics as for one chain."""
     route = winding_route(batch, method)
     if route.requested == "auto" and route.method == "bloch":  # the gapless ones: route.fallback
@@ -306,12 +288,12 @@ def _batch_winding(batch: ChainBatch, method: str, region, opts: _LocalOptions, 
     return np.array(_each_chain(batch, range(len(batch)), method, region, opts, progress), dtype=float)
 
 
-def _chain_winding(chain: SSHChain, method: str, region, opts: _LocalOptions, progress: bool) -> float:
+def _chain_winding(chain: SSHChain, method: str, region, opts: Optional[LocalOptions], progress: bool) -> float:
     route = winding_route(chain, method)
     if route.requested == "auto" and chain.is_clean and not route.exact:  # clean but gapless: real space
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GaplessWarning)
-            W = _chain_dense(chain, region) if route.method == "dense" else float(opts.run(chain, region, progress))
+            W = _chain_dense(chain, region) if route.method == "dense" else float(_run_local(opts, chain, region, progress))
         warnings.warn(
             f"the clean chain {chain!r} is gapless (h(k) = 0 for some k): returning the "
             f"real-space value {W:.4f}, which is not a quantized invariant",
@@ -330,22 +312,18 @@ def _chain_winding(chain: SSHChain, method: str, region, opts: _LocalOptions, pr
     if method == "twisted":
         return float(twisted_winding(chain))
     if method == "local":
-        return float(opts.run(chain, region, progress))
+        return float(_run_local(opts, chain, region, progress))
     return _chain_dense(chain, region)
 
 
+@local_keywords(LocalOptions)
 @strict_keywords
 def local_winding_marker(
     system,
     cells=None,
     method: MarkerMethod = "dense",
     *,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    max_buffer: Optional[int] = None,
-    check: Optional[bool] = None,
-    threads: Optional[int] = None,
+    local: Optional[LocalOptions] = None,
     progress: bool = False,
 ) -> np.ndarray:
     """Local winding marker ``w(n)`` of A cells.
@@ -357,9 +335,12 @@ def local_winding_marker(
         Cells to return (default: all).
     method : {"dense", "local"}
         ``"local"`` computes only the requested cells from windows of the chain (``O(N)``).
-    buffer, core, tol, max_buffer, check, threads, progress : optional
-        Options of the local route (see :func:`tntopo.invariants.winding.local.local_markers`); a
-        ``TypeError`` with ``method="dense"``.
+    local : LocalOptions, optional
+        Options of the local route (see :class:`~tntopo.LocalOptions`); a ``TypeError`` with
+        ``method="dense"``. The former keywords ``buffer=`` ... ``threads=`` still work, with a
+        :class:`FutureWarning`, for one release.
+    progress : bool
+        ``"local"`` only: a progress bar (tqdm) over the windows.
 
     Returns
     -------
@@ -367,13 +348,13 @@ def local_winding_marker(
         ``w(n) = sum_j |Q_nj|^2 (x_n - x_j)``; its bulk average is the winding number.
     """
     method = check_option("method", method, MarkerMethod, hint=" for local_winding_marker")
-    opts = _LocalOptions(buffer, core, tol, max_buffer, check, threads)
+    LocalOptions.ensure("local_winding_marker", local)
     if method == "local":
         if not isinstance(system, (SSHChain, ChiralHamiltonian, ChainBatch)):
             _raw_blocks(system, "local_winding_marker")
-        return opts.run(system, None, bool(progress), markers=True, cells=cells)
-    _inapplicable("local_winding_marker", method, opts.given() + (("progress",) if progress else ()),
-                  "they are options of the local route: use method='local'")
+        return _run_local(local, system, None, bool(progress), markers=True, cells=cells)
+    _inapplicable("local_winding_marker", method, (("local",) if local is not None else ())
+                  + (("progress",) if progress else ()), "they are options of the local route: use method='local'")
     boundary, positions = "open", None
     if isinstance(system, SSHChain):
         _check_dense_size(system.n_cells, system.dtype.kind == "c", "local_winding_marker")

@@ -48,6 +48,7 @@ from ..._typing import Boundary, Method, check_integer, check_option, strict_key
 from ...systems.chain import check_boundary, check_n_cells, check_range
 from ...errors import GaplessError, GaplessWarning
 from ...parallel import ExecutorLike, TaskFailure, map_tasks, task_seed
+from .._routes import LocalOptions, local_keywords
 
 __all__ = [
     "disorder_average",
@@ -63,8 +64,12 @@ STORE_VERSION = 1
 #: Disorder strengths ``W`` (disorder ``{0: W, 1: W/2}``, clean hoppings ``{0: t_0 ~ 1.1, 1: 1}``)
 #: counted as the topological Anderson insulator window: trivial when clean, ``W = 1`` there.
 TAI_WINDOW = (2.0, 3.0)
-#: Options of the route forwarded by the ensemble functions to :func:`tntopo.winding_number`.
+#: Options of the route forwarded by the ensemble functions to :func:`tntopo.winding_number`, as
+#: they enter the store's file names: ``region`` and the fields of :class:`~tntopo.LocalOptions`
+#: (``threads`` excepted: the tasks are the parallel unit).
 ROUTE_OPTIONS = ("region", "buffer", "core", "tol", "max_buffer", "check")
+#: The former keywords of the ensemble functions that ``local=`` replaces (deprecated).
+_LOCAL_KEYWORDS = ROUTE_OPTIONS[1:]
 
 
 # ------------------------------------------------------------------------------- validation
@@ -110,13 +115,16 @@ def normalize_point(point) -> Tuple[Dict[int, Any], Dict[int, float]]:
 
 
 # ------------------------------------------------------------------------------ the task
+@local_keywords(LocalOptions, _LOCAL_KEYWORDS)
 @strict_keywords
 def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_start, r_stop,
-                         region=None, buffer=None, core=None, tol=None, max_buffer=None, check=None):
+                         region=None, local=None):
     """Winding numbers of realizations ``r_start..r_stop-1`` of one point (the unit of work).
 
-    ``region`` ... ``check`` are passed to :func:`tntopo.winding_number` (``None``: not given).
-    All parameters are positional-or-keyword so that a task is a plain argument tuple.
+    ``region`` and ``local`` (a :class:`~tntopo.LocalOptions`) are passed to
+    :func:`tntopo.winding_number` (``None``: not given; the former keywords ``buffer=`` ...
+    ``check=`` still work, with a :class:`FutureWarning`, for one release). All parameters are
+    positional-or-keyword so that a task is a plain argument tuple.
 
     Returns ``(values, n_gapless)``: a float array (``nan`` where an exact method met a gapless
     realization) and the number of realizations that were gapless or not quantized.
@@ -140,8 +148,7 @@ def realization_windings(hoppings, disorder, n_cells, boundary, method, seed, r_
             if quiet:
                 warnings.simplefilter("ignore", GaplessWarning)
             try:
-                out[i] = winding_number(chain, method, region=region, buffer=buffer, core=core, tol=tol,
-                                        max_buffer=max_buffer, check=check)
+                out[i] = winding_number(chain, method, region=region, local=local)
             except GaplessError:
                 out[i] = np.nan
             except RuntimeError as exc:  # scipy's splu on an exactly singular ring: gapless too
@@ -383,15 +390,130 @@ def _default_chunk(n_points: int, n_real: int, max_workers: Optional[int]) -> in
     return max(1, math.ceil(n_real / per_point))
 
 
-def _route_options(method: str, function: str, region, buffer, core, tol, max_buffer, check) -> Dict[str, Any]:
-    """The route options that were given (not ``None``), checked against ``method``."""
+def route_options(function: str, method: str, region, local: Optional[LocalOptions]) -> Dict[str, Any]:
+    """The route options given to an ensemble function, checked against ``method``.
+
+    ``region`` and the fields of ``local`` that were given, as ``{name: value}``: what the store's
+    file names are made of (the same keys as the former keywords, so that stores written before
+    ``local=`` are still found). A ``TypeError`` (naming ``function``) for an option ``method``
+    does not use, or for ``LocalOptions(threads=...)``: an ensemble's tasks are its parallel unit,
+    each on one thread. Shared by :func:`disorder_sweep`, :func:`disorder_average` and
+    :func:`tntopo.phase_diagram`.
+    """
     from .api import check_method_options
 
-    given = {k: v for k, v in zip(ROUTE_OPTIONS, (region, buffer, core, tol, max_buffer, check)) if v is not None}
-    check_method_options(function, method, [k for k in given if k != "region"], "region" in given)
-    return given
+    check_method_options(function, method, local, region is not None)
+    if local is not None and local.threads is not None:
+        raise TypeError(f"{function}(): LocalOptions(threads=...) is inapplicable to an ensemble (its tasks are "
+                        "the parallel unit, each on one thread; use max_workers=): leave threads unset")
+    return {**({} if region is None else {"region": region}), **({} if local is None else local.as_dict())}
 
 
+def _check_points(points) -> List[Tuple[Dict[int, Any], Dict[int, float]]]:
+    """The validated points of a sweep (``ValueError`` naming the bad one)."""
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence) and not hasattr(points, "__iter__"):
+        raise ValueError(f"points must be a sequence of (hoppings, disorder) pairs, got {points!r}")
+    pts = []
+    for i, p in enumerate(points):
+        try:
+            pts.append(normalize_point(p))
+        except ValueError as exc:
+            raise ValueError(f"point {i}: {exc}") from None
+    if not pts:
+        raise ValueError("points is empty; give at least one (hoppings, disorder) point")
+    return pts
+
+
+@dataclass
+class _Table:
+    """The values of a sweep being filled: ``values[i, r]``, which are known, the gapless counts."""
+
+    values: np.ndarray
+    have: np.ndarray
+    gapless: np.ndarray
+
+    @classmethod
+    def empty(cls, n_points: int, n_real: int) -> "_Table":
+        return cls(np.full((n_points, n_real), np.nan), np.zeros((n_points, n_real), dtype=bool),
+                   np.zeros(n_points, dtype=np.int64))
+
+    def load(self, store_path: Path, keys: List[str]) -> int:
+        """Fill in the realizations found in the store; returns how many were read."""
+        n_real = self.values.shape[1]
+        n_loaded = 0
+        found = _scan_store(store_path)
+        for i, key in enumerate(keys):
+            for r0, r1, path in sorted(found.get(key, [])):
+                if r0 >= n_real or self.have[i, r0:min(r1, n_real)].all():
+                    continue
+                got = _read_chunk(path, key, r0, r1)
+                if got is None:
+                    continue
+                vals, ng = got
+                hi = min(r1, n_real)
+                self.values[i, r0:hi] = vals[: hi - r0]
+                self.have[i, r0:hi] = True
+                self.gapless[i] += ng if r1 <= n_real else int(np.sum(~np.isfinite(vals[: hi - r0])))
+                n_loaded += hi - r0
+        return n_loaded
+
+    def missing_tasks(self, chunk_size: int) -> List[Tuple[int, int, int]]:
+        """``(point index, r0, r1)`` for the missing realizations: contiguous runs, cut into chunks."""
+        tasks = []
+        for i in range(self.have.shape[0]):
+            missing = np.flatnonzero(~self.have[i])
+            if missing.size == 0:
+                continue
+            breaks = np.flatnonzero(np.diff(missing) != 1) + 1
+            for run in np.split(missing, breaks):
+                for s in range(0, len(run), chunk_size):
+                    part = run[s:s + chunk_size]
+                    tasks.append((i, int(part[0]), int(part[-1]) + 1))
+        return tasks
+
+
+def _run_tasks(tasks, pts, table: _Table, args, keys, meta, store_path, executor, max_workers, progress, desc):
+    """Run the tasks (``args``: the arguments of :func:`realization_windings` after the point and
+    the realization range's place), filling ``table`` and the store as each finishes. Returns
+    ``(failed, n_computed)``."""
+    n_cells, boundary, method, seed, region, local = args
+
+    def collect(task, result) -> None:  # in this process, as each task finishes
+        i, r0, r1 = task
+        vals, ng = result
+        vals = np.asarray(vals, dtype=float)
+        if vals.shape != (r1 - r0,):
+            raise ValueError(f"task returned {vals.shape} values, expected {r1 - r0}")
+        table.values[i, r0:r1] = vals
+        table.gapless[i] += ng
+        if store_path is not None:
+            _write_chunk(store_path, keys[i], *pts[i], meta, r0, r1, vals, ng)
+
+    results = map_tasks(
+        realization_windings,
+        [((i, r0, r1), (*pts[i], n_cells, boundary, method, seed, r0, r1, region, local)) for i, r0, r1 in tasks],
+        executor, progress=progress, desc=desc, on_result=collect, max_workers=max_workers,
+    )
+    failed: Dict[int, str] = {}
+    n_computed = 0
+    for (i, r0, r1), res in sorted(results.items()):
+        if isinstance(res, TaskFailure):
+            err = res.error
+            failed.setdefault(i, f"realizations {r0}..{r1 - 1}: {type(err).__name__}: {err}")
+        else:
+            n_computed += r1 - r0
+    if failed:
+        warnings.warn(
+            f"{len(failed)} of {len(pts)} point(s) had failed tasks (see result.failed); finished "
+            f"realizations are kept{' in ' + str(store_path) if store_path else ''} -- run the sweep "
+            "again with the same store= to compute only what is missing",
+            UserWarning,
+            stacklevel=5,
+        )
+    return failed, n_computed
+
+
+@local_keywords(LocalOptions, _LOCAL_KEYWORDS)
 @strict_keywords
 def disorder_sweep(
     points: Sequence,
@@ -408,11 +530,7 @@ def disorder_sweep(
     progress: bool = False,
     desc: Optional[str] = "disorder sweep",
     region=None,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    max_buffer: Optional[int] = None,
-    check: Optional[bool] = None,
+    local: Optional[LocalOptions] = None,
 ) -> SweepResult:
     """Disorder-averaged winding numbers of many points, in parallel and resumable.
 
@@ -442,10 +560,15 @@ def disorder_sweep(
         Show a progress bar (tqdm) over the tasks.
     desc : str, optional
         Label of the progress bar.
-    region, buffer, core, tol, max_buffer, check : optional
-        Passed to :func:`tntopo.winding_number` for every realization (``region``: the
-        real-space routes; the others: the local route). A ``TypeError`` if ``method`` does
-        not use them.
+    region : optional
+        The bulk region of the real-space routes, passed to :func:`tntopo.winding_number` for every
+        realization.
+    local : LocalOptions, optional
+        Options of the local route (:class:`~tntopo.LocalOptions`, without ``threads``: the tasks
+        are the parallel unit), passed to :func:`tntopo.winding_number` for every realization.
+        A ``TypeError`` if ``method`` does not use them. The former keywords ``buffer=``, ``core=``,
+        ``tol=``, ``max_buffer=``, ``check=`` still work, with a :class:`FutureWarning`, for one
+        release (a store written with them is found again with ``local=``).
 
     Returns
     -------
@@ -460,16 +583,7 @@ def disorder_sweep(
     TypeError
         An unknown keyword, or a route option ``method`` does not use.
     """
-    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence) and not hasattr(points, "__iter__"):
-        raise ValueError(f"points must be a sequence of (hoppings, disorder) pairs, got {points!r}")
-    pts = []
-    for i, p in enumerate(points):
-        try:
-            pts.append(normalize_point(p))
-        except ValueError as exc:
-            raise ValueError(f"point {i}: {exc}") from None
-    if not pts:
-        raise ValueError("points is empty; give at least one (hoppings, disorder) point")
+    pts = _check_points(points)
     n_cells = check_n_cells(n_cells)
     n_real = check_integer("n_realizations", n_realizations, 1)
     seed = check_integer("seed", seed, 0)
@@ -479,90 +593,33 @@ def disorder_sweep(
         raise ValueError("method='twisted' needs boundary='periodic'; use 'dense'/'local' for open chains")
     if method == "bloch" and any(d for _, d in pts):
         raise ValueError("method='bloch' ignores disorder; use 'twisted' (rings) or 'dense'/'local'")
-    options = _route_options(method, "disorder_sweep", region, buffer, core, tol, max_buffer, check)
+    options = route_options("disorder_sweep", method, region, local)
     if chunk_size is None:
         chunk_size = _default_chunk(len(pts), n_real, max_workers)
     chunk_size = check_integer("chunk_size", chunk_size, 1)
     meta = {"n_cells": n_cells, "boundary": boundary, "method": method, "seed": seed,
             "kwargs": {k: repr(v) for k, v in options.items()}, "version": STORE_VERSION}
 
-    values = np.full((len(pts), n_real), np.nan)
-    have = np.zeros((len(pts), n_real), dtype=bool)
-    gapless = np.zeros(len(pts), dtype=np.int64)
+    table = _Table.empty(len(pts), n_real)
     keys = [_point_key(h, d, n_cells, boundary, method, seed, options) for h, d in pts]
     store_path = None if store is None else Path(store)
     n_loaded = 0
     if store_path is not None:
         store_path.mkdir(parents=True, exist_ok=True)
-        found = _scan_store(store_path)
-        for i, key in enumerate(keys):
-            for r0, r1, path in sorted(found.get(key, [])):
-                if r0 >= n_real or have[i, r0:min(r1, n_real)].all():
-                    continue
-                got = _read_chunk(path, key, r0, r1)
-                if got is None:
-                    continue
-                vals, ng = got
-                hi = min(r1, n_real)
-                values[i, r0:hi] = vals[: hi - r0]
-                have[i, r0:hi] = True
-                gapless[i] += ng if r1 <= n_real else int(np.sum(~np.isfinite(vals[: hi - r0])))
-                n_loaded += hi - r0
-
-    tasks = []  # (point index, r0, r1)
-    for i in range(len(pts)):
-        missing = np.flatnonzero(~have[i])
-        if missing.size == 0:
-            continue
-        # contiguous runs of missing realizations, cut into chunks
-        breaks = np.flatnonzero(np.diff(missing) != 1) + 1
-        for run in np.split(missing, breaks):
-            for s in range(0, len(run), chunk_size):
-                part = run[s:s + chunk_size]
-                tasks.append((i, int(part[0]), int(part[-1]) + 1))
-
-    failed: Dict[int, str] = {}
-    n_computed = 0
+        n_loaded = table.load(store_path, keys)
+    tasks = table.missing_tasks(chunk_size)
+    failed, n_computed = {}, 0
     if tasks:
-        route = tuple(options.get(k) for k in ROUTE_OPTIONS)
-
-        def collect(task, result) -> None:  # in this process, as each task finishes
-            i, r0, r1 = task
-            vals, ng = result
-            vals = np.asarray(vals, dtype=float)
-            if vals.shape != (r1 - r0,):
-                raise ValueError(f"task returned {vals.shape} values, expected {r1 - r0}")
-            values[i, r0:r1] = vals
-            gapless[i] += ng
-            if store_path is not None:
-                _write_chunk(store_path, keys[i], *pts[i], meta, r0, r1, vals, ng)
-
-        results = map_tasks(
-            realization_windings,
-            [((i, r0, r1), (*pts[i], n_cells, boundary, method, seed, r0, r1, *route)) for i, r0, r1 in tasks],
-            executor, progress=progress, desc=desc, on_result=collect, max_workers=max_workers,
-        )
-        for (i, r0, r1), res in sorted(results.items()):
-            if isinstance(res, TaskFailure):
-                err = res.error
-                failed.setdefault(i, f"realizations {r0}..{r1 - 1}: {type(err).__name__}: {err}")
-            else:
-                n_computed += r1 - r0
-        if failed:
-            warnings.warn(
-                f"{len(failed)} of {len(pts)} point(s) had failed tasks (see result.failed); finished "
-                f"realizations are kept{' in ' + str(store_path) if store_path else ''} -- run the sweep "
-                "again with the same store= to compute only what is missing",
-                UserWarning,
-                stacklevel=2,
-            )
+        failed, n_computed = _run_tasks(tasks, pts, table, (n_cells, boundary, method, seed, region, local), keys,
+                                        meta, store_path, executor, max_workers, progress, desc)
     return SweepResult(
-        points=pts, values=values, n_gapless=gapless, failed=failed, n_cells=n_cells,
+        points=pts, values=table.values, n_gapless=table.gapless, failed=failed, n_cells=n_cells,
         n_realizations=n_real, boundary=boundary, method=method, seed=seed,
         store=None if store_path is None else str(store_path), n_loaded=n_loaded, n_computed=n_computed,
     )
 
 
+@local_keywords(LocalOptions, _LOCAL_KEYWORDS)
 @strict_keywords
 def disorder_average(
     hoppings,
@@ -580,16 +637,13 @@ def disorder_average(
     progress: bool = False,
     desc: Optional[str] = "disorder average",
     region=None,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: Optional[float] = None,
-    max_buffer: Optional[int] = None,
-    check: Optional[bool] = None,
+    local: Optional[LocalOptions] = None,
 ) -> EnsembleResult:
     """Disorder average (and spread) of the winding number of one point.
 
     :func:`disorder_sweep` on the single point ``(hoppings, disorder)``, with the same keywords
-    and defaults. Realizations are spread over the executor's workers.
+    and defaults (``local=``: a :class:`~tntopo.LocalOptions`). Realizations are spread over the
+    executor's workers.
 
     Returns
     -------
@@ -598,11 +652,11 @@ def disorder_average(
         ``failed`` (a message or None) and the underlying ``sweep``.
     """
     check_option("method", method, Method)  # before the route options, so both errors name this function
-    _route_options(method, "disorder_average", region, buffer, core, tol, max_buffer, check)
+    route_options("disorder_average", method, region, local)
     res = disorder_sweep(
         [(hoppings, disorder)], n_cells, n_realizations, boundary=boundary, method=method, seed=seed,
         executor=executor, max_workers=max_workers, store=store, chunk_size=chunk_size, progress=progress,
-        desc=desc, region=region, buffer=buffer, core=core, tol=tol, max_buffer=max_buffer, check=check,
+        desc=desc, region=region, local=local,
     )
     return _ensemble_of(res)
 

@@ -7,7 +7,7 @@ changes ``w(n)`` by ``O(b^2 exp(-2 b / xi))``. This module therefore
 1. estimates ``xi`` (clean chains: from the Bloch zeros, ``xi = 1 / min_i |ln|z_i||``;
    disordered chains and raw blocks: from the Lyapunov exponents of the zero-energy transfer
    matrix ``sum_m t_{m,n} psi(n - m) = 0``, which reduce to ``ln|z_i|`` without disorder);
-2. picks a buffer ``b ~ xi ln(1/tol) / 2`` (user override ``buffer=``);
+2. picks a buffer ``b ~ xi ln(1/tol) / 2`` (user override ``LocalOptions(buffer=...)``);
 3. cuts the requested cells into cores of ``core`` cells, each inside a window of
    ``core + 2 b`` cells built directly from the chain's bonds (never the ``N x N`` block),
    clamped to the chain's ends (open chains) or wrapping around (rings);
@@ -37,9 +37,8 @@ markers.
 from __future__ import annotations
 
 import math
-import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -49,6 +48,7 @@ from ..._bonds import window_blocks
 from ..._laurent import companion_zeros, laurent_coefficients
 from ..._typing import check_integer, strict_keywords
 from ...systems.chain import ChainBatch, ChiralHamiltonian, SSHChain
+from .._routes import LocalOptions, local_keywords
 from . import dense as realspace
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "winding_number_local",
     "local_markers",
     "LocalInfo",
+    "LocalOptions",
     "DEFAULT_TOL",
     "MAX_BUFFER",
 ]
@@ -292,18 +293,27 @@ def _as_banded(system):
     return [_from_dense(hi) for hi in h], False
 
 
-def _resolve_buffer(b: _Banded, buffer, tol, max_buffer):
-    if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+def _with_defaults(local: Optional[LocalOptions], function: str) -> LocalOptions:
+    """``local`` (checked) with the route's defaults where a field is ``None`` (``buffer`` and
+    ``core`` stay ``None``: chosen per chain; ``threads`` too: chosen per batch of windows)."""
+    o = LocalOptions.ensure(function, local) or LocalOptions()
+    return replace(o, tol=DEFAULT_TOL if o.tol is None else o.tol,
+                   max_buffer=MAX_BUFFER if o.max_buffer is None else o.max_buffer,
+                   check=True if o.check is None else o.check)
+
+
+def _resolve_buffer(b: _Banded, o: LocalOptions):
+    """``(buffer, xi, automatic)`` of chain ``b`` (``o`` with its defaults filled in)."""
+    buffer, tol = o.buffer, o.tol
     reach = max(b.reach, 1)
     if buffer is None:
         xi = _xi(b)
-        buf, capped = auto_buffer(xi, reach, tol, check_integer("max_buffer", max_buffer, reach))
+        buf, capped = auto_buffer(xi, reach, tol, check_integer("max_buffer", o.max_buffer, reach))
         if capped and 2 * buf + 1 <= b.n_cells:  # (a chain inside one window is computed exactly)
             realspace.warn_gapless(
                 f"localization length xi = {xi:.3g} cells is too long for the local route (the chain is "
                 f"near a phase transition): the buffer is capped at {buf} cells and the markers are not "
-                "converged; move away from the transition, raise max_buffer, or use method='dense'"
+                "converged; move away from the transition, raise LocalOptions(max_buffer=...), or use method='dense'"
             )
         return buf, xi, True
     buf = check_integer("buffer", buffer, 1)
@@ -380,10 +390,10 @@ def _window_markers(b: _Banded, starts: np.ndarray, L: int, wrap: np.ndarray, th
     return out
 
 
-def _markers_banded(b: _Banded, cells: np.ndarray, buffer, core, tol, max_buffer, check, threads, progress=False):
+def _markers_banded(b: _Banded, cells: np.ndarray, o: LocalOptions, progress=False):
     N = b.n_cells
-    buf, xi, auto = _resolve_buffer(b, buffer, tol, max_buffer)
-    core = buf if core is None else check_integer("core", core, 1)
+    buf, xi, auto = _resolve_buffer(b, o)
+    core, check, threads = (buf if o.core is None else o.core), o.check, o.threads
     order = np.argsort(cells, kind="stable")
     sc = cells[order]
     if core + 2 * buf >= N:
@@ -416,7 +426,7 @@ def _markers_banded(b: _Banded, cells: np.ndarray, buffer, core, tol, max_buffer
                 realspace.warn_gapless(
                     f"local markers are not converged: growing the buffer from {buf} to {buf2} cells changes "
                     f"them by {err:.2g} (localization length estimate xi = {xi:.3g}); the chain is close to a "
-                    "transition or strongly disordered -- pass a larger buffer= or use method='dense'"
+                    "transition or strongly disordered -- pass a larger LocalOptions(buffer=...) or use method='dense'"
                 )
     out = np.empty(len(cells))
     out[order] = vals
@@ -469,7 +479,7 @@ def _boundary_terms(b: _Banded, mask: np.ndarray, rows_cells: np.ndarray, buf: i
     return total, len(starts)
 
 
-def _winding_boundary(b: _Banded, mask: np.ndarray, buffer, core, tol, max_buffer, check, threads, progress=False):
+def _winding_boundary(b: _Banded, mask: np.ndarray, o: LocalOptions, progress=False):
     """The bulk average of the markers of an open chain as a sum over the region's boundaries.
 
     With ``Q`` unitary, ``sum_{n in R} w(n) = sum_{n in R} (xa_n - xb_n)
@@ -484,8 +494,8 @@ def _winding_boundary(b: _Banded, mask: np.ndarray, buffer, core, tol, max_buffe
     N = b.n_cells
     if b.boundary != "open":
         return None
-    buf, xi, auto = _resolve_buffer(b, buffer, tol, max_buffer)
-    core = buf if core is None else check_integer("core", core, 1)
+    buf, xi, auto = _resolve_buffer(b, o)
+    core, check, threads = (buf if o.core is None else o.core), o.check, o.threads
     if core + 2 * buf >= N or 2 * buf + 1 > N:
         return None
     if mask[:2 * buf].any() or mask[N - 2 * buf:].any():
@@ -513,7 +523,7 @@ def _winding_boundary(b: _Banded, mask: np.ndarray, buffer, core, tol, max_buffe
                     f"the local winding number is not converged: growing the buffer from {buf} to {buf2} "
                     f"cells changes it by {err:.2g} (localization length estimate "
                     f"xi = {xi:.3g}); the chain is close to a transition or strongly disordered -- pass a "
-                    "larger buffer= or use method='dense'"
+                    "larger LocalOptions(buffer=...) or use method='dense'"
                 )
     W = (offset + S) / mask.sum()
     return W, LocalInfo(xi, buf, core, core + 2 * buf, n_win, err, False)
@@ -537,17 +547,13 @@ def _cells_array(cells, N: int) -> np.ndarray:
     return c
 
 
+@local_keywords(LocalOptions)
 @strict_keywords
 def local_markers(
     system,
     cells=None,
     *,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: float = DEFAULT_TOL,
-    max_buffer: int = MAX_BUFFER,
-    check: bool = True,
-    threads: Optional[int] = None,
+    local: Optional[LocalOptions] = None,
     progress: bool = False,
     return_info: bool = False,
 ):
@@ -558,20 +564,12 @@ def local_markers(
     system : SSHChain, ChainBatch, ChiralHamiltonian or array_like (N, N) / (B, N, N)
     cells : array_like of int or bool mask, optional
         Cells to compute (default: all).
-    buffer : int, optional
-        Cells kept on each side of a core. Default: from the localization length
-        (:func:`localization_length`) so that the truncation error is about ``tol``.
-    core : int, optional
-        Cells per window core (default: ``buffer``, which minimizes the cost).
-    tol : float
-        Target truncation error per marker for the automatic buffer.
-    max_buffer : int
-        Cap on the automatic buffer (a :class:`~tntopo.GaplessWarning` says when it is hit).
-    check : bool
-        Recompute a few cells with a 1.5x larger buffer and warn if they moved by more than
-        ``1e-6``.
-    threads : int, optional
-        Worker threads of the batched polar factors (default: from the batch size and cores).
+    local : LocalOptions, optional
+        The route's options (``buffer``, ``core``, ``tol``, ``max_buffer``, ``check``,
+        ``threads``; see :class:`~tntopo.LocalOptions`). Default: the automatic buffer from the
+        localization length (:func:`localization_length`) for a truncation error about
+        ``DEFAULT_TOL``, with the a-posteriori check. The former keywords ``buffer=`` ...
+        ``threads=`` still work, with a :class:`FutureWarning`, for one release.
     progress : bool
         Show a progress bar (tqdm) over the windows; useful for chains of ``10^6`` cells.
     return_info : bool
@@ -588,11 +586,12 @@ def local_markers(
     modes are paired, which is ambiguous (the dense route pairs the two ends of the chain, a
     window pairs an end with its own cut). Bulk averages are unaffected.
     """
+    o = _with_defaults(local, "local_markers")
     bands, single = _as_banded(system)
     res, infos = [], []
     for b in bands:
         c = _cells_array(cells, b.n_cells)
-        w, info = _markers_banded(b, c, buffer, core, tol, max_buffer, check, threads, progress)
+        w, info = _markers_banded(b, c, o, progress)
         res.append(w)
         infos.append(info)
     out = res[0] if single else np.stack(res)
@@ -601,24 +600,21 @@ def local_markers(
     return out
 
 
+@local_keywords(LocalOptions)
 @strict_keywords
 def winding_number_local(
     system,
     region=None,
     *,
-    buffer: Optional[int] = None,
-    core: Optional[int] = None,
-    tol: float = DEFAULT_TOL,
-    max_buffer: int = MAX_BUFFER,
-    check: bool = True,
-    threads: Optional[int] = None,
+    local: Optional[LocalOptions] = None,
     warn: bool = True,
     progress: bool = False,
     return_info: bool = False,
 ):
     """Bulk-averaged winding number from local markers (the ``method="local"`` route).
 
-    Same parameters as :func:`local_markers`; ``region`` is the bulk region (see
+    Same parameters as :func:`local_markers` (``local=``: a :class:`~tntopo.LocalOptions`);
+    ``region`` is the bulk region (see
     :func:`tntopo.invariants.bulk_region`; default: the middle half of an open chain, all cells
     of a ring). On an open chain the markers' sum over the region is computed as a sum over the
     region's boundaries (only windows around them; the cost does not grow with ``N``; see the
@@ -631,14 +627,14 @@ def winding_number_local(
     float, or ndarray of shape (B,) for a batch of raw blocks (plus :class:`LocalInfo` with
     ``return_info``).
     """
+    o = _with_defaults(local, "winding_number_local")
     bands, single = _as_banded(system)
     Ws, infos = [], []
     for b in bands:
         mask = realspace.bulk_region(b.n_cells, b.boundary, region)
-        res = _winding_boundary(b, mask, buffer, core, tol, max_buffer, check, threads, progress)
+        res = _winding_boundary(b, mask, o, progress)
         if res is None:
-            w, info = _markers_banded(b, np.flatnonzero(mask), buffer, core, tol, max_buffer, check, threads,
-                                      progress)
+            w, info = _markers_banded(b, np.flatnonzero(mask), o, progress)
             res = float(np.mean(w)), info
         Ws.append(float(res[0]))
         info = res[1]
