@@ -607,22 +607,28 @@ def edge_proxy_features_2d(x, stencil: int = 2, *, window: float = DEFAULT_MIN_G
     n_in = np.zeros(len(x), np.int64)
     rw = np.zeros(len(x))
     circ = np.zeros(len(x))
-    for b in range(len(x)):
-        H = layout_hamiltonian(x[b].astype(np.float64), N_ORB, stencil)
-        H = (H + H.conj().T) / 2
-        E, V = np.linalg.eigh(H)
-        sel = np.abs(E) < window
-        n_in[b] = int(sel.sum())
-        if not n_in[b]:
-            continue
-        Vg = V[:, sel]
-        rw[b] = float((np.abs(Vg[on_ring]) ** 2).sum() / n_in[b])
-        vx = 1j * H * ddx  # (V_x)_ij = i H_ij (x_j - x_i)
-        vy = 1j * H * ddy
-        Lz = (cx - xc)[:, None] * vy - (cy - yc)[:, None] * vx
-        Lz = (Lz + Lz.conj().T) / 2
-        circ[b] = _PROXY_SIGN * float(np.real(np.einsum("in,ij,jn->", Vg.conj(), Lz, Vg)))
+    with single_threaded_blas():  # small matrices: multi-threaded BLAS is many times slower
+        for b in range(len(x)):
+            _proxy_one(x[b], stencil, window, on_ring, ddx, ddy, cx - xc, cy - yc, b, n_in, rw, circ)
     return {"n_in_gap": n_in, "ring_weight": rw, "circulation": circ}
+
+
+def _proxy_one(xb, stencil, window, on_ring, ddx, ddy, rx, ry, b, n_in, rw, circ) -> None:
+    """The proxy's three numbers for one layout, written into ``n_in[b]``, ``rw[b]``, ``circ[b]``."""
+    H = layout_hamiltonian(xb.astype(np.float64), N_ORB, stencil)
+    H = (H + H.conj().T) / 2
+    E, V = np.linalg.eigh(H)
+    sel = np.abs(E) < window
+    n_in[b] = int(sel.sum())
+    if not n_in[b]:
+        return
+    Vg = V[:, sel]
+    rw[b] = float((np.abs(Vg[on_ring]) ** 2).sum() / n_in[b])
+    vx = 1j * H * ddx  # (V_x)_ij = i H_ij (x_j - x_i)
+    vy = 1j * H * ddy
+    Lz = rx[:, None] * vy - ry[:, None] * vx
+    Lz = (Lz + Lz.conj().T) / 2
+    circ[b] = _PROXY_SIGN * float(np.real(np.sum(Vg.conj() * (Lz @ Vg))))
 
 
 #: Orientation of the circulation: +1 on the chiral edge of clean open QWZ with m = 1 (C = +1).
