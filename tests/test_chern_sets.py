@@ -262,6 +262,15 @@ def test_disorder_set_labels_and_estimators():
     np.testing.assert_array_equal(d.x[i], lattice_layout(lat, 2))
 
 
+def test_disorder_set_is_the_same_for_any_executor():
+    kw = dict(seed=3, ensemble_shape=(8, 8), n_realizations=3, m_grid=(1.0, 2.5))
+    a = cs.chern_disorder_set(4.0, 8, 4, executor="serial", **kw)
+    b = cs.chern_disorder_set(4.0, 8, 4, executor="thread", **kw)
+    for k in ("ensemble_mean", "ensemble_sem", "ensemble_failed", "determined"):
+        np.testing.assert_array_equal(a.aux[k], b.aux[k])
+    assert a.x.tobytes() == b.x.tobytes() and a.w_real.tobytes() == b.w_real.tobytes()
+
+
 def test_undetermined_points_are_flagged():
     # a grid point at the transition: the ensemble mean is near 1/2 or its realizations uncertified
     d = cs.chern_disorder_set(4.0, 8, 4, seed=0, ensemble_shape=(10, 10), n_realizations=4, m_grid=(2.5,))

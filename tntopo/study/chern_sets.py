@@ -801,17 +801,31 @@ def chern_matched_controls(n: int, L: int, *, seed: int, families: Sequence[str]
 
 
 # ----------------------------------------------------------------------------- disorder
-def _ensemble(m: float, W: float, shape, R: int, seed: int) -> Tuple[float, float, int]:
-    """``(mean, sem, failed)`` of the Bott index over ``R`` periodic realizations at ``(m >= 0, W)``."""
-    from ..invariants.chern.ensemble import chern_ensemble
+def _ensembles(ms: Sequence[float], W: float, shape, R: int, seed: int, executor=None) -> Dict[float, Tuple[float, float, int]]:
+    """``{m: (mean, sem, failed)}``: the Bott index over ``R`` periodic realizations at each ``(m >= 0, W)``.
 
-    mean, sem, values = chern_ensemble(m, W, shape, R, seed, method="bott", executor="serial")
-    failed = int(np.isnan(values).sum())
-    if failed == R:
-        return float("nan"), float("nan"), failed
-    if R - failed == 1:
-        sem = float("inf")
-    return float(mean), float(sem), failed
+    One task per grid point of :func:`tntopo.invariants.chern.ensemble.chern_phase_diagram` (realization
+    ``s`` has the seed ``task_seed(seed, s)`` at every point): the same numbers for any executor.
+    """
+    from ..invariants.chern.ensemble import chern_phase_diagram
+
+    pd = chern_phase_diagram(list(ms), [W], shape, R, seed, method="bott", executor="serial" if executor is None else executor)
+    out = {}
+    for i, m in enumerate(ms):
+        values = pd["values"][i, 0]
+        failed = int(np.isnan(values).sum())
+        ok = values[~np.isnan(values)]
+        if len(ok) == 0:
+            out[m] = (float("nan"), float("nan"), failed)
+        else:
+            sem = float(np.std(ok, ddof=1) / np.sqrt(len(ok))) if len(ok) > 1 else float("inf")
+            out[m] = (float(ok.mean()), sem, failed)
+    return out
+
+
+def _ensemble(m: float, W: float, shape, R: int, seed: int) -> Tuple[float, float, int]:
+    """``(mean, sem, failed)`` at one point (see :func:`_ensembles`)."""
+    return _ensembles([m], W, shape, R, seed)[m]
 
 
 def _w_key(W: float) -> int:
@@ -824,7 +838,8 @@ def _clean_qwz_label(m: float) -> int:
 
 @strict_keywords
 def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=None, n_realizations: int = 16,
-                       m_grid: Sequence[float] = DEFAULT_M_GRID, stencil: int = 2, _cache=None) -> EvalSet:
+                       m_grid: Sequence[float] = DEFAULT_M_GRID, stencil: int = 2, executor=None,
+                       _cache=None) -> EvalSet:
     """Disordered QWZ samples labelled by the phase of their ensemble (module docstring).
 
     Parameters
@@ -841,6 +856,9 @@ def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=No
     m_grid : sequence of float
         Positive masses; both signs are used.
     stencil : int
+    executor : None, str or concurrent.futures.Executor
+        Runs the ensemble's grid points (one task each, :func:`tntopo.parallel.map_tasks`); default
+        serial. The sets are the same bytes for any executor (tested).
 
     Returns
     -------
@@ -883,11 +901,12 @@ def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=No
     cache = {} if _cache is None else _cache
     ens_seed = int(task_seed(seed, _DIS_KEY["ensemble"]).generate_state(1)[0])
     stats = {}
+    todo = [m for m in grid if (m, W, shape, R, ens_seed) not in cache]
+    if todo:
+        for m, v in _ensembles(todo, W, shape, R, ens_seed, executor).items():
+            cache[(m, W, shape, R, ens_seed)] = v
     for m in grid:
-        key = (m, W, shape, R, ens_seed)
-        if key not in cache:
-            cache[key] = _ensemble(m, W, shape, R, ens_seed)
-        mean, sem, failed = cache[key]
+        mean, sem, failed = cache[(m, W, shape, R, ens_seed)]
         if not np.isfinite(mean):
             raise ValueError(f"no realization of the ensemble at m = {m}, W = {W} on {shape} has a certified Bott index "
                              "(no mobility gap at E_F: the point is at a transition); move it off the grid")
@@ -938,14 +957,15 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
                      train_cherns: Sequence[int] = (-1, 0, 1), unseen_cherns: Sequence[int] = (-3, -2, 2, 3),
                      size_Ls: Optional[Sequence[int]] = None, families: Sequence[str] = CLEAN_FAMILIES,
                      ensemble_shape=None, n_realizations: int = 16, m_grid: Sequence[float] = DEFAULT_M_GRID,
-                     stencil: int = 2, progress: bool = False) -> Dict[str, EvalSet]:
+                     stencil: int = 2, executor=None, progress: bool = False) -> Dict[str, EvalSet]:
     """Every evaluation set of the Chern study, deterministic in ``seed``.
 
     Names: ``"train"``, ``"val"``, ``"test"`` (:func:`chern_clean_set`, ``train_cherns``, ``L x L``),
     ``"size/L<L'>"`` for each ``L'`` of ``size_Ls`` (default ``(2L, 4L)``) and ``"size"`` (the first),
     ``"unseen"`` (``unseen_cherns``), ``"counterfactual"`` and ``"counterfactual_control"``
     (:func:`chern_counterfactual_set`, :func:`chern_matched_controls`), ``"disorder/L<L>/W<W>"``
-    for each strength (:func:`chern_disorder_set`; the ensemble of each grid point is computed once).
+    for each strength (:func:`chern_disorder_set`; the ensemble of each grid point is computed once,
+    its grid points on ``executor``: default serial, the same bytes for any executor).
     """
     from tqdm.auto import tqdm
 
@@ -974,7 +994,7 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
     for W in strengths:
         jobs.append((disorder_set_name(L, W), lambda W=W: chern_disorder_set(
             W, L, n_disorder, seed=dseed, ensemble_shape=ensemble_shape, n_realizations=n_realizations, m_grid=m_grid,
-            stencil=stencil, _cache=cache)))
+            stencil=stencil, executor=executor, _cache=cache)))
     out: Dict[str, EvalSet] = {}
     for name, make in tqdm(jobs, desc="chern sets", disable=not progress):
         out[name] = make()
