@@ -68,9 +68,11 @@ controls (the same perturbation) where they **agree**:
     ``theta ~ U[0, 2 pi)``, ``u`` a random unit spinor) and an on-site term that puts the chain's
     band centre ``mu ~ U[-0.3, 0.3] t`` near ``E_F`` (``(mu - <u|onsite|u>) |u><u|``). The chain's
     states at ``E_F`` lie in the bulk gap, so they are localized on the boundary: in-gap edge states
-    without a Chern number. Pair ``i`` of ``"decorated"`` and of ``"decorated/control"`` carry the
-    **same** decoration. The bulk is untouched: the label is the certified FHS integer of the
-    undecorated clean lattice (``aux["fhs"]``); ``w_real`` is the marker of the decorated sample.
+    without a Chern number. Sample ``i`` of a clean family in ``"decorated"`` and in each sector of
+    ``"decorated/control"`` carry the **same** decoration (drawn from the pair's key; a candidate
+    redrawn because of the proxy gets the next decoration of the pair). The bulk is untouched: the
+    label is the certified FHS integer of the undecorated clean lattice (``aux["fhs"]``); ``w_real``
+    is the marker of the decorated sample.
 
 Samples are kept only where the proxy disagrees (counterfactual) or agrees (control) with the label
 (``require_proxy``), never because of a marker value; the draws per kept sample are in
@@ -95,7 +97,8 @@ grid ``+-m_grid`` (default :data:`DEFAULT_M_GRID`: both sides of the clean trans
 topological Anderson insulator (TAI) region ``m = 2.2 - 2.5`` of ``docs/guide/chern.rst``), samples
 spread evenly over the grid. The label is the **phase of the ensemble**: the mean Bott index
 (:func:`tntopo.invariants.chern.ensemble.chern_ensemble`) of ``n_realizations`` periodic samples of
-``ensemble_shape`` (default ``3L x 3L``), rounded; computed once per grid point of a set, at ``|m|``
+``ensemble_shape`` (default ``3L x 3L``), rounded; computed once per grid point of a set (the grid
+points as tasks on ``executor=``, the same bytes for any executor), at ``|m|``
 only: ``H(-m, eps) = -U H(m, -eps) U^dag`` (``U = (-1)^(x + y)``) and the disorder distribution is
 even, so the ensemble at ``-m`` is minus the one at ``m`` (tested on single realizations). Per sample:
 ``aux["m"]``, ``aux["ensemble_mean"]``, ``aux["ensemble_sem"]`` (standard error over the certified
@@ -108,10 +111,7 @@ mobility gap on that sample size), ``aux["determined"]`` (at least half certifie
 """
 from __future__ import annotations
 
-import math
 import numbers
-import time
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -190,7 +190,8 @@ def _check_gap(min_gap) -> float:
     except (TypeError, ValueError):
         raise ValueError(f"min_gap must be a number in (0, 1), got {min_gap!r}") from None
     if not (0 < g < 1):
-        raise ValueError(f"min_gap must lie in (0, 1) (QWZ's Chern sectors need |m| in [min_gap, 2 - min_gap]), got {min_gap!r}")
+        raise ValueError(f"min_gap must lie in (0, 1) (QWZ's Chern sectors need |m| in [min_gap, 2 - min_gap]), "
+                         f"got {min_gap!r}")
     return g
 
 
@@ -743,7 +744,8 @@ def _cf_set(n: int, L: int, control: bool, *, seed, families, cf_families, min_g
     bad = [f for f in fams if f not in COUNTERFACTUAL_FAMILIES]
     if bad or not fams:
         raise ValueError(f"unknown counterfactual families {bad or list(fams)}; choose from {set(COUNTERFACTUAL_FAMILIES)}"
-                         + (" (controls: call chern_matched_controls with the base names)" if any(CONTROL in str(b) for b in bad) else ""))
+                         + (" (controls: call chern_matched_controls with the base names)"
+                            if any(CONTROL in str(b) for b in bad) else ""))
     _, families = _check_sectors((-1, 0, 1), families)
     X, Y, F, M, D = [], [], [], [], []
     for fam, k in zip(fams, _fam_counts(n, fams)):
@@ -801,7 +803,8 @@ def chern_matched_controls(n: int, L: int, *, seed: int, families: Sequence[str]
 
 
 # ----------------------------------------------------------------------------- disorder
-def _ensembles(ms: Sequence[float], W: float, shape, R: int, seed: int, executor=None) -> Dict[float, Tuple[float, float, int]]:
+def _ensembles(ms: Sequence[float], W: float, shape, R: int, seed: int,
+               executor=None) -> Dict[float, Tuple[float, float, int]]:
     """``{m: (mean, sem, failed)}``: the Bott index over ``R`` periodic realizations at each ``(m >= 0, W)``.
 
     One task per grid point of :func:`tntopo.invariants.chern.ensemble.chern_phase_diagram` (realization
@@ -809,7 +812,8 @@ def _ensembles(ms: Sequence[float], W: float, shape, R: int, seed: int, executor
     """
     from ..invariants.chern.ensemble import chern_phase_diagram
 
-    pd = chern_phase_diagram(list(ms), [W], shape, R, seed, method="bott", executor="serial" if executor is None else executor)
+    pd = chern_phase_diagram(list(ms), [W], shape, R, seed, method="bott",
+                             executor="serial" if executor is None else executor)
     out = {}
     for i, m in enumerate(ms):
         values = pd["values"][i, 0]
@@ -895,7 +899,8 @@ def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=No
     except (TypeError, ValueError):
         raise ValueError(f"m_grid must be a sequence of positive numbers, got {m_grid!r}") from None
     if not grid or any(not (np.isfinite(m) and m > 0) for m in grid):
-        raise ValueError(f"m_grid must be a non-empty sequence of positive finite numbers (both signs are used), got {m_grid!r}")
+        raise ValueError("m_grid must be a non-empty sequence of positive finite numbers (both signs are used), "
+                         f"got {m_grid!r}")
     if any(abs(m - 2) < 1e-9 for m in grid):
         raise ValueError("m_grid contains m = 2, a clean transition (gapless); move the point")
     cache = {} if _cache is None else _cache
@@ -984,7 +989,8 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
             ("val", lambda: chern_clean_set(n_val, L, cherns, seed=_sub_seed(seed, 2), **kw)),
             ("test", lambda: chern_clean_set(n_test, L, cherns, seed=_sub_seed(seed, 3), **kw))]
     for j, s in enumerate(sizes):
-        jobs.append((size_set_name(s), lambda s=s, j=j: chern_clean_set(n_size, s, cherns, seed=_sub_seed(seed, 40 + j), **kw)))
+        jobs.append((size_set_name(s),
+                     lambda s=s, j=j: chern_clean_set(n_size, s, cherns, seed=_sub_seed(seed, 40 + j), **kw)))
     jobs.append(("unseen", lambda: chern_clean_set(n_unseen, L, unseen_cherns, seed=_sub_seed(seed, 5), **kw)))
     cf_seed = _sub_seed(seed, 11)
     jobs.append(("counterfactual", lambda: chern_counterfactual_set(n_counterfactual, L, seed=cf_seed, **kw)))
