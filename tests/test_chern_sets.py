@@ -279,7 +279,9 @@ def test_undetermined_points_are_flagged():
 
 
 # ----------------------------------------------------------------------------- all sets
-def test_build_chern_sets_names_and_shapes():
+def test_build_chern_sets_names_shapes_and_storage(tmp_path):
+    from tntopo.data.evalsets import load_eval_sets, save_eval_sets
+
     sets = cs.build_chern_sets(seed=0, L=8, n_train=6, n_val=3, n_test=3, n_size=3, n_unseen=4, n_counterfactual=4,
                                disorder_strengths=(1.0,), n_disorder=4, min_gap=0.4, size_Ls=(10,),
                                ensemble_shape=(10, 10), n_realizations=2, m_grid=(1.0, 3.0))
@@ -287,6 +289,12 @@ def test_build_chern_sets_names_and_shapes():
                          "counterfactual_control", "disorder/L8/W1"}
     assert sets["size"] is sets["size/L10"] and sets["size"].n_cells == 10 and sets["size"].x.shape[-1] == 10
     assert sets["train"].x.tobytes() != sets["test"].x.tobytes()
+    save_eval_sets(sets, tmp_path / "chern.h5")
+    back = load_eval_sets(tmp_path / "chern.h5")
+    for name, s in sets.items():
+        assert back[name].x.tobytes() == s.x.tobytes() and back[name].n_cells == s.n_cells
+        for k, v in s.aux.items():
+            np.testing.assert_array_equal(back[name].aux[k], v)
 
 
 # ----------------------------------------------------------------------------- bad arguments
