@@ -483,11 +483,17 @@ def _layouts(items, L: int, stencil: int) -> np.ndarray:
     return x
 
 
-def _markers(x: np.ndarray, boundary: str, stencil: int, chunk: int = 64) -> np.ndarray:
-    """Bulk marker of each input's own Hamiltonian (float64 of the float32 layout), default bulk region."""
+def _markers(x: np.ndarray, boundary: str, stencil: int, max_bytes: float = 2.5e8) -> np.ndarray:
+    """Bulk marker of each input's own Hamiltonian (float64 of the float32 layout), default bulk region.
+
+    In chunks of at most 64 samples whose dense Hamiltonians take at most ``max_bytes`` (one 32 x 32
+    sample is 67 MB).
+    """
     from ..invariants.chern.api import chern_number
 
     L = x.shape[-1]
+    dim = L * L * N_ORB
+    chunk = int(max(1, min(64, max_bytes // (16 * dim * dim))))
     geo = Lattice2D(np.zeros((N_ORB, N_ORB)), {}, (L, L), boundary)
     out = np.empty(len(x))
     for s in range(0, len(x), chunk):
