@@ -310,6 +310,19 @@ def test_clean_set_bad_arguments(kwargs, match):
         cs.chern_clean_set(args.pop("n"), args.pop("L"), args.pop("cherns"), **args)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_train=0), "n_train"), (dict(n_disorder=-1), "n_disorder"), (dict(size_Ls=()), "size_Ls"),
+    (dict(size_Ls=(4,)), "too small"), (dict(disorder_strengths=(-1.0,)), "disorder_strengths"),
+    (dict(unseen_cherns=(5,)), "reaches"), (dict(min_gap=0), "min_gap"),
+])
+def test_build_bad_arguments(kwargs, match):
+    args = dict(seed=0, L=8, n_train=3, n_val=3, n_test=3, n_size=3, n_unseen=4, n_counterfactual=4,
+                disorder_strengths=(1.0,), n_disorder=4, min_gap=0.4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        cs.build_chern_sets(**args)
+
+
 def test_other_bad_arguments():
     with pytest.raises(TypeError, match="valid"):
         cs.chern_clean_set(3, 8, (0,), seed=0, bogus=1)

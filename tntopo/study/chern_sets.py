@@ -986,10 +986,21 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
     min_gap = _check_gap(min_gap)
     cherns, families = _check_sectors(train_cherns, families)
     _check_sectors(unseen_cherns, families)
-    sizes = (2 * L, 4 * L) if size_Ls is None else tuple(size_Ls)
+    for name, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("n_size", n_size),
+                    ("n_unseen", n_unseen), ("n_counterfactual", n_counterfactual), ("n_disorder", n_disorder)):
+        _check_int(name, v)
+    try:
+        sizes = (2 * L, 4 * L) if size_Ls is None else tuple(int(s) for s in size_Ls)
+        strengths = tuple(float(W) for W in disorder_strengths)
+    except (TypeError, ValueError):
+        raise ValueError(f"size_Ls must be a sequence of integers and disorder_strengths of numbers, got {size_Ls!r} "
+                         f"and {disorder_strengths!r}") from None
+    if not sizes:
+        raise ValueError("size_Ls is empty: give at least one larger side, e.g. (2L, 4L)")
     for s in sizes:
         _check_L(s, stencil)
-    strengths = tuple(disorder_strengths)
+    if any(not (np.isfinite(W) and W >= 0) for W in strengths):
+        raise ValueError(f"disorder_strengths must be finite numbers >= 0, got {disorder_strengths!r}")
     kw = dict(families=families, min_gap=min_gap, stencil=stencil)
     jobs = [("train", lambda: chern_clean_set(n_train, L, cherns, seed=_sub_seed(seed, 1), **kw)),
             ("val", lambda: chern_clean_set(n_val, L, cherns, seed=_sub_seed(seed, 2), **kw)),
