@@ -880,7 +880,8 @@ def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=No
     Raises
     ------
     ValueError
-        Bad arguments, or a grid point whose realizations are all uncertified.
+        Bad arguments, or a strength at which every grid point's realizations are all uncertified. (A
+        single such point -- at a transition, no label to ask for -- is left out of that strength's set.)
     """
     try:
         W = float(W)
@@ -918,10 +919,12 @@ def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=No
             cache[(m, W, shape, R, ens_seed)] = v
     for m in grid:
         mean, sem, failed = cache[(m, W, shape, R, ens_seed)]
-        if not np.isfinite(mean):
-            raise ValueError(f"no realization of the ensemble at m = {m}, W = {W} on {shape} has a certified Bott index "
-                             "(no mobility gap at E_F: the point is at a transition); move it off the grid")
-        stats[m] = (mean, sem, failed)
+        if np.isfinite(mean):  # a point none of whose realizations has a certified Bott index (no mobility gap
+            stats[m] = (mean, sem, failed)  # at E_F: at a transition) has no label to ask for: left out at this W
+    if not stats:
+        raise ValueError(f"no grid point of the ensemble at W = {W} on {shape} has a certified Bott index (every point "
+                         "is at a transition); move m_grid, or use more realizations or larger ensemble samples")
+    grid = [m for m in grid if m in stats]
     ms = np.array([-m for m in reversed(grid)] + grid)
     G = len(ms)
     rng = np.random.default_rng(task_seed(seed, _DIS_KEY["order"], _w_key(W)))

@@ -322,7 +322,9 @@ DEFAULT_CHERN_MODELS: Dict[str, ModelSpec] = {
     ),
     "cnn2d": ModelSpec("cnn2d", {}, description="CNN over the real-space lattice (hopping blocks as channels), "
                                                 "global average pooling (any size)"),
-    "mlp2d": ModelSpec("mlp2d", {}, description="MLP on the flattened lattice layout (fixed size)"),
+    "mlp2d": ModelSpec("mlp2d", {"cell_features": 4, "hidden": (16, 16)},
+                       description="MLP on the flattened lattice layout (a shared 1x1 read-in of 4 features per cell, "
+                                   "then 2 hidden layers of 16; fixed size)"),
     "kcnn": ModelSpec("kcnn", {}, description="CNN on the Bloch Hamiltonian h(k) of the bulk hoppings (k-space)"),
 }
 
@@ -339,7 +341,8 @@ class ChernStudyConfig(_Rows):
     certified FHS integer; ``size_lengths`` the larger samples of the size test; ``unseen_cherns``
     absent from training; counterfactual samples (Chern insulators on a torus, trivial insulators with a
     decorated boundary) with matched controls; QWZ with Anderson disorder ``disorder_strengths``,
-    labelled by the phase of the ensemble (Bott index on larger samples averaged over realizations).
+    labelled by the phase of the ensemble: the Bott index on ``ensemble_factor`` times larger samples,
+    averaged over ``n_realizations`` realizations.
     """
 
     kind = "chern"
@@ -361,6 +364,8 @@ class ChernStudyConfig(_Rows):
     n_counterfactual: int = 400
     disorder_strengths: Tuple[float, ...] = (0.0, 2.0, 3.0, 4.0, 5.0)
     n_disorder: int = 100
+    ensemble_factor: int = 3
+    n_realizations: int = 16
     seeds: int = 20
     generic_seeds: int = 8
     lr_selection_seeds: int = 3
@@ -387,6 +392,9 @@ class ChernStudyConfig(_Rows):
                              "unseen Chern numbers must be absent from training")
         if max(abs(c) for c in self.train_cherns + self.unseen_cherns) > self.max_chern:
             raise ValueError(f"max_chern={self.max_chern} is smaller than a requested Chern number; raise it")
+        if self.ensemble_factor < 2 or self.n_realizations < 2:
+            raise ValueError(f"the ensemble labels need samples at least twice the input's size and >= 2 realizations; "
+                             f"got ensemble_factor={self.ensemble_factor}, n_realizations={self.n_realizations}")
         if any(L <= self.n_cells for L in self.size_lengths) or not self.size_lengths:
             raise ValueError(f"size_lengths {self.size_lengths} must be larger than n_cells={self.n_cells}")
         for name in ("trainability_map", "landscape", "why"):
@@ -438,7 +446,8 @@ class ChernStudyConfig(_Rows):
                     unseen_cherns=tuple(self.unseen_cherns), n_train=self.n_train, n_val=self.n_val, n_test=self.n_test,
                     size_Ls=tuple(self.size_lengths), n_size=self.n_size, n_unseen=self.n_unseen,
                     n_counterfactual=self.n_counterfactual, disorder_strengths=tuple(self.disorder_strengths),
-                    n_disorder=self.n_disorder, min_gap=self.min_gap, stencil=self.stencil)
+                    n_disorder=self.n_disorder, min_gap=self.min_gap, stencil=self.stencil,
+                    ensemble_shape=(self.ensemble_factor * self.n_cells,) * 2, n_realizations=self.n_realizations)
 
     def data_key(self) -> str:
         """Hash of the settings that define the data sets."""
@@ -549,13 +558,14 @@ PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}
 #: row, 8 per generic row), the same protocol at CI size, and seconds for the tests.
 CHERN_FULL = ChernStudyConfig()
 CHERN_QUICK = ChernStudyConfig(
-    name="quick", n_train=1000, n_val=300, n_test=300, size_lengths=(16,), n_size=100, n_unseen=200,
-    n_counterfactual=120, disorder_strengths=(0.0, 4.0, 5.0), n_disorder=48, seeds=3, generic_seeds=2,
-    lr_selection_seeds=2, lr_grid=(3e-3, 1e-2), epochs=20,
+    name="quick", n_cells=6, n_train=600, n_val=200, n_test=200, size_lengths=(12,), n_size=64, n_unseen=120,
+    n_counterfactual=80, disorder_strengths=(0.0, 4.0, 5.0), n_disorder=32, ensemble_factor=2, n_realizations=6,
+    seeds=2, generic_seeds=2, lr_selection_seeds=2, lr_grid=(3e-3, 1e-2), epochs=12,
 )
 CHERN_TINY = ChernStudyConfig(
     name="tiny", n_cells=6, n_train=48, n_val=24, n_test=24, size_lengths=(10,), n_size=6, n_unseen=12,
-    n_counterfactual=12, disorder_strengths=(0.0, 4.0), n_disorder=8, seeds=2, generic_seeds=2,
+    n_counterfactual=12, disorder_strengths=(0.0, 4.0), n_disorder=8, ensemble_factor=2, n_realizations=2,
+    seeds=2, generic_seeds=2,
     lr_selection_seeds=1, lr_grid=(1e-3, 1e-2), epochs=2, batch_size=16,
 )
 CHERN_PRESETS = {"full": CHERN_FULL, "quick": CHERN_QUICK, "tiny": CHERN_TINY}

@@ -208,7 +208,7 @@ def _claim_exact_topo(ev: _Evidence) -> List[Dict[str, Any]]:
 
 def _claim_topo_hard_to_train(ev: _Evidence) -> List[Dict[str, Any]]:
     """Claim 1: TopoNet from random initialization rarely learns the invariant."""
-    M = ev.models
+    M, words = ev.models, ev.words
     out: List[Dict[str, Any]] = []
     # --- claim 1: the exact-topology network is hard to train ---------------------------------------------
     topo_rows = [m for m in M if M[m].get("base_model", m) in _TOPO_BASE]
@@ -223,7 +223,7 @@ def _claim_topo_hard_to_train(ev: _Evidence) -> List[Dict[str, Any]]:
                            for m in M if m not in topo_rows)
         out.append(_finding(
             "topo_hard_to_train",
-            f"{ev.words.toponet} (the exact-topology network) trained from random initialization rarely learns the invariant: "
+            f"{words.toponet} (the exact-topology network) trained from random initialization rarely learns the invariant: "
             "fewer than half of its seeds are correct (>= the threshold) on every criterion its head can meet",
             _combine(vs), "; ".join(ev) + (f"; other rows: {others}" if others else ""),
             "the 95% interval of learns_invariant of a topo row lies above 0.5",
@@ -284,7 +284,7 @@ def _claim_topo_sensitive_to_init(ev: _Evidence) -> List[Dict[str, Any]]:
 
 def _claim_generic_edge_proxy(ev: _Evidence) -> List[Dict[str, Any]]:
     """Claim 2: generic networks read an edge-state proxy; the edge ablation hurts them."""
-    M, ex, generic, learned, note = ev.models, ev.exact, ev.generic, ev.learned, ev.note
+    M, ex, generic, learned, note, words = ev.models, ev.exact, ev.generic, ev.learned, ev.note, ev.words
     out: List[Dict[str, Any]] = []
     # --- claim 2: generic networks rely on an edge-state proxy (per learned seed, both heads) ----------------
     proxy = ev.results.get("edge_proxy") or {}
@@ -308,7 +308,7 @@ def _claim_generic_edge_proxy(ev: _Evidence) -> List[Dict[str, Any]]:
         out.append(_finding(
             "generic_use_edge_proxy",
             "Generic networks that learned the task read an edge-state proxy: most of their seeds lose >= 0.5 accuracy "
-            f"from matched controls (same perturbation, proxy agrees with the bulk) to counterfactual {ev.words.samples} "
+            f"from matched controls (same perturbation, proxy agrees with the bulk) to counterfactual {words.samples} "
             "(proxy and bulk disagree)",
             compare(fr["ci"], 0.5, ">"),
             f"{fr['k']} of {fr['n']} learned generic seeds {_ci_txt(fr['ci'])}; " + ev

@@ -66,7 +66,7 @@ def _family(cfg: StudyConfig):
     return DisorderFamily(ratios=tuple(cfg.disorder_ratios), delta_range=tuple(cfg.disorder_delta))
 
 
-def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
+def build_sets(cfg: StudyConfig, progress: bool = False, executor=None) -> Dict[str, EvalSet]:
     """Every evaluation set of the study, deterministic in ``cfg.seed``.
 
     The clean sets of :func:`tntopo.data.build_eval_sets`; ``counterfactual``, ``counterfactual_control``
@@ -85,7 +85,7 @@ def build_sets(cfg: StudyConfig, progress: bool = False) -> Dict[str, EvalSet]:
     if cfg.kind == "chern":  # the Chern study's sets (tntopo.study.chern_sets)
         from .chern_sets import build_chern_sets
 
-        return build_chern_sets(**cfg.set_kwargs(), progress=progress)
+        return build_chern_sets(**cfg.set_kwargs(), progress=progress, executor=executor)
     from tqdm.auto import tqdm
 
     from .counterfactual import capped_dose_response, counterfactual_set, matched_controls
@@ -160,7 +160,18 @@ def _scores(pred: np.ndarray, s: EvalSet) -> Dict[str, Any]:
     if "tai" in s.aux and np.any(s.aux["tai"]):  # topological Anderson insulator samples, apart
         t = np.asarray(s.aux["tai"], bool)
         out["tai_accuracy"] = float(np.mean(r[t] == s.label[t]))
+    if "quantized" in s.aux:  # the samples whose own marker determines the label (the Chern study's sets)
+        q = np.asarray(s.aux["quantized"], bool)
+        out["determined_fraction"] = float(np.mean(q))
+        out["accuracy_determined"] = float(np.mean(r[q] == s.label[q])) if q.any() else None
     return out
+
+
+def _criterion_accuracy(sc: Dict[str, Any]) -> Optional[float]:
+    """The accuracy a learns-invariant criterion reads: on the samples whose label the input determines where
+    the set says which those are (a label the input does not determine cannot be asked of any model), else on
+    every sample."""
+    return sc["accuracy_determined"] if "accuracy_determined" in sc else sc["accuracy"]
 
 
 def _tolist(t) -> list:
@@ -260,7 +271,8 @@ def _evaluate_run(cfg: StudyConfig, run: str, k: int, seed: int, lr: float, mode
             continue
         scores[name] = _scores(_predict(model, s.x), s)
     size_note = notes[sets["size"].n_cells]
-    crit = {c: scores[c]["accuracy"] for c in criteria_of(head) if c in scores}
+    crit = {c: _criterion_accuracy(scores[c]) for c in criteria_of(head)
+            if c in scores and _criterion_accuracy(scores[c]) is not None}
     out: Dict[str, Any] = {
         "model": run, "k": k, "seed": seed, "lr": float(lr), "head": head, "key": cfg.run_key(run, lr),
         "parameters": n_parameters(model),
@@ -911,7 +923,9 @@ class _Runner:
             except ValueError:  # damaged or of another format version: rebuild
                 sets = None
         if sets is None:
-            sets = build_sets(cfg, progress=self.progress)
+            # the Chern study's ensemble labels run on the study's executor (same bytes on any executor)
+            sets = build_sets(cfg, progress=self.progress,
+                              executor=(self.executor or "process") if cfg.kind == "chern" else None)
             save_eval_sets(sets, self.data_path)
         _SETS_CACHE[cfg.data_key()] = sets
         self.timings["data_s"] = time.perf_counter() - t0
