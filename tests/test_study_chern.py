@@ -61,3 +61,62 @@ def test_cli_takes_the_study(capsys):
     assert args.study == "chern"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["reproduce", "--study", "hall", "--out", "x"])
+
+
+@pytest.fixture(scope="module")
+def chern_tiny_run(tmp_path_factory):
+    from tntopo.study import reproduce
+
+    out = tmp_path_factory.mktemp("chern-tiny")
+    return out, reproduce(CHERN_TINY, out=out, executor="serial", progress=False)
+
+
+@pytest.mark.slow
+def test_the_chern_study_fills_the_schema_of_the_study(chern_tiny_run):
+    import json
+
+    out, res = chern_tiny_run
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["study"] == "chern" and on_disk["config"]["study"] == "chern" and not on_disk["failures"]
+    assert set(on_disk["models"]) == set(CHERN_TINY.run_names())
+    for name, e in on_disk["models"].items():
+        assert e["seeds"] == CHERN_TINY.seeds_of(name)
+        lo, hi = e["learns_invariant_ci"]
+        assert lo <= e["learns_invariant"] <= hi
+        assert set(e["disorder_accuracy"]) == {str(CHERN_TINY.n_cells)}
+        assert set(e["disorder_accuracy"][str(CHERN_TINY.n_cells)]) == {f"{W:g}" for W in CHERN_TINY.disorder_strengths}
+        if e["size_generalization_accuracy"] == "n/a":  # one-size models (learned window, MLP)
+            assert "input size is fixed" in e["size_generalization_note"] and "size" not in e["learns_invariant_criteria"]
+        else:
+            assert set(e["size_generalization_by_size"]) == {str(L) for L in CHERN_TINY.size_lengths}
+        if e["head"] == "classification":
+            assert "unseen" in e["learns_invariant_na"]
+    # the exact row: TopoNet2D(init="exact") against tntopo.chern_number on every sample of every set
+    ex = on_disk["exact_topo"]
+    assert ex["max_abs_error"] < 1e-8 and set(ex["accuracy"]) == set(on_disk["data"])
+    assert ex["n_checked"] == sum(d["n"] for d in on_disk["data"].values())  # every sample of every set
+    # determined labels: the exact row is right on every sample whose own marker rounds to its label
+    assert all(sc.get("accuracy_determined") in (None, 1.0) for sc in ex["scores"].values())
+    dis = on_disk["disorder"]["by_length"][str(CHERN_TINY.n_cells)]
+    assert set(dis["estimator_accuracy"]) == {f"{W:g}" for W in CHERN_TINY.disorder_strengths}
+    assert on_disk["edge_proxy"]["counterfactual_by_family"] and on_disk["edge_proxy"]["control_by_family"]
+    # the counterfactual sets are built so that the proxy disagrees with the label, the controls so that it agrees
+    assert all(v == 0.0 for v in on_disk["edge_proxy"]["counterfactual_by_family"].values())
+    assert all(v == 1.0 for v in on_disk["edge_proxy"]["control_by_family"].values())
+    assert {f["id"] for f in on_disk["findings"]} >= {"exact_topo_precise", "topo_hard_to_train"}
+    md = (out / "results.md").read_text()
+    assert "is a Chern number hard to learn?" in md and "Exact TopoNet2D" in md and "## Disorder" in md
+    assert (out / "figures" / "trainability.png").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_of_the_chern_study_reuses_every_run(chern_tiny_run):
+    from tntopo.study import reproduce
+
+    out, res = chern_tiny_run
+    again = reproduce(CHERN_TINY, out=out, executor="serial", progress=False, figures=False)
+    n_runs = sum(CHERN_TINY.seeds_of(r) for r in CHERN_TINY.run_names()) + \
+        sum(len(CHERN_TINY.lr_grid) - 1 for _ in CHERN_TINY.run_names()) * CHERN_TINY.lr_selection_seeds
+    assert again["timings"]["runs_reused"] == n_runs
+    strip = ("timings", "figures", "versions")
+    assert {k: v for k, v in again.items() if k not in strip} == {k: v for k, v in res.items() if k not in strip}
