@@ -406,6 +406,7 @@ def trainability_map(
     factory = factory or toponet_factory(kernel="translation_invariant", state_weights="rank", window="fixed")
     train_fn = train_fn or default_train
     data = dict(data or {})
+    budget = dict(epochs=epochs, lr=lr, batch_size=batch_size, threshold=threshold)
     cells = []
     cache: Dict[Tuple[int, Tuple[int, ...]], Dict] = {}
     for N in n_cells:
@@ -421,29 +422,8 @@ def trainability_map(
             except (TypeError, ValueError):
                 reference = None
             for init in inits:
-                reports = []
-                for k in range(int(seeds)):
-                    s = int(task_seed(seed, int(N), zlib_hash(dkey[1]), zlib_hash([hash_init(init)]), k)
-                            .generate_state(1)[0])
-                    t0 = time.perf_counter()
-                    try:
-                        model = initialize(factory, int(N), s, init)
-                    except (TypeError, ValueError) as exc:
-                        reports.append({"seed": s, "learns_invariant": None, "note": f"{NA}: {exc}"})
-                        continue
-                    try:
-                        train_fn(model, sets["train"], sets["val"], epochs=epochs, lr=lr, seed=s, batch_size=batch_size)
-                        failed = None
-                    except FloatingPointError as exc:  # diverged: the seed did not learn
-                        failed = str(exc)
-                    r = seed_report(model, sets, threshold=threshold, predict=predict)
-                    if failed:
-                        r.update(learns_invariant=False, note=f"training diverged: {failed}")
-                    vp = (predict or predict_labels)(model, sets["val"][0])
-                    r["val_accuracy"] = NA if isinstance(vp, str) else float(np.mean(vp == sets["val"][1]))
-                    r["seed"] = s
-                    r["seconds"] = time.perf_counter() - t0
-                    reports.append(r)
+                reports = [_map_seed(factory, sets, dkey, init, k, seed=seed, train_fn=train_fn, predict=predict,
+                                     **budget) for k in range(int(seeds))]
                 cell = {"n_cells": int(N), "init": init_name(init), "train_windings": list(dkey[1]),
                         "learns_invariant": learns_invariant(reports),
                         "val_trainability": _frac([r.get("val_accuracy") for r in reports], threshold),
@@ -458,6 +438,34 @@ def trainability_map(
                      "lr": float(lr), "batch_size": int(batch_size), "threshold": float(threshold),
                      "model": getattr(factory, "kwargs", None)},
             "cells": cells}
+
+
+def _map_seed(factory: Callable, sets: Mapping[str, Any], dkey: Tuple[int, Tuple[int, ...]], init: Mapping[str, Any],
+              k: int, *, seed: int, train_fn: Callable, predict: Optional[Callable], epochs: int, lr: float,
+              batch_size: int, threshold: float) -> Dict[str, Any]:
+    """Seed ``k`` of one cell of :func:`trainability_map` (chain length and training windings ``dkey``,
+    initialization ``init``): initialized, trained and reported (:func:`seed_report`, validation accuracy,
+    seed, seconds); an initialization the model cannot take is reported ``"n/a"``."""
+    N, windings = dkey
+    s = int(task_seed(seed, N, zlib_hash(windings), zlib_hash([hash_init(init)]), k).generate_state(1)[0])
+    t0 = time.perf_counter()
+    try:
+        model = initialize(factory, N, s, init)
+    except (TypeError, ValueError) as exc:
+        return {"seed": s, "learns_invariant": None, "note": f"{NA}: {exc}"}
+    try:
+        train_fn(model, sets["train"], sets["val"], epochs=epochs, lr=lr, seed=s, batch_size=batch_size)
+        failed = None
+    except FloatingPointError as exc:  # diverged: the seed did not learn
+        failed = str(exc)
+    r = seed_report(model, sets, threshold=threshold, predict=predict)
+    if failed:
+        r.update(learns_invariant=False, note=f"training diverged: {failed}")
+    vp = (predict or predict_labels)(model, sets["val"][0])
+    r["val_accuracy"] = NA if isinstance(vp, str) else float(np.mean(vp == sets["val"][1]))
+    r["seed"] = s
+    r["seconds"] = time.perf_counter() - t0
+    return r
 
 
 def hash_init(init: Mapping[str, Any]) -> int:
