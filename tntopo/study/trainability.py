@@ -159,19 +159,9 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
     """
     from ..data import wavefunctions
     from ..data.features import input_winding
-    from .counterfactual import FAMILIES, counterfactual_set
 
     tw = [int(w) for w in train_windings]
-    if unseen_windings is None:
-        unseen = [w for w in _reachable(ranges) if w not in tw]
-        if not unseen:
-            raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
-    else:
-        unseen = [int(w) for w in unseen_windings]
-        bad = [w for w in unseen if w in tw or w not in _reachable(ranges)]
-        if not unseen or bad:
-            raise ValueError(f"unseen_windings {tuple(unseen)} must be non-empty, absent from train_windings {tw} "
-                             f"and reachable with ranges {tuple(ranges)} (windings {_reachable(ranges)}); bad: {bad}")
+    unseen = _unseen_windings(ranges, tw, unseen_windings)
     wreal: Dict[str, np.ndarray] = {}
     kw = dict(ranges=tuple(ranges), min_gap=min_gap, amplitude=amplitude)
     key = (int(n_cells), int(zlib_hash(tw)))
@@ -201,6 +191,46 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         "long": clean("long", n_long, size_factor * n_cells, tw, True),
     }
     cf_seed = int(task_seed(seed, _KEYS["counterfactual"], *key).generate_state(1)[0])
+    xs, ys, kept = _counterfactual_families(n_cells, n_counterfactual, determined_only, cf_seed, kw, determined)
+    if xs:
+        out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
+    for k in ("unseen", "long"):
+        if len(out[k][1]) == 0:
+            del out[k]
+    out["determined"] = determined
+    out["counterfactual_families"] = kept
+    if realspace:
+        out["w_real"] = wreal
+    return out
+
+
+def _unseen_windings(ranges: Sequence[int], tw: List[int], unseen_windings: Optional[Sequence[int]]) -> List[int]:
+    """The unseen sectors of :func:`protocol_sets`: ``unseen_windings`` checked, or by default every
+    sector ``ranges`` reach that is not a training sector (``tw``)."""
+    if unseen_windings is None:
+        unseen = [w for w in _reachable(ranges) if w not in tw]
+        if not unseen:
+            raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
+        return unseen
+    unseen = [int(w) for w in unseen_windings]
+    bad = [w for w in unseen if w in tw or w not in _reachable(ranges)]
+    if not unseen or bad:
+        raise ValueError(f"unseen_windings {tuple(unseen)} must be non-empty, absent from train_windings {tw} "
+                         f"and reachable with ranges {tuple(ranges)} (windings {_reachable(ranges)}); bad: {bad}")
+    return unseen
+
+
+def _counterfactual_families(n_cells: int, n_counterfactual: int, determined_only: bool, cf_seed: int,
+                             kw: Mapping[str, Any], determined: Dict[str, float]):
+    """The counterfactual set of :func:`protocol_sets`, family by family: ``(xs, ys, kept families)``.
+
+    Half the samples from the trivial families, half from the others; with ``determined_only`` twice
+    as many are drawn and those whose bulk-window marker is not the label are dropped (the fraction
+    kept goes to ``determined["counterfactual/<family>"]``). A family that cannot be drawn at this
+    length, or keeps no chain, is left out.
+    """
+    from .counterfactual import FAMILIES, counterfactual_set
+
     xs, ys, kept = [], [], []
     n0 = sum(v == 0 for v in FAMILIES.values())
     for fam, lab in FAMILIES.items():
@@ -220,16 +250,7 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         if len(y) == 0:
             continue
         xs.append(x); ys.append(y); kept.append(fam)
-    if xs:
-        out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
-    for k in ("unseen", "long"):
-        if len(out[k][1]) == 0:
-            del out[k]
-    out["determined"] = determined
-    out["counterfactual_families"] = kept
-    if realspace:
-        out["w_real"] = wreal
-    return out
+    return xs, ys, kept
 
 
 def zlib_hash(windings: Sequence[int]) -> int:
