@@ -156,26 +156,11 @@ def train_seeds(
     check_option("mode", mode, BatchMode)
     check_option("on_diverge", on_diverge, OnDiverge)
     seeds = _check_seeds(seeds)
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if group_size is not None and (not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1):
-        raise ValueError(f"group_size must be a positive integer or None, got {group_size!r}")
-    if not callable(build):
-        raise ValueError(f"build must be a callable build(seed) -> nn.Module, got {type(build).__name__}")
+    _check_stack_settings(build, epochs, group_size)
     kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, loss=loss,
               patience=patience, min_delta=min_delta, restore_best=restore_best, clip_grad=clip_grad,
               device=device, num_workers=num_workers)
-    models = []
-    for s in seeds:
-        m = build(s)
-        if not isinstance(m, nn.Module):
-            raise ValueError(f"build({s}) returned {type(m).__name__}, not a torch nn.Module")
-        if any(m is o for o in models):
-            raise ValueError("build returned the same model object for two seeds; it must build a fresh model per call")
-        models.append(m)
-    if device is not None:
-        for m in models:
-            m.to(device)
+    models = _build_models(build, seeds, device)
     # train's own argument checks (and device placement) on the first model: a zero-epoch run
     train(models[0], train_data, val_data, **{**kw, "epochs": 0}, seed=seeds[0], progress=False)
 
@@ -209,6 +194,32 @@ def _check_seeds(seeds) -> List[int]:
     if not out:
         raise ValueError("seeds is empty; give at least one seed")
     return out
+
+
+def _check_stack_settings(build, epochs, group_size) -> None:
+    """``ValueError`` for a ``build``, ``epochs`` or ``group_size`` :func:`train_seeds` cannot run with."""
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if group_size is not None and (not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1):
+        raise ValueError(f"group_size must be a positive integer or None, got {group_size!r}")
+    if not callable(build):
+        raise ValueError(f"build must be a callable build(seed) -> nn.Module, got {type(build).__name__}")
+
+
+def _build_models(build, seeds: List[int], device) -> List[nn.Module]:
+    """``build(seed)`` for every seed (each a fresh ``nn.Module``), moved to ``device`` if one is given."""
+    models = []
+    for s in seeds:
+        m = build(s)
+        if not isinstance(m, nn.Module):
+            raise ValueError(f"build({s}) returned {type(m).__name__}, not a torch nn.Module")
+        if any(m is o for o in models):
+            raise ValueError("build returned the same model object for two seeds; it must build a fresh model per call")
+        models.append(m)
+    if device is not None:
+        for m in models:
+            m.to(device)
+    return models
 
 
 def _loop(models, seeds, train_data, val_data, kw, progress, on_diverge):

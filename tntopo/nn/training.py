@@ -369,9 +369,46 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from .serialization import save_checkpoint
-
     _check_train_settings(model, epochs, batch_size, lr)
+    obj, ds, vds, device, opt, config = _setup_run(model, train_data, val_data, loss=loss, device=device,
+                                                   optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                                                   seed=seed, batch_size=batch_size)
+    loss = obj.name
+    torch.manual_seed(int(seed))
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    state = _TrainState.resume_or_new(ckpt_path if resume else None, config, model, opt)
+    start = epochs if state.history["stopped_early"] else state.start
+    history = state.history
+
+    bar = tqdm(range(start, epochs), desc=f"train {type(model).__name__}", disable=not progress,
+               initial=start, total=epochs)
+    for epoch in bar:
+        try:
+            stop = _fit_epoch(model, ds, vds, opt, obj, state, epoch, seed=seed, lr=lr, batch_size=batch_size,
+                              num_workers=num_workers, device=device, clip_grad=clip_grad, min_delta=min_delta,
+                              patience=patience)
+        except TrainingDivergedError:
+            bar.close()
+            raise
+        if ckpt_path is not None:
+            _save_epoch(ckpt_path, model, opt, state, config, ds, epoch)
+        bar.set_postfix(_progress_line(history, vds is not None))
+        if callback is not None and callback(epoch, history):
+            break
+        if stop:
+            break
+    bar.close()
+    if restore_best and state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.trained_on = _trained_on(ds, loss, history.completed_epochs)
+    return history
+
+
+def _setup_run(model: nn.Module, train_data, val_data, *, loss, device, optimizer, lr, weight_decay, seed,
+               batch_size):
+    """What a :func:`train` run needs, checked before any work: ``(objective, training dataset, validation
+    dataset or None, device, optimizer, config)``; ``config`` holds the settings a checkpoint must match.
+    The model is moved to ``device`` if one is given."""
     classes = _classes_of(model)
     loss = loss or ("mse" if classes is None else "cross_entropy")
     obj = _Objective(loss, classes)
@@ -386,51 +423,7 @@ def train(
     config = {"seed": int(seed), "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "loss": loss,
               "weight_decay": weight_decay, "n_train": len(ds), "model": type(model).__name__,
               "classes": None if classes is None else list(classes)}
-    torch.manual_seed(int(seed))
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    state = _TrainState.resume_or_new(ckpt_path if resume else None, config, model, opt)
-    start = epochs if state.history["stopped_early"] else state.start
-    history = state.history
-
-    bar = tqdm(range(start, epochs), desc=f"train {type(model).__name__}", disable=not progress,
-               initial=start, total=epochs)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        try:
-            train_loss, train_acc = _train_epoch(model, ds, opt, obj, state, epoch, seed=seed, lr=lr,
-                                                 batch_size=batch_size, num_workers=num_workers, device=device,
-                                                 clip_grad=clip_grad)
-        except TrainingDivergedError:
-            bar.close()
-            raise
-        history["epoch"].append(epoch)
-        history["train_loss"].append(train_loss)
-        history["train_accuracy"].append(train_acc)
-        history["lr"].append(opt.param_groups[0]["lr"])
-        if vds is not None:
-            m = evaluate(model, vds, batch_size=max(batch_size, 1024), device=device, loss=loss, num_workers=num_workers)
-            state.record_validation(model, m, epoch, min_delta)
-        else:
-            for key in ("val_loss", "val_accuracy", "val_mae"):
-                history[key].append(None)
-        history["seconds"].append(time.perf_counter() - t0)
-        stop = patience is not None and vds is not None and state.bad_epochs >= patience
-        history["stopped_early"] = bool(stop)
-        if ckpt_path is not None:
-            save_checkpoint(ckpt_path, model=model, optimizer=opt, rng=torch.get_rng_state(),
-                            best_state=state.best_state,
-                            meta={"epoch": epoch + 1, "bad_epochs": state.bad_epochs, "history": dict(history),
-                                  "config": config, "trained_on": _trained_on(ds, loss, epoch + 1)})
-        bar.set_postfix(_progress_line(history, vds is not None))
-        if callback is not None and callback(epoch, history):
-            break
-        if stop:
-            break
-    bar.close()
-    if restore_best and state.best_state is not None:
-        model.load_state_dict(state.best_state)
-    model.trained_on = _trained_on(ds, loss, history.completed_epochs)
-    return history
+    return obj, ds, vds, device, opt, config
 
 
 def _check_train_settings(model: nn.Module, epochs, batch_size, lr) -> None:
@@ -528,6 +521,42 @@ def _train_epoch(model: nn.Module, ds, opt, obj: "_Objective", state: _TrainStat
             correct += obj.correct(out, yb)
             n += len(yb)
     return tot / n, correct / n
+
+
+def _fit_epoch(model: nn.Module, ds, vds, opt, obj: "_Objective", state: _TrainState, epoch: int, *, seed: int,
+               lr: float, batch_size: int, num_workers: int, device, clip_grad: Optional[float], min_delta: float,
+               patience: Optional[int]) -> bool:
+    """One epoch of :func:`train` recorded in ``state.history``: training and validation metrics, learning
+    rate, wall time, early stopping. ``True`` when early stopping ends the run after this epoch."""
+    history = state.history
+    t0 = time.perf_counter()
+    train_loss, train_acc = _train_epoch(model, ds, opt, obj, state, epoch, seed=seed, lr=lr, batch_size=batch_size,
+                                         num_workers=num_workers, device=device, clip_grad=clip_grad)
+    history["epoch"].append(epoch)
+    history["train_loss"].append(train_loss)
+    history["train_accuracy"].append(train_acc)
+    history["lr"].append(opt.param_groups[0]["lr"])
+    if vds is not None:
+        m = evaluate(model, vds, batch_size=max(batch_size, 1024), device=device, loss=obj.name,
+                     num_workers=num_workers)
+        state.record_validation(model, m, epoch, min_delta)
+    else:
+        for key in ("val_loss", "val_accuracy", "val_mae"):
+            history[key].append(None)
+    history["seconds"].append(time.perf_counter() - t0)
+    stop = patience is not None and vds is not None and state.bad_epochs >= patience
+    history["stopped_early"] = bool(stop)
+    return stop
+
+
+def _save_epoch(path: Path, model: nn.Module, opt, state: _TrainState, config: Dict[str, Any], ds, epoch: int) -> None:
+    """The checkpoint after ``epoch`` (atomic): model, optimizer, torch RNG state, best weights, early-stopping
+    state, history, the run's settings ``config`` and what the model is trained on."""
+    from .serialization import save_checkpoint
+
+    save_checkpoint(path, model=model, optimizer=opt, rng=torch.get_rng_state(), best_state=state.best_state,
+                    meta={"epoch": epoch + 1, "bad_epochs": state.bad_epochs, "history": dict(state.history),
+                          "config": config, "trained_on": _trained_on(ds, config["loss"], epoch + 1)})
 
 
 def _progress_line(history: History, validated: bool) -> Dict[str, str]:

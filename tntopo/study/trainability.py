@@ -159,19 +159,9 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
     """
     from ..data import wavefunctions
     from ..data.features import input_winding
-    from .counterfactual import FAMILIES, counterfactual_set
 
     tw = [int(w) for w in train_windings]
-    if unseen_windings is None:
-        unseen = [w for w in _reachable(ranges) if w not in tw]
-        if not unseen:
-            raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
-    else:
-        unseen = [int(w) for w in unseen_windings]
-        bad = [w for w in unseen if w in tw or w not in _reachable(ranges)]
-        if not unseen or bad:
-            raise ValueError(f"unseen_windings {tuple(unseen)} must be non-empty, absent from train_windings {tw} "
-                             f"and reachable with ranges {tuple(ranges)} (windings {_reachable(ranges)}); bad: {bad}")
+    unseen = _unseen_windings(ranges, tw, unseen_windings)
     wreal: Dict[str, np.ndarray] = {}
     kw = dict(ranges=tuple(ranges), min_gap=min_gap, amplitude=amplitude)
     key = (int(n_cells), int(zlib_hash(tw)))
@@ -201,6 +191,46 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         "long": clean("long", n_long, size_factor * n_cells, tw, True),
     }
     cf_seed = int(task_seed(seed, _KEYS["counterfactual"], *key).generate_state(1)[0])
+    xs, ys, kept = _counterfactual_families(n_cells, n_counterfactual, determined_only, cf_seed, kw, determined)
+    if xs:
+        out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
+    for k in ("unseen", "long"):
+        if len(out[k][1]) == 0:
+            del out[k]
+    out["determined"] = determined
+    out["counterfactual_families"] = kept
+    if realspace:
+        out["w_real"] = wreal
+    return out
+
+
+def _unseen_windings(ranges: Sequence[int], tw: List[int], unseen_windings: Optional[Sequence[int]]) -> List[int]:
+    """The unseen sectors of :func:`protocol_sets`: ``unseen_windings`` checked, or by default every
+    sector ``ranges`` reach that is not a training sector (``tw``)."""
+    if unseen_windings is None:
+        unseen = [w for w in _reachable(ranges) if w not in tw]
+        if not unseen:
+            raise ValueError(f"ranges {tuple(ranges)} leave no unseen winding beyond {tw}; widen ranges")
+        return unseen
+    unseen = [int(w) for w in unseen_windings]
+    bad = [w for w in unseen if w in tw or w not in _reachable(ranges)]
+    if not unseen or bad:
+        raise ValueError(f"unseen_windings {tuple(unseen)} must be non-empty, absent from train_windings {tw} "
+                         f"and reachable with ranges {tuple(ranges)} (windings {_reachable(ranges)}); bad: {bad}")
+    return unseen
+
+
+def _counterfactual_families(n_cells: int, n_counterfactual: int, determined_only: bool, cf_seed: int,
+                             kw: Mapping[str, Any], determined: Dict[str, float]):
+    """The counterfactual set of :func:`protocol_sets`, family by family: ``(xs, ys, kept families)``.
+
+    Half the samples from the trivial families, half from the others; with ``determined_only`` twice
+    as many are drawn and those whose bulk-window marker is not the label are dropped (the fraction
+    kept goes to ``determined["counterfactual/<family>"]``). A family that cannot be drawn at this
+    length, or keeps no chain, is left out.
+    """
+    from .counterfactual import FAMILIES, counterfactual_set
+
     xs, ys, kept = [], [], []
     n0 = sum(v == 0 for v in FAMILIES.values())
     for fam, lab in FAMILIES.items():
@@ -220,16 +250,7 @@ def protocol_sets(n_cells: int, train_windings: Sequence[int], *, ranges: Sequen
         if len(y) == 0:
             continue
         xs.append(x); ys.append(y); kept.append(fam)
-    if xs:
-        out["counterfactual"] = (np.concatenate(xs), np.concatenate(ys))
-    for k in ("unseen", "long"):
-        if len(out[k][1]) == 0:
-            del out[k]
-    out["determined"] = determined
-    out["counterfactual_families"] = kept
-    if realspace:
-        out["w_real"] = wreal
-    return out
+    return xs, ys, kept
 
 
 def zlib_hash(windings: Sequence[int]) -> int:
@@ -406,6 +427,7 @@ def trainability_map(
     factory = factory or toponet_factory(kernel="translation_invariant", state_weights="rank", window="fixed")
     train_fn = train_fn or default_train
     data = dict(data or {})
+    budget = dict(epochs=epochs, lr=lr, batch_size=batch_size, threshold=threshold)
     cells = []
     cache: Dict[Tuple[int, Tuple[int, ...]], Dict] = {}
     for N in n_cells:
@@ -421,29 +443,8 @@ def trainability_map(
             except (TypeError, ValueError):
                 reference = None
             for init in inits:
-                reports = []
-                for k in range(int(seeds)):
-                    s = int(task_seed(seed, int(N), zlib_hash(dkey[1]), zlib_hash([hash_init(init)]), k)
-                            .generate_state(1)[0])
-                    t0 = time.perf_counter()
-                    try:
-                        model = initialize(factory, int(N), s, init)
-                    except (TypeError, ValueError) as exc:
-                        reports.append({"seed": s, "learns_invariant": None, "note": f"{NA}: {exc}"})
-                        continue
-                    try:
-                        train_fn(model, sets["train"], sets["val"], epochs=epochs, lr=lr, seed=s, batch_size=batch_size)
-                        failed = None
-                    except FloatingPointError as exc:  # diverged: the seed did not learn
-                        failed = str(exc)
-                    r = seed_report(model, sets, threshold=threshold, predict=predict)
-                    if failed:
-                        r.update(learns_invariant=False, note=f"training diverged: {failed}")
-                    vp = (predict or predict_labels)(model, sets["val"][0])
-                    r["val_accuracy"] = NA if isinstance(vp, str) else float(np.mean(vp == sets["val"][1]))
-                    r["seed"] = s
-                    r["seconds"] = time.perf_counter() - t0
-                    reports.append(r)
+                reports = [_map_seed(factory, sets, dkey, init, k, seed=seed, train_fn=train_fn, predict=predict,
+                                     **budget) for k in range(int(seeds))]
                 cell = {"n_cells": int(N), "init": init_name(init), "train_windings": list(dkey[1]),
                         "learns_invariant": learns_invariant(reports),
                         "val_trainability": _frac([r.get("val_accuracy") for r in reports], threshold),
@@ -458,6 +459,34 @@ def trainability_map(
                      "lr": float(lr), "batch_size": int(batch_size), "threshold": float(threshold),
                      "model": getattr(factory, "kwargs", None)},
             "cells": cells}
+
+
+def _map_seed(factory: Callable, sets: Mapping[str, Any], dkey: Tuple[int, Tuple[int, ...]], init: Mapping[str, Any],
+              k: int, *, seed: int, train_fn: Callable, predict: Optional[Callable], epochs: int, lr: float,
+              batch_size: int, threshold: float) -> Dict[str, Any]:
+    """Seed ``k`` of one cell of :func:`trainability_map` (chain length and training windings ``dkey``,
+    initialization ``init``): initialized, trained and reported (:func:`seed_report`, validation accuracy,
+    seed, seconds); an initialization the model cannot take is reported ``"n/a"``."""
+    N, windings = dkey
+    s = int(task_seed(seed, N, zlib_hash(windings), zlib_hash([hash_init(init)]), k).generate_state(1)[0])
+    t0 = time.perf_counter()
+    try:
+        model = initialize(factory, N, s, init)
+    except (TypeError, ValueError) as exc:
+        return {"seed": s, "learns_invariant": None, "note": f"{NA}: {exc}"}
+    try:
+        train_fn(model, sets["train"], sets["val"], epochs=epochs, lr=lr, seed=s, batch_size=batch_size)
+        failed = None
+    except FloatingPointError as exc:  # diverged: the seed did not learn
+        failed = str(exc)
+    r = seed_report(model, sets, threshold=threshold, predict=predict)
+    if failed:
+        r.update(learns_invariant=False, note=f"training diverged: {failed}")
+    vp = (predict or predict_labels)(model, sets["val"][0])
+    r["val_accuracy"] = NA if isinstance(vp, str) else float(np.mean(vp == sets["val"][1]))
+    r["seed"] = s
+    r["seconds"] = time.perf_counter() - t0
+    return r
 
 
 def hash_init(init: Mapping[str, Any]) -> int:

@@ -521,7 +521,7 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
         parameters, samples, steps, ``recomputed``, and ``off_span``: the relative part of
         ``theta - theta_0`` outside the initial span, for ``"projected"``; ``None`` when tracking).
     """
-    from .trainability import default_train, model_factory, predict_labels, seed_report
+    from .trainability import model_factory, seed_report
 
     g = spec["grid"]
     st = spec["settings"]
@@ -534,69 +534,97 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
     N = int(st["n_cells"])
     sets = _sets_for(spec)
     factory = model_factory(spec["kind"], **spec["kwargs"])
-    thr = float(g["threshold"])
     exact = factory(N, 0, "exact")
-    out["reference"] = seed_report(exact, sets, threshold=thr)
+    out["reference"] = seed_report(exact, sets, threshold=float(g["threshold"]))
     out["determined"] = sets["determined"]
     out["counterfactual_families"] = sets["counterfactual_families"]
-    probes = {k: sets[k] for k in ("unseen", "long") if k in sets}
+    for k in spec["seed_indices"]:
+        out["seeds"].append(_run_seed(spec, k, factory, exact, sets))
+    return json.loads(json.dumps(out, default=_json_default))
+
+
+def _run_seed(spec: Mapping[str, Any], k: int, factory, exact, sets: Mapping[str, Any]) -> Dict[str, Any]:
+    """Train seed ``k`` of a task of :func:`why_tasks` and measure it: one seed dict of :func:`run_why_task`."""
+    from .trainability import default_train
+
+    g = spec["grid"]
+    st = spec["settings"]
     xtr, ytr = sets["train"]
     xval, yval = sets["val"]
     if st["objective"] == "w_real":
         ytr_t, yval_t = sets["w_real"]["train"], sets["w_real"]["val"]
     else:
         ytr_t, yval_t = ytr, yval
-    proj_cfg = g["projection"]
-    for k in spec["seed_indices"]:
-        s = _training_seed(g["seed"], k)
-        t0 = time.perf_counter()
-        model = factory(N, s, "random")
-        ctx: Any = contextlib.nullcontext(None)
-        tracking = st["freedom"] == "projected_tracking"
-        if st["freedom"] in ("projected", "projected_tracking"):
-            P = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            nj = int(proj_cfg.get("n_jacobian") or (P + 64))
-            ctx = projected_updates(model, xtr[: min(nj, len(xtr))], rtol=float(proj_cfg["rtol"]),
-                                    every=int(proj_cfg["every"]) if tracking else None)
-        rec: Dict[str, Any] = {"k": int(k), "seed": s}
-        with ctx as proj:
-            try:
-                hist = default_train(model, (xtr, ytr_t), (xval, yval_t), epochs=int(spec["epochs"]),
-                                     lr=float(spec["lr"]), seed=s, batch_size=int(g["batch_size"]))
-                rec["train_loss"] = float(hist["train_loss"][-1]) if hist["train_loss"] else None
-                rec["best_epoch"] = hist["best_epoch"]
-                failed = None
-            except FloatingPointError as exc:  # diverged: the seed did not learn
-                failed = str(exc)
-        if failed:  # diverged: the seed neither fits nor learns; its non-finite weights are not evaluated
-            rec.update({c: None for c in ("unseen", "long", "counterfactual")})
-            rec.update(applicable=[], learns_invariant=False, val_accuracy=None, fits=False, functional_distance=None,
-                       functional_distance_parts={}, ood_accuracy=None, note=f"training diverged: {failed}")
-        else:
-            rec.update(seed_report(model, sets, threshold=thr))
-            vp = predict_labels(model, xval)
-            rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
-            rec["fits"] = bool(rec["val_accuracy"] >= thr)
-            fd = functional_distance(model, exact, probes)
-            rec["functional_distance"] = fd["distance"]
-            rec["functional_distance_parts"] = fd["parts"]
-            accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
-            rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
-        if proj is not None:
-            theta = _flat([p for p in model.parameters() if p.requires_grad])
-            d = theta - proj["theta0"]
-            U0 = None if tracking else proj["basis"]
-            off = None
-            if U0 is not None and np.linalg.norm(d) > 0:
-                off = float(np.linalg.norm(d - U0 @ (U0.T @ d)) / np.linalg.norm(d))
-            rec["projection"] = {"rank": proj["rank"], "n_parameters": proj["n_parameters"],
-                                 "n_samples": proj["n_samples"], "steps": proj["steps"],
-                                 "rank_bounded_by_batch": bool(proj["n_samples"] < proj["n_parameters"]),
-                                 "recomputed": proj["recomputed"], "off_span": off}
-        rec["seconds"] = time.perf_counter() - t0
-        out["seeds"].append(rec)
-        del model
-    return json.loads(json.dumps(out, default=_json_default))
+    s = _training_seed(g["seed"], k)
+    t0 = time.perf_counter()
+    model = factory(int(st["n_cells"]), s, "random")
+    tracking = st["freedom"] == "projected_tracking"
+    rec: Dict[str, Any] = {"k": int(k), "seed": s}
+    with _projection(model, xtr, st["freedom"], g["projection"]) as proj:
+        try:
+            hist = default_train(model, (xtr, ytr_t), (xval, yval_t), epochs=int(spec["epochs"]),
+                                 lr=float(spec["lr"]), seed=s, batch_size=int(g["batch_size"]))
+            rec["train_loss"] = float(hist["train_loss"][-1]) if hist["train_loss"] else None
+            rec["best_epoch"] = hist["best_epoch"]
+            failed = None
+        except FloatingPointError as exc:  # diverged: the seed did not learn
+            failed = str(exc)
+    if failed:  # diverged: the seed neither fits nor learns; its non-finite weights are not evaluated
+        rec.update({c: None for c in ("unseen", "long", "counterfactual")})
+        rec.update(applicable=[], learns_invariant=False, val_accuracy=None, fits=False, functional_distance=None,
+                   functional_distance_parts={}, ood_accuracy=None, note=f"training diverged: {failed}")
+    else:
+        _measure_seed(rec, model, exact, sets, float(g["threshold"]))
+    if proj is not None:
+        rec["projection"] = _projection_record(model, proj, tracking)
+    rec["seconds"] = time.perf_counter() - t0
+    return rec
+
+
+def _projection(model, xtr, freedom: str, proj_cfg: Mapping[str, Any]):
+    """The projection context of a seed: :func:`projected_updates` for the projected freedoms (the span
+    on the first ``n_jacobian`` training inputs, default the number of parameters + 64), else a context
+    that yields ``None``."""
+    if freedom not in ("projected", "projected_tracking"):
+        return contextlib.nullcontext(None)
+    P = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    nj = int(proj_cfg.get("n_jacobian") or (P + 64))
+    return projected_updates(model, xtr[: min(nj, len(xtr))], rtol=float(proj_cfg["rtol"]),
+                             every=int(proj_cfg["every"]) if freedom == "projected_tracking" else None)
+
+
+def _measure_seed(rec: Dict[str, Any], model, exact, sets: Mapping[str, Any], thr: float) -> None:
+    """Add a trained seed's measures to ``rec``: the criterion accuracies (:func:`seed_report`), the
+    validation accuracy against the Bloch labels and ``fits``, the functional distance to ``exact`` and
+    the mean accuracy over the probe sets the model takes (``ood_accuracy``)."""
+    from .trainability import predict_labels, seed_report
+
+    probes = {k: sets[k] for k in ("unseen", "long") if k in sets}
+    xval, yval = sets["val"]
+    rec.update(seed_report(model, sets, threshold=thr))
+    vp = predict_labels(model, xval)
+    rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
+    rec["fits"] = bool(rec["val_accuracy"] >= thr)
+    fd = functional_distance(model, exact, probes)
+    rec["functional_distance"] = fd["distance"]
+    rec["functional_distance_parts"] = fd["parts"]
+    accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
+    rec["ood_accuracy"] = float(np.mean(accs)) if accs else None
+
+
+def _projection_record(model, proj: Mapping[str, Any], tracking: bool) -> Dict[str, Any]:
+    """The ``projection`` entry of a seed: the span's rank (the last one computed), parameters, samples,
+    steps, recomputations, and ``off_span``, the relative part of ``theta - theta_0`` outside the
+    initial span (``None`` when tracking)."""
+    theta = _flat([p for p in model.parameters() if p.requires_grad])
+    d = theta - proj["theta0"]
+    U0 = None if tracking else proj["basis"]
+    off = None
+    if U0 is not None and np.linalg.norm(d) > 0:
+        off = float(np.linalg.norm(d - U0 @ (U0.T @ d)) / np.linalg.norm(d))
+    return {"rank": proj["rank"], "n_parameters": proj["n_parameters"], "n_samples": proj["n_samples"],
+            "steps": proj["steps"], "rank_bounded_by_batch": bool(proj["n_samples"] < proj["n_parameters"]),
+            "recomputed": proj["recomputed"], "off_span": off}
 
 
 def _json_default(o):
@@ -662,9 +690,21 @@ def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     if not results:
         raise ValueError("merge_why got no results; run the tasks of why_tasks() first")
     grid = results[0]["grid"]
-    groups: "OrderedDict[Tuple[str, str, str], Dict[str, Any]]" = OrderedDict()
-    order = {(c["factor"], c["setting"]): i for i, c in enumerate(grid["cells"])}
     models = list(grid["models"])
+    groups = _group_by_cell(results, grid)
+    order = {(c["factor"], c["setting"]): i for i, c in enumerate(grid["cells"])}
+    keys = sorted(groups, key=lambda t: (models.index(t[0]) if t[0] in models else len(models),
+                                         order.get((t[1], t[2]), len(order))))
+    cells = [_merged_cell(key, groups[key], grid) for key in keys]
+    return {"grid": grid, "cells": cells, "distance_predicts_ood": _distance_predicts(cells, models),
+            "answer": _answer(cells, models)}
+
+
+def _group_by_cell(results: Sequence[Mapping[str, Any]],
+                   grid: Mapping[str, Any]) -> "OrderedDict[Tuple[str, str, str], Dict[str, Any]]":
+    """The task results gathered per cell ``(model, factor, setting)``: its spec, seeds, reference and
+    determined fractions (from the first result that has them)."""
+    groups: "OrderedDict[Tuple[str, str, str], Dict[str, Any]]" = OrderedDict()
     for r in results:
         if r["grid"] != grid:
             raise ValueError("merge_why got results of different experiments (their grids differ); merge each apart")
@@ -674,52 +714,56 @@ def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         g["seeds"] += r["seeds"]
         if g["reference"] is None:
             g["reference"], g["determined"] = r.get("reference"), r.get("determined")
-    keys = sorted(groups, key=lambda t: (models.index(t[0]) if t[0] in models else len(models),
-                                         order.get((t[1], t[2]), len(order))))
-    cells = []
-    for m, f, s in keys:
-        g = groups[(m, f, s)]
-        seeds = sorted(g["seeds"], key=lambda d: d["k"])
-        ks = [d["k"] for d in seeds]
-        if len(set(ks)) != len(ks):
-            raise ValueError(f"cell {(m, f, s)} has seed(s) twice: {sorted(k for k in ks if ks.count(k) > 1)}")
-        spec = g["spec"]
-        cell: Dict[str, Any] = {"factor": f, "setting": s, "model": m, "kind": spec["kind"],
-                                "settings": spec["settings"], "lr": spec["lr"], "epochs": spec["epochs"]}
-        if spec.get("na"):
-            cell.update(n_seeds=0, learns_invariant=NA, ci=None, fits=NA, fits_ci=None, learns_given_fits=NA,
-                        functional_distance=NA, note=spec["na"], seeds=[])
-            cells.append(cell)
-            continue
-        li = [d["learns_invariant"] for d in seeds if d.get("learns_invariant") is not None]
-        fits = [d["fits"] for d in seeds]
-        lf = [d["learns_invariant"] for d in seeds if d["fits"] and d.get("learns_invariant") is not None]
-        fd = [d["functional_distance"] for d in seeds if d.get("functional_distance") is not None]
-        k_li, k_f = int(sum(li)), int(sum(fits))
-        cell.update({
-            "n_seeds": len(seeds),
-            "complete": len(seeds) == int(grid["seeds"]),
-            "learns_invariant": float(k_li / len(li)) if li else None,
-            "learns_k": k_li, "learns_n": len(li),
-            "ci": list(wilson_interval(k_li, len(li))) if li else None,
-            "fits": float(k_f / len(fits)) if fits else None,
-            "fits_ci": list(wilson_interval(k_f, len(fits))) if fits else None,
-            "learns_given_fits": float(np.mean(lf)) if lf else None,
-            "learns_given_fits_k": int(sum(lf)), "learns_given_fits_n": len(lf),
-            "learns_given_fits_ci": list(wilson_interval(int(sum(lf)), len(lf))) if lf else None,
-            "functional_distance": float(np.median(fd)) if fd else None,
-            "distance_vs_ood": _spearman([d.get("functional_distance") if d.get("functional_distance") is not None
-                                          else np.nan for d in seeds],
-                                         [d.get("ood_accuracy") if d.get("ood_accuracy") is not None else np.nan
-                                          for d in seeds]),
-            "reference": g["reference"], "determined": g["determined"],
-            "seeds": seeds,
-        })
-        for c in ("unseen", "long", "counterfactual"):
-            v = [d[c] for d in seeds if isinstance(d.get(c), float)]
-            cell[f"{c}_accuracy"] = float(np.mean(v)) if v else NA
-        cells.append(cell)
+    return groups
 
+
+def _merged_cell(key: Tuple[str, str, str], g: Mapping[str, Any], grid: Mapping[str, Any]) -> Dict[str, Any]:
+    """One cell of :func:`merge_why`'s report from its gathered seeds (sorted by ``k``; each at most once)."""
+    m, f, s = key
+    seeds = sorted(g["seeds"], key=lambda d: d["k"])
+    ks = [d["k"] for d in seeds]
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"cell {(m, f, s)} has seed(s) twice: {sorted(k for k in ks if ks.count(k) > 1)}")
+    spec = g["spec"]
+    cell: Dict[str, Any] = {"factor": f, "setting": s, "model": m, "kind": spec["kind"],
+                            "settings": spec["settings"], "lr": spec["lr"], "epochs": spec["epochs"]}
+    if spec.get("na"):
+        cell.update(n_seeds=0, learns_invariant=NA, ci=None, fits=NA, fits_ci=None, learns_given_fits=NA,
+                    functional_distance=NA, note=spec["na"], seeds=[])
+        return cell
+    li = [d["learns_invariant"] for d in seeds if d.get("learns_invariant") is not None]
+    fits = [d["fits"] for d in seeds]
+    lf = [d["learns_invariant"] for d in seeds if d["fits"] and d.get("learns_invariant") is not None]
+    fd = [d["functional_distance"] for d in seeds if d.get("functional_distance") is not None]
+    k_li, k_f = int(sum(li)), int(sum(fits))
+    cell.update({
+        "n_seeds": len(seeds),
+        "complete": len(seeds) == int(grid["seeds"]),
+        "learns_invariant": float(k_li / len(li)) if li else None,
+        "learns_k": k_li, "learns_n": len(li),
+        "ci": list(wilson_interval(k_li, len(li))) if li else None,
+        "fits": float(k_f / len(fits)) if fits else None,
+        "fits_ci": list(wilson_interval(k_f, len(fits))) if fits else None,
+        "learns_given_fits": float(np.mean(lf)) if lf else None,
+        "learns_given_fits_k": int(sum(lf)), "learns_given_fits_n": len(lf),
+        "learns_given_fits_ci": list(wilson_interval(int(sum(lf)), len(lf))) if lf else None,
+        "functional_distance": float(np.median(fd)) if fd else None,
+        "distance_vs_ood": _spearman([d.get("functional_distance") if d.get("functional_distance") is not None
+                                      else np.nan for d in seeds],
+                                     [d.get("ood_accuracy") if d.get("ood_accuracy") is not None else np.nan
+                                      for d in seeds]),
+        "reference": g["reference"], "determined": g["determined"],
+        "seeds": seeds,
+    })
+    for c in ("unseen", "long", "counterfactual"):
+        v = [d[c] for d in seeds if isinstance(d.get(c), float)]
+        cell[f"{c}_accuracy"] = float(np.mean(v)) if v else NA
+    return cell
+
+
+def _distance_predicts(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any]:
+    """``distance_predicts_ood``: Spearman of functional distance vs OOD accuracy over every seed of the
+    experiment, and per model."""
     def corr(sel):
         a = [d["functional_distance"] for c in cells if sel(c) for d in c["seeds"]
              if d.get("functional_distance") is not None and d.get("ood_accuracy") is not None]
@@ -727,10 +771,9 @@ def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
              if d.get("functional_distance") is not None and d.get("ood_accuracy") is not None]
         return _spearman(a, b)
 
-    predicts = {"ood": "mean accuracy over the probe sets the model takes (unseen windings; longer chains)",
-                "overall": corr(lambda c: True),
-                "by_model": {m: corr(lambda c, m=m: c["model"] == m) for m in models}}
-    return {"grid": grid, "cells": cells, "distance_predicts_ood": predicts, "answer": _answer(cells, models)}
+    return {"ood": "mean accuracy over the probe sets the model takes (unseen windings; longer chains)",
+            "overall": corr(lambda c: True),
+            "by_model": {m: corr(lambda c, m=m: c["model"] == m) for m in models}}
 
 
 def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any]:
