@@ -550,85 +550,87 @@ def aggregate(cfg: StudyConfig, runs: Dict[str, List[Dict[str, Any]]],
     ``selection`` maps each row to its learning-rate selection (``{"lr", "scores"}``). A set a model
     cannot take (chains of another length for a fixed-size model) is ``"n/a"``, never a failure.
     """
-    models: Dict[str, Any] = {}
-    for name, rs in runs.items():
-        spec, head, base = cfg.spec_of(name)
-        rs = sorted(rs, key=lambda r: r["k"])
+    return {name: _row(cfg, name, sorted(rs, key=lambda r: r["k"]), selection) for name, rs in runs.items()}
 
-        def per(set_name, metric="accuracy"):
-            return [r["scores"][set_name].get(metric) if set_name in r["scores"] else None for r in rs]
 
-        def mean_or_na(set_name, metric="accuracy"):
-            v = _mean(per(set_name, metric))
-            return "n/a" if v is None else v
+def _row(cfg: StudyConfig, name: str, rs: List[Dict[str, Any]],
+         selection: Optional[Dict[str, Dict[str, Any]]]) -> Dict[str, Any]:
+    """One row's entry of :func:`aggregate` from its runs (sorted by seed index)."""
+    spec, head, base = cfg.spec_of(name)
 
-        size_note = rs[0]["size_note"] if rs else None
-        li = [r["learns_invariant"] for r in rs]
-        eff = next((dict(r["effective_parameters"]) for r in rs if "effective_parameters" in r), None)
-        if eff and eff.get("effective") is not None:  # derived here, not stored with the run
-            eff["lower_bound"] = _rank_saturated(eff["effective"], eff["outputs"], eff["raw"])
-        entry: Dict[str, Any] = {
-            "description": spec.description,
-            "kind": spec.kind,
-            "base_model": base,
-            "head": head,
-            "lr": rs[0]["lr"] if rs else None,
-            "lr_selection": (selection or {}).get(name),
-            "parameters": rs[0]["parameters"] if rs else None,
-            "effective_parameters": eff,
-            "seeds": len(rs),
-            "test_accuracy": _mean(per("test")),
-            "test_accuracy_std": _std(per("test")),
-            "test_accuracy_ci": _ci(per("test")),
-            "val_trainability": float(np.mean([r["max_val_accuracy"] >= cfg.trainability_threshold for r in rs])),
-            "learns_invariant": float(np.mean(li)) if li else None,
-            "learns_invariant_ci": wilson_interval(sum(li), len(li)) if li else None,
-            "learns_invariant_criteria": rs[0]["learns_invariant_criteria"] if rs else [],
-            "learns_invariant_na": sorted(set(("unseen", "size", "counterfactual")) - set(criteria_of(head))),
-            "size_generalization_accuracy": "n/a" if size_note else _mean(per("size")),
-            "size_generalization_n_cells": cfg.size_n_cells,
-            "unseen_winding_accuracy": _mean(per("unseen")),
-            "unseen_winding_accuracy_ci": _ci(per("unseen")),
-            "counterfactual_accuracy": _mean(per("counterfactual")),
-            "counterfactual_accuracy_ci": _ci(per("counterfactual")),
-            "counterfactual_proxy_agreement": _mean(per("counterfactual", "proxy_agreement")),
-            "counterfactual_neither": _mean(per("counterfactual", "neither")),
-            "counterfactual_by_family": _family_means(rs, "counterfactual"),
-            "counterfactual_control_accuracy": _mean(per("counterfactual_control")),
-            "counterfactual_control_by_family": _family_means(rs, "counterfactual_control"),
-            "counterfactual_minus_control": _minus_control(_family_means(rs, "counterfactual"),
-                                                           _family_means(rs, "counterfactual_control")),
-            "dose_response": {str(w): mean_or_na(dose_set_name(w)) for w in dose_widths(cfg)},
-            "dose_response_proxy_agreement": {str(w): mean_or_na(dose_set_name(w), "proxy_agreement")
-                                              for w in dose_widths(cfg)},
-            "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(cfg.disorder_set_name(N, W), "tai_accuracy")
-                                               for W in cfg.disorder_strengths} for N in cfg.disorder_lengths},
-            "edge_ablation_accuracy": _mean(per("ablation")),
-            "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(cfg.disorder_set_name(N, W)) for W in cfg.disorder_strengths}
+    def per(set_name, metric="accuracy"):
+        return [r["scores"][set_name].get(metric) if set_name in r["scores"] else None for r in rs]
+
+    def mean_or_na(set_name, metric="accuracy"):
+        v = _mean(per(set_name, metric))
+        return "n/a" if v is None else v
+
+    size_note = rs[0]["size_note"] if rs else None
+    li = [r["learns_invariant"] for r in rs]
+    eff = next((dict(r["effective_parameters"]) for r in rs if "effective_parameters" in r), None)
+    if eff and eff.get("effective") is not None:  # derived here, not stored with the run
+        eff["lower_bound"] = _rank_saturated(eff["effective"], eff["outputs"], eff["raw"])
+    entry: Dict[str, Any] = {
+        "description": spec.description,
+        "kind": spec.kind,
+        "base_model": base,
+        "head": head,
+        "lr": rs[0]["lr"] if rs else None,
+        "lr_selection": (selection or {}).get(name),
+        "parameters": rs[0]["parameters"] if rs else None,
+        "effective_parameters": eff,
+        "seeds": len(rs),
+        "test_accuracy": _mean(per("test")),
+        "test_accuracy_std": _std(per("test")),
+        "test_accuracy_ci": _ci(per("test")),
+        "val_trainability": float(np.mean([r["max_val_accuracy"] >= cfg.trainability_threshold for r in rs])),
+        "learns_invariant": float(np.mean(li)) if li else None,
+        "learns_invariant_ci": wilson_interval(sum(li), len(li)) if li else None,
+        "learns_invariant_criteria": rs[0]["learns_invariant_criteria"] if rs else [],
+        "learns_invariant_na": sorted(set(("unseen", "size", "counterfactual")) - set(criteria_of(head))),
+        "size_generalization_accuracy": "n/a" if size_note else _mean(per("size")),
+        "size_generalization_n_cells": cfg.size_n_cells,
+        "unseen_winding_accuracy": _mean(per("unseen")),
+        "unseen_winding_accuracy_ci": _ci(per("unseen")),
+        "counterfactual_accuracy": _mean(per("counterfactual")),
+        "counterfactual_accuracy_ci": _ci(per("counterfactual")),
+        "counterfactual_proxy_agreement": _mean(per("counterfactual", "proxy_agreement")),
+        "counterfactual_neither": _mean(per("counterfactual", "neither")),
+        "counterfactual_by_family": _family_means(rs, "counterfactual"),
+        "counterfactual_control_accuracy": _mean(per("counterfactual_control")),
+        "counterfactual_control_by_family": _family_means(rs, "counterfactual_control"),
+        "counterfactual_minus_control": _minus_control(_family_means(rs, "counterfactual"),
+                                                       _family_means(rs, "counterfactual_control")),
+        "dose_response": {str(w): mean_or_na(dose_set_name(w)) for w in dose_widths(cfg)},
+        "dose_response_proxy_agreement": {str(w): mean_or_na(dose_set_name(w), "proxy_agreement")
+                                          for w in dose_widths(cfg)},
+        "disorder_tai_accuracy": {str(N): {f"{W:g}": mean_or_na(cfg.disorder_set_name(N, W), "tai_accuracy")
+                                           for W in cfg.disorder_strengths} for N in cfg.disorder_lengths},
+        "edge_ablation_accuracy": _mean(per("ablation")),
+        "disorder_accuracy": {str(N): {f"{W:g}": mean_or_na(cfg.disorder_set_name(N, W)) for W in cfg.disorder_strengths}
+                              for N in cfg.disorder_lengths},
+        "diverged_seeds": int(sum(bool(r.get("diverged")) for r in rs)),
+        "per_seed": {
+            "seed": [r["seed"] for r in rs],
+            "max_val_accuracy": [r["max_val_accuracy"] for r in rs],
+            "test_accuracy": per("test"),
+            "size_generalization_accuracy": per("size"),
+            "unseen_winding_accuracy": per("unseen"),
+            "counterfactual_accuracy": per("counterfactual"),
+            "edge_ablation_accuracy": per("ablation"),
+            "counterfactual_control_accuracy": per("counterfactual_control"),
+            "disorder_accuracy": {str(N): {f"{W:g}": per(cfg.disorder_set_name(N, W)) for W in cfg.disorder_strengths}
                                   for N in cfg.disorder_lengths},
-            "diverged_seeds": int(sum(bool(r.get("diverged")) for r in rs)),
-            "per_seed": {
-                "seed": [r["seed"] for r in rs],
-                "max_val_accuracy": [r["max_val_accuracy"] for r in rs],
-                "test_accuracy": per("test"),
-                "size_generalization_accuracy": per("size"),
-                "unseen_winding_accuracy": per("unseen"),
-                "counterfactual_accuracy": per("counterfactual"),
-                "edge_ablation_accuracy": per("ablation"),
-                "counterfactual_control_accuracy": per("counterfactual_control"),
-                "disorder_accuracy": {str(N): {f"{W:g}": per(cfg.disorder_set_name(N, W)) for W in cfg.disorder_strengths}
-                                      for N in cfg.disorder_lengths},
-                "learns_invariant": li,
-            },
-            "train_seconds": _mean([r["seconds"]["train"] for r in rs]),
-            "curves": _curves(rs),
-        }
-        if _size_sets(rs):  # the Chern study's sizes (16x16, 32x32): accuracy per size, n/a where not taken
-            entry["size_generalization_by_size"] = {n[len("size/L"):]: mean_or_na(n) for n in _size_sets(rs)}
-        if size_note:
-            entry["size_generalization_note"] = f"input size is fixed: {size_note}"
-        models[name] = entry
-    return models
+            "learns_invariant": li,
+        },
+        "train_seconds": _mean([r["seconds"]["train"] for r in rs]),
+        "curves": _curves(rs),
+    }
+    if _size_sets(rs):  # the Chern study's sizes (16x16, 32x32): accuracy per size, n/a where not taken
+        entry["size_generalization_by_size"] = {n[len("size/L"):]: mean_or_na(n) for n in _size_sets(rs)}
+    if size_note:
+        entry["size_generalization_note"] = f"input size is fixed: {size_note}"
+    return entry
 
 
 def _disorder_section(cfg: StudyConfig, sets: Dict[str, EvalSet], models: Dict[str, Any],
