@@ -82,7 +82,7 @@ from torch import nn
 from .._typing import strict_keywords
 from ..systems.layout2d import layout_channels, layout_index, stencil_displacements
 from .baselines import _act, _seeded_init
-from .chern import bulk_window_2d
+from .chern import _check_shape, bulk_window_2d
 from .toponet2d import TopoNet2D
 
 __all__ = ["layout_to_hamiltonian", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
@@ -95,13 +95,10 @@ def _shape_of(shape, what: str = "shape") -> Tuple[int, int]:
     if isinstance(shape, numbers.Integral) and not isinstance(shape, (bool, np.bool_)):
         shape = (int(shape), int(shape))
     try:
-        Lx, Ly = shape
-        ok = all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1 for v in (Lx, Ly))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{what} must be a lattice shape (Lx, Ly) of positive integers (or one L), got {shape!r}")
-    return int(Lx), int(Ly)
+        return _check_shape(shape)
+    except ValueError:
+        raise ValueError(f"{what} must be a lattice shape (Lx, Ly) of positive integers (or one L), "
+                         f"got {shape!r}") from None
 
 
 def _check_int(name: str, value, low: int) -> int:
@@ -222,7 +219,26 @@ def _mirror_window(R: torch.Tensor) -> torch.Tensor:
     return R
 
 
-class LayoutTopoNet2D(TopoNet2D):
+class _Sized:
+    """``accepts_size`` of the layout models: any shape the stencil fits when :attr:`size_agnostic`, else the
+    model's own (``_fixed_size_reason`` says why)."""
+
+    @strict_keywords
+    def accepts_size(self, shape) -> Optional[str]:
+        """``None`` if the model takes layouts of lattices of this shape, else the reason (one line)."""
+        why = self._size_error(_shape_of(shape))
+        return None if why is None else why.split(";")[0]
+
+    def _size_error(self, shape) -> Optional[str]:
+        why = _layout_size_error(shape, self.stencil)
+        if why:
+            return why
+        if not self.size_agnostic and shape != self.shape:
+            return self._fixed_size_reason(shape)
+        return None
+
+
+class LayoutTopoNet2D(_Sized, TopoNet2D):
     """:class:`tntopo.nn.TopoNet2D` on lattice layouts, with displacement kernels; any size with a fixed window.
 
     Parameters
@@ -303,20 +319,9 @@ class LayoutTopoNet2D(TopoNet2D):
         """Whether the model takes layouts of any shape (a fixed window)."""
         return self.window == "fixed"
 
-    @strict_keywords
-    def accepts_size(self, shape) -> Optional[str]:
-        """``None`` if the model takes layouts of lattices of this shape, else the reason (one line)."""
-        why = self._size_error(_shape_of(shape))
-        return None if why is None else why.split(";")[0]
-
-    def _size_error(self, shape) -> Optional[str]:
-        why = _layout_size_error(shape, self.stencil)
-        if why:
-            return why
-        if not self.size_agnostic and shape != self.shape:
-            return (f"this {type(self).__name__} has a learned window of shape {self.shape} and takes only that shape, "
-                    f"got {shape}; use window='fixed' for a model of any size")
-        return None
+    def _fixed_size_reason(self, shape) -> str:
+        return (f"this {type(self).__name__} has a learned window of shape {self.shape} and takes only that shape, "
+                f"got {shape}; use window='fixed' for a model of any size")
 
     # ------------------------------------------------------------------ inputs
     def _batch(self, x) -> _Batch:
@@ -491,7 +496,7 @@ def _global_rng_untouched():
     return torch.random.fork_rng(devices=[])
 
 
-class _LayoutNet(nn.Module):
+class _LayoutNet(_Sized, nn.Module):
     """Shared input handling of the generic layout networks."""
 
     size_agnostic = True
@@ -510,20 +515,9 @@ class _LayoutNet(nn.Module):
             raise ValueError(why)
         self.channels_in = layout_channels(self.n_orb, self.stencil)
 
-    @strict_keywords
-    def accepts_size(self, shape) -> Optional[str]:
-        """``None`` if the model takes layouts of lattices of this shape, else the reason (one line)."""
-        why = self._size_error(_shape_of(shape))
-        return None if why is None else why.split(";")[0]
-
-    def _size_error(self, shape) -> Optional[str]:
-        why = _layout_size_error(shape, self.stencil)
-        if why:
-            return why
-        if not self.size_agnostic and shape != self.shape:
-            return (f"this {type(self).__name__} was built for lattices of shape {self.shape} and takes only that "
-                    f"shape, got {shape}; use a size-agnostic model (cnn2d, kcnn) for other sizes")
-        return None
+    def _fixed_size_reason(self, shape) -> str:
+        return (f"this {type(self).__name__} was built for lattices of shape {self.shape} and takes only that "
+                f"shape, got {shape}; use a size-agnostic model (cnn2d, kcnn) for other sizes")
 
     def _prep(self, x) -> torch.Tensor:
         x = _check_layout(x, self.n_orb, self.stencil, type(self).__name__)

@@ -16,6 +16,8 @@ from ..data.evalsets import EvalSet
 __all__ = ["exact_reference", "disorder_section", "edge_proxy_section", "input_hamiltonians"]
 
 N_ORB = 2
+#: Strong disorder in the Chern study: the QWZ topological Anderson insulator region (W ~ 4-5, m = 2.2-2.5).
+CHERN_TAI_WINDOW = (4.0, 5.0)
 
 
 def _geometry(L: int):
@@ -100,6 +102,7 @@ def disorder_section(cfg, sets: Dict[str, EvalSet], models: Dict[str, Any], exac
     return {"n_cells": [int(L) for L in cfg.disorder_lengths], "strengths": [float(W) for W in cfg.disorder_strengths],
             "n_samples": cfg.n_disorder,
             "label": "phase of the ensemble: Bott index on larger samples, averaged over realizations",
+            "strong_window": list(CHERN_TAI_WINDOW),
             "by_length": by_len}
 
 

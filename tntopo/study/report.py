@@ -798,25 +798,33 @@ def _md_disorder(r: _Report) -> List[str]:
         L.append(f"### N = {Nn} cells\n")
         L.append("| | " + " | ".join(f"W={w}" for w in Ws) + " |")
         L.append("|---|" + "---:|" * len(Ws))
-        for label, key in (("estimator", "estimator_accuracy"), ("majority guess", "majority_accuracy"),
-                           ("open invariant (exact TopoNet)", "open_invariant_accuracy")):
-            L.append(f"| {label} | " + " | ".join(_fmt(row[key][w]) for w in Ws) + " |")
-        for m, d in row["models"].items():
-            L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
-        L.append("")
-        tai = row.get("tai") or {}
-        if tai:
-            Wt = list(tai)
-            L.append(f"Topological Anderson insulator samples at N = {Nn} (trivial when clean, topological in the "
-                     "ensemble: t_1 < t_0 < t0_c(W)), accuracy on them alone:\n")
-            L.append("| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |")
-            L.append("|---|" + "---:|" * len(Wt))
-            L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
-            L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
-            for m in M:
-                L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
-            L.append("")
+        L += _strength_rows(row, Ws, (("estimator", "estimator_accuracy"), ("majority guess", "majority_accuracy"),
+                                      ("open invariant (exact TopoNet)", "open_invariant_accuracy")))
+        L += _tai_table(row.get("tai") or {}, M, f"N = {Nn}", "t_1 < t_0 < t0_c(W)")
     return L
+
+
+def _strength_rows(row: Dict[str, Any], Ws: List[str], baselines) -> List[str]:
+    """A disorder table's rows: the baselines present in ``row``, then every model, then a blank line."""
+    L = [f"| {label} | " + " | ".join(_fmt(row[key].get(w)) for w in Ws) + " |" for label, key in baselines
+         if row.get(key)]
+    L += [f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |" for m, d in row["models"].items()]
+    return L + [""]
+
+
+def _tai_table(tai: Dict[str, Any], models, where: str, condition: str) -> List[str]:
+    """The accuracy on the topological Anderson insulator samples alone (none: no table)."""
+    if not tai:
+        return []
+    Wt = list(tai)
+    L = [f"Topological Anderson insulator samples at {where} (trivial when clean, topological in the "
+         f"ensemble{': ' + condition if condition else ''}), accuracy on them alone:\n",
+         "| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |",
+         "|---|" + "---:|" * len(Wt),
+         "| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |",
+         "| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |"]
+    L += [f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |" for m in models]
+    return L + [""]
 
 
 def _md_disorder_chern(r: _Report, dis: Dict[str, Any]) -> List[str]:
@@ -831,26 +839,12 @@ def _md_disorder_chern(r: _Report, dis: Dict[str, Any]) -> List[str]:
         L.append(f"### L = {Ln}\n")
         L.append("| | " + " | ".join(f"W={w}" for w in Ws) + " |")
         L.append("|---|" + "---:|" * len(Ws))
-        for label, key in (("estimator (own bulk marker)", "estimator_accuracy"), ("majority guess", "majority_accuracy"),
-                           ("open invariant (exact TopoNet2D)", "open_invariant_accuracy"),
-                           ("determined labels", "determined_fraction"), ("topological fraction", "topological_fraction")):
-            if row.get(key):
-                L.append(f"| {label} | " + " | ".join(_fmt(row[key].get(w)) for w in Ws) + " |")
-        for m, d in row["models"].items():
-            L.append(f"| {_name(m)} | " + " | ".join(_fmt(d.get(w)) for w in Ws) + " |")
-        L.append("")
-        tai = row.get("tai") or {}
-        if tai:
-            Wt = list(tai)
-            L.append(f"Topological Anderson insulator samples at L = {Ln} (trivial when clean, topological in the "
-                     "ensemble), accuracy on them alone:\n")
-            L.append("| | " + " | ".join(f"W={w} (n={tai[w]['n']})" for w in Wt) + " |")
-            L.append("|---|" + "---:|" * len(Wt))
-            L.append("| estimator | " + " | ".join(_fmt(tai[w]["estimator_accuracy"]) for w in Wt) + " |")
-            L.append("| open invariant | " + " | ".join(_fmt(tai[w]["open_invariant_accuracy"]) for w in Wt) + " |")
-            for m in r.models:
-                L.append(f"| {_name(m)} | " + " | ".join(_fmt(tai[w]["models"].get(m)) for w in Wt) + " |")
-            L.append("")
+        L += _strength_rows(row, Ws, (("estimator (own bulk marker)", "estimator_accuracy"),
+                                      ("majority guess", "majority_accuracy"),
+                                      ("open invariant (exact TopoNet2D)", "open_invariant_accuracy"),
+                                      ("determined labels", "determined_fraction"),
+                                      ("topological fraction", "topological_fraction")))
+        L += _tai_table(row.get("tai") or {}, r.models, f"L = {Ln}", "")
     return L
 
 
