@@ -33,7 +33,7 @@ def main(argv=None):
 
     matplotlib.use("Agg")
     import tntopo
-    from tntopo.phase import analytic_winding, critical_t0
+    from tntopo import analytic_winding, critical_t0
     from tntopo.plot import plot_phase_diagram
 
     if args.quick:

@@ -101,7 +101,7 @@ def _results():
 
 @pytest.fixture(scope="module")
 def phase():
-    from tntopo.phase import phase_diagram
+    from tntopo import phase_diagram
 
     pd = phase_diagram(np.linspace(0.2, 1.8, 5), [0.0, 2.5, 5.0], n_cells=24, n_realizations=2, executor="serial",
                        progress=False)

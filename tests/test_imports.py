@@ -20,11 +20,10 @@ LAYERS = [
     ("tntopo._polar", 0), ("tntopo._scratch", 0), ("tntopo._memory", 0), ("tntopo._pythtb", 0), ("tntopo._bonds", 0), ("tntopo._laurent", 0), ("tntopo._moved", 0), ("tntopo.errors", 0),
     ("tntopo.systems", 1), ("tntopo.parallel", 1),
     ("tntopo.tn", 2), ("tntopo.invariants", 2),  # invariants/<name>/{api,dense,local,exact,ensemble}
-    ("tntopo.phase", 3),
-    ("tntopo.nn", 4), ("tntopo.data", 4),
-    ("tntopo.plot", 5),  # figures of plain results: the study calls them, they never import the study
-    ("tntopo.study", 6),
-    ("tntopo.cli", 7),
+    ("tntopo.nn", 3), ("tntopo.data", 3),
+    ("tntopo.plot", 4),  # figures of plain results: the study calls them, they never import the study
+    ("tntopo.study", 5),
+    ("tntopo.cli", 6),
 ]
 
 

@@ -2,6 +2,7 @@
 import contextlib
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from scipy.integrate import quad
 
 import tntopo
 from tntopo import SSHChain, disorder_average, disorder_sweep, phase_diagram, winding_number
-from tntopo.phase import (
+from tntopo.invariants.winding.ensemble import (
     analytic_winding,
     critical_t0,
     expected_log_abs,
@@ -123,7 +124,7 @@ def test_phase_diagram_independent_realizations():
     assert ind.sweep.values.shape == (2, 3) and ind.mean.shape == (1, 2)
     # the realizations themselves: chains seeded per point differ from each other
     from tntopo.parallel import task_seed
-    from tntopo.phase import point_seed
+    from tntopo.invariants.winding.ensemble import point_seed
 
     chains = [SSHChain({0: 0.9, 1: 1.0}, 60, "periodic", {0: 2.0, 1: 1.0}, task_seed(point_seed(0, i), 0))
               for i in range(2)]
@@ -151,9 +152,47 @@ def test_phase_functions_reject_unknown_keywords():
 
 
 def test_phase_helpers_are_public():
-    assert tntopo.phase.critical_t0 is critical_t0
-    for name in ("critical_t0", "analytic_winding", "lyapunov_gap"):
-        assert getattr(tntopo, name) is getattr(tntopo.phase, name)
+    from tntopo.invariants.winding import ensemble
+
+    for name in ("critical_t0", "analytic_winding", "lyapunov_gap", "phase_diagram"):
+        assert getattr(tntopo, name) is getattr(ensemble, name) and name in tntopo.__all__
+    assert {"PhaseDiagram", "point_seed", "point_from_params", "expected_log_abs"} <= set(ensemble.__all__)
+
+
+_OLD_PHASE_PATH = r"""
+import sys, warnings
+warnings.simplefilter("always")
+import tntopo
+with warnings.catch_warnings(record=True) as caught:
+    from tntopo.phase import PhaseDiagram, critical_t0, phase_diagram, point_seed
+fw = [w for w in caught if issubclass(w.category, FutureWarning)]
+assert len(fw) == 1 and str(fw[0].message).startswith(
+    "tntopo.phase has moved to tntopo.invariants.winding.ensemble"), [str(w.message) for w in caught]
+assert fw[0].filename == "<string>", fw[0].filename  # the importing line
+from tntopo.invariants.winding import ensemble
+assert sys.modules["tntopo.phase"] is ensemble and PhaseDiagram is ensemble.PhaseDiagram
+assert critical_t0 is tntopo.critical_t0 and phase_diagram is tntopo.phase_diagram and point_seed is ensemble.point_seed
+with warnings.catch_warnings(record=True) as caught:
+    assert tntopo.phase is ensemble  # read as an attribute: no second warning once imported
+print("ok")
+"""
+
+
+def test_old_module_path_tntopo_phase_imports_with_a_future_warning():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _OLD_PHASE_PATH], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+    # read as an attribute first (no import statement): the same warning, attributed to the reading line
+    code = ("import warnings; warnings.simplefilter('always'); import tntopo\n"
+            "with warnings.catch_warnings(record=True) as c:\n    mod = tntopo.phase\n"
+            "assert mod.__name__ == 'tntopo.invariants.winding.ensemble', mod\n"
+            "assert [str(w.message).split(':')[0] for w in c] == "
+            "['tntopo.phase has moved to tntopo.invariants.winding.ensemble'], c\n"
+            "assert c[0].filename == '<string>'\nprint('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
 
 
 def test_point_from_params():
@@ -223,8 +262,7 @@ def test_cli_phase_diagram(tmp_path, capsys):
 
 
 def test_phase_diagram_save_load_roundtrip_and_repr(tmp_path):
-    from tntopo.invariants.winding.ensemble import SweepResult
-    from tntopo.phase import PhaseDiagram
+    from tntopo.invariants.winding.ensemble import PhaseDiagram, SweepResult
 
     pd = tntopo.phase_diagram([0.5, 1.5], [0.0, 1.0, 2.0], hoppings={0: 1.0, 1: 1.0 + 0.0j}, n_cells=30,
                               n_realizations=3, executor="serial", progress=False)
@@ -259,3 +297,26 @@ def test_local_options_reach_every_realization():
     np.testing.assert_array_equal(pd.sweep.values, sweep.values)
     other = phase_diagram([0.6], [1.0], local=tntopo.LocalOptions(buffer=2, check=False), **kw)
     assert not np.array_equal(other.sweep.values, pd.sweep.values)
+
+
+#: written by ``PhaseDiagram.save`` of ``tntopo.phase`` before the module moved (issue 20; see
+#: tests/data/README.md for the command)
+SAVED_BEFORE_THE_MOVE = Path(__file__).resolve().parent / "data" / "phase_diagram_tntopo_phase.json"
+
+
+def test_phase_diagram_files_saved_before_the_move_still_load():
+    from tntopo.invariants.winding.ensemble import PhaseDiagram
+
+    raw = json.loads(SAVED_BEFORE_THE_MOVE.read_text())
+    assert raw["kind"] == "PhaseDiagram"
+    back = PhaseDiagram.load(SAVED_BEFORE_THE_MOVE)
+    sw = back.sweep
+    # recomputed now from the settings the file records: the same realizations, the same means
+    fresh = phase_diagram(back.x, back.y, x_param=back.x_param, y_param=back.y_param, hoppings=back.hoppings,
+                          disorder=back.disorder, n_cells=sw.n_cells, n_realizations=sw.n_realizations,
+                          boundary=sw.boundary, method=sw.method, seed=sw.seed, executor="serial", progress=False)
+    assert back.mean.shape == (len(back.y), len(back.x)) == (2, 3)
+    np.testing.assert_array_equal(back.sweep.values, fresh.sweep.values)
+    np.testing.assert_array_equal(back.mean, fresh.mean)
+    assert back.sweep.points == fresh.sweep.points and back.agreement() == fresh.agreement()
+    assert back.to_dict() == fresh.to_dict()

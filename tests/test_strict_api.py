@@ -28,6 +28,8 @@ BOGUS = "zz_not_an_option"
 def _public_callables():
     """``{qualified export name: object}``, each object once (the first name it is exported under)."""
     modules = ["tntopo"] + [f"tntopo.{m}" for m in tntopo._LAZY_SUBPACKAGES]
+    # public modules that their package imports on use only (not in its __all__)
+    modules += ["tntopo.invariants.winding.ensemble", "tntopo.invariants.chern.ensemble"]
     found, seen, i = {}, set(), 0
     while i < len(modules):
         mod = importlib.import_module(modules[i])

@@ -50,7 +50,7 @@ def test_phase_labels_are_the_lyapunov_criterion_and_balanced():
 
 
 def test_tai_strength_range_is_where_the_critical_line_exceeds_t1():
-    from tntopo.phase import critical_t0
+    from tntopo import critical_t0
 
     lo, hi = dis.tai_strength_range()
     assert lo == 0.0 and 3.74 < hi < 3.75

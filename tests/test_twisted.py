@@ -237,7 +237,7 @@ def test_long_ring_at_the_critical_point(seed):
     """2 * 10^5 cells at the disorder-averaged critical t0: the integer is decided by the
     realization (sum ln|t1| - sum ln|t0| is a random walk of size ~100), checked against the
     exact nearest-neighbour criterion W = 1 iff sum ln|t1,n| > sum ln|t0,n|."""
-    from tntopo.phase import critical_t0
+    from tntopo import critical_t0
 
     hop, dis = {0: critical_t0(1.0), 1: 1.0}, {0: 1.0, 1: 0.5}
     chain = SSHChain(hop, 2 * 10**5, "periodic", disorder=dis, seed=seed)

@@ -29,9 +29,10 @@ _LAZY_NAMES = {
     "chern_number": "invariants", "local_chern_marker": "invariants", "local_winding_marker": "invariants",
     "winding_number": "invariants", "LocalOptions": "invariants", "ChernLocalOptions": "invariants",
     "disorder_average": "invariants.winding.ensemble", "disorder_sweep": "invariants.winding.ensemble",
-    "analytic_winding": "phase", "critical_t0": "phase", "lyapunov_gap": "phase", "phase_diagram": "phase",
+    "analytic_winding": "invariants.winding.ensemble", "critical_t0": "invariants.winding.ensemble",
+    "lyapunov_gap": "invariants.winding.ensemble", "phase_diagram": "invariants.winding.ensemble",
 }
-_LAZY_SUBPACKAGES = ("systems", "errors", "invariants", "phase", "parallel", "tn", "nn", "data", "study", "plot")
+_LAZY_SUBPACKAGES = ("systems", "errors", "invariants", "parallel", "tn", "nn", "data", "study", "plot")
 
 
 def __getattr__(name):
@@ -44,7 +45,7 @@ def __getattr__(name):
         return value
     if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f".{name}", __name__)
-    moved = _moved.moved_attribute(__name__, name)  # tntopo.chains, .lattice, .ensemble: a FutureWarning
+    moved = _moved.moved_attribute(__name__, name)  # tntopo.chains, .ensemble, .phase, ...: a FutureWarning
     if moved is not None:
         return moved
     raise AttributeError(f"module 'tntopo' has no attribute {name!r}")

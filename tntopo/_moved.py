@@ -24,6 +24,7 @@ MOVED = {
     "tntopo.chains": "tntopo.systems.chain",
     "tntopo.lattice": "tntopo.systems.lattice2d",
     "tntopo.ensemble": "tntopo.invariants.winding.ensemble",
+    "tntopo.phase": "tntopo.invariants.winding.ensemble",
     "tntopo.invariants.api": "tntopo.invariants.winding.api",
     "tntopo.invariants.realspace": "tntopo.invariants.winding.dense",
     "tntopo.invariants.local": "tntopo.invariants.winding.local",
@@ -67,8 +68,9 @@ def install() -> None:
 
 def moved_attribute(package: str, name: str):
     """``package.name`` for a moved submodule read as an attribute (``tntopo.ensemble``,
-    ``tntopo.invariants.realspace``) -- the new module, with the warning attributed to the reading
-    line -- or ``None`` for any other name. Called by the package's ``__getattr__``."""
+    ``tntopo.phase``, ``tntopo.invariants.realspace``) -- the new module, with the warning
+    attributed to the reading line -- or ``None`` for any other name. Called by the package's
+    ``__getattr__``."""
     full = f"{package}.{name}"
     if full not in MOVED:
         return None

@@ -388,7 +388,7 @@ def _save_figure(fig, path: str) -> None:
 
 
 def _cmd_phase_diagram(args) -> int:
-    from .phase import phase_diagram
+    from .invariants.winding.ensemble import phase_diagram
 
     if not (args.out or args.data or args.store):
         raise ValueError("nothing would be kept: pass --out FIGURE.png (the figure), --data FILE.json (the numbers) "

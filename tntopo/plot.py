@@ -264,7 +264,7 @@ def plot_phase_diagram(result, ax=None, *, boundary: bool = True, colorbar: bool
 
     Parameters
     ----------
-    result : tntopo.phase.PhaseDiagram
+    result : tntopo.invariants.winding.ensemble.PhaseDiagram
         From :func:`tntopo.phase_diagram`.
     ax : matplotlib Axes, optional
     boundary : bool

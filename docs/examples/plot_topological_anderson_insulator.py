@@ -10,14 +10,14 @@ becomes topological: the topological Anderson insulator.
 
 For this nearest-neighbour chain the phase boundary of a long chain is known exactly: the
 chain has ``W = 1`` where ``E ln|t1 + W1 u| > E ln|t0 + W0 u|``
-(:func:`tntopo.phase.analytic_winding`). Here the disorder-averaged winding number of rings is
+(:func:`tntopo.analytic_winding`). Here the disorder-averaged winding number of rings is
 computed with the exact twisted-boundary route and compared with that boundary.
 """
 
 # %%
 # The disorder-averaged phase diagram
 # -----------------------------------
-# :func:`tntopo.phase.phase_diagram` sweeps two parameters -- here the intracell hopping
+# :func:`tntopo.phase_diagram` sweeps two parameters -- here the intracell hopping
 # ``t0`` and the disorder strength ``W`` -- and averages the winding number over disorder
 # realizations. Realization ``r`` is seeded from ``(seed, r)`` alone -- the same random numbers
 # at every grid point, which keeps the diagram smooth -- so the result does not depend on the
@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tntopo
-from tntopo.phase import analytic_winding, critical_t0, phase_diagram
+from tntopo import analytic_winding, critical_t0, phase_diagram
 from tntopo.plot import plot_phase_diagram
 
 t0 = np.linspace(0.0, 2.0, 16)  # avoids the clean critical point t0 = 1

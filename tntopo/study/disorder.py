@@ -9,7 +9,7 @@ The family
     ``t_1 = 1`` and the intracell hopping on **both sides** of the critical line of the ensemble,
     ``t_0 = t0_c(W) exp(-+ delta)`` with ``delta ~ U[delta_range]`` (sample ``i`` on the
     topological side for even ``i``: balanced labels), disorder ``{0: r0 W, 1: r1 W}``
-    (Mondragon-Shem ratios ``(1, 1/2)`` by default). :func:`tntopo.phase.critical_t0` is exact.
+    (Mondragon-Shem ratios ``(1, 1/2)`` by default). :func:`tntopo.critical_t0` is exact.
 
 Topological Anderson insulator (TAI) samples
     With these ratios ``t0_c(W) > t_1`` for every ``0 < W < W_TAI = 3.7435`` (second order:
@@ -24,7 +24,7 @@ Topological Anderson insulator (TAI) samples
 
 The label
     the thermodynamic phase of the ensemble ``(t_0, t_1, W)``: topological iff
-    ``E ln|t_1 + W_1 u| > E ln|t_0 + W_0 u|`` (:func:`tntopo.phase.analytic_winding`, exact for
+    ``E ln|t_1 + W_1 u| > E ln|t_0 + W_0 u|`` (:func:`tntopo.analytic_winding`, exact for
     nearest-neighbour chains, Mondragon-Shem et al. 2014). Nothing beyond this criterion is used.
     A single finite chain does **not** determine it: this is what the estimator row measures.
 
@@ -58,7 +58,7 @@ from ..data.evalsets import EvalSet
 from ..systems.chain import SSHChain
 from ..errors import GaplessError, GaplessWarning
 from ..parallel import task_seed
-from ..phase import analytic_winding, critical_t0, lyapunov_gap
+from ..invariants.winding.ensemble import analytic_winding, critical_t0, lyapunov_gap
 
 __all__ = [
     "DisorderSet",
@@ -197,7 +197,7 @@ def tai_strength_range(t1: float = 1.0, ratios: Tuple[float, float] = (1.0, 0.5)
 
     Near ``W = 0``, ``ln(t0_c / t_1) = (r_0^2 - r_1^2) W^2 / (24 t_1^2) + O(W^4)``, so the interval
     starts at ``0`` iff ``r_0 > r_1``; it ends where ``t0_c(W)`` falls back to ``t_1`` (root of the exact
-    :func:`tntopo.phase.critical_t0`, to ``1e-10``). For the defaults ``(0, 3.74349...)``.
+    :func:`tntopo.critical_t0`, to ``1e-10``). For the defaults ``(0, 3.74349...)``.
 
     Returns
     -------

@@ -29,7 +29,7 @@ from ..._scratch import Scratch, ThreadScratch
 import scipy.linalg.blas  # noqa: F401 - scipy's BLAS loaded at import, so that the thread limits cover it
 from ..._typing import strict_keywords
 from ...errors import GaplessError
-from ...systems.lattice2d import Lattice2D
+from ...systems.lattice2d import Lattice2D, check_real
 
 __all__ = ["reference_chern_marker"]
 
@@ -39,13 +39,9 @@ DEGENERACY_TOL = 1e-9
 
 # ---------------------------------------------------------------------------- input handling
 def _check_fermi(fermi_level) -> float:
-    try:
-        ef = float(fermi_level)
-    except (TypeError, ValueError):
-        raise ValueError(f"fermi_level must be a real number, got {fermi_level!r}") from None
-    if not np.isfinite(ef):
-        raise ValueError(f"fermi_level = {fermi_level!r} must be finite")
-    return ef
+    """The Fermi level as a float: :func:`tntopo.systems.lattice2d.check_real`, the one check of real
+    parameters (a ``ValueError`` naming ``fermi_level`` if it is not a finite real number)."""
+    return check_real("fermi_level", fermi_level)
 
 
 def _check_values(H: np.ndarray, check: bool = True) -> Tuple[float, float]:

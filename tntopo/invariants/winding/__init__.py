@@ -7,8 +7,10 @@
 * :mod:`~tntopo.invariants.winding.local`: ``O(N)`` windows with an automatic buffer.
 * :mod:`~tntopo.invariants.winding.exact`: exact integers, Bloch (clean chains) and twisted
   boundaries (periodic chains).
-* :mod:`~tntopo.invariants.winding.ensemble`: disorder averages and sweeps on any executor
-  (imported on use: :func:`~tntopo.disorder_sweep`, :func:`~tntopo.disorder_average`).
+* :mod:`~tntopo.invariants.winding.ensemble`: disorder averages and sweeps on any executor,
+  phase diagrams and the analytic boundary of the disordered nearest-neighbour chain (imported
+  on use: :func:`~tntopo.disorder_sweep`, :func:`~tntopo.disorder_average`,
+  :func:`~tntopo.phase_diagram`, :func:`~tntopo.critical_t0`, ...).
 """
 from .api import as_blocks, local_winding_marker, winding_number
 from .dense import bulk_region, bulk_window, polar_factor, position_kernel, reference_winding_number
