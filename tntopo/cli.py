@@ -1022,8 +1022,8 @@ def _add_reproduce(sub, shared: _SharedFlags) -> None:
     r.add_argument("--quick", action="store_true", help="CI-size study (minutes on 2 cores); same as --preset quick")
     r.add_argument("--preset", default="full", choices=["full", "quick", "tiny"], help="study size")
     r.add_argument("--study", default="winding", choices=["winding", "chern"],
-                   help="winding: the winding number of 1D chiral chains (default); chern: the Chern number of 2D "
-                        "lattices, on the same protocol and report")
+                   help="winding: the winding number of 1D chiral chains; chern: the Chern number of 2D lattices, "
+                        "on the same protocol and report")
     r.add_argument("--out", metavar="DIR", required=True, help="output directory DIR (created)")
     r.add_argument("--executor", metavar="EXECUTOR", default=None,
                    help="where training runs go: process (default, a local process pool), serial, thread, or a dask "
