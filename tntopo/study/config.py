@@ -108,6 +108,8 @@ class _Rows:
 
     #: The invariant the study is about (``"winding"``, ``"chern"``): picks the sets, models and report words.
     kind: str = "winding"
+    #: The study's models by row name: what ``replace(models=[...])`` may name besides the config's own.
+    _default_models: Mapping[str, "ModelSpec"] = DEFAULT_MODELS
 
     def run_names(self) -> Tuple[str, ...]:
         """Rows of the study: each model per head (``"mlp"``, ``"mlp+ce"``...), models in order, regression first."""
@@ -126,14 +128,15 @@ class _Rows:
             raise ValueError(f"unknown model row {run!r}; rows are {self.run_names()}")
         return self.models[base], "classification" if ce else "regression", base
 
-    def replace(self, **changes) -> "StudyConfig":
-        """A copy with some settings changed (``models`` may be a list of names to keep)."""
-        models = changes.get("models")
+    def replace(self, **changes):
+        """A copy with some settings changed (``models`` may be a list of names to keep, from the config's
+        models or the study's defaults, ``_default_models``)."""
+        models, defaults = changes.get("models"), self._default_models
         if models is not None and not isinstance(models, Mapping):
-            unknown = [m for m in models if m not in self.models and m not in DEFAULT_MODELS]
+            unknown = [m for m in models if m not in self.models and m not in defaults]
             if unknown:
-                raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(DEFAULT_MODELS)}")
-            changes["models"] = {m: self.models.get(m, DEFAULT_MODELS.get(m)) for m in models}
+                raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(defaults)}")
+            changes["models"] = {m: self.models.get(m, defaults.get(m)) for m in models}
         return dataclasses.replace(self, **changes)
 
     def check_rows(self) -> None:
@@ -346,6 +349,7 @@ class ChernStudyConfig(_Rows):
     """
 
     kind = "chern"
+    _default_models = DEFAULT_CHERN_MODELS
 
     name: str = "full"
     seed: int = 0
@@ -420,16 +424,6 @@ class ChernStudyConfig(_Rows):
     def disorder_set_name(n_cells: int, W: float) -> str:
         """Name of the disorder set of size ``n_cells`` and strength ``W`` (``"disorder/L8/W4"``)."""
         return f"disorder/L{int(n_cells)}/W{float(W):g}"
-
-    def replace(self, **changes) -> "ChernStudyConfig":
-        """A copy with some settings changed (``models`` may be a list of names to keep)."""
-        models = changes.get("models")
-        if models is not None and not isinstance(models, Mapping):
-            unknown = [m for m in models if m not in self.models and m not in DEFAULT_CHERN_MODELS]
-            if unknown:
-                raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(DEFAULT_CHERN_MODELS)}")
-            changes["models"] = {m: self.models.get(m, DEFAULT_CHERN_MODELS.get(m)) for m in models}
-        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-able dict of every setting (stored in ``results.json``)."""
