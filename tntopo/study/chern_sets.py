@@ -952,8 +952,10 @@ def chern_disorder_set(W: float, L: int, n: int, *, seed: int, ensemble_shape=No
 
 # ----------------------------------------------------------------------------- all sets
 def disorder_set_name(L: int, W: float) -> str:
-    """``"disorder/L8/W4"`` (``W`` with ``%g``)."""
-    return f"disorder/L{int(L)}/W{float(W):g}"
+    """``"disorder/L8/W4"`` (``W`` with ``%g``): :meth:`tntopo.study.ChernStudyConfig.disorder_set_name`."""
+    from .config import ChernStudyConfig
+
+    return ChernStudyConfig.disorder_set_name(L, W)
 
 
 def size_set_name(L: int) -> str:

@@ -56,8 +56,9 @@ def run_seed(cfg: StudyConfig, model: str, k: int) -> int:
 
 
 def disorder_set_name(n_cells: int, W: float) -> str:  # the 1D study's names (kept for callers of this module)
-    """Name of the disorder set of ``n_cells`` cells at strength ``W`` (``"disorder/N24/W2.5"``)."""
-    return f"disorder/N{int(n_cells)}/W{float(W):g}"
+    """Name of the disorder set of ``n_cells`` cells at strength ``W`` (``"disorder/N24/W2.5"``):
+    :meth:`StudyConfig.disorder_set_name <tntopo.study.StudyConfig.disorder_set_name>`."""
+    return StudyConfig.disorder_set_name(n_cells, W)
 
 
 def _family(cfg: StudyConfig):
