@@ -70,8 +70,12 @@ given a layout of another size.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import os
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import NamedTuple, Optional, Sequence, Tuple
 
@@ -85,7 +89,7 @@ from .baselines import _act, _seeded_init
 from .chern import _check_shape, bulk_window_2d
 from .toponet2d import TopoNet2D
 
-__all__ = ["layout_to_hamiltonian", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
+__all__ = ["layout_to_hamiltonian", "spectrum_cache", "SpectrumCacheInfo", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
            "LatticeCNN", "LatticeMLP", "KSpaceCNN", "mirror_projection"]
 
 
@@ -190,10 +194,217 @@ def layout_to_hamiltonian(x: torch.Tensor, n_orb: int = 2, stencil: int = 2) -> 
 
 
 class _Batch(NamedTuple):
-    """A batch of layouts turned into Hamiltonians, with their lattice shape (internal)."""
+    """A batch of layouts turned into the spectra of their Hamiltonians, with their lattice shape (internal)."""
 
-    H: torch.Tensor
+    E: torch.Tensor
+    U: torch.Tensor
     shape: Tuple[int, int]
+
+
+# ----------------------------------------------------------------------------- the spectrum cache
+#: Environment variable giving the spectrum cache's bound in bytes when a process starts (``0`` disables it).
+SPECTRUM_CACHE_ENV = "TNTOPO_SPECTRUM_CACHE_BYTES"
+#: Default bound of the spectrum cache: 1 GiB (the 8x8 training and validation sets of the full Chern
+#: study, 5000 samples, take 0.66 GB in float32).
+DEFAULT_SPECTRUM_CACHE_BYTES = 1 << 30
+
+
+#: A spectrum is kept only if it takes at most ``1 / ADMIT_FRACTION`` of the bound: a set of large samples
+#: (32x32: 34 MB each in float32) does not evict the many small spectra a training run reuses.
+ADMIT_FRACTION = 32
+
+
+class SpectrumCacheInfo(NamedTuple):
+    """State of the spectrum cache (:func:`spectrum_cache`)."""
+
+    #: samples whose spectrum was found in the cache
+    hits: int
+    #: samples diagonalized while the cache was enabled
+    misses: int
+    #: spectra held
+    entries: int
+    #: bytes they take (energies and eigenvectors)
+    bytes: int
+    #: the bound (``0``: disabled)
+    max_bytes: int
+
+
+def _bytes_setting(value, what: str) -> int:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{what} must be a number of bytes (e.g. 2e9), got {value!r}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{what} must be a finite number of bytes >= 0 (0 disables the cache), got {value!r}")
+    return int(value)
+
+
+class _SpectrumCache:
+    """A byte-bounded LRU map from sample keys to ``(E, U)`` (one per process; see :func:`spectrum_cache`)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.entries: "OrderedDict[bytes, Tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
+        self.bytes = self.hits = self.misses = 0
+
+    def get(self, key: bytes):
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is None:
+                self.misses += 1
+                return None
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return hit
+
+    def put(self, key: bytes, E: torch.Tensor, U: torch.Tensor) -> None:
+        size = E.numel() * E.element_size() + U.numel() * U.element_size()
+        with self.lock:
+            if size * ADMIT_FRACTION > self.max_bytes or key in self.entries:
+                return
+            self.entries[key] = (E, U)
+            self.bytes += size
+            self._trim(self.max_bytes)
+
+    def _trim(self, bound: int) -> None:
+        while self.bytes > bound and self.entries:
+            _, (E, U) = self.entries.popitem(last=False)
+            self.bytes -= E.numel() * E.element_size() + U.numel() * U.element_size()
+
+    def resize(self, max_bytes: int) -> None:
+        with self.lock:
+            self.max_bytes = max_bytes
+            self._trim(max_bytes)
+
+    def info(self) -> SpectrumCacheInfo:
+        with self.lock:
+            return SpectrumCacheInfo(self.hits, self.misses, len(self.entries), self.bytes, self.max_bytes)
+
+
+_SPECTRA = _SpectrumCache(_bytes_setting(os.environ.get(SPECTRUM_CACHE_ENV, DEFAULT_SPECTRUM_CACHE_BYTES),
+                                         f"the environment variable {SPECTRUM_CACHE_ENV}"))
+_KEEP = object()
+
+
+@strict_keywords
+def spectrum_cache(max_bytes=_KEEP, *, clear: bool = False) -> SpectrumCacheInfo:
+    """Set, clear or inspect the cache of input spectra of the TopoNet2D layout models.
+
+    :class:`LayoutTopoNet2D` (and its subclasses) diagonalize the Hamiltonian of every input layout,
+    which does not depend on the model's parameters. The eigenpairs ``(E, U)`` of each sample are
+    kept in a per-process, byte-bounded LRU cache keyed by a BLAKE2b hash of the sample's layout bytes,
+    its dtype, lattice shape, ``n_orb``, ``stencil`` and device, so that later epochs, other seeds,
+    other models and evaluations reuse them instead of diagonalizing again. Outputs and gradients are
+    bit-identical with and without the cache (the same ``torch.linalg.eigh`` of the same matrix).
+    The cache is bypassed where values cannot be read or must stay differentiable: inputs that
+    require grad, ``torch.func`` transforms over the inputs (``vmap``, as in
+    :func:`tntopo.nn.training.output_jacobian`), tracing and compiling.
+
+    Each process has its own cache (a worker of a process pool starts with the bound of
+    ``TNTOPO_SPECTRUM_CACHE_BYTES`` if set in the environment, else the default
+    ``DEFAULT_SPECTRUM_CACHE_BYTES`` = 1 GiB; a forked worker also starts with a copy of its
+    parent's entries, which are valid there). A spectrum takes ``n (n + 1)`` numbers with
+    ``n = Lx Ly n_orb``: 0.13 MB at 8x8 in float32 (complex64 eigenvectors), 2.1 MB at 16x16, 34 MB at 32x32.
+
+    Parameters
+    ----------
+    max_bytes : float, optional
+        New bound in bytes (``0`` disables the cache and frees it); the least recently used spectra
+        are dropped to fit. Omit it to keep the current bound.
+    clear : bool
+        Drop every entry and reset the hit and miss counts.
+
+    Returns
+    -------
+    SpectrumCacheInfo
+        ``(hits, misses, entries, bytes, max_bytes)`` after the change.
+
+    Examples
+    --------
+    >>> from tntopo.nn import spectrum_cache
+    >>> old = spectrum_cache().max_bytes     # inspect
+    >>> spectrum_cache(4e9).max_bytes        # allow 4 GB in this process
+    4000000000
+    >>> spectrum_cache(0).entries            # disable (and free) it
+    0
+    >>> _ = spectrum_cache(old, clear=True)  # back to the previous bound, empty
+    """
+    if not isinstance(clear, (bool, np.bool_)):
+        raise ValueError(f"clear must be True or False, got {clear!r}")
+    if clear:
+        with _SPECTRA.lock:
+            _SPECTRA.clear()
+    if max_bytes is not _KEEP:
+        _SPECTRA.resize(_bytes_setting(max_bytes, "max_bytes"))
+    return _SPECTRA.info()
+
+
+def _readable(x: torch.Tensor) -> bool:
+    """Whether the values of ``x`` can be read and used as a cache key (no transform, tracing or input grad)."""
+    if type(x) is not torch.Tensor or x.requires_grad:
+        return False
+    try:
+        if torch._C._functorch.is_functorch_wrapped_tensor(x):
+            return False
+    except AttributeError:  # pragma: no cover - older torch
+        pass
+    if torch.jit.is_tracing():
+        return False
+    try:
+        return not torch.compiler.is_compiling()
+    except AttributeError:  # pragma: no cover - older torch
+        return True
+
+
+def _eigh_layouts(x: torch.Tensor, n_orb: int, stencil: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``eigh`` of the layouts' Hamiltonians, in row-major memory (LAPACK returns the eigenvectors column-major):
+    one memory layout whatever the route, so the products that follow round the same way (bit-identical)."""
+    E, U = torch.linalg.eigh(layout_to_hamiltonian(x, n_orb, stencil))
+    return E.contiguous(), U.contiguous()
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    try:
+        finite = bool(torch.isfinite(x).all())
+    except RuntimeError:  # under torch.func.vmap (per-sample Jacobians) a value cannot be read: no check
+        finite = True
+    if not finite:
+        raise ValueError(f"{name}: the layouts contain NaN or inf (their Hamiltonians cannot be "
+                         "diagonalized); pass finite layouts")
+
+
+def _layout_spectra(x: torch.Tensor, n_orb: int, stencil: int, name: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of the Hamiltonians of layouts ``x`` (real, checked), through the spectrum cache when it can."""
+    if _SPECTRA.max_bytes <= 0 or not _readable(x) or x.shape[0] == 0:
+        _check_finite(x, name)
+        return _eigh_layouts(x, n_orb, stencil)
+    head = f"{x.dtype}|{tuple(x.shape[1:])}|{n_orb}|{stencil}|{x.device}".encode()
+    flat = x.detach().cpu().contiguous().numpy()
+    keys = []
+    for row in flat:
+        h = hashlib.blake2b(head, digest_size=20)
+        h.update(row.data)
+        keys.append(h.digest())
+    found = [_SPECTRA.get(k) for k in keys]
+    miss = [i for i, f in enumerate(found) if f is None]
+    if miss:
+        new = x if len(miss) == len(keys) else x[torch.as_tensor(miss, device=x.device)]
+        _check_finite(new, name)  # a cached key is a layout that passed this check
+        E, U = _eigh_layouts(new, n_orb, stencil)
+        if len(miss) == len(keys):
+            for i in miss:
+                _SPECTRA.put(keys[i], E[i].clone(), U[i].clone())  # (own storage: not views of the batch)
+            return E, U
+        for j, i in enumerate(miss):
+            found[i] = (E[j].clone(), U[j].clone())
+            _SPECTRA.put(keys[i], *found[i])
+    return torch.stack([f[0] for f in found]), torch.stack([f[1] for f in found])
 
 
 # ----------------------------------------------------------------------------- TopoNet2D on the layout
@@ -236,6 +447,12 @@ class _Sized:
         if not self.size_agnostic and shape != self.shape:
             return self._fixed_size_reason(shape)
         return None
+
+
+#: Largest eigenvector block (bytes) one step of a layout TopoNet2D's forward diagonalizes and contracts:
+#: larger batches go in chunks (at 32 x 32 in float32, 4 samples), so that evaluating a large set in one
+#: batch does not hold every sample's Hamiltonian and eigenvectors at once.
+CHUNK_BYTES = 1 << 27
 
 
 class LayoutTopoNet2D(_Sized, TopoNet2D):
@@ -330,21 +547,15 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
         why = self._size_error(shape)
         if why:
             raise ValueError(why)
-        try:
-            finite = bool(torch.isfinite(x).all())
-        except RuntimeError:  # under torch.func.vmap (per-sample Jacobians) a value cannot be read: no check
-            finite = True
-        if not finite:
-            raise ValueError(f"{type(self).__name__}: the layouts contain NaN or inf (their Hamiltonians cannot be "
-                             "diagonalized); pass finite layouts")
         pdt = next(iter(self.params.values())).dtype
         real = torch.promote_types(x.dtype, pdt)
-        return _Batch(layout_to_hamiltonian(x.to(real), self.n_orb, self.stencil), shape)
+        E, U = _layout_spectra(x.to(real), self.n_orb, self.stencil, type(self).__name__)
+        return _Batch(E, U, shape)
 
     def _prepared(self, batch):
         if not isinstance(batch, _Batch):  # the inherited paths (network, marker) are given layouts
             batch = self._batch(batch)
-        E, U = torch.linalg.eigh(batch.H)
+        E, U = batch.E, batch.U
         real = E.dtype
         F, G, Dx, Dy, R = self.weights(dtype=real, device=U.device, shape=batch.shape)
         width = self.energy_range / (self.n_bins // 2)
@@ -365,8 +576,9 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
             ddx, ddy = cx[None, :] - cx[:, None], cy[None, :] - cy[:, None]
             inside = ((ddx.abs() <= K) & (ddy.abs() <= K)).to(device)
             window = torch.as_tensor(bulk_window_2d(shape)).to(device)
+            cells = torch.nonzero(window.reshape(-1)).reshape(-1).to(device)
             geo = cache[key] = (inside, (ddx.clamp(-K, K) + K).to(device), (ddy.clamp(-K, K) + K).to(device),
-                                ddx.to(device), ddy.to(device), window)
+                                ddx.to(device), ddy.to(device), window, cells)
         return geo
 
     def _tables(self, kx: torch.Tensor, ky: torch.Tensor):
@@ -403,15 +615,71 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
         return raw["F"], raw["G"], Dx, Dy, R.reshape(-1)
 
     # ------------------------------------------------------------------ network
+    #: contract with :meth:`_markers` below (``False``: the generic two-layer contraction of
+    #: :class:`~tntopo.nn.TopoNet2D`, kept as the reference route of tests and benchmarks)
+    _direct = True
+
+    def _markers(self, batch, with_window: bool):
+        """Markers (window summed or per cell) from the eigenpairs, in three batched products.
+
+        With ``P = U f U^H``, ``Q = U g U^H`` (``P`` Hermitian), ``M^x_{ro,jp} = D^x_{rj} P_{ro,jp}``
+        and the same for ``y``, the marker network is ``sum_r R_r sum_o [M^x Q (M^y)^H]_{ro,ro} =
+        sum_{r,o} R_r sum_m g_m A^x_{ro,m} conj(A^y_{ro,m})`` with ``A = M U``: the rows ``(r, o)`` of
+        ``P`` and ``A`` are needed only for the cells ``r`` the output reads (those of a fixed window),
+        and ``Q`` is never formed. Equal to the two-layer contraction to rounding (tested).
+        """
+        if not self._direct:
+            return super()._markers(batch, with_window)
+        if not isinstance(batch, _Batch):
+            batch = self._batch(batch)
+        U, f, g, Dx, Dy, R = self._prepared(batch)
+        B, n = U.shape[0], U.shape[-1]
+        no = self.n_orb
+        Nc = n // no
+        if with_window and self.window == "fixed":  # only the window's cells are read
+            cells = self._geometry_of(batch.shape, U.device)[6]
+            Uw = U.reshape(B, Nc, no, n).index_select(1, cells).reshape(B, -1, n)
+            Dx, Dy, R = Dx.index_select(0, cells), Dy.index_select(0, cells), R.index_select(0, cells)
+        else:
+            Uw = U
+        Nw = Uw.shape[1] // no
+        real = f.dtype
+        # real views throughout: products with the real weights and their gradients without complex casts
+        Uf = torch.view_as_complex(torch.view_as_real(Uw) * f[:, None, :, None])
+        P = torch.view_as_real(torch.matmul(Uf, U.mH))  # (B, Nw no, n, 2): the rows of P the output reads
+        D = torch.stack([Dx, Dy]).to(real)[:, :, None, :, None].expand(2, Nw, no, Nc, no).reshape(2, Nw * no, n)
+        M = torch.view_as_complex(P[:, None] * D[None, :, :, :, None])  # (B, 2, Nw no, n): M^x and M^y
+        A = torch.view_as_real(torch.matmul(M.reshape(B, 2 * Nw * no, n), U)).reshape(B, 2, Nw * no, n, 2)
+        # Im(A^x conj(A^y)) weighted by g over the states m, summed over the orbitals of each cell
+        # (as x_re (-y_im) + x_im y_re, with unbind and flip: backward passes without zero-filled buffers)
+        Ax, Ay = A.unbind(1)
+        sign = torch.tensor([-1.0, 1.0], dtype=real, device=A.device)
+        im = (Ax * (Ay.flip(-1) * sign)).sum(-1)
+        c = torch.matmul(im, g[:, :, None]).reshape(B, Nw, no).sum(-1)
+        if with_window:
+            c = (c * R).sum(-1)
+        return (4.0 * math.pi / self.cell_area) * c
+
+    def _chunked(self, x, with_window: bool) -> torch.Tensor:
+        """The markers of ``x`` in chunks of at most :data:`CHUNK_BYTES` of eigenvectors (bounded memory at large L)."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 4:
+            return self._markers(self._batch(x), with_window)  # (_batch says what is wrong)
+        n = int(x.shape[-2]) * int(x.shape[-1]) * self.n_orb
+        size = 8 if torch.promote_types(x.dtype if x.is_floating_point() else torch.get_default_dtype(),
+                                        next(iter(self.params.values())).dtype) == torch.float32 else 16
+        chunk = max(1, CHUNK_BYTES // (size * n * n))
+        if x.shape[0] <= chunk:
+            return self._markers(self._batch(x), with_window)
+        return torch.cat([self._markers(self._batch(xc), with_window) for xc in x.split(chunk)])
+
     def forward(self, x) -> torch.Tensor:
         """Bulk Chern values ``(B,)`` of layouts ``x`` ``(B, C, Lx, Ly)``."""
-        return self._markers(self._batch(x), True)
+        return self._chunked(x, True)
 
     def marker(self, x) -> torch.Tensor:
         """The local marker maps ``(B, Lx, Ly)`` of the network (no window) for layouts ``x``."""
-        batch = self._batch(x)
-        c = self._markers(batch, False)
-        return c.reshape(c.shape[0], *batch.shape)
+        c = self._chunked(x, False)
+        return c.reshape(c.shape[0], *x.shape[-2:])
 
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
