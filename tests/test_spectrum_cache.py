@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 import tntopo
 from tntopo import Lattice2D
-from tntopo.nn import SpectrumCacheInfo, build_model, spectrum_cache
+from tntopo.nn import build_model, spectrum_cache
 from tntopo.nn import lattice_models as lm
+from tntopo.nn.lattice_models import SpectrumCacheInfo
 from tntopo.systems import lattice_layout
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -24,7 +24,7 @@ from .toponet2d import TopoNet2D
 from . import chern
 from . import lattice_models
 from .lattice_models import (CommutatorLayoutTopoNet2D, KSpaceCNN, LatticeCNN, LatticeMLP, LayoutTopoNet2D,
-                             OddLayoutTopoNet2D, SpectrumCacheInfo, layout_to_hamiltonian, spectrum_cache)
+                             OddLayoutTopoNet2D, layout_to_hamiltonian, spectrum_cache)
 from .training import (History, TrainingDivergedError, check_device, effective_parameters, evaluate, n_parameters, predict,
                        select_lr, train)
 from .batched import train_seeds
@@ -35,4 +35,4 @@ __all__ = ["functional", "TopoNet", "OddTopoNet", "CommutatorTopoNet", "MLP", "S
            "train", "evaluate", "predict", "History", "select_lr", "n_parameters", "effective_parameters",
            "TrainingDivergedError", "check_device", "TopoNet2D", "chern", "train_seeds", "lattice_models",
            "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D", "LatticeCNN", "LatticeMLP", "KSpaceCNN",
-           "layout_to_hamiltonian", "spectrum_cache", "SpectrumCacheInfo"]
+           "layout_to_hamiltonian", "spectrum_cache"]

@@ -89,7 +89,7 @@ from .baselines import _act, _seeded_init
 from .chern import _check_shape, bulk_window_2d
 from .toponet2d import TopoNet2D
 
-__all__ = ["layout_to_hamiltonian", "spectrum_cache", "SpectrumCacheInfo", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
+__all__ = ["layout_to_hamiltonian", "spectrum_cache", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
            "LatticeCNN", "LatticeMLP", "KSpaceCNN", "mirror_projection"]
 
 
@@ -323,7 +323,9 @@ def spectrum_cache(max_bytes=_KEEP, *, clear: bool = False) -> SpectrumCacheInfo
     Returns
     -------
     SpectrumCacheInfo
-        ``(hits, misses, entries, bytes, max_bytes)`` after the change.
+        A named tuple ``(hits, misses, entries, bytes, max_bytes)`` after the change: samples found
+        and samples diagonalized while enabled (since the last ``clear``), spectra held, the bytes
+        they take, the bound.
 
     Examples
     --------
