@@ -15,7 +15,10 @@ bins, position kernels ``D^x, D^y``, bulk window ``R``)::
 
     C = (4 pi) Im sum_r R_r sum_{j,k} P_{rj} D^x_{rj} Q_{jk} D^y_{rk} P_{kr}     (orbitals summed),
 
-with ``D^x_{rj} = k^x(j - r)`` from a displacement table. A model whose window is fixed takes any
+with ``D^x_{rj} = k^x(j - r)`` from a displacement table (contracted directly, without forming ``Q``, and
+only for the rows of the window's cells when the window is fixed). The
+eigenpairs of each input are kept in a per-process, byte-bounded cache (:func:`spectrum_cache`): later
+epochs, seeds, rows and evaluations do not diagonalize the same sample again. A model whose window is fixed takes any
 ``L``: the geometry (displacement indices, bulk window) is rebuilt for the input's shape, with the
 same parameters (displacements beyond the table's range count zero). Positions are the cell
 indices (cell area 1): custom embeddings of :class:`tntopo.Lattice2D` are not in the layout.
@@ -489,7 +492,10 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
     -----
     ``forward(x)`` takes layouts ``(B, C, Lx, Ly)`` and returns ``(B,)``; the dense ``H``
     (:func:`layout_to_hamiltonian`) is diagonalized with ``torch.linalg.eigh`` in the complex
-    dtype of the promoted input and parameter dtypes. No gradient flows to the input.
+    dtype of the promoted input and parameter dtypes, once per sample and process while the
+    spectrum cache holds it (:func:`spectrum_cache`; bit-identical results). Batches whose
+    eigenvectors exceed :data:`CHUNK_BYTES` are processed in chunks (bounded memory at 32x32). No
+    gradient flows to the input.
 
     Examples
     --------
