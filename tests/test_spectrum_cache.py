@@ -167,20 +167,33 @@ def test_direct_contraction_equals_the_two_layer_network(name, classes, cache):
 
 
 @pytest.mark.parametrize("name", ["toponet2d_ti", "toponet2d_ti_plain", "toponet2d_layout_exact"])
-def test_direct_contraction_on_larger_inputs_and_marker_maps(name, cache):
-    """A model built at 6x6 (kernel range 5) on 9x9 inputs: truncated kernels, the window's rows only."""
-    m = build_model(name, (6, 6), seed=2, dtype=torch.float64)
-    x = _layouts(9, 3, seed=4)
+@pytest.mark.parametrize("L, kernel_range, tiled", [(9, None, False), (12, 2, True), (13, 3, True)])
+def test_direct_contraction_on_larger_inputs_and_marker_maps(name, L, kernel_range, tiled, cache):
+    """A model built at 6x6 on larger inputs: truncated kernels, the window's rows only, in tiles of the window
+    over the cells within range where the range is short (not for the full-range commutator kernels)."""
+    kw = {} if kernel_range is None else {"kernel_range": kernel_range}
+    m = build_model(name, (6, 6), seed=2, dtype=torch.float64, **kw)
+    tiles = m._tiles((L, L), "cpu")
+    assert (len(tiles) > 1) == (tiled and name != "toponet2d_layout_exact")
+    window = tntopo.nn.chern.bulk_window_2d((L, L)).reshape(-1)
+    assert sorted(int(c) for cells, _ in tiles for c in cells) == list(np.flatnonzero(window))  # each cell once
+    x = _layouts(L, 3, seed=4)
+    y = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
+    new, grads = _step(m, x, y)
     with torch.no_grad():
-        new, new_map = m(x), m.marker(x)
+        new_map = m.marker(x)
         m._direct = False
         old, old_map = m(x), m.marker(x)
-        m._direct = True
-    assert new_map.shape == (3, 9, 9)
+    _, old_grads = _step(m, x, y)
+    m._direct = True
+    assert new_map.shape == (3, L, L)
     assert torch.allclose(new, old, rtol=1e-12, atol=1e-12)
     assert torch.allclose(new_map, old_map, rtol=1e-12, atol=1e-12)
-    R = torch.as_tensor(tntopo.nn.chern.bulk_window_2d((9, 9)))
+    R = torch.as_tensor(window.reshape(L, L))
     assert torch.allclose((new_map * R).sum((-2, -1)), new, atol=1e-12)
+    for k in grads:
+        scale = float(old_grads[k].abs().max())
+        assert torch.allclose(grads[k], old_grads[k], rtol=0, atol=1e-12 * max(scale, 1.0)), k
 
 
 @pytest.mark.parametrize("L", [6, 11])

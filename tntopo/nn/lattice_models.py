@@ -374,6 +374,28 @@ def _eigh_layouts(x: torch.Tensor, n_orb: int, stencil: int) -> Tuple[torch.Tens
     return E.contiguous(), U.contiguous()
 
 
+def _marker_rows(Ut: torch.Tensor, Ub: torch.Tensor, f, g, Dx, Dy) -> torch.Tensor:
+    """Marker sums ``(B, Nt)`` of the cells of ``Ut`` (their eigenvector rows ``(B, Nt no, n)``) over the cells
+    of ``Ub`` (``(B, Nb no, n)``; kernels ``Dx, Dy`` ``(Nt, Nb)``): ``sum_{o,m} g_m Im(A^x conj(A^y))``,
+    ``A = (D o P) U_b`` with ``P = U_t f U_b^H`` (without the factor ``4 pi / A``)."""
+    B, nt, n = Ut.shape
+    Nt, Nb = Dx.shape
+    no = nt // Nt
+    real = f.dtype
+    # real views throughout: products with the real weights and their gradients without complex casts
+    Uf = torch.view_as_complex(torch.view_as_real(Ut) * f[:, None, :, None])
+    P = torch.view_as_real(torch.matmul(Uf, Ub.mH))  # (B, Nt no, Nb no, 2): the rows of P the output reads
+    D = torch.stack([Dx, Dy]).to(real)[:, :, None, :, None].expand(2, Nt, no, Nb, no).reshape(2, Nt * no, Nb * no)
+    M = torch.view_as_complex(P[:, None] * D[None, :, :, :, None])  # (B, 2, Nt no, Nb no): M^x and M^y
+    A = torch.view_as_real(torch.matmul(M.reshape(B, 2 * Nt * no, Nb * no), Ub)).reshape(B, 2, Nt * no, n, 2)
+    # Im(A^x conj(A^y)) weighted by g over the states m, summed over the orbitals of each cell
+    # (as x_re (-y_im) + x_im y_re, with unbind and flip: backward passes without zero-filled buffers)
+    Ax, Ay = A.unbind(1)
+    sign = torch.tensor([-1.0, 1.0], dtype=real, device=A.device)
+    im = (Ax * (Ay.flip(-1) * sign)).sum(-1)
+    return torch.matmul(im, g[:, :, None]).reshape(B, Nt, no).sum(-1)
+
+
 def _check_finite(x: torch.Tensor, name: str) -> None:
     try:
         finite = bool(torch.isfinite(x).all())
@@ -627,6 +649,9 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
     #: :class:`~tntopo.nn.TopoNet2D`, kept as the reference route of tests and benchmarks)
     _direct = True
 
+    #: the kernels vanish beyond ``kernel_range`` (``False`` in subclasses with full-range kernels)
+    _local_kernels = True
+
     def _markers(self, batch, with_window: bool):
         """Markers (window summed or per cell) from the eigenpairs, in three batched products.
 
@@ -634,7 +659,10 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
         and the same for ``y``, the marker network is ``sum_r R_r sum_o [M^x Q (M^y)^H]_{ro,ro} =
         sum_{r,o} R_r sum_m g_m A^x_{ro,m} conj(A^y_{ro,m})`` with ``A = M U``: the rows ``(r, o)`` of
         ``P`` and ``A`` are needed only for the cells ``r`` the output reads (those of a fixed window),
-        and ``Q`` is never formed. Equal to the two-layer contraction to rounding (tested).
+        and ``Q`` is never formed. Where the kernels vanish beyond ``kernel_range`` and that range is
+        small against the input (a fixed window at 32x32 with a range-7 kernel), the window's cells go
+        in tiles of ``4 x 4`` and each tile's products run over the columns ``j`` within range of it only.
+        Equal to the two-layer contraction to rounding (tested).
         """
         if not self._direct:
             return super()._markers(batch, with_window)
@@ -644,29 +672,53 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
         B, n = U.shape[0], U.shape[-1]
         no = self.n_orb
         Nc = n // no
-        if with_window and self.window == "fixed":  # only the window's cells are read
-            cells = self._geometry_of(batch.shape, U.device)[6]
-            Uw = U.reshape(B, Nc, no, n).index_select(1, cells).reshape(B, -1, n)
-            Dx, Dy, R = Dx.index_select(0, cells), Dy.index_select(0, cells), R.index_select(0, cells)
-        else:
-            Uw = U
-        Nw = Uw.shape[1] // no
-        real = f.dtype
-        # real views throughout: products with the real weights and their gradients without complex casts
-        Uf = torch.view_as_complex(torch.view_as_real(Uw) * f[:, None, :, None])
-        P = torch.view_as_real(torch.matmul(Uf, U.mH))  # (B, Nw no, n, 2): the rows of P the output reads
-        D = torch.stack([Dx, Dy]).to(real)[:, :, None, :, None].expand(2, Nw, no, Nc, no).reshape(2, Nw * no, n)
-        M = torch.view_as_complex(P[:, None] * D[None, :, :, :, None])  # (B, 2, Nw no, n): M^x and M^y
-        A = torch.view_as_real(torch.matmul(M.reshape(B, 2 * Nw * no, n), U)).reshape(B, 2, Nw * no, n, 2)
-        # Im(A^x conj(A^y)) weighted by g over the states m, summed over the orbitals of each cell
-        # (as x_re (-y_im) + x_im y_re, with unbind and flip: backward passes without zero-filled buffers)
-        Ax, Ay = A.unbind(1)
-        sign = torch.tensor([-1.0, 1.0], dtype=real, device=A.device)
-        im = (Ax * (Ay.flip(-1) * sign)).sum(-1)
-        c = torch.matmul(im, g[:, :, None]).reshape(B, Nw, no).sum(-1)
-        if with_window:
-            c = (c * R).sum(-1)
-        return (4.0 * math.pi / self.cell_area) * c
+        if not (with_window and self.window == "fixed"):  # every cell is read
+            c = _marker_rows(U, U, f, g, Dx, Dy)
+            return (4.0 * math.pi / self.cell_area) * (c * R).sum(-1) if with_window else \
+                (4.0 * math.pi / self.cell_area) * c
+        U5 = U.reshape(B, Nc, no, n)
+        out = 0
+        for cells, box in self._tiles(batch.shape, U.device):  # only the window's cells are read
+            Ut = U5.index_select(1, cells).reshape(B, -1, n)
+            Ub = U if box is None else U5.index_select(1, box).reshape(B, -1, n)
+            Dxt, Dyt = Dx.index_select(0, cells), Dy.index_select(0, cells)
+            if box is not None:
+                Dxt, Dyt = Dxt.index_select(1, box), Dyt.index_select(1, box)
+            c = _marker_rows(Ut, Ub, f, g, Dxt, Dyt)
+            out = out + (c * R.index_select(0, cells)).sum(-1)
+        return (4.0 * math.pi / self.cell_area) * out
+
+    def _tiles(self, shape, device):
+        """``[(cells, box)]``: the fixed window's cells, in tiles, each with the cells within ``kernel_range``
+        of it (``box=None``: all cells, one tile, when tiling would not save a third of the work)."""
+        cache = self.__dict__.setdefault("_geometry", {})
+        key = ("tiles", shape, self.kernel_range, str(device), self._local_kernels)
+        tiles = cache.get(key)
+        if tiles is None:
+            cells = self._geometry_of(shape, device)[6]
+            tiles = [(cells, None)]
+            if self._local_kernels:
+                Lx, Ly = shape
+                K, t = self.kernel_range, 4
+                flat = cells.cpu()
+                cx, cy = flat // Ly, flat % Ly
+                cx, cy = cx - cx.min(), cy - cy.min()  # tiles from the window's corner
+                groups, cost = [], 0
+                for gx in torch.unique(cx // t):
+                    for gy in torch.unique(cy // t):
+                        sel = flat[(cx // t == gx) & (cy // t == gy)]
+                        if len(sel) == 0:
+                            continue
+                        sx, sy = sel // Ly, sel % Ly
+                        bx = torch.arange(max(int(sx.min()) - K, 0), min(int(sx.max()) + K, Lx - 1) + 1)
+                        by = torch.arange(max(int(sy.min()) - K, 0), min(int(sy.max()) + K, Ly - 1) + 1)
+                        box = (bx[:, None] * Ly + by[None, :]).reshape(-1)
+                        groups.append((sel.to(device), box.to(device)))
+                        cost += len(sel) * len(box)
+                if cost <= 2 * len(flat) * Lx * Ly / 3:
+                    tiles = groups
+            cache[key] = tiles
+        return tiles
 
     def _chunked(self, x, with_window: bool) -> torch.Tensor:
         """The markers of ``x`` in chunks of at most :data:`CHUNK_BYTES` of eigenvectors (bounded memory at large L)."""
@@ -748,6 +800,8 @@ class CommutatorLayoutTopoNet2D(LayoutTopoNet2D):
         super().__init__(shape, n_orb, init, seed, stencil=stencil, window=window, kernel_range=kernel_range,
                          n_bins=n_bins, energy_range=energy_range, fermi_level=fermi_level, dtype=dtype,
                          optimize=optimize)
+
+    _local_kernels = False  # lam * (position difference): full range
 
     def scales(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(lam_x, lam_y)``: the least-squares projections of the raw tables on ``d_x`` and ``d_y``."""
