@@ -229,6 +229,18 @@ def test_inputs_that_require_grad_bypass_the_cache(cache):
     assert spectrum_cache().hits == 0 and x.grad is not None
 
 
+def test_spectra_first_seen_in_inference_mode_serve_training(cache):
+    m = build_model("toponet2d_ti", (6, 6), seed=0, dtype=torch.float64)
+    spectrum_cache(0)
+    ref = _step(m, X6, Y6)
+    spectrum_cache(1 << 30)
+    with torch.inference_mode():
+        m(X6)
+    got = _step(m, X6, Y6)  # from the cache: normal tensors, usable by autograd
+    assert spectrum_cache().hits == 6
+    assert torch.equal(ref[0], got[0]) and _equal(ref[1], got[1])
+
+
 def test_cache_is_dtype_aware_and_keyed_by_content(cache):
     m32 = build_model("toponet2d_ti", (6, 6), seed=0)
     m64 = build_model("toponet2d_ti", (6, 6), seed=0, dtype=torch.float64)

@@ -424,13 +424,14 @@ def _layout_spectra(x: torch.Tensor, n_orb: int, stencil: int, name: str) -> Tup
         new = x if len(miss) == len(keys) else x[torch.as_tensor(miss, device=x.device)]
         _check_finite(new, name)  # a cached key is a layout that passed this check
         E, U = _eigh_layouts(new, n_orb, stencil)
+        # stored as copies with their own storage (not views of the batch), made outside inference mode so
+        # that a spectrum first seen under torch.inference_mode() can later be used in training
+        with torch.inference_mode(False):
+            for j, i in enumerate(miss):
+                found[i] = (E[j].clone(), U[j].clone())
+                _SPECTRA.put(keys[i], *found[i])
         if len(miss) == len(keys):
-            for i in miss:
-                _SPECTRA.put(keys[i], E[i].clone(), U[i].clone())  # (own storage: not views of the batch)
             return E, U
-        for j, i in enumerate(miss):
-            found[i] = (E[j].clone(), U[j].clone())
-            _SPECTRA.put(keys[i], *found[i])
     return torch.stack([f[0] for f in found]), torch.stack([f[1] for f in found])
 
 
