@@ -313,7 +313,11 @@ def spectrum_cache(max_bytes=_KEEP, *, clear: bool = False) -> SpectrumCacheInfo
     ``TNTOPO_SPECTRUM_CACHE_BYTES`` if set in the environment, else the default
     ``DEFAULT_SPECTRUM_CACHE_BYTES`` = 1 GiB; a forked worker also starts with a copy of its
     parent's entries, which are valid there). A spectrum takes ``n (n + 1)`` numbers with
-    ``n = Lx Ly n_orb``: 0.13 MB at 8x8 in float32 (complex64 eigenvectors), 2.1 MB at 16x16, 34 MB at 32x32.
+    ``n = Lx Ly n_orb``: 0.13 MB at 8x8 in float32 (complex64 eigenvectors), 2.1 MB at 16x16, 34 MB at 32x32;
+    the bound counts them on whatever device they live (GPU memory for CUDA inputs). A spectrum
+    larger than ``1 / ADMIT_FRACTION`` (1/32) of the bound is not kept, so a set of large samples does
+    not evict the many small ones a training run reuses (the default admits 16x16, not 32x32; a bound
+    of 1.1e9 or more admits 32x32).
 
     Parameters
     ----------
