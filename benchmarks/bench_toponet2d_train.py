@@ -202,7 +202,8 @@ def main(argv=None):
         est = estimate(n_tr, n_va, 64)
         for name, r in est.items():
             naive = f"  (naive {r['seed_naive_s']:8.0f} s)" if "seed_naive_s" in r else ""
-            print(f"  {name:16s} {r['kind']:20s} epoch cold {r['epoch_cold_s']:7.1f} s, warm {r['epoch_warm_s']:7.1f} s,"
+            print(f"  {name:16s} {r['kind']:20s} epoch cold {r['epoch_cold_s']:7.1f} s, "
+                  f"warm {r['epoch_warm_s']:7.1f} s,"
                   f" per seed {r['seed_s']:8.0f} s{naive}")
         info["estimate"] = est
     write_ratios(a.json, ratios, quick=a.quick, **info)

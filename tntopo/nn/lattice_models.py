@@ -92,8 +92,8 @@ from .baselines import _act, _seeded_init
 from .chern import _check_shape, bulk_window_2d
 from .toponet2d import TopoNet2D
 
-__all__ = ["layout_to_hamiltonian", "spectrum_cache", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
-           "LatticeCNN", "LatticeMLP", "KSpaceCNN", "mirror_projection"]
+__all__ = ["layout_to_hamiltonian", "spectrum_cache", "LayoutTopoNet2D", "OddLayoutTopoNet2D",
+           "CommutatorLayoutTopoNet2D", "LatticeCNN", "LatticeMLP", "KSpaceCNN", "mirror_projection"]
 
 
 # ----------------------------------------------------------------------------- inputs
