@@ -11,7 +11,8 @@ winding numbers (or ``(B, K)`` logits when built as a classifier), and takes ``n
 * :mod:`~tntopo.nn.batched` -- :func:`train_seeds` (many seeds as one vmapped model);
 * :mod:`~tntopo.nn.serialization` -- :func:`save_model`, :func:`load_model` (no unpickling of code);
 * :mod:`~tntopo.nn.lattice_models` -- the models of the Chern study, on lattice layouts ``(B, C, Lx, Ly)``
-  (:func:`tntopo.systems.lattice_layout`): TopoNet2D rows and generic networks.
+  (:func:`tntopo.systems.lattice_layout`): TopoNet2D rows and generic networks; :func:`spectrum_cache`
+  bounds the per-process cache of their input spectra.
 """
 from . import functional
 from .baselines import CNN, MLP, ShallowNet, SymmetricNet
@@ -23,7 +24,7 @@ from .toponet2d import TopoNet2D
 from . import chern
 from . import lattice_models
 from .lattice_models import (CommutatorLayoutTopoNet2D, KSpaceCNN, LatticeCNN, LatticeMLP, LayoutTopoNet2D,
-                             OddLayoutTopoNet2D, layout_to_hamiltonian)
+                             OddLayoutTopoNet2D, layout_to_hamiltonian, spectrum_cache)
 from .training import (History, TrainingDivergedError, check_device, effective_parameters, evaluate, n_parameters, predict,
                        select_lr, train)
 from .batched import train_seeds
@@ -34,4 +35,4 @@ __all__ = ["functional", "TopoNet", "OddTopoNet", "CommutatorTopoNet", "MLP", "S
            "train", "evaluate", "predict", "History", "select_lr", "n_parameters", "effective_parameters",
            "TrainingDivergedError", "check_device", "TopoNet2D", "chern", "train_seeds", "lattice_models",
            "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D", "LatticeCNN", "LatticeMLP", "KSpaceCNN",
-           "layout_to_hamiltonian"]
+           "layout_to_hamiltonian", "spectrum_cache"]

@@ -15,7 +15,10 @@ bins, position kernels ``D^x, D^y``, bulk window ``R``)::
 
     C = (4 pi) Im sum_r R_r sum_{j,k} P_{rj} D^x_{rj} Q_{jk} D^y_{rk} P_{kr}     (orbitals summed),
 
-with ``D^x_{rj} = k^x(j - r)`` from a displacement table. A model whose window is fixed takes any
+with ``D^x_{rj} = k^x(j - r)`` from a displacement table (contracted directly, without forming ``Q``, and
+only for the rows of the window's cells when the window is fixed). The
+eigenpairs of each input are kept in a per-process, byte-bounded cache (:func:`spectrum_cache`): later
+epochs, seeds, rows and evaluations do not diagonalize the same sample again. A model whose window is fixed takes any
 ``L``: the geometry (displacement indices, bulk window) is rebuilt for the input's shape, with the
 same parameters (displacements beyond the table's range count zero). Positions are the cell
 indices (cell area 1): custom embeddings of :class:`tntopo.Lattice2D` are not in the layout.
@@ -70,8 +73,12 @@ given a layout of another size.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import os
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import NamedTuple, Optional, Sequence, Tuple
 
@@ -85,8 +92,8 @@ from .baselines import _act, _seeded_init
 from .chern import _check_shape, bulk_window_2d
 from .toponet2d import TopoNet2D
 
-__all__ = ["layout_to_hamiltonian", "LayoutTopoNet2D", "OddLayoutTopoNet2D", "CommutatorLayoutTopoNet2D",
-           "LatticeCNN", "LatticeMLP", "KSpaceCNN", "mirror_projection"]
+__all__ = ["layout_to_hamiltonian", "spectrum_cache", "LayoutTopoNet2D", "OddLayoutTopoNet2D",
+           "CommutatorLayoutTopoNet2D", "LatticeCNN", "LatticeMLP", "KSpaceCNN", "mirror_projection"]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -190,10 +197,246 @@ def layout_to_hamiltonian(x: torch.Tensor, n_orb: int = 2, stencil: int = 2) -> 
 
 
 class _Batch(NamedTuple):
-    """A batch of layouts turned into Hamiltonians, with their lattice shape (internal)."""
+    """A batch of layouts turned into the spectra of their Hamiltonians, with their lattice shape (internal)."""
 
-    H: torch.Tensor
+    E: torch.Tensor
+    U: torch.Tensor
     shape: Tuple[int, int]
+
+
+# ----------------------------------------------------------------------------- the spectrum cache
+#: Environment variable giving the spectrum cache's bound in bytes when a process starts (``0`` disables it).
+SPECTRUM_CACHE_ENV = "TNTOPO_SPECTRUM_CACHE_BYTES"
+#: Default bound of the spectrum cache: 1 GiB (the 8x8 training and validation sets of the full Chern
+#: study, 5000 samples, take 0.66 GB in float32).
+DEFAULT_SPECTRUM_CACHE_BYTES = 1 << 30
+
+
+#: A spectrum is kept only if it takes at most ``1 / ADMIT_FRACTION`` of the bound: a set of large samples
+#: (32x32: 34 MB each in float32) does not evict the many small spectra a training run reuses.
+ADMIT_FRACTION = 32
+
+
+class SpectrumCacheInfo(NamedTuple):
+    """State of the spectrum cache (:func:`spectrum_cache`)."""
+
+    #: samples whose spectrum was found in the cache
+    hits: int
+    #: samples diagonalized while the cache was enabled
+    misses: int
+    #: spectra held
+    entries: int
+    #: bytes they take (energies and eigenvectors)
+    bytes: int
+    #: the bound (``0``: disabled)
+    max_bytes: int
+
+
+def _bytes_setting(value, what: str) -> int:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{what} must be a number of bytes (e.g. 2e9), got {value!r}") from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{what} must be a finite number of bytes >= 0 (0 disables the cache), got {value!r}")
+    return int(value)
+
+
+class _SpectrumCache:
+    """A byte-bounded LRU map from sample keys to ``(E, U)`` (one per process; see :func:`spectrum_cache`)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.entries: "OrderedDict[bytes, Tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
+        self.bytes = self.hits = self.misses = 0
+
+    def get(self, key: bytes):
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is None:
+                self.misses += 1
+                return None
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return hit
+
+    def put(self, key: bytes, E: torch.Tensor, U: torch.Tensor) -> None:
+        size = E.numel() * E.element_size() + U.numel() * U.element_size()
+        with self.lock:
+            if size * ADMIT_FRACTION > self.max_bytes or key in self.entries:
+                return
+            self.entries[key] = (E, U)
+            self.bytes += size
+            self._trim(self.max_bytes)
+
+    def _trim(self, bound: int) -> None:
+        while self.bytes > bound and self.entries:
+            _, (E, U) = self.entries.popitem(last=False)
+            self.bytes -= E.numel() * E.element_size() + U.numel() * U.element_size()
+
+    def resize(self, max_bytes: int) -> None:
+        with self.lock:
+            self.max_bytes = max_bytes
+            self._trim(max_bytes)
+
+    def info(self) -> SpectrumCacheInfo:
+        with self.lock:
+            return SpectrumCacheInfo(self.hits, self.misses, len(self.entries), self.bytes, self.max_bytes)
+
+
+_SPECTRA = _SpectrumCache(_bytes_setting(os.environ.get(SPECTRUM_CACHE_ENV, DEFAULT_SPECTRUM_CACHE_BYTES),
+                                         f"the environment variable {SPECTRUM_CACHE_ENV}"))
+_KEEP = object()
+
+
+@strict_keywords
+def spectrum_cache(max_bytes=_KEEP, *, clear: bool = False) -> SpectrumCacheInfo:
+    """Set, clear or inspect the cache of input spectra of the TopoNet2D layout models.
+
+    :class:`LayoutTopoNet2D` (and its subclasses) diagonalize the Hamiltonian of every input layout,
+    which does not depend on the model's parameters. The eigenpairs ``(E, U)`` of each sample are
+    kept in a per-process, byte-bounded LRU cache keyed by a BLAKE2b hash of the sample's layout bytes,
+    its dtype, lattice shape, ``n_orb``, ``stencil`` and device, so that later epochs, other seeds,
+    other models and evaluations reuse them instead of diagonalizing again. Outputs and gradients are
+    bit-identical with and without the cache (the same ``torch.linalg.eigh`` of the same matrix).
+    The cache is bypassed where values cannot be read or must stay differentiable: inputs that
+    require grad, ``torch.func`` transforms over the inputs (``vmap``, as in
+    :func:`tntopo.nn.training.output_jacobian`), tracing and compiling.
+
+    Each process has its own cache (a worker of a process pool starts with the bound of
+    ``TNTOPO_SPECTRUM_CACHE_BYTES`` if set in the environment, else the default
+    ``DEFAULT_SPECTRUM_CACHE_BYTES`` = 1 GiB; a forked worker also starts with a copy of its
+    parent's entries, which are valid there). A spectrum takes ``n (n + 1)`` numbers with
+    ``n = Lx Ly n_orb``: 0.13 MB at 8x8 in float32 (complex64 eigenvectors), 2.1 MB at 16x16, 34 MB at 32x32;
+    the bound counts them on whatever device they live (GPU memory for CUDA inputs). A spectrum
+    larger than ``1 / ADMIT_FRACTION`` (1/32) of the bound is not kept, so a set of large samples does
+    not evict the many small ones a training run reuses (the default admits 16x16, not 32x32; a bound
+    of 1.1e9 or more admits 32x32).
+
+    Parameters
+    ----------
+    max_bytes : float, optional
+        New bound in bytes (``0`` disables the cache and frees it); the least recently used spectra
+        are dropped to fit. Omit it to keep the current bound.
+    clear : bool
+        Drop every entry and reset the hit and miss counts.
+
+    Returns
+    -------
+    SpectrumCacheInfo
+        A named tuple ``(hits, misses, entries, bytes, max_bytes)`` after the change: samples found
+        and samples diagonalized while enabled (since the last ``clear``), spectra held, the bytes
+        they take, the bound.
+
+    Examples
+    --------
+    >>> from tntopo.nn import spectrum_cache
+    >>> old = spectrum_cache().max_bytes     # inspect
+    >>> spectrum_cache(4e9).max_bytes        # allow 4 GB in this process
+    4000000000
+    >>> spectrum_cache(0).entries            # disable (and free) it
+    0
+    >>> _ = spectrum_cache(old, clear=True)  # back to the previous bound, empty
+    """
+    if not isinstance(clear, (bool, np.bool_)):
+        raise ValueError(f"clear must be True or False, got {clear!r}")
+    if clear:
+        with _SPECTRA.lock:
+            _SPECTRA.clear()
+    if max_bytes is not _KEEP:
+        _SPECTRA.resize(_bytes_setting(max_bytes, "max_bytes"))
+    return _SPECTRA.info()
+
+
+def _readable(x: torch.Tensor) -> bool:
+    """Whether the values of ``x`` can be read and used as a cache key (no transform, tracing or input grad)."""
+    if type(x) is not torch.Tensor or x.requires_grad:
+        return False
+    try:
+        if torch._C._functorch.is_functorch_wrapped_tensor(x):
+            return False
+    except AttributeError:  # pragma: no cover - older torch
+        pass
+    if torch.jit.is_tracing():
+        return False
+    try:
+        return not torch.compiler.is_compiling()
+    except AttributeError:  # pragma: no cover - older torch
+        return True
+
+
+def _eigh_layouts(x: torch.Tensor, n_orb: int, stencil: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``eigh`` of the layouts' Hamiltonians, in row-major memory (LAPACK returns the eigenvectors column-major):
+    one memory layout whatever the route, so the products that follow round the same way (bit-identical)."""
+    E, U = torch.linalg.eigh(layout_to_hamiltonian(x, n_orb, stencil))
+    return E.contiguous(), U.contiguous()
+
+
+def _marker_rows(Ut: torch.Tensor, Ub: torch.Tensor, f, g, Dx, Dy) -> torch.Tensor:
+    """Marker sums ``(B, Nt)`` of the cells of ``Ut`` (their eigenvector rows ``(B, Nt no, n)``) over the cells
+    of ``Ub`` (``(B, Nb no, n)``; kernels ``Dx, Dy`` ``(Nt, Nb)``): ``sum_{o,m} g_m Im(A^x conj(A^y))``,
+    ``A = (D o P) U_b`` with ``P = U_t f U_b^H`` (without the factor ``4 pi / A``)."""
+    B, nt, n = Ut.shape
+    Nt, Nb = Dx.shape
+    no = nt // Nt
+    real = f.dtype
+    # real views throughout: products with the real weights and their gradients without complex casts
+    Uf = torch.view_as_complex(torch.view_as_real(Ut) * f[:, None, :, None])
+    P = torch.view_as_real(torch.matmul(Uf, Ub.mH))  # (B, Nt no, Nb no, 2): the rows of P the output reads
+    D = torch.stack([Dx, Dy]).to(real)[:, :, None, :, None].expand(2, Nt, no, Nb, no).reshape(2, Nt * no, Nb * no)
+    M = torch.view_as_complex(P[:, None] * D[None, :, :, :, None])  # (B, 2, Nt no, Nb no): M^x and M^y
+    A = torch.view_as_real(torch.matmul(M.reshape(B, 2 * Nt * no, Nb * no), Ub)).reshape(B, 2, Nt * no, n, 2)
+    # Im(A^x conj(A^y)) weighted by g over the states m, summed over the orbitals of each cell
+    # (as x_re (-y_im) + x_im y_re, with unbind and flip: backward passes without zero-filled buffers)
+    Ax, Ay = A.unbind(1)
+    sign = torch.tensor([-1.0, 1.0], dtype=real, device=A.device)
+    im = (Ax * (Ay.flip(-1) * sign)).sum(-1)
+    return torch.matmul(im, g[:, :, None]).reshape(B, Nt, no).sum(-1)
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    try:
+        finite = bool(torch.isfinite(x).all())
+    except RuntimeError:  # under torch.func.vmap (per-sample Jacobians) a value cannot be read: no check
+        finite = True
+    if not finite:
+        raise ValueError(f"{name}: the layouts contain NaN or inf (their Hamiltonians cannot be "
+                         "diagonalized); pass finite layouts")
+
+
+def _layout_spectra(x: torch.Tensor, n_orb: int, stencil: int, name: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of the Hamiltonians of layouts ``x`` (real, checked), through the spectrum cache when it can."""
+    if _SPECTRA.max_bytes <= 0 or not _readable(x) or x.shape[0] == 0:
+        _check_finite(x, name)
+        return _eigh_layouts(x, n_orb, stencil)
+    head = f"{x.dtype}|{tuple(x.shape[1:])}|{n_orb}|{stencil}|{x.device}".encode()
+    flat = x.detach().cpu().contiguous().numpy()
+    keys = []
+    for row in flat:
+        h = hashlib.blake2b(head, digest_size=20)
+        h.update(row.data)
+        keys.append(h.digest())
+    found = [_SPECTRA.get(k) for k in keys]
+    miss = [i for i, f in enumerate(found) if f is None]
+    if miss:
+        new = x if len(miss) == len(keys) else x[torch.as_tensor(miss, device=x.device)]
+        _check_finite(new, name)  # a cached key is a layout that passed this check
+        E, U = _eigh_layouts(new, n_orb, stencil)
+        # stored as copies with their own storage (not views of the batch), made outside inference mode so
+        # that a spectrum first seen under torch.inference_mode() can later be used in training
+        with torch.inference_mode(False):
+            for j, i in enumerate(miss):
+                found[i] = (E[j].clone(), U[j].clone())
+                _SPECTRA.put(keys[i], *found[i])
+        if len(miss) == len(keys):
+            return E, U
+    return torch.stack([f[0] for f in found]), torch.stack([f[1] for f in found])
 
 
 # ----------------------------------------------------------------------------- TopoNet2D on the layout
@@ -238,6 +481,12 @@ class _Sized:
         return None
 
 
+#: Largest eigenvector block (bytes) one step of a layout TopoNet2D's forward diagonalizes and contracts:
+#: larger batches go in chunks (at 32 x 32 in float32, 4 samples), so that evaluating a large set in one
+#: batch does not hold every sample's Hamiltonian and eigenvectors at once.
+CHUNK_BYTES = 1 << 27
+
+
 class LayoutTopoNet2D(_Sized, TopoNet2D):
     """:class:`tntopo.nn.TopoNet2D` on lattice layouts, with displacement kernels; any size with a fixed window.
 
@@ -270,7 +519,10 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
     -----
     ``forward(x)`` takes layouts ``(B, C, Lx, Ly)`` and returns ``(B,)``; the dense ``H``
     (:func:`layout_to_hamiltonian`) is diagonalized with ``torch.linalg.eigh`` in the complex
-    dtype of the promoted input and parameter dtypes. No gradient flows to the input.
+    dtype of the promoted input and parameter dtypes, once per sample and process while the
+    spectrum cache holds it (:func:`spectrum_cache`; bit-identical results). Batches whose
+    eigenvectors exceed :data:`CHUNK_BYTES` are processed in chunks (bounded memory at 32x32). No
+    gradient flows to the input.
 
     Examples
     --------
@@ -330,21 +582,15 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
         why = self._size_error(shape)
         if why:
             raise ValueError(why)
-        try:
-            finite = bool(torch.isfinite(x).all())
-        except RuntimeError:  # under torch.func.vmap (per-sample Jacobians) a value cannot be read: no check
-            finite = True
-        if not finite:
-            raise ValueError(f"{type(self).__name__}: the layouts contain NaN or inf (their Hamiltonians cannot be "
-                             "diagonalized); pass finite layouts")
         pdt = next(iter(self.params.values())).dtype
         real = torch.promote_types(x.dtype, pdt)
-        return _Batch(layout_to_hamiltonian(x.to(real), self.n_orb, self.stencil), shape)
+        E, U = _layout_spectra(x.to(real), self.n_orb, self.stencil, type(self).__name__)
+        return _Batch(E, U, shape)
 
     def _prepared(self, batch):
         if not isinstance(batch, _Batch):  # the inherited paths (network, marker) are given layouts
             batch = self._batch(batch)
-        E, U = torch.linalg.eigh(batch.H)
+        E, U = batch.E, batch.U
         real = E.dtype
         F, G, Dx, Dy, R = self.weights(dtype=real, device=U.device, shape=batch.shape)
         width = self.energy_range / (self.n_bins // 2)
@@ -365,8 +611,9 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
             ddx, ddy = cx[None, :] - cx[:, None], cy[None, :] - cy[:, None]
             inside = ((ddx.abs() <= K) & (ddy.abs() <= K)).to(device)
             window = torch.as_tensor(bulk_window_2d(shape)).to(device)
+            cells = torch.nonzero(window.reshape(-1)).reshape(-1).to(device)
             geo = cache[key] = (inside, (ddx.clamp(-K, K) + K).to(device), (ddy.clamp(-K, K) + K).to(device),
-                                ddx.to(device), ddy.to(device), window)
+                                ddx.to(device), ddy.to(device), window, cells)
         return geo
 
     def _tables(self, kx: torch.Tensor, ky: torch.Tensor):
@@ -403,15 +650,101 @@ class LayoutTopoNet2D(_Sized, TopoNet2D):
         return raw["F"], raw["G"], Dx, Dy, R.reshape(-1)
 
     # ------------------------------------------------------------------ network
+    #: contract with :meth:`_markers` below (``False``: the generic two-layer contraction of
+    #: :class:`~tntopo.nn.TopoNet2D`, kept as the reference route of tests and benchmarks)
+    _direct = True
+
+    #: the kernels vanish beyond ``kernel_range`` (``False`` in subclasses with full-range kernels)
+    _local_kernels = True
+
+    def _markers(self, batch, with_window: bool):
+        """Markers (window summed or per cell) from the eigenpairs, in three batched products.
+
+        With ``P = U f U^H``, ``Q = U g U^H`` (``P`` Hermitian), ``M^x_{ro,jp} = D^x_{rj} P_{ro,jp}``
+        and the same for ``y``, the marker network is ``sum_r R_r sum_o [M^x Q (M^y)^H]_{ro,ro} =
+        sum_{r,o} R_r sum_m g_m A^x_{ro,m} conj(A^y_{ro,m})`` with ``A = M U``: the rows ``(r, o)`` of
+        ``P`` and ``A`` are needed only for the cells ``r`` the output reads (those of a fixed window),
+        and ``Q`` is never formed. Where the kernels vanish beyond ``kernel_range`` and that range is
+        small against the input (a fixed window at 32x32 with a range-7 kernel), the window's cells go
+        in tiles of ``4 x 4`` and each tile's products run over the columns ``j`` within range of it only.
+        Equal to the two-layer contraction to rounding (tested).
+        """
+        if not self._direct:
+            return super()._markers(batch, with_window)
+        if not isinstance(batch, _Batch):
+            batch = self._batch(batch)
+        U, f, g, Dx, Dy, R = self._prepared(batch)
+        B, n = U.shape[0], U.shape[-1]
+        no = self.n_orb
+        Nc = n // no
+        if not (with_window and self.window == "fixed"):  # every cell is read
+            c = _marker_rows(U, U, f, g, Dx, Dy)
+            return (4.0 * math.pi / self.cell_area) * (c * R).sum(-1) if with_window else \
+                (4.0 * math.pi / self.cell_area) * c
+        U5 = U.reshape(B, Nc, no, n)
+        out = 0
+        for cells, box in self._tiles(batch.shape, U.device):  # only the window's cells are read
+            Ut = U5.index_select(1, cells).reshape(B, -1, n)
+            Ub = U if box is None else U5.index_select(1, box).reshape(B, -1, n)
+            Dxt, Dyt = Dx.index_select(0, cells), Dy.index_select(0, cells)
+            if box is not None:
+                Dxt, Dyt = Dxt.index_select(1, box), Dyt.index_select(1, box)
+            c = _marker_rows(Ut, Ub, f, g, Dxt, Dyt)
+            out = out + (c * R.index_select(0, cells)).sum(-1)
+        return (4.0 * math.pi / self.cell_area) * out
+
+    def _tiles(self, shape, device):
+        """``[(cells, box)]``: the fixed window's cells, in tiles, each with the cells within ``kernel_range``
+        of it (``box=None``: all cells, one tile, when tiling would not save a third of the work)."""
+        cache = self.__dict__.setdefault("_geometry", {})
+        key = ("tiles", shape, self.kernel_range, str(device), self._local_kernels)
+        tiles = cache.get(key)
+        if tiles is None:
+            cells = self._geometry_of(shape, device)[6]
+            tiles = [(cells, None)]
+            if self._local_kernels:
+                Lx, Ly = shape
+                K, t = self.kernel_range, 4
+                flat = cells.cpu()
+                cx, cy = flat // Ly, flat % Ly
+                cx, cy = cx - cx.min(), cy - cy.min()  # tiles from the window's corner
+                groups, cost = [], 0
+                for gx in torch.unique(cx // t):
+                    for gy in torch.unique(cy // t):
+                        sel = flat[(cx // t == gx) & (cy // t == gy)]
+                        if len(sel) == 0:
+                            continue
+                        sx, sy = sel // Ly, sel % Ly
+                        bx = torch.arange(max(int(sx.min()) - K, 0), min(int(sx.max()) + K, Lx - 1) + 1)
+                        by = torch.arange(max(int(sy.min()) - K, 0), min(int(sy.max()) + K, Ly - 1) + 1)
+                        box = (bx[:, None] * Ly + by[None, :]).reshape(-1)
+                        groups.append((sel.to(device), box.to(device)))
+                        cost += len(sel) * len(box)
+                if cost <= 2 * len(flat) * Lx * Ly / 3:
+                    tiles = groups
+            cache[key] = tiles
+        return tiles
+
+    def _chunked(self, x, with_window: bool) -> torch.Tensor:
+        """The markers of ``x`` in chunks of at most :data:`CHUNK_BYTES` of eigenvectors (bounded memory at large L)."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 4:
+            return self._markers(self._batch(x), with_window)  # (_batch says what is wrong)
+        n = int(x.shape[-2]) * int(x.shape[-1]) * self.n_orb
+        size = 8 if torch.promote_types(x.dtype if x.is_floating_point() else torch.get_default_dtype(),
+                                        next(iter(self.params.values())).dtype) == torch.float32 else 16
+        chunk = max(1, CHUNK_BYTES // (size * n * n))
+        if x.shape[0] <= chunk:
+            return self._markers(self._batch(x), with_window)
+        return torch.cat([self._markers(self._batch(xc), with_window) for xc in x.split(chunk)])
+
     def forward(self, x) -> torch.Tensor:
         """Bulk Chern values ``(B,)`` of layouts ``x`` ``(B, C, Lx, Ly)``."""
-        return self._markers(self._batch(x), True)
+        return self._chunked(x, True)
 
     def marker(self, x) -> torch.Tensor:
         """The local marker maps ``(B, Lx, Ly)`` of the network (no window) for layouts ``x``."""
-        batch = self._batch(x)
-        c = self._markers(batch, False)
-        return c.reshape(c.shape[0], *batch.shape)
+        c = self._chunked(x, False)
+        return c.reshape(c.shape[0], *x.shape[-2:])
 
     def extra_repr(self) -> str:
         n = sum(p.numel() for p in self.parameters())
@@ -472,6 +805,8 @@ class CommutatorLayoutTopoNet2D(LayoutTopoNet2D):
         super().__init__(shape, n_orb, init, seed, stencil=stencil, window=window, kernel_range=kernel_range,
                          n_bins=n_bins, energy_range=energy_range, fermi_level=fermi_level, dtype=dtype,
                          optimize=optimize)
+
+    _local_kernels = False  # lam * (position difference): full range
 
     def scales(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(lam_x, lam_y)``: the least-squares projections of the raw tables on ``d_x`` and ``d_y``."""
