@@ -1,4 +1,6 @@
 """The Chern study is a configuration of the study: same rows, seeds, keys and runner as the winding study."""
+import importlib
+
 import pytest
 
 from tntopo.study import ChernStudyConfig, StudyConfig, get_config
@@ -120,3 +122,23 @@ def test_a_rerun_of_the_chern_study_reuses_every_run(chern_tiny_run):
     assert again["timings"]["runs_reused"] == n_runs
     strip = ("timings", "figures", "versions")
     assert {k: v for k, v in again.items() if k not in strip} == {k: v for k, v in res.items() if k not in strip}
+
+
+def test_a_set_under_two_names_is_scored_once_even_after_a_reload(tmp_path, monkeypatch):
+    """The Chern study's ``"size"`` is ``"size/L<first>"`` under a second name: a trained run predicts on
+    it once, also when the sets come back from disk as two equal objects."""
+    import numpy as np
+
+    from tntopo.data.evalsets import EvalSet, load_eval_sets, save_eval_sets
+    R = importlib.import_module("tntopo.study.reproduce")  # the package exports the function of that name
+
+    rng = np.random.default_rng(0)
+    a = EvalSet(x=rng.normal(size=(5, 3, 2)).astype(np.float32), label=np.arange(5), w_real=np.arange(5.0), n_cells=3)
+    b = EvalSet(x=a.x + 1, label=a.label, w_real=a.w_real, n_cells=3)
+    save_eval_sets({"size/L3": a, "size": a, "other": b}, tmp_path / "s.h5")
+    sets = load_eval_sets(tmp_path / "s.h5")
+    assert sets["size"] is not sets["size/L3"]
+    assert R._same_set(sets["size"], sets["size/L3"]) and R._same_set(a, a)
+    assert not R._same_set(sets["size"], sets["other"])
+    c = EvalSet(x=a.x, label=a.label[::-1].copy(), w_real=a.w_real, n_cells=3)
+    assert not R._same_set(a, c)  # same inputs, other labels: two sets
