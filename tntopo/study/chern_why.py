@@ -62,7 +62,8 @@ from ..parallel import task_seed
 from .why import NA, _check_seeds_per_task, _check_sizes, _cells, _factors, _grid_tasks, _lrs, _projection_options, \
     _Provider, _windings
 
-__all__ = ["CHERN_FACTORS", "DEFAULT_CHERN_FACTORS", "DEFAULT_CHERN_WHY_MODELS", "chern_why_tasks", "chern_why_sets"]
+__all__ = ["CHERN_FACTORS", "DEFAULT_CHERN_FACTORS", "DEFAULT_CHERN_WHY_MODELS", "WHY_KEYS", "chern_why_tasks",
+           "chern_why_sets", "why_arguments"]
 
 #: The factors of the Chern study's experiment, in table order.
 CHERN_FACTORS: Tuple[str, ...] = ("objective", "n_cells", "freedom", "budget", "train_cherns")
@@ -418,3 +419,36 @@ class _Chern(_Provider):
 
 
 PROVIDER = _Chern()
+
+
+# ------------------------------------------------------------------------------ the study's settings
+#: Keys of ``ChernStudyConfig.why`` (the settings of the causal test in the Chern study).
+WHY_KEYS = ("models", "seeds", "epochs", "n_cells", "factors", "data", "projection", "seeds_per_task", "extrapolation")
+
+
+def why_arguments(cfg, lrs: Optional[Mapping[str, float]] = None) -> Optional[Dict[str, Any]]:
+    """The arguments of :func:`chern_why_tasks` a :class:`tntopo.study.ChernStudyConfig` defines (``None`` when
+    none of ``cfg.why["models"]`` is a row of the config: the experiment does not run).
+
+    The config's ``why`` gives ``models``, ``seeds``, ``factors``, ``data``, ``projection``, ``seeds_per_task``,
+    ``extrapolation`` and optionally ``n_cells`` and ``epochs``; the rest is the study's: its seed, Chern
+    numbers, side (``n_cells``), training budget (``epochs``), batch size, threshold, ``min_gap``,
+    ``stencil`` and, as ``data["long_side"]``, its first ``size_lengths``. ``lrs``: the rows' selected rates.
+    """
+    kw = dict(cfg.why or {})
+    bad = sorted(set(kw) - set(WHY_KEYS))
+    if bad:
+        raise TypeError(f"why got unknown key(s) {bad}; valid keys: {', '.join(WHY_KEYS)}")
+    names = tuple(kw.pop("models", DEFAULT_CHERN_WHY_MODELS))
+    if not names:
+        raise ValueError("why['models'] is empty; name the TopoNet2D rows of the causal test, e.g. ('topo2d',), "
+                         "or set why=None")
+    models = tuple(m for m in names if m in cfg.models)
+    if not models:
+        return None
+    data = {"min_gap": cfg.min_gap, "stencil": cfg.stencil, "long_side": int(cfg.size_lengths[0]),
+            **dict(kw.pop("data", None) or {})}
+    return dict(models={m: cfg.models[m] for m in models}, lr={m: v for m, v in (lrs or {}).items() if m in models},
+                seed=cfg.seed, train_cherns=tuple(cfg.train_cherns), unseen_cherns=tuple(cfg.unseen_cherns),
+                n_cells=int(kw.pop("n_cells", cfg.n_cells)), epochs=int(kw.pop("epochs", cfg.epochs)),
+                batch_size=cfg.batch_size, threshold=cfg.trainability_threshold, data=data, **kw)
