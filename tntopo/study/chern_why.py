@@ -59,8 +59,9 @@ import numpy as np
 import torch
 
 from ..parallel import task_seed
+from .config import CHERN_WHY_KEYS
 from .why import NA, _check_seeds_per_task, _check_sizes, _cells, _factors, _grid_tasks, _lrs, _projection_options, \
-    _Provider, _windings
+    _Provider, _register, _windings
 
 __all__ = ["CHERN_FACTORS", "DEFAULT_CHERN_FACTORS", "DEFAULT_CHERN_WHY_MODELS", "WHY_KEYS", "chern_why_tasks",
            "chern_why_sets", "why_arguments"]
@@ -418,12 +419,17 @@ class _Chern(_Provider):
         return ref, {"networks": {f"{s}x{s}": names[ref.uses(s)] for s in sides}}
 
 
+    def tasks(self, **kwargs):
+        return chern_why_tasks(**kwargs)
+
+
 PROVIDER = _Chern()
+_register(PROVIDER)  # run_why_task and why_experiment(study="chern") find it (this module is imported with the package)
 
 
 # ------------------------------------------------------------------------------ the study's settings
-#: Keys of ``ChernStudyConfig.why`` (the settings of the causal test in the Chern study).
-WHY_KEYS = ("models", "seeds", "epochs", "n_cells", "factors", "data", "projection", "seeds_per_task", "extrapolation")
+#: Keys of ``ChernStudyConfig.why`` (the settings of the causal test in the Chern study): the config's list.
+WHY_KEYS = CHERN_WHY_KEYS
 
 
 def why_arguments(cfg, lrs: Optional[Mapping[str, float]] = None) -> Optional[Dict[str, Any]]:

@@ -307,6 +307,10 @@ class StudyConfig(_Rows):
         family = DisorderFamily(ratios=tuple(self.disorder_ratios), delta_range=tuple(self.disorder_delta)).to_dict()
         return _hash({**{k: d[k] for k in fields}, "format": EVALSETS_FORMAT_VERSION, "disorder_family": family})
 
+#: Keys of ``ChernStudyConfig.why`` (the settings of the causal test in the Chern study, :mod:`tntopo.study.chern_why`).
+CHERN_WHY_KEYS = ("models", "seeds", "epochs", "n_cells", "factors", "data", "projection", "seeds_per_task",
+                  "extrapolation")
+
 #: The models of the Chern study (every one takes the lattice layout of the sample's Hamiltonian,
 #: :func:`tntopo.systems.lattice_layout`), by the name used in ``results.json``.
 DEFAULT_CHERN_MODELS: Dict[str, ModelSpec] = {
@@ -413,21 +417,20 @@ class ChernStudyConfig(_Rows):
             self._check_why()
 
     def _check_why(self) -> None:
-        """``why`` checked by building its task list (no data, no training): a clear error now, not in a worker."""
-        from .chern_why import chern_why_tasks, why_arguments
-
+        """``why``'s shape: a mapping of known keys naming known rows. Its values (factors, sizes, data) are checked
+        by building its task list (:func:`tntopo.study.chern_why.chern_why_tasks`), which
+        :func:`tntopo.study.reproduce` does before any work."""
         if not isinstance(self.why, Mapping):
             raise ValueError(f"why must be a mapping of the causal test's settings or None, got {type(self.why).__name__}")
+        bad = sorted(set(self.why) - set(CHERN_WHY_KEYS))
+        if bad:
+            raise TypeError(f"why got unknown key(s) {bad}; valid keys: {', '.join(CHERN_WHY_KEYS)}")
+        if "models" in self.why and not tuple(self.why["models"]):
+            raise ValueError("why['models'] is empty; name the TopoNet2D rows of the causal test, e.g. ('topo2d',), "
+                             "or set why=None")
         unknown = [m for m in self.why.get("models", ()) if m not in self.models and m not in self._default_models]
         if unknown:
             raise ValueError(f"why['models'] names unknown row(s) {unknown}; choose from {sorted(self._default_models)}")
-        kw = why_arguments(self)
-        if kw is None:  # none of its rows is in this config (e.g. --models cnn2d): the experiment does not run
-            return
-        try:
-            chern_why_tasks(**kw)
-        except ValueError as exc:
-            raise ValueError(f"why: {exc}") from None
 
     @property
     def classes(self) -> Tuple[int, ...]:

@@ -902,7 +902,13 @@ def _configure(config, *, study="winding", seeds, models, device) -> StudyConfig
                        lr_selection_seeds=min(int(seeds), int(cfg.lr_selection_seeds)))
     if models is not None:
         changes["models"] = list(models)
-    return cfg.replace(**changes) if changes else cfg
+    cfg = cfg.replace(**changes) if changes else cfg
+    if cfg.kind == "chern" and cfg.why:  # the causal test's settings checked before any work (its task list)
+        try:
+            _why_task_list(cfg, {})
+        except ValueError as exc:
+            raise ValueError(f"why: {exc}") from None
+    return cfg
 
 
 class _Runner:

@@ -172,19 +172,30 @@ class _Provider:
         return factory(int(spec["settings"]["n_cells"]), 0, "exact"), {}
 
 
+    def tasks(self, **kwargs) -> List[Dict[str, Any]]:
+        """The study's task list (:func:`why_tasks` here)."""
+        return why_tasks(**kwargs)
+
+
 _WINDING = _Provider()
+#: The providers by study name; the Chern study's registers itself (:mod:`tntopo.study.chern_why`, imported
+#: with the package :mod:`tntopo.study`).
+_PROVIDERS: Dict[str, _Provider] = {"winding": _WINDING}
+
+
+def _register(provider: _Provider) -> None:
+    _PROVIDERS[provider.study] = provider
+
+
+def _provider_of(study: str) -> _Provider:
+    if study not in _PROVIDERS:
+        raise ValueError(f"unknown study {study!r}; the causal test runs for {sorted(_PROVIDERS)}")
+    return _PROVIDERS[study]
 
 
 def _provider(grid: Mapping[str, Any]) -> _Provider:
     """The provider of a task's study (``grid["study"]``; absent: the winding study)."""
-    study = grid.get("study", "winding")
-    if study == "winding":
-        return _WINDING
-    if study == "chern":
-        from .chern_why import PROVIDER
-
-        return PROVIDER
-    raise ValueError(f"unknown study {study!r} in the task's grid; the causal test runs for 'winding' and 'chern'")
+    return _provider_of(grid.get("study", "winding"))
 
 
 # ------------------------------------------------------------------------------ the grid
@@ -985,13 +996,7 @@ def why_experiment(*, study: str = "winding", progress: bool = False, **kwargs) 
     """Run the whole experiment in this process: :func:`why_tasks` (``study="winding"``, the default) or
     :func:`tntopo.study.chern_why.chern_why_tasks` (``study="chern"``) with ``kwargs``, :func:`run_why_task`
     on each, :func:`merge_why`. The study runs the same tasks in its process pool instead."""
-    if study == "winding":
-        make = why_tasks
-    elif study == "chern":
-        from .chern_why import chern_why_tasks as make
-    else:
-        raise ValueError(f"unknown study {study!r}; the causal test runs for 'winding' and 'chern'")
-    tasks = make(**kwargs)
+    tasks = _provider_of(study).tasks(**kwargs)
     results = []
     for t in tasks:
         t0 = time.perf_counter()
