@@ -407,9 +407,12 @@ class _Chern(_Provider):
         return _ODD_KIND, kwargs, None
 
     def sets(self, spec):
+        from .._blas import single_threaded_blas
+
         g, st = spec["grid"], spec["settings"]
         tc = st[self.extrapolation_factor]
-        return chern_why_sets(int(st["n_cells"]), tc["train"], tc["unseen"], seed=int(g["seed"]), **g["data"])
+        with single_threaded_blas():  # thousands of small eigenproblems in a pool worker: one BLAS thread each
+            return chern_why_sets(int(st["n_cells"]), tc["train"], tc["unseen"], seed=int(g["seed"]), **g["data"])
 
     def exact(self, spec, factory, sets):
         L = int(spec["settings"]["n_cells"])
