@@ -187,11 +187,17 @@ def test_w_real_objective_makes_the_exact_weights_a_zero_loss_point(sets6):
 
 
 # ------------------------------------------------------------------------------ end to end (tiny)
-def test_paired_seeds_odd_plain_is_ti_and_merge():
+@pytest.fixture(scope="module")
+def odd_experiment():
+    """Two rows, the odd freedom only, 2 seeds, 6 x 6."""
+    return why.why_experiment(study="chern", models=["topo2d_ti_plain", "topo2d_ti"], n_cells=6, seeds=2, epochs=1,
+                              lr=1e-2, factors={"freedom": ("odd",)}, data=TINY_DATA, seed=3)
+
+
+def test_paired_seeds_odd_plain_is_ti_and_merge(odd_experiment):
     """Seed k is the same integer in every cell; topo2d_ti_plain under the odd constraint is the topo2d_ti
     baseline (same kind, weights, data): the same numbers. The merged report has the 1D schema."""
-    res = why.why_experiment(study="chern", models=["topo2d_ti_plain", "topo2d_ti"], n_cells=6, seeds=2, epochs=1,
-                             lr=1e-2, factors={"freedom": ("odd",)}, data=TINY_DATA, seed=3)
+    res = odd_experiment
     json.dumps(res, allow_nan=False)
     assert set(res) == {"grid", "cells", "distance_predicts_ood", "answer"}
     cells = {(c["model"], c["factor"], c["setting"]): c for c in res["cells"]}
@@ -216,6 +222,23 @@ def test_paired_seeds_odd_plain_is_ti_and_merge():
             assert isinstance(s["long"], float) and set(s["functional_distance_parts"]) == {"unseen", "long"}
     assert res["answer"]["topo2d_ti"]["not_applicable"] == ["freedom=odd"]
     assert "Chern numbers" in res["distance_predicts_ood"]["ood"]
+
+
+def test_report_renders_the_2d_causal_test_in_the_chern_study_words(odd_experiment):
+    from tntopo.study import report
+
+    res = {"study": "chern", "why": odd_experiment, "config": {"n_cells": 6}, "models": {},
+           "exact_topo": {"accuracy": {}}}
+    md = "\n".join(report._md_why(report._Report.of(res)))
+    assert "a baseline of its own (6 x 6 samples, 16 training samples x 1 epochs" in md
+    assert "unseen Chern numbers and larger samples" in md and "windings" not in md
+    assert "| n/a: topo2d_ti (toponet2d_ti) has the marker's mirror parities already |" in md
+    assert "toponet2d_layout_exact at 10x10" in md and odd_experiment["answer"]["summary"] in md
+    (f,) = [f for f in report.findings(res) if f["id"] == "functional_distance_predicts_ood"]
+    assert "unseen Chern numbers and larger samples" in f["claim"]
+    # the winding study's words are unchanged
+    md1 = "\n".join(report._md_why(report._Report.of({**res, "study": "winding"})))
+    assert "changed from the main study's (the baseline row" in md1 and "unseen windings and longer chains" in md1
 
 
 def test_merge_reports_the_extrapolation_apart_on_2d_cells():
