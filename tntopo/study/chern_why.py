@@ -58,8 +58,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .._typing import strict_keywords
 from ..parallel import task_seed
-from .config import CHERN_WHY_KEYS
+from .config import CHERN_WHY_FACTORS, CHERN_WHY_KEYS, CHERN_WHY_MODELS
 from .why import NA, _check_seeds_per_task, _check_sizes, _cells, _factors, _grid_tasks, _lrs, _projection_options, \
     _Provider, _register, _windings
 
@@ -68,16 +69,12 @@ __all__ = ["CHERN_FACTORS", "DEFAULT_CHERN_FACTORS", "DEFAULT_CHERN_WHY_MODELS",
 
 #: The factors of the Chern study's experiment, in table order.
 CHERN_FACTORS: Tuple[str, ...] = ("objective", "n_cells", "freedom", "budget", "train_cherns")
-#: Settings changed away from the baseline, per factor (``n_cells``: larger sides; ``budget``: multipliers).
-DEFAULT_CHERN_FACTORS: Dict[str, Tuple[Any, ...]] = {
-    "objective": ("w_real",),
-    "n_cells": (12,),
-    "freedom": ("projected", "projected_tracking", "odd"),
-    "budget": (4,),
-    "train_cherns": ("extrapolation",),
-}
+#: Settings changed away from the baseline, per factor (``n_cells``: larger sides; ``budget``: multipliers): the
+#: full preset's, ``{"objective": ("w_real",), "n_cells": (12,), "freedom": ("projected", "projected_tracking",
+#: "odd"), "budget": (4,), "train_cherns": ("extrapolation",)}``.
+DEFAULT_CHERN_FACTORS: Dict[str, Tuple[Any, ...]] = dict(CHERN_WHY_FACTORS)
 #: The TopoNet2D rows of the Chern study the experiment is run for (names of ``config.DEFAULT_CHERN_MODELS``).
-DEFAULT_CHERN_WHY_MODELS: Tuple[str, ...] = ("topo2d", "topo2d_ti_plain", "topo2d_ti")
+DEFAULT_CHERN_WHY_MODELS: Tuple[str, ...] = tuple(CHERN_WHY_MODELS)
 _ALLOWED = {"objective": ("w_real",), "freedom": ("projected", "projected_tracking", "odd"),
             "train_cherns": ("extrapolation",)}
 #: Kinds the experiment trains (the layout TopoNet2D family; ``toponet2d_ti`` is the odd one).
@@ -162,6 +159,7 @@ def _check_cherns(baseline, extrapolation, families) -> None:
                              "(unseen Chern numbers are absent from training)")
 
 
+@strict_keywords
 def chern_why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_CHERN_WHY_MODELS, n_cells: int = 8,
                     seeds: int = 20, epochs: int = 40, lr: Union[None, float, Mapping[str, float]] = None,
                     batch_size: int = 64, threshold: float = 0.95,
@@ -274,6 +272,7 @@ def _determined(draw, n: int, rounds: int) -> Tuple[np.ndarray, np.ndarray, floa
     return x, y, (ok_total / drawn if drawn else 0.0), drawn
 
 
+@strict_keywords
 def chern_why_sets(L: int, train_cherns: Sequence[int], unseen_cherns: Sequence[int], *, seed: int, n_train: int,
                    n_val: int, n_unseen: int, n_long: int, n_counterfactual: int, long_side: int,
                    min_gap: float = 0.5, stencil: int = 2, families: Sequence[str] = ("qwz", "haldane", "random"),
@@ -435,6 +434,7 @@ _register(PROVIDER)  # run_why_task and why_experiment(study="chern") find it (t
 WHY_KEYS = CHERN_WHY_KEYS
 
 
+@strict_keywords
 def why_arguments(cfg, lrs: Optional[Mapping[str, float]] = None) -> Optional[Dict[str, Any]]:
     """The arguments of :func:`chern_why_tasks` a :class:`tntopo.study.ChernStudyConfig` defines (``None`` when
     none of ``cfg.why["models"]`` is a row of the config: the experiment does not run).

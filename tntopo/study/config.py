@@ -580,21 +580,21 @@ PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}
 #: row, 8 per generic row), the same protocol at CI size, and seconds for the tests.
 #: The three TopoNet2D rows of the Chern study's causal test.
 CHERN_WHY_MODELS = ("topo2d", "topo2d_ti_plain", "topo2d_ti")
-#: Every factor of the Chern study's causal test (the sample-size factor: larger sides).
-_CHERN_WHY_FACTORS = {"objective": ("w_real",), "n_cells": (12,), "freedom": ("projected", "projected_tracking", "odd"),
-                      "budget": (4,), "train_cherns": ("extrapolation",)}
+#: Every factor of the Chern study's causal test and its full preset's settings (the sample-size factor: larger sides).
+CHERN_WHY_FACTORS = {"objective": ("w_real",), "n_cells": (12,), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,), "train_cherns": ("extrapolation",)}
 
 CHERN_FULL = ChernStudyConfig(
     # the causal test at a budget a 2-core machine runs in about half a day (docs/guide/chern_study.rst):
     # 8 x 8 samples, 512 training samples x 20 epochs (160 steps), the sample-size factor at 12 x 12
-    why={"models": CHERN_WHY_MODELS, "seeds": 20, "seeds_per_task": 5, "epochs": 20, "factors": _CHERN_WHY_FACTORS,
+    why={"models": CHERN_WHY_MODELS, "seeds": 20, "seeds_per_task": 5, "epochs": 20, "factors": CHERN_WHY_FACTORS,
          "data": {"n_train": 512, "n_val": 256, "n_unseen": 200, "n_long": 100, "n_counterfactual": 200}},
 )
 CHERN_QUICK = ChernStudyConfig(
     name="quick", n_cells=6, n_train=600, n_val=200, n_test=200, size_lengths=(12,), n_size=64, n_unseen=120,
     n_counterfactual=80, disorder_strengths=(0.0, 4.0, 5.0), n_disorder=32, ensemble_factor=2, n_realizations=6,
     seeds=2, generic_seeds=2, lr_selection_seeds=2, lr_grid=(3e-3, 1e-2), epochs=12,
-    why={"models": CHERN_WHY_MODELS, "seeds": 2, "epochs": 2, "factors": {**_CHERN_WHY_FACTORS, "n_cells": (8,)},
+    why={"models": CHERN_WHY_MODELS, "seeds": 2, "epochs": 2, "factors": {**CHERN_WHY_FACTORS, "n_cells": (8,)},
          "data": {"n_train": 64, "n_val": 32, "n_unseen": 16, "n_long": 8, "n_counterfactual": 16}},
 )
 CHERN_TINY = ChernStudyConfig(
