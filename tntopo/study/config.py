@@ -585,7 +585,7 @@ CHERN_WHY_FACTORS = {"objective": ("w_real",), "n_cells": (12,), "freedom": ("pr
                      "budget": (4,), "train_cherns": ("extrapolation",)}
 
 CHERN_FULL = ChernStudyConfig(
-    # the causal test at a budget a 2-core machine runs in about half a day (docs/guide/chern_study.rst):
+    # the causal test at a budget of about 30 CPU hours (22 with the input spectra cached; docs/guide/chern_study.rst):
     # 8 x 8 samples, 512 training samples x 20 epochs (160 steps), the sample-size factor at 12 x 12
     why={"models": CHERN_WHY_MODELS, "seeds": 20, "seeds_per_task": 5, "epochs": 20, "factors": CHERN_WHY_FACTORS,
          "data": {"n_train": 512, "n_val": 256, "n_unseen": 200, "n_long": 100, "n_counterfactual": 200}},
