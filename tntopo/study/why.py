@@ -51,6 +51,12 @@ weights wherever the parametrization allows (``toponet`` and ``toponet_odd`` dra
 The experiment is a list of independent, JSON-able task specs (:func:`why_tasks`), each run by
 :func:`run_why_task` (one cell, or a chunk of its seeds) and merged by :func:`merge_why`;
 :func:`why_experiment` runs them serially. Results are plain JSON-able dicts.
+
+**One experiment, two studies.** The same machinery runs the Chern study's causal test for the TopoNet2D
+rows (:mod:`tntopo.study.chern_why`: :func:`~tntopo.study.chern_why.chern_why_tasks`,
+``why_experiment(study="chern", ...)``): what belongs to a study -- the data of a cell, the model factory and
+the exact network, the odd kind, what the sample-size factor means -- sits behind a small provider named by
+the task's ``grid["study"]`` (absent in the winding study's grid, which is unchanged).
 """
 from __future__ import annotations
 
@@ -170,7 +176,6 @@ class _Provider:
         """The exact network the seeds are compared with, and what the task result says about it (nothing
         here: the same kind with ``init="exact"``)."""
         return factory(int(spec["settings"]["n_cells"]), 0, "exact"), {}
-
 
     def tasks(self, **kwargs) -> List[Dict[str, Any]]:
         """The study's task list (:func:`why_tasks` here)."""
