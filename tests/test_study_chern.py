@@ -36,13 +36,59 @@ def test_cache_keys_depend_on_what_they_should():
     ({"size_lengths": (8,)}, "larger than n_cells"),
     ({"n_cells": 4}, "too small"),
     ({"max_chern": 2}, "max_chern"),
-    ({"why": {"models": ()}}, "not available in the Chern study"),
+    ({"trainability_map": {"models": ("topo2d",)}}, "trainability_map is not available in the Chern study"),
+    ({"landscape": {"models": ("topo2d",)}}, "landscape is not available in the Chern study"),
+    ({"why": {"models": ()}}, "why\\['models'\\] is empty"),
+    ({"why": {"models": ("topo",)}}, "unknown row"),
+    ({"why": "yes"}, "why must be a mapping"),
     ({"seeds": 0}, "seeds must be >= 1"),
     ({"lr_grid": ()}, "lr_grid"),
 ])
 def test_bad_settings_are_named(change, match):
     with pytest.raises(ValueError, match=match):
         ChernStudyConfig(**change)
+
+
+@pytest.mark.parametrize("why, match", [
+    ({"models": ("cnn2d",)}, "why: models\\['cnn2d'\\] has kind 'cnn2d'"),
+    ({"factors": {"n_cells": (32,)}}, "why: factor 'n_cells' sides \\[32\\] must be smaller than data\\['long_side'\\]"),
+    ({"factors": {"n_cells": (6,)}}, "why: factor 'n_cells' takes sample sides"),
+    ({"data": {"n_train": -1}}, "why: data\\['n_train'\\] must be a positive integer"),
+    ({"factors": {"train_windings": ("extrapolation",)}}, "valid factors"),
+])
+def test_why_values_are_checked_before_any_work(why, match):
+    from tntopo.study.reproduce import _configure
+
+    cfg = ChernStudyConfig(why=why)  # its shape is right: the values are checked by building the task list
+    with pytest.raises((ValueError, TypeError), match=match):
+        _configure(cfg, study="chern", seeds=None, models=None, device=None)
+
+
+def test_why_settings_of_the_presets_and_their_task_lists():
+    from tntopo.study.chern_why import why_arguments
+    from tntopo.study.reproduce import _why_task_list
+
+    with pytest.raises(TypeError, match="valid keys: models, seeds"):
+        ChernStudyConfig(why={"ranges": (0, 1)})
+    for cfg in (CHERN_FULL, CHERN_QUICK, CHERN_TINY):
+        tasks = _why_task_list(cfg, {"topo2d_ti": 3e-3})
+        g = tasks[0]["grid"]
+        assert g["study"] == "chern" and g["n_cells"] == cfg.n_cells and g["seed"] == cfg.seed
+        assert g["data"]["long_side"] == cfg.size_lengths[0] and g["data"]["min_gap"] == cfg.min_gap
+        assert g["baseline"]["train_cherns"] == {"train": list(cfg.train_cherns), "unseen": list(cfg.unseen_cherns)}
+        assert {t["lr"] for t in tasks if t["model"] == "topo2d_ti"} == {3e-3}
+        assert {(t["factor"]) for t in tasks} == {"baseline", "objective", "n_cells", "freedom", "budget", "train_cherns"}
+    assert CHERN_FULL.why["seeds"] >= 20 and set(CHERN_FULL.why["models"]) == {"topo2d", "topo2d_ti_plain", "topo2d_ti"}
+    full = {t["factor"]: t for t in _why_task_list(CHERN_FULL, {})}
+    assert full["n_cells"]["settings"]["n_cells"] == 12 and full["budget"]["epochs"] == 4 * CHERN_FULL.why["epochs"]
+    # a run without the TopoNet2D rows has no causal test; the config says so without failing
+    assert why_arguments(CHERN_QUICK.replace(models=["cnn2d"])) is None
+    assert _why_task_list(CHERN_QUICK.replace(models=["cnn2d"]), {}) == []
+    # the section cache key of the Chern study reads the Chern settings (and changes with them)
+    from tntopo.study.reproduce import _section_key
+
+    assert _section_key(CHERN_QUICK, "why") != _section_key(CHERN_QUICK.replace(min_gap=0.4), "why")
+    assert _section_key(CHERN_QUICK, "why") != _section_key(CHERN_QUICK.replace(why={**CHERN_QUICK.why, "seeds": 3}), "why")
 
 
 def test_unknown_study_and_models():
@@ -106,8 +152,28 @@ def test_the_chern_study_fills_the_schema_of_the_study(chern_tiny_run):
     assert all(v == 0.0 for v in on_disk["edge_proxy"]["counterfactual_by_family"].values())
     assert all(v == 1.0 for v in on_disk["edge_proxy"]["control_by_family"].values())
     assert {f["id"] for f in on_disk["findings"]} >= {"exact_topo_precise", "topo_hard_to_train"}
+    # the causal test: the 1D schema, the Chern study's cells and words
+    why = on_disk["why"]
+    assert set(why) == {"grid", "cells", "distance_predicts_ood", "answer"} and why["grid"]["study"] == "chern"
+    n_models = len(CHERN_TINY.why["models"])
+    assert {(c["model"], c["factor"]) for c in why["cells"]} == {
+        (m, f) for m in CHERN_TINY.why["models"] for f in ("baseline", "objective", "n_cells", "freedom", "budget",
+                                                           "train_cherns")}
+    assert len(why["cells"]) == n_models * 7
+    for c in why["cells"]:
+        if c["model"] == "topo2d_ti" and c["setting"] == "odd":
+            assert c["learns_invariant"] == "n/a"
+            continue
+        assert c["n_seeds"] == CHERN_TINY.why["seeds"] and c["complete"]
+        assert c["lr"] == on_disk["models"][c["model"]]["lr"]  # the row's selected rate
+        lo, hi = c["ci"]
+        assert lo <= c["learns_invariant"] <= hi
+    assert why["answer"]["summary"].startswith("topo2d: baseline learns_invariant")
+    assert {f["id"] for f in on_disk["findings"]} >= {"why_causes"}
     md = (out / "results.md").read_text()
     assert "is a Chern number hard to learn?" in md and "Exact TopoNet2D" in md and "## Disorder" in md
+    assert "## Why: one cause at a time" in md and "unseen Chern numbers and larger samples" in md
+    assert "(`topo2d`) | n_cells | 8x8 | 1 |" in md and "Exact reference networks:" in md
     assert (out / "figures" / "trainability.png").exists()
 
 

@@ -9,6 +9,7 @@ from .config import ChernStudyConfig, ModelSpec, StudyConfig, get_config
 from .figures import (plot_disorder_accuracy, plot_landscape, plot_pruning, plot_toponet_weights, plot_trainability,
                       plot_trainability_map, plot_training_curves)
 from .reproduce import reproduce
+from . import chern_why  # noqa: F401 - registers the Chern study's part of the causal test (tntopo.study.why)
 
 __all__ = ["reproduce", "StudyConfig", "ChernStudyConfig", "ModelSpec", "get_config", "plot_disorder_accuracy",
            "plot_trainability", "plot_trainability_map", "plot_landscape", "plot_pruning", "plot_toponet_weights",

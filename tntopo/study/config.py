@@ -307,6 +307,10 @@ class StudyConfig(_Rows):
         family = DisorderFamily(ratios=tuple(self.disorder_ratios), delta_range=tuple(self.disorder_delta)).to_dict()
         return _hash({**{k: d[k] for k in fields}, "format": EVALSETS_FORMAT_VERSION, "disorder_family": family})
 
+#: Keys of ``ChernStudyConfig.why`` (the settings of the causal test in the Chern study, :mod:`tntopo.study.chern_why`).
+CHERN_WHY_KEYS = ("models", "seeds", "epochs", "n_cells", "factors", "data", "projection", "seeds_per_task",
+                  "extrapolation")
+
 #: The models of the Chern study (every one takes the lattice layout of the sample's Hamiltonian,
 #: :func:`tntopo.systems.lattice_layout`), by the name used in ``results.json``.
 DEFAULT_CHERN_MODELS: Dict[str, ModelSpec] = {
@@ -346,6 +350,11 @@ class ChernStudyConfig(_Rows):
     decorated boundary) with matched controls; QWZ with Anderson disorder ``disorder_strengths``,
     labelled by the phase of the ensemble: the Bott index on ``ensemble_factor`` times larger samples,
     averaged over ``n_realizations`` realizations.
+
+    ``why``: the causal test (:mod:`tntopo.study.chern_why`; keys ``models``, ``seeds``, ``epochs``,
+    ``n_cells``, ``factors``, ``data``, ``projection``, ``seeds_per_task``, ``extrapolation``, see
+    :func:`~tntopo.study.chern_why.why_arguments`), run at the TopoNet2D rows' selected rates.
+    ``trainability_map`` and ``landscape`` are not available in the Chern study (``None``).
     """
 
     kind = "chern"
@@ -401,9 +410,27 @@ class ChernStudyConfig(_Rows):
                              f"got ensemble_factor={self.ensemble_factor}, n_realizations={self.n_realizations}")
         if any(L <= self.n_cells for L in self.size_lengths) or not self.size_lengths:
             raise ValueError(f"size_lengths {self.size_lengths} must be larger than n_cells={self.n_cells}")
-        for name in ("trainability_map", "landscape", "why"):
+        for name in ("trainability_map", "landscape"):
             if getattr(self, name) is not None:
                 raise ValueError(f"{name} is not available in the Chern study yet; leave it None")
+        if self.why is not None:
+            self._check_why()
+
+    def _check_why(self) -> None:
+        """``why``'s shape: a mapping of known keys naming known rows. Its values (factors, sizes, data) are checked
+        by building its task list (:func:`tntopo.study.chern_why.chern_why_tasks`), which
+        :func:`tntopo.study.reproduce` does before any work."""
+        if not isinstance(self.why, Mapping):
+            raise ValueError(f"why must be a mapping of the causal test's settings or None, got {type(self.why).__name__}")
+        bad = sorted(set(self.why) - set(CHERN_WHY_KEYS))
+        if bad:
+            raise TypeError(f"why got unknown key(s) {bad}; valid keys: {', '.join(CHERN_WHY_KEYS)}")
+        if "models" in self.why and not tuple(self.why["models"]):
+            raise ValueError("why['models'] is empty; name the TopoNet2D rows of the causal test, e.g. ('topo2d',), "
+                             "or set why=None")
+        unknown = [m for m in self.why.get("models", ()) if m not in self.models and m not in self._default_models]
+        if unknown:
+            raise ValueError(f"why['models'] names unknown row(s) {unknown}; choose from {sorted(self._default_models)}")
 
     @property
     def classes(self) -> Tuple[int, ...]:
@@ -430,6 +457,7 @@ class ChernStudyConfig(_Rows):
         d = dataclasses.asdict(self)
         d["study"] = self.kind
         d["models"] = {k: v.to_dict() for k, v in self.models.items()}
+        d["why"] = json.loads(json.dumps(self.why, default=list))
         d["classes"] = list(self.classes)
         d["disorder_lengths"] = list(self.disorder_lengths)
         return d
@@ -550,17 +578,34 @@ PRESETS = {"full": FULL, "quick": QUICK, "tiny": TINY}
 
 #: The Chern study's presets (``tntopo reproduce --study chern``): the full study (20 seeds per TopoNet2D
 #: row, 8 per generic row), the same protocol at CI size, and seconds for the tests.
-CHERN_FULL = ChernStudyConfig()
+#: The three TopoNet2D rows of the Chern study's causal test.
+CHERN_WHY_MODELS = ("topo2d", "topo2d_ti_plain", "topo2d_ti")
+#: Every factor of the Chern study's causal test and its full preset's settings (the sample-size factor: larger sides).
+CHERN_WHY_FACTORS = {"objective": ("w_real",), "n_cells": (12,), "freedom": ("projected", "projected_tracking", "odd"),
+                     "budget": (4,), "train_cherns": ("extrapolation",)}
+
+CHERN_FULL = ChernStudyConfig(
+    # the causal test at a budget of about 30 CPU hours (22 with the input spectra cached; docs/guide/chern_study.rst):
+    # 8 x 8 samples, 512 training samples x 20 epochs (160 steps), the sample-size factor at 12 x 12
+    why={"models": CHERN_WHY_MODELS, "seeds": 20, "seeds_per_task": 5, "epochs": 20, "factors": CHERN_WHY_FACTORS,
+         "data": {"n_train": 512, "n_val": 256, "n_unseen": 200, "n_long": 100, "n_counterfactual": 200}},
+)
 CHERN_QUICK = ChernStudyConfig(
     name="quick", n_cells=6, n_train=600, n_val=200, n_test=200, size_lengths=(12,), n_size=64, n_unseen=120,
     n_counterfactual=80, disorder_strengths=(0.0, 4.0, 5.0), n_disorder=32, ensemble_factor=2, n_realizations=6,
     seeds=2, generic_seeds=2, lr_selection_seeds=2, lr_grid=(3e-3, 1e-2), epochs=12,
+    why={"models": CHERN_WHY_MODELS, "seeds": 2, "epochs": 2, "factors": {**CHERN_WHY_FACTORS, "n_cells": (8,)},
+         "data": {"n_train": 64, "n_val": 32, "n_unseen": 16, "n_long": 8, "n_counterfactual": 16}},
 )
 CHERN_TINY = ChernStudyConfig(
     name="tiny", n_cells=6, n_train=48, n_val=24, n_test=24, size_lengths=(10,), n_size=6, n_unseen=12,
     n_counterfactual=12, disorder_strengths=(0.0, 4.0), n_disorder=8, ensemble_factor=2, n_realizations=2,
     seeds=2, generic_seeds=2,
     lr_selection_seeds=1, lr_grid=(1e-3, 1e-2), epochs=2, batch_size=16,
+    why={"models": ("topo2d", "topo2d_ti"), "seeds": 1, "epochs": 1,
+         "factors": {"objective": ("w_real",), "n_cells": (8,), "freedom": ("projected", "odd"), "budget": (2,),
+                     "train_cherns": ("extrapolation",)},
+         "data": {"n_train": 16, "n_val": 8, "n_unseen": 8, "n_long": 4, "n_counterfactual": 8}},
 )
 CHERN_PRESETS = {"full": CHERN_FULL, "quick": CHERN_QUICK, "tiny": CHERN_TINY}
 #: The studies ``tntopo reproduce --study`` runs, each with its presets.

@@ -459,6 +459,7 @@ def _claim_why_causes(ev: _Evidence) -> List[Dict[str, Any]]:
     ans = why.get("answer") or {}
     rows = {m: a for m, a in ans.items() if isinstance(a, dict) and "settings" in a}
     if rows:
+        words = ev.words
         vs, ev = [], []
         for m, a in rows.items():
             base = a.get("baseline") or {}
@@ -478,10 +479,12 @@ def _claim_why_causes(ev: _Evidence) -> List[Dict[str, Any]]:
                       + (f"; extrapolation: " + ", ".join(f"{k} {_fmt(e.get('learns_invariant'), 2)} "
                                                            f"{_ci_txt(e.get('ci'))}" for k, e in a["extrapolation"].items())
                          if a.get("extrapolation") else ""))
+        size = "sample size" if words.study == "chern" else "chain length"
+        odd = "mirror-odd constraint" if words.study == "chern" else "odd constraint"
         out.append(_finding(
             "why_causes",
-            "Changing one cause at a time (objective, chain length, data-blind freedom, odd constraint, budget) moves "
-            "a TopoNet that does not learn the invariant (interval below 0.5) to one that does (interval above 0.5) "
+            f"Changing one cause at a time (objective, {size}, data-blind freedom, {odd}, budget) moves "
+            f"a {words.toponet} that does not learn the invariant (interval below 0.5) to one that does (interval above 0.5) "
             "for some causes and not for others",
             _combine(vs), "; ".join(ev),
             "for every model, either no setting's interval clears 0.5 or every setting's does, or the baseline "
@@ -505,8 +508,8 @@ def _claim_distance_predicts_ood(ev: _Evidence) -> List[Dict[str, Any]]:
             v = FAILS if n >= 20 else INCONCLUSIVE  # many seeds and no significant correlation: it does not predict
         out.append(_finding(
             "functional_distance_predicts_ood",
-            "The functional distance of a trained seed to the exact network (RMS output difference on unseen "
-            "windings and longer chains) predicts its out-of-distribution accuracy (Spearman <= -0.5, p < 0.05)",
+            f"The functional distance of a trained seed to the exact network (RMS output difference on unseen "
+            f"{_probes(ev.words)}) predicts its out-of-distribution accuracy (Spearman <= -0.5, p < 0.05)",
             v, f"Spearman {_fmt(rho, 2)} (p = {_fmt(p, 3)}) over {n} seeds of the causal test",
             "a correlation above -0.5, or no significant correlation over >= 20 seeds",
         ))
@@ -875,16 +878,22 @@ def _md_map(r: _Report) -> List[str]:
     return L
 
 
+def _probes(words: _Words) -> str:
+    """The probe sets of the causal test's functional distance, in the study's words."""
+    return "Chern numbers and larger samples" if words.study == "chern" else "windings and longer chains"
+
+
 def _md_why(r: _Report) -> List[str]:
     """The causal test: one cause at a time."""
     why = r.results.get("why") or {}
     if not why.get("cells"):
         return []
+    baseline = "the main study's" if r.words.study != "chern" else _chern_why_baseline(why)
     L: List[str] = [
         "## Why: one cause at a time\n",
-        "The architecture is held fixed and one setting is changed from the main study's (the baseline row of "
-            "each factor); *functional distance*: RMS output difference to the exact network on unseen windings "
-            "and longer chains (median over seeds).\n",
+        f"The architecture is held fixed and one setting is changed from {baseline} (the baseline row of "
+            f"each factor); *functional distance*: RMS output difference to the exact network on unseen {_probes(r.words)} "
+            "(median over seeds).\n",
         "| model | factor | setting | seeds | learns invariant [95% CI] | fits | learns given fits | "
             "functional distance |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -897,11 +906,27 @@ def _md_why(r: _Report) -> List[str]:
         L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
                  f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {_fmt(c.get('fits'), 2)} | "
                  f"{_fmt(c.get('learns_given_fits'), 2)} | {_fmt(c.get('functional_distance'))} |")
+    nets = sorted({f"{net} at {side}" for c in why["cells"] for side, net in
+                   ((c.get("reference") or {}).get("networks") or {}).items()})
+    if nets:  # the Chern study's exact reference: the same kind at the cell's side, the commutator kind elsewhere
+        L.append(f"\nExact reference networks: {'; '.join(nets)}.")
     ans = why.get("answer") or {}
     if ans.get("summary"):
         L.append(f"\n{ans['summary']}\n")
     L.append("")
     return L
+
+
+def _chern_why_baseline(why: Dict[str, Any]) -> str:
+    """The Chern study's baseline of the causal test, computed from its grid (its budget is its own)."""
+    g = why.get("grid") or {}
+    b, d = g.get("baseline") or {}, g.get("data") or {}
+    tc = b.get("train_cherns") or {}
+    L = b.get("n_cells")
+    return (f"a baseline of its own ({L} x {L} samples, {d.get('n_train')} training samples x {g.get('epochs')} epochs, "
+            f"batch {g.get('batch_size')}; Chern numbers {tc.get('train')} in training, {tc.get('unseen')} unseen; larger "
+            f"samples {d.get('long_side')} x {d.get('long_side')}; every criterion set kept where the input determines "
+            "its label)")
 
 
 def _md_landscape(r: _Report) -> List[str]:

@@ -438,7 +438,14 @@ def select_rate(cfg: StudyConfig, name: str, done: Dict[tuple, Dict[str, Any]]) 
 def _why_task_list(cfg: StudyConfig, lrs: Optional[Dict[str, float]]) -> List[Dict[str, Any]]:
     """The causal test's tasks (:func:`tntopo.study.why.why_tasks`): the main distribution, budget and
     batch at the models' selected rates, with the settings of ``cfg.why`` (``models``, ``seeds``,
-    ``factors``, ``data``, ``n_cells``, ``epochs``, ``seeds_per_task``, ``projection``)."""
+    ``factors``, ``data``, ``n_cells``, ``epochs``, ``seeds_per_task``, ``projection``). The Chern study's:
+    :func:`tntopo.study.chern_why.chern_why_tasks` with :func:`~tntopo.study.chern_why.why_arguments`
+    (empty when none of its rows is in the config)."""
+    if cfg.kind == "chern":
+        from .chern_why import chern_why_tasks, why_arguments
+
+        kw2d = why_arguments(cfg, lrs)
+        return chern_why_tasks(**kw2d) if kw2d is not None else []
     from .why import why_tasks
 
     kw = dict(cfg.why or {})
@@ -908,7 +915,13 @@ def _configure(config, *, study="winding", seeds, models, device) -> StudyConfig
                        lr_selection_seeds=min(int(seeds), int(cfg.lr_selection_seeds)))
     if models is not None:
         changes["models"] = list(models)
-    return cfg.replace(**changes) if changes else cfg
+    cfg = cfg.replace(**changes) if changes else cfg
+    if cfg.kind == "chern" and cfg.why:  # the causal test's settings checked before any work (its task list)
+        try:
+            _why_task_list(cfg, {})
+        except ValueError as exc:
+            raise ValueError(f"why: {exc}") from None
+    return cfg
 
 
 class _Runner:
@@ -1060,8 +1073,8 @@ class _Runner:
         tm = cfg.trainability_map or {}
         map_parts = [(f"{m}/{int(N)}", lrs.get(m)) for m in tm.get("models", ()) if m in cfg.models
                      for N in tm.get("n_cells", ())]
-        why_parts = list(range(len(_why_task_list(cfg, lrs)))) if cfg.why and any(
-            m in cfg.models for m in cfg.why.get("models", ())) else []
+        why_parts = list(range(len(_why_task_list(cfg, lrs)))) if cfg.why and (cfg.kind == "chern" or any(
+            m in cfg.models for m in cfg.why.get("models", ()))) else []
         L = int(cfg.lr_selection_seeds)
         tasks = self.pending_runs([(name, k, selection[name]["lr"]) for name in cfg.run_names() if name in selection
                                    for k in range(L, cfg.seeds_of(name))])
@@ -1116,6 +1129,9 @@ def _section_key(cfg: StudyConfig, section: str, lr=None) -> str:
     d = cfg.to_dict()
     keys = ("seed", "ranges", "min_gap", "amplitude", "train_windings", "n_cells", "size_factor", "epochs",
             "batch_size", "trainability_threshold")
+    if cfg.kind == "chern":  # the Chern study's settings of the same kind (the winding study's keys unchanged)
+        keys = ("seed", "stencil", "min_gap", "train_cherns", "unseen_cherns", "n_cells", "size_lengths", "epochs",
+                "batch_size", "trainability_threshold")
     return _hash({"section": section, "settings": d[section], "data": {k: d[k] for k in keys},
                   "models": d["models"], "lr": lr, "data_key": cfg.data_key()})
 

@@ -51,6 +51,12 @@ weights wherever the parametrization allows (``toponet`` and ``toponet_odd`` dra
 The experiment is a list of independent, JSON-able task specs (:func:`why_tasks`), each run by
 :func:`run_why_task` (one cell, or a chunk of its seeds) and merged by :func:`merge_why`;
 :func:`why_experiment` runs them serially. Results are plain JSON-able dicts.
+
+**One experiment, two studies.** The same machinery runs the Chern study's causal test for the TopoNet2D
+rows (:mod:`tntopo.study.chern_why`: :func:`~tntopo.study.chern_why.chern_why_tasks`,
+``why_experiment(study="chern", ...)``): what belongs to a study -- the data of a cell, the model factory and
+the exact network, the odd kind, what the sample-size factor means -- sits behind a small provider named by
+the task's ``grid["study"]`` (absent in the winding study's grid, which is unchanged).
 """
 from __future__ import annotations
 
@@ -111,6 +117,90 @@ _DATA_KEYS = ("n_train", "n_val", "n_unseen", "n_long", "n_counterfactual", "siz
 _DEFAULT_DATA = {"min_gap": 0.4, "amplitude": 1.0, "size_factor": 4}
 _SEED_KEY = 1901
 _ODD_KINDS = ("toponet_odd", "toponet_commutator")
+#: The factor of each study whose setting is extrapolation (reported apart in ``answer``).
+EXTRAPOLATION_FACTORS = ("train_windings", "train_cherns")
+
+
+# ------------------------------------------------------------------------------ the study's parts
+class _Provider:
+    """The parts of the experiment that belong to one study: how the sample-size factor is read, which kind
+    is the odd constraint of a kind, the data sets of a cell, the model factory and the exact reference.
+
+    Everything else -- the grid of one-factor-at-a-time cells, the paired seeds, training, the projected
+    freedoms, the per-seed measures, :func:`merge_why` and the answer -- is shared. This one is the winding
+    study's (1D chains); :mod:`tntopo.study.chern_why` has the Chern study's. A task's ``grid["study"]``
+    names its provider (absent: the winding study, whose grid is unchanged).
+    """
+
+    study = "winding"
+    factors: Tuple[str, ...] = FACTORS
+    extrapolation_factor = "train_windings"
+    #: samples per forward pass when a network is evaluated (an int, or a function of the input array)
+    batch: Any = 256
+    #: samples per Jacobian batch of the projected freedoms (``None``: all at once)
+    jacobian_chunk: Optional[int] = None
+    ood = "mean accuracy over the probe sets the model takes (unseen windings; longer chains)"
+
+    def allowed(self) -> Dict[str, Tuple[str, ...]]:
+        """The named settings of the categorical factors."""
+        return _ALLOWED
+
+    def size_settings(self, vals: Tuple[Any, ...], n_cells: int) -> Tuple[int, ...]:
+        """The ``n_cells`` factor's settings checked: integer multipliers >= 2 of the baseline length."""
+        bad = [v for v in vals if isinstance(v, bool) or int(v) != v or int(v) < 2]
+        if bad:
+            raise ValueError(f"factor 'n_cells' takes integer multipliers >= 2 of the baseline, got {bad}")
+        return tuple(int(v) for v in vals)
+
+    def size_cell(self, n_cells: int, v: int) -> Tuple[int, str]:
+        """``(chain length, label)`` of the ``n_cells`` setting ``v``: ``v`` times the baseline, ``"<v>x"``."""
+        return n_cells * v, f"{v}x"
+
+    def odd(self, name: str, kind: str, kwargs: Mapping[str, Any]) -> Tuple[str, Dict[str, Any], Optional[str]]:
+        """``(kind, kwargs, n/a reason)`` of the odd constraint imposed on row ``name`` of ``kind``."""
+        na = f"{NA}: {name} ({kind}) is already reflection/chiral odd" if kind in _ODD_KINDS else None
+        return "toponet_odd", dict(kwargs), na
+
+    def sets(self, spec: Mapping[str, Any]) -> Dict[str, Any]:
+        """The data of a task's cell (cached per process): ``train``, ``val`` and the criterion sets as
+        ``(x, y)``, ``w_real``, ``determined``, ``counterfactual_families``."""
+        return _sets_for(spec)
+
+    def factory(self, spec: Mapping[str, Any]):
+        """``factory(n_cells, seed, init)`` of the task's kind."""
+        from .trainability import model_factory
+
+        return model_factory(spec["kind"], **spec["kwargs"])
+
+    def exact(self, spec: Mapping[str, Any], factory, sets: Mapping[str, Any]) -> Tuple[Any, Dict[str, Any]]:
+        """The exact network the seeds are compared with, and what the task result says about it (nothing
+        here: the same kind with ``init="exact"``)."""
+        return factory(int(spec["settings"]["n_cells"]), 0, "exact"), {}
+
+    def tasks(self, **kwargs) -> List[Dict[str, Any]]:
+        """The study's task list (:func:`why_tasks` here)."""
+        return why_tasks(**kwargs)
+
+
+_WINDING = _Provider()
+#: The providers by study name; the Chern study's registers itself (:mod:`tntopo.study.chern_why`, imported
+#: with the package :mod:`tntopo.study`).
+_PROVIDERS: Dict[str, _Provider] = {"winding": _WINDING}
+
+
+def _register(provider: _Provider) -> None:
+    _PROVIDERS[provider.study] = provider
+
+
+def _provider_of(study: str) -> _Provider:
+    if study not in _PROVIDERS:
+        raise ValueError(f"unknown study {study!r}; the causal test runs for {sorted(_PROVIDERS)}")
+    return _PROVIDERS[study]
+
+
+def _provider(grid: Mapping[str, Any]) -> _Provider:
+    """The provider of a task's study (``grid["study"]``; absent: the winding study)."""
+    return _provider_of(grid.get("study", "winding"))
 
 
 # ------------------------------------------------------------------------------ the grid
@@ -159,27 +249,32 @@ def _lrs(lr, names: Sequence[str]) -> Dict[str, float]:
     return out
 
 
-def _factors(factors) -> Dict[str, Tuple[Any, ...]]:
+def _factors(factors, provider: Optional[_Provider] = None, n_cells: Optional[int] = None
+             ) -> Dict[str, Tuple[Any, ...]]:
+    provider = provider or _WINDING
     factors = DEFAULT_FACTORS if factors is None else factors
     if not isinstance(factors, Mapping):
         raise ValueError(f"factors must be a mapping {{factor: settings}}, got {type(factors).__name__}")
-    unknown = [f for f in factors if f not in FACTORS]
+    unknown = [f for f in factors if f not in provider.factors]
     if unknown:
-        raise TypeError(f"unknown factor(s) {unknown}; valid factors: {', '.join(FACTORS)}")
+        raise TypeError(f"unknown factor(s) {unknown}; valid factors: {', '.join(provider.factors)}")
+    allowed = provider.allowed()
     out: Dict[str, Tuple[Any, ...]] = {}
-    for f in FACTORS:
+    for f in provider.factors:
         if f not in factors:
             continue
         vals = tuple(factors[f])
-        if f in ("n_cells", "budget"):
+        if f == "n_cells":
+            vals = provider.size_settings(vals, n_cells)
+        elif f == "budget":
             bad = [v for v in vals if isinstance(v, bool) or int(v) != v or int(v) < 2]
             if bad:
                 raise ValueError(f"factor {f!r} takes integer multipliers >= 2 of the baseline, got {bad}")
             vals = tuple(int(v) for v in vals)
         else:
-            bad = [v for v in vals if v not in _ALLOWED[f]]
+            bad = [v for v in vals if v not in allowed[f]]
             if bad:
-                raise ValueError(f"factor {f!r} takes settings {_ALLOWED[f]}, got {bad}")
+                raise ValueError(f"factor {f!r} takes settings {allowed[f]}, got {bad}")
         out[f] = vals
     return out
 
@@ -243,37 +338,49 @@ def why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT_WHY_M
     """
     specs = _model_specs(models)
     lrs = _lrs(lr, list(specs))
-    facs = _factors(factors)
+    facs = _factors(factors, _WINDING, n_cells)
     _check_sizes(n_cells=n_cells, seeds=seeds, epochs=epochs, batch_size=batch_size, threshold=threshold)
     data = _data_options(data)
     proj = _projection_options(projection)
-    if seeds_per_task is not None and (int(seeds_per_task) != seeds_per_task or seeds_per_task < 1):
-        raise ValueError(f"seeds_per_task must be a positive integer, got {seeds_per_task!r}")
+    _check_seeds_per_task(seeds_per_task)
     _check_windings(ranges, (train_windings, unseen_windings), extrapolation)
 
     baseline = {"objective": "label", "n_cells": int(n_cells), "freedom": "full", "budget": 1,
                 "train_windings": _windings(train_windings, unseen_windings)}
-    cells = _cells(baseline, facs, extrapolation)
+    cells = _cells(baseline, facs, extrapolation, _WINDING)
     grid = {"models": specs, "lr": lrs, "n_cells": int(n_cells), "seeds": int(seeds), "epochs": int(epochs),
             "batch_size": int(batch_size), "threshold": float(threshold), "ranges": [int(m) for m in ranges],
             "baseline": baseline, "factors": {f: list(v) for f, v in facs.items()},
             "cells": [{"factor": f, "setting": s, "settings": st} for f, s, st in cells],
             "data": data, "projection": proj, "seed": int(seed),
             "design": "one factor at a time from the baseline; seed k paired across cells and models"}
+    return _grid_tasks(grid, cells, specs, _WINDING, seeds_per_task)
+
+
+def _check_seeds_per_task(seeds_per_task) -> None:
+    if seeds_per_task is not None and (int(seeds_per_task) != seeds_per_task or seeds_per_task < 1):
+        raise ValueError(f"seeds_per_task must be a positive integer, got {seeds_per_task!r}")
+
+
+def _grid_tasks(grid: Dict[str, Any], cells, specs: Mapping[str, Any], provider: _Provider,
+                seeds_per_task: Optional[int]) -> List[Dict[str, Any]]:
+    """The task specs of a grid (the shared tail of :func:`why_tasks` and the Chern study's
+    :func:`~tntopo.study.chern_why.chern_why_tasks`): cell-major, each model's seeds in chunks."""
     grid = json.loads(json.dumps(grid))
+    seeds, epochs = int(grid["seeds"]), int(grid["epochs"])
     tasks = [task for cell in cells for name, spec in specs.items()  # cell-major: consecutive tasks share data sets
-             for task in _cell_tasks(cell, name, spec, lr=lrs[name], epochs=int(epochs), seeds=int(seeds),
-                                     chunk=int(seeds_per_task or seeds), grid=grid)]
+             for task in _cell_tasks(cell, name, spec, lr=grid["lr"][name], epochs=epochs, seeds=seeds,
+                                     chunk=int(seeds_per_task or seeds), grid=grid, provider=provider)]
     return json.loads(json.dumps(tasks))
 
 
-def _check_sizes(*, n_cells, seeds, epochs, batch_size, threshold) -> None:
-    """The sizes of :func:`why_tasks`: positive integers, chains of >= 8 cells, a threshold in (0, 1]."""
+def _check_sizes(*, n_cells, seeds, epochs, batch_size, threshold, min_cells: int = 8) -> None:
+    """The sizes of :func:`why_tasks`: positive integers, samples of >= ``min_cells`` cells, a threshold in (0, 1]."""
     for name, v in (("n_cells", n_cells), ("seeds", seeds), ("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or int(v) != v or int(v) < 1:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer)) or int(v) != v or int(v) < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if int(n_cells) < 8:
-        raise ValueError(f"n_cells={n_cells} is too small; use n_cells >= 8")
+    if int(n_cells) < min_cells:
+        raise ValueError(f"n_cells={n_cells} is too small; use n_cells >= {min_cells}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
 
@@ -312,37 +419,39 @@ def _check_windings(ranges, baseline, extrapolation) -> None:
                              f"and reachable with ranges {tuple(ranges)} (windings {reach})")
 
 
-def _cells(baseline, facs, extrapolation) -> List[Tuple[str, str, Dict[str, Any]]]:
+def _cells(baseline, facs, extrapolation, provider: Optional[_Provider] = None
+           ) -> List[Tuple[str, str, Dict[str, Any]]]:
     """``[(factor, setting label, settings)]``: the baseline, then one cell per setting of each factor,
     the baseline with that one setting changed."""
+    provider = provider or _WINDING
     cells: List[Tuple[str, str, Dict[str, Any]]] = [("baseline", "baseline", dict(baseline))]
     for f, vals in facs.items():
         for v in vals:
             st = dict(baseline)
             if f == "n_cells":
-                st["n_cells"], label = baseline["n_cells"] * v, f"{v}x"
+                st["n_cells"], label = provider.size_cell(baseline["n_cells"], v)
             elif f == "budget":
                 st["budget"], label = v, f"{v}x"
-            elif f == "train_windings":
-                st["train_windings"], label = _windings(*extrapolation), v
+            elif f == provider.extrapolation_factor:
+                st[f], label = _windings(*extrapolation), v
             else:
                 st[f], label = v, v
             cells.append((f, label, st))
     return cells
 
 
-def _cell_tasks(cell, name, spec, *, lr, epochs, seeds, chunk, grid) -> List[Dict[str, Any]]:
+def _cell_tasks(cell, name, spec, *, lr, epochs, seeds, chunk, grid, provider: Optional[_Provider] = None
+                ) -> List[Dict[str, Any]]:
     """The tasks of one model in one cell: its seeds in chunks of ``chunk``, or one task without seeds
     that says why the setting does not apply (``"odd"`` for a model that is odd already)."""
+    provider = provider or _WINDING
     f, s, st = cell
-    kind = spec["kind"]
+    kind, kwargs = spec["kind"], dict(spec["kwargs"])
     na = None
     if st["freedom"] == "odd":
-        if kind in _ODD_KINDS:
-            na = f"{NA}: {name} ({kind}) is already reflection/chiral odd"
-        kind = "toponet_odd"
+        kind, kwargs, na = provider.odd(name, kind, kwargs)
     starts = range(0, seeds, chunk) if na is None else [0]
-    return [{"model": name, "factor": f, "setting": s, "settings": st, "kind": kind, "kwargs": dict(spec["kwargs"]),
+    return [{"model": name, "factor": f, "setting": s, "settings": st, "kind": kind, "kwargs": dict(kwargs),
              "lr": lr, "epochs": epochs * int(st["budget"]),
              "seed_indices": list(range(lo, min(seeds, lo + chunk))) if na is None else [], "na": na, "grid": grid}
             for lo in starts]
@@ -378,13 +487,13 @@ def _sets_for(spec: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the projected freedom
-def jacobian_span(model, x, rtol: float = 1e-6) -> Tuple[np.ndarray, Dict[str, Any]]:
+def jacobian_span(model, x, rtol: float = 1e-6, *, chunk: Optional[int] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
     """Orthonormal basis ``U (P, r)`` of the row space of the output Jacobian of ``model`` on ``x``.
 
     ``r`` counts the singular values above ``rtol * s_max``; the other directions of parameter space
     change no output on ``x`` (to that tolerance): the data-blind directions. The Jacobian is taken in
-    float64 (on a float64 copy of the model). Returns ``U`` (float64)
-    and ``{"rank", "n_parameters", "n_samples"}``.
+    float64 (on a float64 copy of the model), over ``chunk`` samples at a time if given (default: all at
+    once; the rows are the same). Returns ``U`` (float64) and ``{"rank", "n_parameters", "n_samples"}``.
     """
     import copy
 
@@ -393,7 +502,11 @@ def jacobian_span(model, x, rtol: float = 1e-6) -> Tuple[np.ndarray, Dict[str, A
     from ..nn.training import output_jacobian
 
     m64 = copy.deepcopy(model).double()  # float64 Jacobian: rtol well above rounding
-    J = output_jacobian(m64, torch.as_tensor(np.asarray(x), dtype=torch.float64)).numpy()
+    xt = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    if chunk and len(xt) > int(chunk):
+        J = np.concatenate([output_jacobian(m64, xt[i:i + int(chunk)]).numpy() for i in range(0, len(xt), int(chunk))])
+    else:
+        J = output_jacobian(m64, xt).numpy()
     _, s, vt = np.linalg.svd(J, full_matrices=False)
     r = int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
     return vt[:r].T.copy(), {"rank": r, "n_parameters": int(J.shape[1]), "n_samples": int(len(x))}
@@ -404,7 +517,8 @@ def _flat(params) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = None,
+                      chunk: Optional[int] = None) -> Iterator[Dict[str, Any]]:
     """Inside this context, every optimizer step on ``model``'s parameters moves them only inside the
     row space of the output Jacobian on ``x`` (:func:`jacobian_span`).
 
@@ -412,7 +526,8 @@ def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = No
     ``delta = theta_new - theta_old`` is then replaced by ``U U^T delta``. With ``every=None`` the span
     is computed once, at entry, so ``theta - theta_0`` stays in one fixed subspace; with ``every = k``
     it is recomputed at the current weights every ``k`` steps. Optimizers over other parameters are
-    not affected (the hooks match this model's parameters).
+    not affected (the hooks match this model's parameters). ``chunk``: samples per Jacobian batch
+    (:func:`jacobian_span`; bounds the memory of large inputs).
 
     Yields a dict that is filled as training runs: ``rank``, ``n_parameters``, ``n_samples``,
     ``steps``, ``basis`` (the current ``U``), ``theta0`` (the weights at entry, flat float64).
@@ -422,7 +537,7 @@ def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = No
 
     params = [p for p in model.parameters() if p.requires_grad]
     ids = {id(p) for p in params}
-    U, info = jacobian_span(model, x, rtol)
+    U, info = jacobian_span(model, x, rtol, chunk=chunk)
     state: Dict[str, Any] = {**info, "steps": 0, "basis": U, "theta0": _flat(params), "recomputed": 0}
     before: Dict[str, np.ndarray] = {}
 
@@ -434,7 +549,7 @@ def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = No
         if not ours(opt):
             return
         if every is not None and state["steps"] > 0 and state["steps"] % int(every) == 0:
-            state["basis"], inf = jacobian_span(model, x, rtol)
+            state["basis"], inf = jacobian_span(model, x, rtol, chunk=chunk)
             state["rank"] = inf["rank"]
             state["recomputed"] += 1
         before["theta"] = _flat(params)
@@ -463,8 +578,9 @@ def projected_updates(model, x, *, rtol: float = 1e-6, every: Optional[int] = No
 
 
 # ------------------------------------------------------------------------------ measures
-def _outputs(model, x) -> Union[np.ndarray, str]:
-    """Raw outputs (float64) of ``model`` on ``x``, or ``"n/a"`` if it cannot take their length."""
+def _outputs(model, x, batch: int = 256) -> Union[np.ndarray, str]:
+    """Raw outputs (float64) of ``model`` on ``x`` (``batch`` samples per forward pass), or ``"n/a"`` if it
+    cannot take their length (or size)."""
     import torch
 
     p = next(iter(model.parameters()))
@@ -472,25 +588,32 @@ def _outputs(model, x) -> Union[np.ndarray, str]:
     outs = []
     try:
         with torch.no_grad():
-            for i in range(0, len(xt), 256):
-                outs.append(model(xt[i:i + 256]).double().cpu().numpy())
+            for i in range(0, len(xt), batch):
+                outs.append(model(xt[i:i + batch]).double().cpu().numpy())
     except ValueError:
         return NA
     return np.concatenate(outs) if outs else np.zeros(0)
 
 
-def functional_distance(model, exact, probes: Mapping[str, Any]) -> Dict[str, Any]:
+def functional_distance(model, exact, probes: Mapping[str, Any], *, batch: int = 256,
+                        outputs: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """RMS output difference between ``model`` and ``exact`` over probe inputs.
 
     ``probes`` maps names to inputs ``x`` (or ``(x, y)``); a probe the model (or the exact network)
-    cannot take is ``"n/a"`` and left out. Returns ``{"distance": RMS over every applicable probe
+    cannot take is ``"n/a"`` and left out. ``batch``: samples per forward pass; ``outputs``: outputs
+    already computed (``{"model": {name: ...}, "exact": {name: ...}}``, either part optional), used
+    instead of running a network again. Returns ``{"distance": RMS over every applicable probe
     sample (``None`` if none), "parts": {name: RMS or "n/a"}, "n": samples used}``.
     """
+    known = outputs or {}
     parts: Dict[str, Any] = {}
     sq: List[np.ndarray] = []
     for name, xy in probes.items():
         x = xy[0] if isinstance(xy, tuple) else xy
-        a, b = _outputs(model, x), _outputs(exact, x)
+        a = known.get("model", {}).get(name)
+        b = known.get("exact", {}).get(name)
+        a = _outputs(model, x, batch) if a is None else a
+        b = _outputs(exact, x, batch) if b is None else b
         if isinstance(a, str) or isinstance(b, str) or len(a) == 0:
             parts[name] = NA
             continue
@@ -521,32 +644,58 @@ def run_why_task(spec: Mapping[str, Any]) -> Dict[str, Any]:
         parameters, samples, steps, ``recomputed``, and ``off_span``: the relative part of
         ``theta - theta_0`` outside the initial span, for ``"projected"``; ``None`` when tracking).
     """
-    from .trainability import model_factory, seed_report
+    from .trainability import seed_report
 
     g = spec["grid"]
-    st = spec["settings"]
     head = {k: v for k, v in spec.items() if k != "grid"}
     out: Dict[str, Any] = {"key": [spec["model"], spec["factor"], spec["setting"]], "spec": head, "grid": g,
                            "seeds": []}
     if spec.get("na"):
         out.update(reference=None, determined=None)
         return out
-    N = int(st["n_cells"])
-    sets = _sets_for(spec)
-    factory = model_factory(spec["kind"], **spec["kwargs"])
-    exact = factory(N, 0, "exact")
-    out["reference"] = seed_report(exact, sets, threshold=float(g["threshold"]))
+    provider = _provider(g)
+    sets = provider.sets(spec)
+    factory = provider.factory(spec)
+    exact, about = provider.exact(spec, factory, sets)
+    exact_out = _Memo(exact, provider.batch)  # the exact network's outputs on the task's sets, computed once
+    out["reference"] = {**seed_report(exact, sets, threshold=float(g["threshold"]), predict=exact_out.predict),
+                        **about}
     out["determined"] = sets["determined"]
     out["counterfactual_families"] = sets["counterfactual_families"]
     for k in spec["seed_indices"]:
-        out["seeds"].append(_run_seed(spec, k, factory, exact, sets))
+        out["seeds"].append(_run_seed(spec, k, factory, exact_out, sets, provider))
     return json.loads(json.dumps(out, default=_json_default))
 
 
-def _run_seed(spec: Mapping[str, Any], k: int, factory, exact, sets: Mapping[str, Any]) -> Dict[str, Any]:
+class _Memo:
+    """One network's outputs on a task's arrays, each computed once (keyed by the array; it is held, so the key
+    stays valid): its raw outputs (:func:`_outputs`) and the integer predictions rounded from them (what
+    :func:`~tntopo.study.trainability.predict_labels` returns for a regressor)."""
+
+    def __init__(self, model, batch):
+        self.model, self.batch = model, batch  # an int, or a function of the array (the samples' size)
+        self._cache: Dict[int, Tuple[Any, Any]] = {}
+
+    def outputs(self, x) -> Union[np.ndarray, str]:
+        hit = self._cache.get(id(x))
+        if hit is None:
+            b = self.batch(x) if callable(self.batch) else int(self.batch)
+            hit = self._cache[id(x)] = (x, _outputs(self.model, x, b))
+        return hit[1]
+
+    def predict(self, model, x):
+        if model is not self.model:
+            raise ValueError("this memo holds another network's outputs")
+        o = self.outputs(x)
+        return o if isinstance(o, str) else np.round(o).astype(np.int64)
+
+
+def _run_seed(spec: Mapping[str, Any], k: int, factory, exact_out: _Memo, sets: Mapping[str, Any],
+              provider: Optional[_Provider] = None) -> Dict[str, Any]:
     """Train seed ``k`` of a task of :func:`why_tasks` and measure it: one seed dict of :func:`run_why_task`."""
     from .trainability import default_train
 
+    provider = provider or _WINDING
     g = spec["grid"]
     st = spec["settings"]
     xtr, ytr = sets["train"]
@@ -560,7 +709,7 @@ def _run_seed(spec: Mapping[str, Any], k: int, factory, exact, sets: Mapping[str
     model = factory(int(st["n_cells"]), s, "random")
     tracking = st["freedom"] == "projected_tracking"
     rec: Dict[str, Any] = {"k": int(k), "seed": s}
-    with _projection(model, xtr, st["freedom"], g["projection"]) as proj:
+    with _projection(model, xtr, st["freedom"], g["projection"], provider.jacobian_chunk) as proj:
         try:
             hist = default_train(model, (xtr, ytr_t), (xval, yval_t), epochs=int(spec["epochs"]),
                                  lr=float(spec["lr"]), seed=s, batch_size=int(g["batch_size"]))
@@ -574,38 +723,43 @@ def _run_seed(spec: Mapping[str, Any], k: int, factory, exact, sets: Mapping[str
         rec.update(applicable=[], learns_invariant=False, val_accuracy=None, fits=False, functional_distance=None,
                    functional_distance_parts={}, ood_accuracy=None, note=f"training diverged: {failed}")
     else:
-        _measure_seed(rec, model, exact, sets, float(g["threshold"]))
+        _measure_seed(rec, model, exact_out, sets, float(g["threshold"]), provider.batch)
     if proj is not None:
         rec["projection"] = _projection_record(model, proj, tracking)
     rec["seconds"] = time.perf_counter() - t0
     return rec
 
 
-def _projection(model, xtr, freedom: str, proj_cfg: Mapping[str, Any]):
+def _projection(model, xtr, freedom: str, proj_cfg: Mapping[str, Any], chunk: Optional[int] = None):
     """The projection context of a seed: :func:`projected_updates` for the projected freedoms (the span
-    on the first ``n_jacobian`` training inputs, default the number of parameters + 64), else a context
-    that yields ``None``."""
+    on the first ``n_jacobian`` training inputs, default the number of parameters + 64, ``chunk`` samples
+    per Jacobian batch), else a context that yields ``None``."""
     if freedom not in ("projected", "projected_tracking"):
         return contextlib.nullcontext(None)
     P = sum(p.numel() for p in model.parameters() if p.requires_grad)
     nj = int(proj_cfg.get("n_jacobian") or (P + 64))
     return projected_updates(model, xtr[: min(nj, len(xtr))], rtol=float(proj_cfg["rtol"]),
-                             every=int(proj_cfg["every"]) if freedom == "projected_tracking" else None)
+                             every=int(proj_cfg["every"]) if freedom == "projected_tracking" else None, chunk=chunk)
 
 
-def _measure_seed(rec: Dict[str, Any], model, exact, sets: Mapping[str, Any], thr: float) -> None:
+def _measure_seed(rec: Dict[str, Any], model, exact_out: _Memo, sets: Mapping[str, Any], thr: float,
+                  batch=256) -> None:
     """Add a trained seed's measures to ``rec``: the criterion accuracies (:func:`seed_report`), the
-    validation accuracy against the Bloch labels and ``fits``, the functional distance to ``exact`` and
-    the mean accuracy over the probe sets the model takes (``ood_accuracy``)."""
-    from .trainability import predict_labels, seed_report
+    validation accuracy against the labels and ``fits``, the functional distance to the exact network
+    (``exact_out``: its outputs, computed once per task) and the mean accuracy over the probe sets the model
+    takes (``ood_accuracy``). The model runs once on each set (``batch`` samples per forward pass)."""
+    from .trainability import seed_report
 
+    mine = _Memo(model, batch)
     probes = {k: sets[k] for k in ("unseen", "long") if k in sets}
     xval, yval = sets["val"]
-    rec.update(seed_report(model, sets, threshold=thr))
-    vp = predict_labels(model, xval)
+    rec.update(seed_report(model, sets, threshold=thr, predict=mine.predict))
+    vp = mine.predict(model, xval)
     rec["val_accuracy"] = float(np.mean(np.asarray(vp) == yval))
     rec["fits"] = bool(rec["val_accuracy"] >= thr)
-    fd = functional_distance(model, exact, probes)
+    known = {"model": {c: mine.outputs(xy[0]) for c, xy in probes.items()},
+             "exact": {c: exact_out.outputs(xy[0]) for c, xy in probes.items()}}
+    fd = functional_distance(model, exact_out.model, probes, outputs=known)  # every output known: none recomputed
     rec["functional_distance"] = fd["distance"]
     rec["functional_distance_parts"] = fd["parts"]
     accs = [rec[c] for c in probes if isinstance(rec.get(c), float) and fd["parts"].get(c) != NA]
@@ -696,7 +850,7 @@ def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     keys = sorted(groups, key=lambda t: (models.index(t[0]) if t[0] in models else len(models),
                                          order.get((t[1], t[2]), len(order))))
     cells = [_merged_cell(key, groups[key], grid) for key in keys]
-    return {"grid": grid, "cells": cells, "distance_predicts_ood": _distance_predicts(cells, models),
+    return {"grid": grid, "cells": cells, "distance_predicts_ood": _distance_predicts(cells, models, _provider(grid).ood),
             "answer": _answer(cells, models)}
 
 
@@ -761,7 +915,8 @@ def _merged_cell(key: Tuple[str, str, str], g: Mapping[str, Any], grid: Mapping[
     return cell
 
 
-def _distance_predicts(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any]:
+def _distance_predicts(cells: List[Dict[str, Any]], models: Sequence[str],
+                       ood: str = _Provider.ood) -> Dict[str, Any]:
     """``distance_predicts_ood``: Spearman of functional distance vs OOD accuracy over every seed of the
     experiment, and per model."""
     def corr(sel):
@@ -771,8 +926,7 @@ def _distance_predicts(cells: List[Dict[str, Any]], models: Sequence[str]) -> Di
              if d.get("functional_distance") is not None and d.get("ood_accuracy") is not None]
         return _spearman(a, b)
 
-    return {"ood": "mean accuracy over the probe sets the model takes (unseen windings; longer chains)",
-            "overall": corr(lambda c: True),
+    return {"ood": ood, "overall": corr(lambda c: True),
             "by_model": {m: corr(lambda c, m=m: c["model"] == m) for m in models}}
 
 
@@ -800,7 +954,7 @@ def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any
             side = _side(c["ci"])
             entry = {"learns_invariant": c["learns_invariant"], "ci": c["ci"], "side": side,
                      "p_vs_baseline": _fisher(c["learns_k"], c["learns_n"], base["learns_k"], base["learns_n"])}
-            if c["factor"] == "train_windings":
+            if c["factor"] in EXTRAPOLATION_FACTORS:
                 res["extrapolation"][name] = entry
                 continue
             res["settings"][name] = entry
@@ -843,10 +997,11 @@ def _sentence(model: str, a: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------ serial driver
-def why_experiment(*, progress: bool = False, **kwargs) -> Dict[str, Any]:
-    """Run the whole experiment in this process: :func:`why_tasks` (``kwargs``), :func:`run_why_task`
+def why_experiment(*, study: str = "winding", progress: bool = False, **kwargs) -> Dict[str, Any]:
+    """Run the whole experiment in this process: :func:`why_tasks` (``study="winding"``, the default) or
+    :func:`tntopo.study.chern_why.chern_why_tasks` (``study="chern"``) with ``kwargs``, :func:`run_why_task`
     on each, :func:`merge_why`. The study runs the same tasks in its process pool instead."""
-    tasks = why_tasks(**kwargs)
+    tasks = _provider_of(study).tasks(**kwargs)
     results = []
     for t in tasks:
         t0 = time.perf_counter()
