@@ -297,6 +297,36 @@ def test_build_chern_sets_names_shapes_and_storage(tmp_path):
             np.testing.assert_array_equal(back[name].aux[k], v)
 
 
+def test_an_interrupted_build_resumes_from_its_checkpoint_with_the_same_bytes(tmp_path, monkeypatch):
+    kw = dict(seed=0, L=8, n_train=4, n_val=2, n_test=2, n_size=2, n_unseen=2, n_counterfactual=2,
+              disorder_strengths=(1.0,), n_disorder=2, min_gap=0.4, size_Ls=(10,), ensemble_shape=(10, 10),
+              n_realizations=2, m_grid=(1.0, 3.0))
+    ref = cs.build_chern_sets(**kw)
+    real, real_clean = cs.chern_counterfactual_set, cs.chern_clean_set
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cs, "chern_counterfactual_set", killed)  # interrupted after train .. unseen
+    with pytest.raises(KeyboardInterrupt):
+        cs.build_chern_sets(**kw, checkpoint=tmp_path)
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert saved == ["size__L10.h5", "test.h5", "train.h5", "unseen.h5", "val.h5"]
+    monkeypatch.setattr(cs, "chern_clean_set", killed)  # the finished sets are read back, not rebuilt
+    monkeypatch.setattr(cs, "chern_counterfactual_set", real)
+    back = cs.build_chern_sets(**kw, checkpoint=tmp_path)
+    assert set(back) == set(ref) and back["size"] is back["size/L10"]
+    for name, s in ref.items():
+        assert back[name].x.tobytes() == s.x.tobytes() and back[name].label.tobytes() == s.label.tobytes()
+        assert back[name].w_real.tobytes() == s.w_real.tobytes()
+        for k, v in s.aux.items():
+            np.testing.assert_array_equal(back[name].aux[k], v)
+    (tmp_path / "train.h5").write_bytes(b"not hdf5")  # a damaged part is rebuilt
+    monkeypatch.setattr(cs, "chern_clean_set", real_clean)
+    again = cs.build_chern_sets(**kw, checkpoint=tmp_path)
+    assert again["train"].x.tobytes() == ref["train"].x.tobytes()
+
+
 # ----------------------------------------------------------------------------- bad arguments
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n=0), "n must be"), (dict(L=4), "too small"), (dict(cherns=(2,), families=("qwz",)), "reaches"),

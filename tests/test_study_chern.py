@@ -127,6 +127,8 @@ def test_the_chern_study_fills_the_schema_of_the_study(chern_tiny_run):
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["study"] == "chern" and on_disk["config"]["study"] == "chern" and not on_disk["failures"]
     assert set(on_disk["models"]) == set(CHERN_TINY.run_names())
+    data = sorted(p.name for p in (out / "data").iterdir())  # the build's per-set checkpoints are gone
+    assert f"sets-{CHERN_TINY.data_key()}.h5" in data and not [n for n in data if n.startswith("parts-")]
     for name, e in on_disk["models"].items():
         assert e["seeds"] == CHERN_TINY.seeds_of(name)
         lo, hi = e["learns_invariant_ci"]

@@ -973,7 +973,7 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
                      train_cherns: Sequence[int] = (-1, 0, 1), unseen_cherns: Sequence[int] = (-3, -2, 2, 3),
                      size_Ls: Optional[Sequence[int]] = None, families: Sequence[str] = CLEAN_FAMILIES,
                      ensemble_shape=None, n_realizations: int = 16, m_grid: Sequence[float] = DEFAULT_M_GRID,
-                     stencil: int = 2, executor=None, progress: bool = False) -> Dict[str, EvalSet]:
+                     stencil: int = 2, executor=None, progress: bool = False, checkpoint=None) -> Dict[str, EvalSet]:
     """Every evaluation set of the Chern study, deterministic in ``seed``.
 
     Names: ``"train"``, ``"val"``, ``"test"`` (:func:`chern_clean_set`, ``train_cherns``, ``L x L``),
@@ -982,6 +982,11 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
     (:func:`chern_counterfactual_set`, :func:`chern_matched_controls`), ``"disorder/L<L>/W<W>"``
     for each strength (:func:`chern_disorder_set`; the ensemble of each grid point is computed once,
     its grid points on ``executor``: default serial, the same bytes for any executor).
+
+    ``checkpoint`` (a directory, optional): each set is written there as it is finished
+    (``<name>.h5``, atomically, the ``/`` of its name as ``__``) and read back instead of rebuilt, so
+    an interrupted build resumes at the first missing set. The directory must belong to these
+    arguments alone (the study keys it by its data key): its files are not checked against them.
     """
     from tqdm.auto import tqdm
 
@@ -1025,7 +1030,28 @@ def build_chern_sets(*, seed: int, L: int, n_train: int, n_val: int, n_test: int
             stencil=stencil, executor=executor, _cache=cache)))
     out: Dict[str, EvalSet] = {}
     for name, make in tqdm(jobs, desc="chern sets", disable=not progress):
-        out[name] = make()
+        out[name] = _checkpointed(checkpoint, name, make)
         if name == size_set_name(sizes[0]):
             out["size"] = out[name]
     return out
+
+
+def _checkpointed(directory, name: str, make) -> EvalSet:
+    """``make()``, or the set saved under ``name`` in ``directory`` by an earlier (interrupted) build; a new
+    set is saved there atomically before it is returned. Without a directory: ``make()``."""
+    if directory is None:
+        return make()
+    from pathlib import Path
+
+    from ..data.evalsets import load_eval_sets, save_eval_sets
+
+    path = Path(directory) / (name.replace("/", "__") + ".h5")
+    if path.exists():
+        try:
+            return load_eval_sets(path)[name]
+        except (ValueError, KeyError):  # damaged, of another format or foreign: rebuilt below
+            pass
+    s = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_eval_sets({name: s}, path)
+    return s

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import sys
 import threading
 import time
@@ -67,7 +68,7 @@ def _family(cfg: StudyConfig):
     return DisorderFamily(ratios=tuple(cfg.disorder_ratios), delta_range=tuple(cfg.disorder_delta))
 
 
-def build_sets(cfg: StudyConfig, progress: bool = False, executor=None) -> Dict[str, EvalSet]:
+def build_sets(cfg: StudyConfig, progress: bool = False, executor=None, checkpoint=None) -> Dict[str, EvalSet]:
     """Every evaluation set of the study, deterministic in ``cfg.seed``.
 
     The clean sets of :func:`tntopo.data.build_eval_sets`; ``counterfactual``, ``counterfactual_control``
@@ -86,7 +87,7 @@ def build_sets(cfg: StudyConfig, progress: bool = False, executor=None) -> Dict[
     if cfg.kind == "chern":  # the Chern study's sets (tntopo.study.chern_sets)
         from .chern_sets import build_chern_sets
 
-        return build_chern_sets(**cfg.set_kwargs(), progress=progress, executor=executor)
+        return build_chern_sets(**cfg.set_kwargs(), progress=progress, executor=executor, checkpoint=checkpoint)
     from tqdm.auto import tqdm
 
     from .counterfactual import capped_dose_response, counterfactual_set, matched_controls
@@ -970,9 +971,15 @@ class _Runner:
                 sets = None
         if sets is None:
             # the Chern study's ensemble labels run on the study's executor (same bytes on any executor)
+            # the Chern study's sets are checkpointed one by one (its build takes about an hour at full size):
+            # an interrupted build resumes at the first missing set; the parts go once the whole file is written
+            parts = self.out / "data" / f"parts-{cfg.data_key()}" if cfg.kind == "chern" and self.resume else None
             sets = build_sets(cfg, progress=self.progress,
-                              executor=(self.executor or "process") if cfg.kind == "chern" else None)
+                              executor=(self.executor or "process") if cfg.kind == "chern" else None,
+                              checkpoint=parts)
             save_eval_sets(sets, self.data_path)
+            if parts is not None:
+                shutil.rmtree(parts, ignore_errors=True)
         _SETS_CACHE[cfg.data_key()] = sets
         self.timings["data_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
