@@ -420,7 +420,6 @@ class _Chern(_Provider):
         sides = sorted(set(sets["sizes"].values()))
         return ref, {"networks": {f"{s}x{s}": names[ref.uses(s)] for s in sides}}
 
-
     def tasks(self, **kwargs):
         return chern_why_tasks(**kwargs)
 
