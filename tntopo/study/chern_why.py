@@ -61,8 +61,8 @@ import torch
 from .._typing import strict_keywords
 from ..parallel import task_seed
 from .config import CHERN_WHY_FACTORS, CHERN_WHY_KEYS, CHERN_WHY_MODELS
-from .why import NA, _check_seeds_per_task, _check_sizes, _cells, _factors, _grid_tasks, _lrs, _projection_options, \
-    _Provider, _register, _windings
+from .why import NA, _check_seeds_per_task, _check_sizes, _cells, _factors, _grid_tasks, _lrs, _model_specs, \
+    _projection_options, _Provider, _register, _windings
 
 __all__ = ["CHERN_FACTORS", "DEFAULT_CHERN_FACTORS", "DEFAULT_CHERN_WHY_MODELS", "WHY_KEYS", "chern_why_tasks",
            "chern_why_sets", "why_arguments"]
@@ -91,34 +91,6 @@ _CF_FAMILIES = ("torus", "decorated")
 
 
 # ------------------------------------------------------------------------------ the grid
-def _model_specs(models) -> Dict[str, Dict[str, Any]]:
-    from .config import DEFAULT_CHERN_MODELS, ModelSpec
-
-    if isinstance(models, str):
-        models = [models]
-    out: Dict[str, Dict[str, Any]] = {}
-    items = models.items() if isinstance(models, Mapping) else [(m, None) for m in models]
-    for name, spec in items:
-        if spec is None:
-            if name not in DEFAULT_CHERN_MODELS:
-                raise ValueError(f"unknown model {name!r}; name one of {sorted(DEFAULT_CHERN_MODELS)} or pass "
-                                 "models={name: ModelSpec(kind, kwargs)}")
-            spec = DEFAULT_CHERN_MODELS[name]
-        if isinstance(spec, ModelSpec):
-            kind, kwargs = spec.kind, dict(spec.kwargs)
-        elif isinstance(spec, Mapping) and "kind" in spec:
-            kind, kwargs = spec["kind"], dict(spec.get("kwargs", {}))
-        else:
-            raise ValueError(f"models[{name!r}] must be a ModelSpec or {{'kind': ..., 'kwargs': {{...}}}}, got {spec!r}")
-        if kind not in _KINDS:
-            raise ValueError(f"models[{name!r}] has kind {kind!r}: the experiment compares TopoNet2D variants on the "
-                             f"layout (kinds {', '.join(_KINDS)}) against their exact weights")
-        out[str(name)] = {"kind": str(kind), "kwargs": kwargs}
-    if not out:
-        raise ValueError("models is empty; name at least one TopoNet2D row, e.g. models=('topo2d',)")
-    return out
-
-
 def _data_options(data, n_cells: int) -> Dict[str, Any]:
     """``data=`` of :func:`chern_why_tasks` checked over the defaults."""
     from .chern_sets import CLEAN_FAMILIES, _check_gap, _check_L, _check_stencil
@@ -208,7 +180,7 @@ def chern_why_tasks(*, models: Union[Sequence[str], Mapping[str, Any]] = DEFAULT
     """
     from .chern_sets import _check_L
 
-    specs = _model_specs(models)
+    specs = _model_specs(models, PROVIDER)
     lrs = _lrs(lr, list(specs))
     _check_sizes(n_cells=n_cells, seeds=seeds, epochs=epochs, batch_size=batch_size, threshold=threshold, min_cells=6)
     facs = _factors(DEFAULT_CHERN_FACTORS if factors is None else factors, PROVIDER, int(n_cells))
@@ -373,6 +345,18 @@ class _Chern(_Provider):
     extrapolation_factor = "train_cherns"
     jacobian_chunk = 32
     ood = "mean accuracy over the probe sets the model takes (unseen Chern numbers; larger samples)"
+    network, example_row = "TopoNet2D", "topo2d"
+
+    def default_models(self):
+        from .config import DEFAULT_CHERN_MODELS
+
+        return DEFAULT_CHERN_MODELS
+
+    def kind_error(self, name, kind):
+        if kind not in _KINDS:
+            return (f"models[{name!r}] has kind {kind!r}: the experiment compares TopoNet2D variants on the "
+                    f"layout (kinds {', '.join(_KINDS)}) against their exact weights")
+        return None
 
     @staticmethod
     def batch(x) -> int:

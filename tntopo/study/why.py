@@ -141,6 +141,22 @@ class _Provider:
     jacobian_chunk: Optional[int] = None
     ood = "mean accuracy over the probe sets the model takes (unseen windings; longer chains)"
 
+    #: what its rows are called in messages, and an example row
+    network, example_row = "TopoNet", "topo"
+
+    def default_models(self) -> Mapping[str, Any]:
+        """The study's rows by name (``ModelSpec``): the rows ``models=`` may name."""
+        from .config import DEFAULT_MODELS
+
+        return DEFAULT_MODELS
+
+    def kind_error(self, name: str, kind: str) -> Optional[str]:
+        """Why row ``name`` of ``kind`` cannot be in the experiment, or ``None`` when it can."""
+        if not str(kind).startswith("toponet") or kind == "toponet_exact":
+            return (f"models[{name!r}] has kind {kind!r}: the experiment compares TopoNet variants "
+                    "(kinds toponet, toponet_odd, toponet_commutator) against their exact weights")
+        return None
+
     def allowed(self) -> Dict[str, Tuple[str, ...]]:
         """The named settings of the categorical factors."""
         return _ALLOWED
@@ -204,31 +220,36 @@ def _provider(grid: Mapping[str, Any]) -> _Provider:
 
 
 # ------------------------------------------------------------------------------ the grid
-def _model_specs(models) -> Dict[str, Dict[str, Any]]:
-    from .config import DEFAULT_MODELS, ModelSpec
+def _model_specs(models, provider: Optional[_Provider] = None) -> Dict[str, Dict[str, Any]]:
+    """``models=`` (row names of the study's table, or ``{name: ModelSpec or {"kind", "kwargs"}}``) as
+    ``{name: {"kind", "kwargs"}}``, each kind checked by ``provider`` (default: the winding study's)."""
+    from .config import ModelSpec
 
+    provider = provider or _WINDING
+    defaults = provider.default_models()
     if isinstance(models, str):
         models = [models]
     out: Dict[str, Dict[str, Any]] = {}
     items = models.items() if isinstance(models, Mapping) else [(m, None) for m in models]
     for name, spec in items:
         if spec is None:
-            if name not in DEFAULT_MODELS:
-                raise ValueError(f"unknown model {name!r}; name one of {sorted(DEFAULT_MODELS)} or pass "
+            if name not in defaults:
+                raise ValueError(f"unknown model {name!r}; name one of {sorted(defaults)} or pass "
                                  "models={name: ModelSpec(kind, kwargs)}")
-            spec = DEFAULT_MODELS[name]
+            spec = defaults[name]
         if isinstance(spec, ModelSpec):
             kind, kwargs = spec.kind, dict(spec.kwargs)
         elif isinstance(spec, Mapping) and "kind" in spec:
             kind, kwargs = spec["kind"], dict(spec.get("kwargs", {}))
         else:
             raise ValueError(f"models[{name!r}] must be a ModelSpec or {{'kind': ..., 'kwargs': {{...}}}}, got {spec!r}")
-        if not str(kind).startswith("toponet") or kind == "toponet_exact":
-            raise ValueError(f"models[{name!r}] has kind {kind!r}: the experiment compares TopoNet variants "
-                             "(kinds toponet, toponet_odd, toponet_commutator) against their exact weights")
+        why = provider.kind_error(name, kind)
+        if why:
+            raise ValueError(why)
         out[str(name)] = {"kind": str(kind), "kwargs": kwargs}
     if not out:
-        raise ValueError("models is empty; name at least one TopoNet row, e.g. models=('topo',)")
+        raise ValueError(f"models is empty; name at least one {provider.network} row, "
+                         f"e.g. models=('{provider.example_row}',)")
     return out
 
 
