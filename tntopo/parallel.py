@@ -42,6 +42,11 @@ ensembles, phase diagrams, the study all get theirs from it):
   0.05-0.09 s at load ~4; ``"spawn"`` workers (the watchdog) within 0.5 s.
 * Workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process group, and stopping the
   workers is this process's job (below).
+* **Threads per worker.** Each worker caps its BLAS and OpenMP thread pools at the cores shared
+  evenly (``cpu_count // max_workers``, at least one; environment variables you set win for the
+  libraries loaded after the start). One worker per core with a multi-threaded BLAS each would put
+  ``cores**2`` spinning threads on the machine: a busy 2-core machine ran ``eigh`` 17-90x slower
+  that way (``benchmarks/bench_blas_threads.py``).
 
 **Clean stops.**
 
@@ -385,9 +390,35 @@ def _release_fork_server() -> None:
         pass
 
 
-def _worker_start(main: int, pdeathsig: bool, interval: float) -> None:
+def _worker_threads(n_workers: int) -> int:
+    """Threads each of ``n_workers`` pool workers may use: the cores shared evenly, at least one.
+
+    A pool of one worker per core whose workers each run a BLAS with one thread per core puts
+    ``cores**2`` threads on ``cores`` cores; OpenBLAS's threads spin while they wait, and a busy 2-core
+    machine ran ``eigh`` 17-90x slower that way (``benchmarks/bench_blas_threads.py``).
+    """
+    return max(1, (os.cpu_count() or 1) // max(1, int(n_workers)))
+
+
+def _limit_threads(threads: int) -> None:
+    """Cap this worker's BLAS/OpenMP thread pools at ``threads`` for its lifetime: the libraries loaded
+    now through threadpoolctl, those loaded later (torch) through the environment variables they read at
+    load, unless the user set them."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)  # kept: the worker ends with its process
+    except Exception:  # pragma: no cover - threadpoolctl cannot read a library: that library keeps its threads
+        pass
+
+
+def _worker_start(main: int, pdeathsig: bool, interval: float, threads: int = 0) -> None:
     """Initializer of every tntopo pool worker (see the module docstring: *Process pools*)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    if threads > 0:
+        _limit_threads(threads)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent = os.getppid()
     if pdeathsig:  # only when the parent is a single-threaded fork server: the signal follows
@@ -449,7 +480,8 @@ def _process_pool(max_workers: Optional[int], mp_context: Optional[str],
         ctx.set_forkserver_preload(sorted({"tntopo.parallel", *preload}))
     n = max_workers or os.cpu_count() or 1
     ex = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_start,  # type: ignore[arg-type]
-                             initargs=(os.getpid(), method == "forkserver", WATCHDOG_INTERVAL_S))
+                             initargs=(os.getpid(), method == "forkserver", WATCHDOG_INTERVAL_S,
+                                       _worker_threads(n)))
     return ex, ctx
 
 

@@ -22,6 +22,7 @@ Steps:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -204,25 +205,48 @@ def _rank_saturated(rank: int, outputs: int, raw: int) -> bool:
     return bool(outputs < raw and rank >= outputs)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """One torch thread and one BLAS/LAPACK thread inside the block (the study's tasks run in it).
+
+    The study parallelizes over processes, never inside a task. This makes its bytes independent of the
+    machine: OpenBLAS's threaded ``eigh`` rounds differently from its one-thread ``eigh`` from 96 x 96
+    matrices up (open chains of 48 cells), so a task would otherwise give other bytes on a machine with
+    another core count. It is also the fast choice: two pool workers, each with a 2-thread BLAS, on 2 busy
+    cores built the sets of a 96-cell why task 17x slower than with one thread
+    (``benchmarks/bench_blas_threads.py``). The torch setting is restored on exit in the main thread (a pool
+    or dask worker thread keeps one); the BLAS limit is restored by the last thread out
+    (:func:`tntopo._blas.single_threaded_blas`).
+    """
+    import torch
+
+    from .._blas import single_threaded_blas
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with single_threaded_blas():
+            yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            torch.set_num_threads(threads)
+
+
 def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[str] = None, device=None):
     """Train seed ``k`` of row ``run`` (a model and its head) at learning rate ``lr``; evaluate it on every set.
 
     ``k`` may also be a tuple of seed indices: those seeds are trained together as one vmapped model
     (:func:`tntopo.nn.train_seeds`, equal to separate runs up to rounding) and a list of results is
-    returned, one per seed. Runs torch on one thread (restored afterwards in the main thread; worker
-    threads of a thread pool or a dask worker keep one) so that results do not depend on where it runs.
+    returned, one per seed. Runs torch and BLAS on one thread (:func:`one_thread`) so that results do not
+    depend on where it runs.
     A result is a JSON-able dict: ``history``, ``scores`` per set (sets at chain lengths the model
     cannot take are absent: "n/a"), ``learns_invariant`` (the seed's verdict), ``size_note``,
     effective parameters (seed 0), TopoNet weights, pruning results for SVD-prunable models, timings.
     ``device``: where the models train (default: the CPU); they are evaluated on the CPU.
     """
-    import torch
-
     from ..nn import build_model, train, train_seeds
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         spec, head, _ = cfg.spec_of(run)
         classes = list(cfg.classes) if head == "classification" else None
         sets = _sets_for(cfg, data_path)
@@ -253,9 +277,6 @@ def run_training(cfg: StudyConfig, run: str, k, lr: float, data_path: Optional[s
         out = [_evaluate_run(cfg, run, j, seed, lr, m, h, d, sets, t_train, classes)
                for j, seed, (m, h, d) in zip(ks, seeds, runs)]
         return out if isinstance(k, (tuple, list)) else out[0]
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            torch.set_num_threads(threads)
 
 
 def _evaluate_run(cfg: StudyConfig, run: str, k: int, seed: int, lr: float, model, hist, diverged, sets,
@@ -360,47 +381,39 @@ def run_section(cfg: StudyConfig, section: str, part, lr: Optional[float] = None
     rate ``lr`` and the main budget. ``landscape``: ``part`` a model name. ``why``: ``part`` the index
     of a task of :func:`tntopo.study.why.why_tasks`.
     """
-    import torch
+    with one_thread(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if section == "trainability_map":
+            from .trainability import model_factory, trainability_map
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if section == "trainability_map":
-                from .trainability import model_factory, trainability_map
+            model, N = str(part).split("/")
+            kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k not in ("models", "n_cells")}
+            spec = cfg.models[model]
+            data = {"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap, "amplitude": cfg.amplitude,
+                    "size_factor": cfg.size_factor, **dict(kw.pop("data", {}) or {})}
+            kw.setdefault("epochs", cfg.epochs)
+            res = trainability_map(model_factory(spec.kind, **dict(spec.kwargs)), n_cells=(int(N),),
+                                   diversities=(tuple(cfg.train_windings),), lr=float(lr or 1e-2),
+                                   batch_size=cfg.batch_size, threshold=cfg.trainability_threshold, data=data,
+                                   seed=cfg.seed, **kw)
+            for c in res["cells"]:
+                c["model"] = model
+            return res
+        if section == "landscape":
+            from .landscape import landscape_report
+            from .trainability import model_factory
 
-                model, N = str(part).split("/")
-                kw = {k: v for k, v in dict(cfg.trainability_map or {}).items() if k not in ("models", "n_cells")}
-                spec = cfg.models[model]
-                data = {"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap, "amplitude": cfg.amplitude,
-                        "size_factor": cfg.size_factor, **dict(kw.pop("data", {}) or {})}
-                kw.setdefault("epochs", cfg.epochs)
-                res = trainability_map(model_factory(spec.kind, **dict(spec.kwargs)), n_cells=(int(N),),
-                                       diversities=(tuple(cfg.train_windings),), lr=float(lr or 1e-2),
-                                       batch_size=cfg.batch_size, threshold=cfg.trainability_threshold, data=data,
-                                       seed=cfg.seed, **kw)
-                for c in res["cells"]:
-                    c["model"] = model
-                return res
-            if section == "landscape":
-                from .landscape import landscape_report
-                from .trainability import model_factory
+            kw = {k: v for k, v in dict(cfg.landscape or {}).items() if k != "models"}
+            spec = cfg.models[part]
+            return landscape_report(model_factory(spec.kind, **dict(spec.kwargs)), cfg.n_cells, seed=cfg.seed,
+                                    data={"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap,
+                                          "amplitude": cfg.amplitude, "train_windings": tuple(cfg.train_windings)},
+                                    **kw)
+        if section == "why":
+            from .why import run_why_task
 
-                kw = {k: v for k, v in dict(cfg.landscape or {}).items() if k != "models"}
-                spec = cfg.models[part]
-                return landscape_report(model_factory(spec.kind, **dict(spec.kwargs)), cfg.n_cells, seed=cfg.seed,
-                                        data={"ranges": tuple(cfg.ranges), "min_gap": cfg.min_gap,
-                                              "amplitude": cfg.amplitude, "train_windings": tuple(cfg.train_windings)},
-                                        **kw)
-            if section == "why":
-                from .why import run_why_task
-
-                return run_why_task(_why_task_list(cfg, dict(lr or ()))[int(part)])
-        raise ValueError(f"unknown section {section!r}")
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            torch.set_num_threads(threads)
+            return run_why_task(_why_task_list(cfg, dict(lr or ()))[int(part)])
+    raise ValueError(f"unknown section {section!r}")
 
 
 def _task(kind: str, *args):
@@ -944,22 +957,12 @@ class _Runner:
 
     # ---- 1-2. data and the exact reference
     def data_and_reference(self):
-        if self.cfg.kind != "chern":
+        # The sets and the exact row diagonalize thousands of small matrices in this process: one thread
+        # each for torch and BLAS, as every task of the study (:func:`one_thread`: the same bytes on any
+        # machine; 2 threads on a busy 2-core machine measured 230x slower for torch.linalg.eigh of 113
+        # 72x72 matrices: 32 s against 0.14 s); the ensembles go to the executor.
+        with one_thread():
             return self._data_and_reference()
-        # The Chern study's sets and exact row diagonalize thousands of small matrices in this process: one
-        # thread each for torch and BLAS (2 threads on a busy 2-core machine measured 230x slower for
-        # torch.linalg.eigh of 113 72x72 matrices: 32 s against 0.14 s); the ensembles go to the executor.
-        import torch
-
-        from .._blas import single_threaded_blas
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with single_threaded_blas():
-                return self._data_and_reference()
-        finally:
-            torch.set_num_threads(threads)
 
     def _data_and_reference(self):
         cfg, t0 = self.cfg, time.perf_counter()
