@@ -45,3 +45,19 @@ def one_thread():
     with threadpool_limits(1):  # numpy's BLAS too
         yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def without_seconds():
+    """A causal-test result (``results["why"]``) with the per-seed wall times dropped: the rest is
+    deterministic, so two runs of the same tasks compare equal."""
+    import json
+
+    def strip(r):
+        r = json.loads(json.dumps(r))
+        for c in r["cells"]:
+            for s in c["seeds"]:
+                s.pop("seconds")
+        return r
+
+    return strip

@@ -247,7 +247,7 @@ def test_functional_distance_is_zero_for_the_exact_network_and_skips_lengths_it_
 
 
 # ------------------------------------------------------------------------------ end to end (tiny)
-def test_tiny_experiment_end_to_end_and_independent_of_task_splitting():
+def test_tiny_experiment_end_to_end_and_independent_of_task_splitting(without_seconds):
     kw = dict(models=["topo", "topo_ti"], n_cells=12, seeds=2, epochs=1, lr={"topo": 1e-2, "topo_ti": 3e-2},
               factors={"objective": ("w_real",), "freedom": ("projected", "projected_tracking", "odd")},
               data=TINY_DATA, projection={"every": 2}, seed=4)
@@ -288,14 +288,7 @@ def test_tiny_experiment_end_to_end_and_independent_of_task_splitting():
     tasks = why.why_tasks(seeds_per_task=1, **kw)
     merged = why.merge_why([why.run_why_task(t) for t in reversed(tasks)])
 
-    def strip(r):
-        r = json.loads(json.dumps(r))
-        for c in r["cells"]:
-            for s in c["seeds"]:
-                s.pop("seconds")
-        return r
-
-    assert strip(merged)["cells"] == strip(res)["cells"]
+    assert without_seconds(merged)["cells"] == without_seconds(res)["cells"]
     with pytest.raises(ValueError, match="no results"):
         why.merge_why([])
 

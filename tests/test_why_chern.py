@@ -258,7 +258,7 @@ def test_merge_reports_the_extrapolation_apart_on_2d_cells():
 
 
 @pytest.mark.slow
-def test_every_factor_end_to_end_and_independent_of_task_splitting():
+def test_every_factor_end_to_end_and_independent_of_task_splitting(without_seconds):
     kw = dict(models=["topo2d", "topo2d_ti"], n_cells=6, seeds=1, epochs=1, lr=1e-2,
               factors={"objective": ("w_real",), "n_cells": (8,), "freedom": ("projected", "projected_tracking", "odd"),
                        "budget": (2,), "train_cherns": ("extrapolation",)},
@@ -278,11 +278,4 @@ def test_every_factor_end_to_end_and_independent_of_task_splitting():
     tasks = chern_why.chern_why_tasks(seeds_per_task=1, **kw)
     merged = why.merge_why([why.run_why_task(t) for t in reversed(tasks)])
 
-    def strip(r):
-        r = json.loads(json.dumps(r))
-        for c in r["cells"]:
-            for s in c["seeds"]:
-                s.pop("seconds")
-        return r
-
-    assert strip(merged)["cells"] == strip(res)["cells"]
+    assert without_seconds(merged)["cells"] == without_seconds(res)["cells"]
