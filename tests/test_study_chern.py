@@ -210,3 +210,32 @@ def test_a_set_under_two_names_is_scored_once_even_after_a_reload(tmp_path, monk
     assert not R._same_set(sets["size"], sets["other"])
     c = EvalSet(x=a.x, label=a.label[::-1].copy(), w_real=a.w_real, n_cells=3)
     assert not R._same_set(a, c)  # same inputs, other labels: two sets
+
+
+@pytest.mark.slow
+def test_compare_with_sets_the_winding_results_beside(chern_tiny_run, tmp_path):
+    """A rerun with ``compare_with=`` (every run reused) adds ``comparison``, the report's section and its figure."""
+    import json
+    import shutil
+
+    from tntopo.study import reproduce
+
+    out, res = chern_tiny_run
+    work = tmp_path / "run"
+    shutil.copytree(out, work)  # the module's run stays as it is
+    rows = {m.replace("2d", "") if m.startswith(("topo2d", "mlp2d", "cnn2d")) else m: e for m, e in res["models"].items()}
+    winding = {"schema": res["schema"], "config": {"study": "winding"}, "models": rows, "why": {"answer": {}}}
+    path = tmp_path / "winding.json"
+    path.write_text(json.dumps(winding))
+    again = reproduce(CHERN_TINY, out=work, executor="serial", progress=False, compare_with=path)
+    assert again["timings"]["runs_reused"] == sum(1 for _ in (work / "runs").rglob("*.json"))  # nothing retrained
+    strip = ("timings", "figures", "versions", "comparison")
+    assert {k: v for k, v in again.items() if k not in strip} == {k: v for k, v in res.items() if k not in strip}
+    cmp = again["comparison"]
+    assert {q["chern"]["row"] for q in cmp["pairs"]} == {m for m in res["models"] if m.split("+")[0] in
+                                                          ("topo2d", "topo2d_ti", "topo2d_ti_plain", "cnn2d", "mlp2d")}
+    for q in cmp["pairs"]:  # the same rows on both sides: never a verdict
+        assert q["verdict"] == "inconclusive" and q["p"] == pytest.approx(1.0)
+    md = (work / "results.md").read_text()
+    assert "## 1D and 2D" in md and (work / "figures" / "comparison.png").is_file()
+    assert json.loads((work / "results.json").read_text())["comparison"]["summary"] == cmp["summary"]

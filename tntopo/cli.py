@@ -719,8 +719,12 @@ def _cmd_reproduce(args) -> int:
     _check_executor(args.executor)
     _check_output_dir(args.out, "--out")
     device = None if args.device is None else str(_device_arg(args.device))  # the study's training runs
+    if args.compare_with is not None and args.study != "chern":
+        raise ValueError("--compare-with sets a Chern run beside the winding study's results.json: it needs "
+                         "--study chern")
     res = reproduce(preset, out=args.out, executor=args.executor, study=args.study, seeds=args.seeds, models=models,
-                    resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers, device=device)
+                    resume=not args.no_resume, progress=not args.quiet, max_workers=args.workers, device=device,
+                    compare_with=args.compare_with)
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({res['timings']['total_s']:.0f} s)")
     for name, e in res["models"].items():
         li = "n/a" if e["learns_invariant"] is None else f"{e['learns_invariant']:.2f}"
@@ -1035,6 +1039,9 @@ def _add_reproduce(sub, shared: _SharedFlags) -> None:
     r.add_argument("--device", default=None, metavar="DEVICE",
                    help="torch device of the training runs (cpu, cuda...), passed through to the study's training "
                         "where the study supports it (default: cpu)")
+    r.add_argument("--compare-with", metavar="RESULTS", default=None,
+                   help="with --study chern: the winding study's results.json, set side by side with this run "
+                        "(results.json 'comparison', the report's '1D and 2D' section, figures/comparison.png)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_reproduce)
 

@@ -25,6 +25,7 @@ __all__ = [
     "plot_pruning",
     "plot_toponet_weights",
     "plot_training_curves",
+    "plot_comparison",
 ]
 
 def _model_colors(names):
@@ -636,4 +637,59 @@ def plot_training_curves(results, ax=None, *, key: str = "val_accuracy"):
     if key == "train_loss":
         ax.set_yscale("log")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+@strict_keywords
+def plot_comparison(results, ax=None):
+    """The 1D and 2D studies side by side: ``learns_invariant`` of each role's row in each study.
+
+    One group per role and head (:data:`tntopo.study.compare.ROLES`, named by the role; "classifier" for
+    the ``+ce`` rows), the 1D row (circles) beside the 2D row (squares), each with its Wilson 95%
+    interval; the verdict of the Holm-corrected Fisher test is written above the pairs that are not
+    inconclusive.
+
+    Parameters
+    ----------
+    results : dict
+        The Chern study's ``results.json`` content with a ``comparison``
+        (``tntopo reproduce --study chern --compare-with 1D/results.json``), or the dict of
+        :func:`tntopo.study.compare.compare_studies` itself.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If there is no comparison, or it pairs no rows.
+    """
+    cmp = results if "pairs" in results else _section(results, "comparison", "results hold no comparison of the "
+                                                      "1D and 2D studies (reproduce --study chern --compare-with)")
+    pairs = cmp.get("pairs") or []
+    if not pairs:
+        raise ValueError("the comparison pairs no rows (no role ran in both studies)")
+    fig, ax = _axes(ax, figsize=(max(5.0, 0.9 * len(pairs) + 1.5), 4.0))
+    for i, q in enumerate(pairs):
+        for dx, side, marker, label in ((-0.15, "winding", "o", "1D (winding)"), (0.15, "chern", "s", "2D (Chern)")):
+            d = q[side]
+            if d["learns_invariant"] is None:
+                continue
+            lo, hi = d["ci"]
+            ax.errorbar([i + dx], [d["learns_invariant"]], yerr=[[d["learns_invariant"] - lo], [hi - d["learns_invariant"]]],
+                        fmt=marker, color="C0" if side == "winding" else "C3", capsize=3,
+                        label=label if i == 0 else None)
+        if q["verdict"] not in ("inconclusive", "n/a"):
+            ax.annotate(q["verdict"], (i, 1.04), ha="center", fontsize=7)
+    ax.set_xticks(range(len(pairs)))
+    ax.set_xticklabels([q["role"] + (", classifier" if q["head"] == "classification" else "") for q in pairs],
+                       rotation=35, ha="right", fontsize=8)
+    ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+    ax.set_ylim(-0.05, 1.12)
+    ax.set_ylabel("learns_invariant (fraction of seeds)")
+    ax.set_xlabel("role of the row in both studies")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: no point hidden
+    ax.set_title("1D and 2D: rows of the same role")
     return fig

@@ -840,6 +840,7 @@ def reproduce(
     max_workers: Optional[int] = None,
     figures: bool = True,
     device: Optional[str] = None,
+    compare_with: Union[None, str, os.PathLike] = None,
 ) -> Dict[str, Any]:
     """Run the study and write ``out/results.json``, ``out/results.md`` and ``out/figures/*.png``.
 
@@ -871,6 +872,10 @@ def reproduce(
         Torch device the rows' training runs use (``"cuda"``, ``"cuda:1"``...; default the CPU).
         Results equal the CPU's up to floating-point rounding; the trainability map, the causal test
         and the landscape train on the CPU.
+    compare_with : path, optional
+        The Chern study only: the winding study's ``results.json``; the two are set side by side in
+        ``results["comparison"]`` (:func:`tntopo.study.compare.compare_studies`), the report's "1D and
+        2D" section and ``figures/comparison.png``. Read as JSON (never unpickled).
 
     Returns
     -------
@@ -885,6 +890,7 @@ def reproduce(
     """
     t_start = time.perf_counter()
     cfg = _configure(config, study=study, seeds=seeds, models=models, device=device)
+    winding = _winding_results(cfg, compare_with)  # checked before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run = _Runner(cfg, out, executor, resume=resume, progress=progress, max_workers=max_workers, device=device)
@@ -898,6 +904,10 @@ def reproduce(
                                               for r in run.done.values()))
     run.timings["runs_reused"] = run.n_reused
     results = run.results(selection, map_parts, why_parts, sets, exact)
+    if winding is not None:
+        from .compare import compare_studies
+
+        results["comparison"] = compare_studies(winding, results)
     from .report import findings, write_report
 
     results["findings"] = findings(results)
@@ -913,6 +923,22 @@ def reproduce(
     write_report(results, out / "results.md")
     write_json(out / "results.json", results)
     return results
+
+
+def _winding_results(cfg: StudyConfig, path) -> Optional[Dict[str, Any]]:
+    """The 1D results to compare the Chern study with (``compare_with=``), read and checked; ``None`` if none."""
+    if path is None:
+        return None
+    if cfg.kind != "chern":
+        raise TypeError("compare_with= applies to the Chern study (study='chern'): it sets a 2D run beside the "
+                        "winding study's results.json; drop it for the winding study")
+    from .compare import check_winding_results
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"compare_with={str(path)!r}: no such file; pass the results.json that "
+                                "`tntopo reproduce --out DIR` wrote for the winding study (DIR/results.json)")
+    return dict(check_winding_results(read_json(p), f"compare_with={str(path)!r}"))
 
 
 def _configure(config, *, study="winding", seeds, models, device) -> StudyConfig:
@@ -1200,6 +1226,8 @@ def _figures(results: Dict[str, Any], fig_dir: Path) -> Dict[str, str]:
         "toponet_weights": figures.plot_toponet_weights,
         "training_curves": figures.plot_training_curves,
     }
+    if "comparison" in results:  # the Chern study run with compare_with=
+        makers["comparison"] = figures.plot_comparison
     out = {}
     for name, fn in makers.items():
         try:
