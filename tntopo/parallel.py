@@ -45,8 +45,8 @@ ensembles, phase diagrams, the study all get theirs from it):
 * **Threads per worker.** Each worker caps its BLAS and OpenMP thread pools at the cores shared
   evenly (``cpu_count // max_workers``, at least one; environment variables you set win for the
   libraries loaded after the start). One worker per core with a multi-threaded BLAS each would put
-  ``cores**2`` spinning threads on the machine: a busy 2-core machine ran ``eigh`` 17-90x slower
-  that way (``benchmarks/bench_blas_threads.py``).
+  ``cores**2`` spinning threads on the machine: on a busy 2-core machine, 2 workers built a 48-cell
+  why task's sets 25x slower that way (``benchmarks/bench_blas_threads.py``).
 
 **Clean stops.**
 
@@ -394,8 +394,8 @@ def _worker_threads(n_workers: int) -> int:
     """Threads each of ``n_workers`` pool workers may use: the cores shared evenly, at least one.
 
     A pool of one worker per core whose workers each run a BLAS with one thread per core puts
-    ``cores**2`` threads on ``cores`` cores; OpenBLAS's threads spin while they wait, and a busy 2-core
-    machine ran ``eigh`` 17-90x slower that way (``benchmarks/bench_blas_threads.py``).
+    ``cores**2`` threads on ``cores`` cores; OpenBLAS's threads spin while they wait (25x slower on a busy
+    2-core machine, ``benchmarks/bench_blas_threads.py``).
     """
     return max(1, (os.cpu_count() or 1) // max(1, int(n_workers)))
 
@@ -417,9 +417,9 @@ def _limit_threads(threads: int) -> None:
 def _worker_start(main: int, pdeathsig: bool, interval: float, threads: int = 0) -> None:
     """Initializer of every tntopo pool worker (see the module docstring: *Process pools*)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if threads > 0:
         _limit_threads(threads)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent = os.getppid()
     if pdeathsig:  # only when the parent is a single-threaded fork server: the signal follows
         _set_parent_death_signal()  # the death of the *thread* that forked, not of the process

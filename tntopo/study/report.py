@@ -1036,7 +1036,6 @@ def _md_figures_and_timings(r: _Report) -> List[str]:
     return L
 
 
-#: the report, section by section, in order
 def _md_comparison(r: _Report) -> List[str]:
     """The 1D and 2D studies side by side (the Chern study run with ``compare_with=``)."""
     if not r.results.get("comparison"):
@@ -1046,6 +1045,7 @@ def _md_comparison(r: _Report) -> List[str]:
     return comparison_markdown(r.results["comparison"])
 
 
+#: the report, section by section, in order
 _SECTIONS = (_md_header, _md_results, _md_leak_test, _md_counterfactual, _md_disorder, _md_map, _md_why, _md_comparison,
              _md_landscape, _md_exact_and_pruning, _md_findings, _md_figures_and_timings)
 

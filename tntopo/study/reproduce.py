@@ -213,8 +213,8 @@ def one_thread():
     machine: OpenBLAS's threaded ``eigh`` rounds differently from its one-thread ``eigh`` from 96 x 96
     matrices up (open chains of 48 cells), so a task would otherwise give other bytes on a machine with
     another core count. It is also the fast choice: two pool workers, each with a 2-thread BLAS, on 2 busy
-    cores built the sets of a 96-cell why task 17x slower than with one thread
-    (``benchmarks/bench_blas_threads.py``). The torch setting is restored on exit in the main thread (a pool
+    cores built the sets of a 48-cell why task 25x slower than with one thread
+    (``benchmarks/bench_blas_threads.py --quick``). The torch setting is restored on exit in the main thread (a pool
     or dask worker thread keeps one); the BLAS limit is restored by the last thread out
     (:func:`tntopo._blas.single_threaded_blas`).
     """
