@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tntopo.study.compare import ROLES, _holm, compare_studies, comparison_markdown
+from tntopo.study.compare import ROLES, compare_studies, comparison_markdown
+from tntopo.study.stats import holm
 
 SCHEMA = "tntopo.study/3"
 
@@ -55,7 +56,7 @@ def test_verdicts_come_out_either_way_and_mirror():
 
 
 def test_holm_correction_can_turn_a_verdict_inconclusive():
-    assert _holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     # 8/8 against 3/8 alone: p = 0.026 < 0.05; with four other pairs at p = 1 Holm multiplies it by 5
     one = compare_studies(_results("winding", {"topo": (8, 8)}), _results("chern", {"topo2d": (3, 8)}))
     assert one["pairs"][0]["verdict"] == "harder in 2D"

@@ -39,12 +39,12 @@ cannot be moved; the comparison says so instead of counting it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .._typing import strict_keywords
-from .stats import FAILS, HOLDS, compare, wilson_interval
+from .stats import FAILS, HOLDS, compare, fisher_p, holm, wilson_interval
 
-__all__ = ["ROLES", "compare_studies", "comparison_markdown", "check_winding_results"]
+__all__ = ["ROLES", "compare_studies", "comparison_markdown", "check_winding_results", "study_of"]
 
 #: ``(role, 1D row, 2D row)``: rows of the two studies that play the same role (base names; ``+ce`` is the
 #: classifier of each).
@@ -69,15 +69,15 @@ def check_winding_results(results: Any, what: str = "the 1D results") -> Mapping
     if results.get("schema") != _SCHEMA:
         raise ValueError(f"{what} have schema {results.get('schema')!r}; this tntopo compares {_SCHEMA!r}: rerun "
                          "`tntopo reproduce` with this version (finished runs are reused)")
-    kind = _study(results)
+    kind = study_of(results)
     if kind != "winding":
         raise ValueError(f"{what} are of the {kind!r} study; pass the winding study's results.json "
                          "(`tntopo reproduce --study winding`)")
     return results
 
 
-def _study(results: Mapping[str, Any]) -> str:
-    """Which study wrote ``results`` (as the report reads it)."""
+def study_of(results: Mapping[str, Any]) -> str:
+    """Which study wrote ``results``: ``"winding"`` or ``"chern"`` (its top-level or config ``study``)."""
     return str(results.get("study") or (results.get("config") or {}).get("study") or "winding")
 
 
@@ -93,23 +93,6 @@ def _side(row: Mapping[str, Any]) -> Dict[str, Any]:
             "test_accuracy": acc, "test_accuracy_ci": row.get("test_accuracy_ci")}
 
 
-def _fisher(k1: int, n1: int, k2: int, n2: int) -> float:
-    from scipy.stats import fisher_exact
-
-    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
-
-
-def _holm(ps: Sequence[float]) -> List[float]:
-    """Holm's step-down adjusted p-values (monotone, capped at 1), in the order given."""
-    m = len(ps)
-    order = sorted(range(m), key=lambda i: ps[i])
-    adj, running = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * ps[i]))
-        adj[i] = running
-    return adj
-
-
 def _pairs(w: Mapping[str, Any], c: Mapping[str, Any], alpha: float) -> List[Dict[str, Any]]:
     pairs = []
     for role, m1, m2 in ROLES:
@@ -118,11 +101,11 @@ def _pairs(w: Mapping[str, Any], c: Mapping[str, Any], alpha: float) -> List[Dic
             if r1 is None or r2 is None:
                 continue
             a, b = _side(r1), _side(r2)
-            p = _fisher(a["k"], a["n"], b["k"], b["n"]) if a["n"] and b["n"] else None
+            p = fisher_p(a["k"], a["n"], b["k"], b["n"])
             pairs.append({"role": role, "head": head, "winding": dict(a, row=m1 + suffix),
                           "chern": dict(b, row=m2 + suffix), "p": p})
     tested = [q for q in pairs if q["p"] is not None]
-    for q, adj in zip(tested, _holm([q["p"] for q in tested])):
+    for q, adj in zip(tested, holm([q["p"] for q in tested])):
         q["p_holm"] = adj
         if adj >= alpha:
             q["verdict"] = "inconclusive"
@@ -207,8 +190,8 @@ def compare_studies(winding: Mapping[str, Any], chern: Mapping[str, Any], *, alp
     check_winding_results(winding)
     if not isinstance(chern, Mapping) or "models" not in chern or chern.get("schema") != _SCHEMA:
         raise ValueError(f"the 2D results are not the content of a Chern study's results.json of schema {_SCHEMA!r}")
-    if _study(chern) != "chern":
-        raise ValueError(f"the 2D results are of the {_study(chern)!r} study, not the Chern study's; pass the "
+    if study_of(chern) != "chern":
+        raise ValueError(f"the 2D results are of the {study_of(chern)!r} study, not the Chern study's; pass the "
                          "results.json of `tntopo reproduce --study chern`")
     pairs = _pairs(winding, chern, float(alpha))
     why = _why(winding, chern)

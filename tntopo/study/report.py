@@ -13,6 +13,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 import numpy as np
 
 from ..invariants.winding.ensemble import TAI_WINDOW  # re-exported: the window is physics, shared with tntopo.plot
+from .compare import comparison_markdown, study_of
 from .stats import FAILS, HOLDS, INCONCLUSIVE, bootstrap_interval, compare, wilson_interval
 
 
@@ -62,8 +63,7 @@ class _Words(NamedTuple):
 
     @classmethod
     def of(cls, results: Dict[str, Any]) -> "_Words":
-        study = results.get("study") or (results.get("config") or {}).get("study") or "winding"
-        if study == "chern":
+        if study_of(results) == "chern":
             strong = tuple((results.get("disorder") or {}).get("strong_window") or STRONG)
             return cls("chern", "samples", "Chern number", "Chern numbers", "TopoNet2D", "bulk-marker estimator",
                        strong)
@@ -1040,8 +1040,6 @@ def _md_comparison(r: _Report) -> List[str]:
     """The 1D and 2D studies side by side (the Chern study run with ``compare_with=``)."""
     if not r.results.get("comparison"):
         return []
-    from .compare import comparison_markdown
-
     return comparison_markdown(r.results["comparison"])
 
 

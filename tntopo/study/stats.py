@@ -9,11 +9,12 @@ flip a conclusion except with the interval's small error probability.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["wilson_interval", "bootstrap_interval", "compare", "HOLDS", "FAILS", "INCONCLUSIVE", "Z95"]
+__all__ = ["wilson_interval", "bootstrap_interval", "compare", "fisher_p", "holm", "HOLDS", "FAILS", "INCONCLUSIVE",
+           "Z95"]
 
 #: Two-sided 95% normal quantile.
 Z95 = 1.959963984540054
@@ -86,3 +87,24 @@ def compare(interval: Optional[Sequence[float]], threshold: float, side: str = "
     else:
         raise ValueError(f"unknown side {side!r}; choose one of '>=', '>', '<=', '<'")
     return HOLDS if ok else FAILS if bad else INCONCLUSIVE
+
+
+def fisher_p(k1: int, n1: int, k2: int, n2: int) -> Optional[float]:
+    """Two-sided p-value of Fisher's exact test that ``k1`` of ``n1`` and ``k2`` of ``n2`` share one rate;
+    ``None`` when either side has no trials."""
+    from scipy.stats import fisher_exact
+
+    if n1 == 0 or n2 == 0:
+        return None
+    return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
+
+
+def holm(ps: Sequence[float]) -> List[float]:
+    """Holm's step-down adjusted p-values (monotone, capped at 1), in the order given."""
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i])
+    adj, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * ps[i]))
+        adj[i] = running
+    return adj

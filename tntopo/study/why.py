@@ -71,7 +71,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..parallel import task_seed
-from .stats import wilson_interval
+from .stats import fisher_p, wilson_interval
 
 __all__ = [
     "FACTORS",
@@ -837,14 +837,6 @@ def _side(ci, level=0.5) -> str:
     return "inconclusive"
 
 
-def _fisher(k1, n1, k0, n0) -> Optional[float]:
-    from scipy.stats import fisher_exact
-
-    if n1 == 0 or n0 == 0:
-        return None
-    return float(fisher_exact([[k1, n1 - k1], [k0, n0 - k0]])[1])
-
-
 def merge_why(results: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     """Merge task results of :func:`run_why_task` into the experiment's JSON-able report.
 
@@ -974,7 +966,7 @@ def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any
                 continue
             side = _side(c["ci"])
             entry = {"learns_invariant": c["learns_invariant"], "ci": c["ci"], "side": side,
-                     "p_vs_baseline": _fisher(c["learns_k"], c["learns_n"], base["learns_k"], base["learns_n"])}
+                     "p_vs_baseline": fisher_p(c["learns_k"], c["learns_n"], base["learns_k"], base["learns_n"])}
             if c["factor"] in EXTRAPOLATION_FACTORS:
                 res["extrapolation"][name] = entry
                 continue
