@@ -107,6 +107,58 @@ def test_training_with_the_cache_gives_the_same_weights(name, cache):
     assert spectrum_cache().hits > 0
 
 
+@pytest.mark.parametrize("name", ["toponet2d_ti", "toponet2d_ti_plain"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stacked_seeds_use_the_cache_bit_identically(name, dtype, cache):
+    """tntopo.nn.train_seeds maps each seed over its own batch (a vmapped input): the cache serves those
+    batches too, with the same weights and history as without it, and as separate runs."""
+    from tntopo.nn import train, train_seeds
+
+    x = _layouts(6, 12, seed=2).to(dtype)
+    y = torch.as_tensor(np.sign(np.arange(12) % 3 - 1.0), dtype=dtype)
+    seeds = [3, 4, 5]
+
+    def build(seed):
+        return build_model(name, (6, 6), seed=seed, dtype=dtype)
+
+    kw = dict(epochs=3, batch_size=5, lr=1e-2, progress=False)
+    runs = []
+    for max_bytes in (0, 1 << 30):
+        spectrum_cache(max_bytes, clear=True)
+        models, hists = train_seeds(build, seeds, (x, y), (x[:4], y[:4]), **kw)
+        runs.append(([m.state_dict() for m in models], [(h["train_loss"], h["val_loss"]) for h in hists]))
+        info = spectrum_cache()
+    # 3 seeds x 3 epochs x 12 samples were looked up in training: the first epoch fills, the others hit
+    assert info.hits >= 2 * 3 * 12 and info.misses <= 3 * 12 + 4
+    assert runs[0][1] == runs[1][1]
+    assert all(_equal(a, b) for a, b in zip(runs[0][0], runs[1][0]))
+    for seed, state, losses in zip(seeds, runs[1][0], runs[1][1]):  # as a separate run of that seed
+        m = build(seed)
+        h = train(m, (x, y), (x[:4], y[:4]), seed=seed, **kw)
+        assert (h["train_loss"], h["val_loss"]) == losses
+        assert _equal(m.state_dict(), state)
+
+
+def test_vmapped_inputs_that_cannot_be_read_bypass_the_cache(cache):
+    """Only a batch vmapped at the innermost level is read; other functorch inputs are diagonalized."""
+    from torch.func import vmap
+
+    m = build_model("toponet2d_ti", (6, 6), seed=0, dtype=torch.float64)
+    xs = X6.reshape(2, 3, *X6.shape[1:])
+    with torch.no_grad():
+        ref = torch.stack([m(xi) for xi in xs])
+        spectrum_cache(0, clear=True)
+        spectrum_cache(1 << 30)
+        assert torch.equal(vmap(m)(xs), ref)  # looked up: 6 misses, then 6 hits
+        assert torch.equal(vmap(m)(xs), ref)
+        assert (spectrum_cache().misses, spectrum_cache().hits) == (6, 6)
+        assert torch.equal(vmap(m, in_dims=1)(xs.transpose(0, 1)), ref)  # any vmapped dimension
+        assert spectrum_cache().hits == 12
+        # nested: the outer vmap's batch seen inside an inner vmap over another input is not read
+        out = vmap(lambda xi: vmap(lambda s: m(xi) * s)(torch.ones(2, dtype=torch.float64)))(xs)
+    assert torch.equal(out, ref[:, None, :].expand(2, 2, 3))
+    assert spectrum_cache().hits == 12
+
 @settings(max_examples=8, deadline=None)
 @given(st.lists(st.booleans(), min_size=6, max_size=6), st.permutations(range(6)))
 def test_any_mix_of_cached_and_new_samples_is_bit_identical(cached, order):

@@ -305,8 +305,10 @@ def spectrum_cache(max_bytes=_KEEP, *, clear: bool = False) -> SpectrumCacheInfo
     its dtype, lattice shape, ``n_orb``, ``stencil`` and device, so that later epochs, other seeds,
     other models and evaluations reuse them instead of diagonalizing again. Outputs and gradients are
     bit-identical with and without the cache (the same ``torch.linalg.eigh`` of the same matrix).
+    Seeds trained together as one vmapped model (:func:`tntopo.nn.train_seeds`, each seed on its own
+    batch) use it too: their batch is looked up as the plain ``(seeds, batch)`` samples it holds.
     The cache is bypassed where values cannot be read or must stay differentiable: inputs that
-    require grad, ``torch.func`` transforms over the inputs (``vmap``, as in
+    require grad, nested ``torch.func`` transforms over the inputs (``vmap`` of ``jacrev``, as in
     :func:`tntopo.nn.training.output_jacobian`), tracing and compiling.
 
     Each process has its own cache (a worker of a process pool starts with the bound of
@@ -410,8 +412,37 @@ def _check_finite(x: torch.Tensor, name: str) -> None:
                          "diagonalized); pass finite layouts")
 
 
+def _vmapped(x: torch.Tensor) -> Optional[Tuple[torch.Tensor, int]]:
+    """``(value, level)`` of a batch ``x`` vmapped by the innermost active ``torch.func.vmap`` (as
+    :func:`tntopo.nn.train_seeds` maps each seed over its own batch): its plain values with the vmapped
+    dimension first and the vmap's level; ``None`` for any other tensor, for nested transforms (a ``jacrev``
+    inside the vmap) and where this torch's functorch internals differ (the caller then diagonalizes)."""
+    try:
+        F = torch._C._functorch
+        if not F.is_batchedtensor(x) or F.maybe_get_level(x) != F.current_level():
+            return None
+        level, bdim, value = F.maybe_get_level(x), F.maybe_get_bdim(x), F.get_unwrapped(x)
+    except (AttributeError, RuntimeError, TypeError):  # pragma: no cover - other torch versions
+        return None
+    if not isinstance(bdim, int) or not _readable(value):
+        return None
+    return value.movedim(bdim, 0), level
+
+
 def _layout_spectra(x: torch.Tensor, n_orb: int, stencil: int, name: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Eigenpairs of the Hamiltonians of layouts ``x`` (real, checked), through the spectrum cache when it can."""
+    """Eigenpairs of the Hamiltonians of layouts ``x`` (real, checked), through the spectrum cache when it can.
+
+    A batch vmapped over stacked seeds (each seed its own samples) is looked up with its plain values,
+    ``(S, B)`` samples at once, and the spectra go back into the vmap at the same level: what the vmap of
+    ``eigh`` would give (it diagonalizes the same ``S B`` matrices), bit for bit (tested)."""
+    if _SPECTRA.max_bytes > 0 and (v := _vmapped(x)) is not None:
+        value, level = v
+        S, B = value.shape[:2]
+        if S * B > 0:
+            E, U = _layout_spectra(value.reshape(S * B, *value.shape[2:]), n_orb, stencil, name)
+            F = torch._C._functorch
+            return (F._add_batch_dim(E.reshape(S, B, *E.shape[1:]), 0, level),
+                    F._add_batch_dim(U.reshape(S, B, *U.shape[1:]), 0, level))
     if _SPECTRA.max_bytes <= 0 or not _readable(x) or x.shape[0] == 0:
         _check_finite(x, name)
         return _eigh_layouts(x, n_orb, stencil)
