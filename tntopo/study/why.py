@@ -64,7 +64,6 @@ import contextlib
 import json
 import math
 import time
-import warnings
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
