@@ -88,6 +88,31 @@ def test_why_lists_each_factor_and_the_ones_that_differ():
     assert "already learns" in " ".join(res3["paragraph"]) and res3["why"][0]["factors_differ"] is None
 
 
+def test_why_paragraph_names_the_settings_that_change_a_rate():
+    """Where a baseline cannot be moved across 0.5 (it straddles it), the threshold-free test still says
+    which settings change its rate; results without that test (older renders) say nothing about it."""
+    from tntopo.study import why
+
+    def cell(model, factor, setting, k, n=20):
+        from tntopo.study.stats import wilson_interval
+
+        return {"model": model, "factor": factor, "setting": setting, "learns_invariant": k / n, "learns_k": k,
+                "learns_n": n, "ci": list(wilson_interval(k, n))}
+
+    aw = why._answer([cell("topo", "baseline", "baseline", 14), cell("topo", "freedom", "projected", 2)], ["topo"])
+    ac = why._answer([cell("topo2d", "baseline", "baseline", 12), cell("topo2d", "freedom", "projected", 11)],
+                     ["topo2d"])
+    res = compare_studies(_results("winding", {"topo": (14, 20)}, aw), _results("chern", {"topo2d": (12, 20)}, ac))
+    txt = " ".join(res["paragraph"])
+    assert "straddles 0.5: no setting can be said to move it (its rate significantly lowered by freedom=projected)" \
+        in txt
+    assert "in 2D topo2d's baseline (0.60 [0.39, 0.78]) straddles 0.5: no setting can be said to move it (no setting " \
+           "changes its rate significantly)" in txt
+    old = compare_studies(_results("winding", {"topo": (3, 20)}, {"topo": _answer(3, 20, does_not=("budget=4x",))}),
+                          _results("chern", {"topo2d": (3, 20)}, {"topo2d": _answer(3, 20)}))
+    assert "significantly" not in " ".join(old["paragraph"])
+
+
 def test_inputs_are_checked():
     w = _results("winding", {"topo": (1, 2)})
     c = _results("chern", {"topo2d": (1, 2)})

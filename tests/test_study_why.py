@@ -323,5 +323,31 @@ def test_answer_rule_on_constructed_cells():
     assert ans["ok"]["baseline"]["side"] == ">=0.5" and ans["ok"]["moves"] == [] and "note" in ans["ok"]
     assert ans["summary"].startswith("m: baseline learns_invariant 0.00 [0.00, 0.16]; moved to >= 0.5 by: "
                                      "objective=w_real; not moved by: budget=4x; inconclusive: n_cells=2x; "
-                                     "extrapolation (apart): train_windings=extrapolation 0.00 [0.00, 0.16].")
-    assert "ok: baseline learns_invariant 1.00 [0.84, 1.00], already >= 0.5." in ans["summary"]
+                                     "its rate is significantly raised by: objective=w_real 0.90 [0.70, 0.97], "
+                                     "n_cells=2x 0.50 [0.30, 0.70] (Fisher vs baseline, Holm over 3 settings, "
+                                     "p < 0.05); extrapolation (apart): train_windings=extrapolation 0.00 [0.00, 0.16].")
+    assert ans["m"]["raises"] == ["objective=w_real", "n_cells=2x"] and ans["m"]["lowers"] == []
+    assert ans["m"]["n_tested"] == 3 and "p_holm" not in ans["m"]["extrapolation"]["train_windings=extrapolation"]
+    assert ("ok: baseline learns_invariant 1.00 [0.84, 1.00], already >= 0.5; no setting changes its rate "
+            "significantly (Fisher vs baseline, Holm over 1 settings, p < 0.05).") in ans["summary"]
+
+
+def test_answer_names_settings_that_change_a_baseline_on_either_side_of_one_half():
+    """The threshold-free test: a baseline whose interval straddles 0.5 (14/20) cannot be "moved", but a
+    setting that lowers it to 2/20 is named; one at 7/20 (raw Fisher p 0.056) is not, nor is anything after
+    Holm's correction that a lone test would call significant."""
+    def cell(factor, setting, k, n=20):
+        return {"model": "t", "factor": factor, "setting": setting, "learns_invariant": k / n, "learns_k": k,
+                "learns_n": n, "ci": list(wilson_interval(k, n))}
+
+    a = why._answer([cell("baseline", "baseline", 14), cell("freedom", "projected", 2), cell("freedom", "odd", 7),
+                     cell("budget", "4x", 20), cell("n_cells", "2x", 6)], ["t"])["t"]
+    assert a["baseline"]["side"] == "inconclusive" and a["moves"] == [] and a["inconclusive"] == [
+        "freedom=projected", "freedom=odd", "budget=4x", "n_cells=2x"]
+    assert a["lowers"] == ["freedom=projected"] and a["raises"] == [] and a["n_tested"] == 4
+    assert a["settings"]["freedom=odd"]["p_vs_baseline"] > 0.05
+    assert 0.02 < a["settings"]["budget=4x"]["p_vs_baseline"] < 0.025  # 20/20 vs 14/20: p = 0.020 alone ...
+    assert a["settings"]["budget=4x"]["p_holm"] >= 0.05  # ... but not among four settings
+    # the same counts the other way round: raised
+    b = why._answer([cell("baseline", "baseline", 2), cell("freedom", "projected", 14)], ["t"])["t"]
+    assert b["raises"] == ["freedom=projected"] and b["lowers"] == []

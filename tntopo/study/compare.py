@@ -133,7 +133,8 @@ def _why_side(answer: Mapping[str, Any], model: str) -> Dict[str, Any]:
     for s in dict.fromkeys(settings):
         by_factor.setdefault(s.split("=")[0], []).append([s, _status(answer, s)])
     return {"model": model, "baseline": base, "factors": by_factor,
-            "moves": list(answer.get("moves") or []), "does_not_move": list(answer.get("does_not_move") or [])}
+            "moves": list(answer.get("moves") or []), "does_not_move": list(answer.get("does_not_move") or []),
+            "raises": answer.get("raises"), "lowers": answer.get("lowers")}
 
 
 def _why(w: Mapping[str, Any], c: Mapping[str, Any]) -> List[Dict[str, Any]]:
@@ -235,6 +236,10 @@ def _paragraph(res: Mapping[str, Any]) -> List[str]:
             else:
                 mv = ", ".join(d["moves"]) or "none"
                 parts.append(f"in {dim} the settings that move {d['model']} (baseline {_fmt_frac(b)}) are: {mv}")
+            if d.get("raises") is not None:  # results rendered before the threshold-free test have none
+                ch = [f"{w} by {', '.join(d[k])}" for k, w in (("raises", "raised"), ("lowers", "lowered")) if d[k]]
+                parts[-1] += (f" (its rate significantly {' and '.join(ch)})" if ch else
+                              " (no setting changes its rate significantly)")
         if y["factors_differ"] is None:
             tail = "; the factors are compared only where both baselines lie below 0.5"
         elif y["factors_differ"]:

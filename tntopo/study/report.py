@@ -476,6 +476,8 @@ def _claim_why_causes(ev: _Evidence) -> List[Dict[str, Any]]:
             ev.append(f"{m}: baseline {_fmt(base.get('learns_invariant'), 2)} {_ci_txt(base.get('ci'))}; moves it: "
                       f"{', '.join(moves) or 'none'}; does not: {', '.join(stays) or 'none'}"
                       + (f"; inconclusive: {', '.join(unk)}" if unk else "")
+                      + (f"; significantly raised by: {', '.join(a['raises']) or 'none'}, lowered by: "
+                         f"{', '.join(a['lowers']) or 'none'} (Fisher vs baseline, Holm)" if "raises" in a else "")
                       + (f"; extrapolation: " + ", ".join(f"{k} {_fmt(e.get('learns_invariant'), 2)} "
                                                            f"{_ci_txt(e.get('ci'))}" for k, e in a["extrapolation"].items())
                          if a.get("extrapolation") else ""))
@@ -894,25 +896,29 @@ def _md_why(r: _Report) -> List[str]:
         f"The architecture is held fixed and one setting is changed from {baseline} (the baseline row of "
             f"each factor); *functional distance*: RMS output difference to the exact network on unseen {_probes(r.words)} "
             "(median over seeds).\n",
-        "| model | factor | setting | seeds | learns invariant [95% CI] | fits | learns given fits | "
-            "functional distance |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| model | factor | setting | seeds | learns invariant [95% CI] | p vs baseline (Holm) | fits | "
+            "learns given fits | functional distance |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    ans = why.get("answer") or {}
     for c in why["cells"]:
         if not c.get("n_seeds") and c.get("note"):  # a setting that does not apply to this model
             L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | - | "
-                     f"{c['note']} | | | |")
+                     f"{c['note']} | | | | |")
             continue
+        e = ((ans.get(c.get("model")) or {}).get("settings") or {}).get(f"{c.get('factor')}={c.get('setting')}") or {}
+        p = f"{e['p_vs_baseline']:.2g} ({e['p_holm']:.2g})" if e.get("p_holm") is not None else "-"
         L.append(f"| {_name(c.get('model'))} | {c.get('factor')} | {c.get('setting')} | {c.get('n_seeds')} | "
-                 f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {_fmt(c.get('fits'), 2)} | "
+                 f"{_fmt(c.get('learns_invariant'), 2)} {_ci_txt(c.get('ci'))} | {p} | {_fmt(c.get('fits'), 2)} | "
                  f"{_fmt(c.get('learns_given_fits'), 2)} | {_fmt(c.get('functional_distance'))} |")
     nets = sorted({f"{net} at {side}" for c in why["cells"] for side, net in
                    ((c.get("reference") or {}).get("networks") or {}).items()})
     if nets:  # the Chern study's exact reference: the same kind at the cell's side, the commutator kind elsewhere
         L.append(f"\nExact reference networks: {'; '.join(nets)}.")
-    ans = why.get("answer") or {}
     if ans.get("summary"):
         L.append(f"\n{ans['summary']}\n")
+        if ans.get("change_rule"):
+            L.append(f"Rules: {ans.get('rule')}; {ans['change_rule']}.\n")
     L.append("")
     return L
 

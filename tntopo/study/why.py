@@ -70,7 +70,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..parallel import task_seed
-from .stats import fisher_p, wilson_interval
+from .stats import fisher_p, holm, wilson_interval
 
 __all__ = [
     "FACTORS",
@@ -118,6 +118,9 @@ _SEED_KEY = 1901
 _ODD_KINDS = ("toponet_odd", "toponet_commutator")
 #: The factor of each study whose setting is extrapolation (reported apart in ``answer``).
 EXTRAPOLATION_FACTORS = ("train_windings", "train_cherns")
+#: Level of the answer's second test: a setting raises or lowers a model's rate when Fisher's exact test
+#: against its baseline cell, Holm-corrected over the model's settings, gives an adjusted p below it.
+CHANGE_ALPHA = 0.05
 
 
 # ------------------------------------------------------------------------------ the study's parts
@@ -944,7 +947,12 @@ def _distance_predicts(cells: List[Dict[str, Any]], models: Sequence[str],
 
 def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any]:
     out: Dict[str, Any] = {"rule": "a setting moves a model when the baseline's Wilson 95% interval lies below 0.5 and "
-                                   "the setting's lower bound clears 0.5; 'inconclusive' when either interval straddles 0.5"}
+                                   "the setting's lower bound clears 0.5; 'inconclusive' when either interval straddles 0.5",
+                           "change_rule": f"a setting raises or lowers a model's learns_invariant rate when Fisher's exact "
+                                          f"test against the model's baseline cell, Holm-corrected over the model's "
+                                          f"settings (extrapolation apart), gives p < {CHANGE_ALPHA:g}, whichever side "
+                                          "of 0.5 the baseline lies on; otherwise the change is not significant (which "
+                                          "is not evidence of no effect)"}
     for m in models:
         mine = [c for c in cells if c["model"] == m]
         base = next((c for c in mine if c["factor"] == "baseline"), None)
@@ -979,6 +987,13 @@ def _answer(cells: List[Dict[str, Any]], models: Sequence[str]) -> Dict[str, Any
                     res["inconclusive"].append(name)
             elif bside == "inconclusive":
                 res["inconclusive"].append(name)
+        tested = [(k, e) for k, e in res["settings"].items() if e["p_vs_baseline"] is not None]
+        res["raises"], res["lowers"] = [], []
+        for (name, e), adj in zip(tested, holm([e["p_vs_baseline"] for _, e in tested])):
+            e["p_holm"] = adj
+            if adj < CHANGE_ALPHA and e["learns_invariant"] != res["baseline"]["learns_invariant"]:
+                res["raises" if e["learns_invariant"] > res["baseline"]["learns_invariant"] else "lowers"].append(name)
+        res["n_tested"] = len(tested)
         if bside == ">=0.5":
             res["note"] = "the baseline already learns (lower bound >= 0.5): no factor is needed to move it"
         out[m] = res
@@ -1003,6 +1018,14 @@ def _sentence(model: str, a: Mapping[str, Any]) -> str:
                 f"; not moved by: {', '.join(a['does_not_move']) or 'none'}")
         if a["inconclusive"]:
             txt += f"; inconclusive: {', '.join(a['inconclusive'])}"
+    if a.get("n_tested"):
+        ch = []
+        for key, word in (("raises", "raised"), ("lowers", "lowered")):
+            if a.get(key):
+                ch.append(f"{word} by: " + ", ".join(f"{k} {frac(a['settings'][k])}" for k in a[key]))
+        txt += (f"; its rate is significantly {' and '.join(ch)}" if ch else
+                "; no setting changes its rate significantly")
+        txt += f" (Fisher vs baseline, Holm over {a['n_tested']} settings, p < {CHANGE_ALPHA:g})"
     if a["extrapolation"]:
         txt += "; extrapolation (apart): " + ", ".join(f"{k} {frac(e)}" for k, e in a["extrapolation"].items())
     return txt + "."
