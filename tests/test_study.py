@@ -177,6 +177,46 @@ def test_resume_skips_finished_runs(tiny_run, monkeypatch):
     assert sorted(calls) == [("mlp", 0), ("mlp", 0), ("mlp", 1)]
 
 
+def test_rerun_check_recomputes_the_findings_on_two_halves_of_the_seeds(tiny_run, monkeypatch):
+    import tntopo.study.report as report_mod
+
+    out, first = tiny_run
+    rc = first["rerun_check"]
+    assert [f["id"] for f in rc["findings"]] == [f["id"] for f in first["findings"]]
+    assert [f["verdict"] for f in rc["findings"]] == [f["holds"] for f in first["findings"]]
+    assert rc["halves"] == ["even", "odd"] and all(len(f["halves"]) == 2 for f in rc["findings"])
+    seen = []
+    real = report_mod.findings
+
+    def spy(results):
+        seen.append(({m: e["seeds"] for m, e in results["models"].items()},
+                     {(c["model"], c["factor"], c["setting"]): c["n_seeds"] for c in results["why"]["cells"]
+                      if c.get("n_seeds")}))
+        return real(results)
+
+    monkeypatch.setattr(report_mod, "findings", spy)
+    again = reproduce(TINY, out=out, executor="serial", progress=False, figures=False)  # from the cache
+    assert again["rerun_check"] == rc
+    (rows, cells), (rows0, cells0), (rows1, cells1) = seen  # all seeds, then the even and the odd indices
+    assert rows == {m: TINY.seeds_of(m) for m in TINY.run_names()} and cells
+    for m, n in rows.items():
+        assert (rows0[m], rows1[m]) == ((n + 1) // 2, n // 2)
+    for key, n in cells.items():
+        assert cells0.get(key, 0) + cells1.get(key, 0) == n
+
+
+def test_rerun_check_counts_a_flip_only_between_holds_and_fails():
+    def fs(*vs):
+        return [{"id": f"c{i}", "holds": v} for i, v in enumerate(vs)]
+
+    rc = reproduce_mod.rerun_check(fs("holds", "holds", "fails", "inconclusive", "holds", None),
+                                   [fs("holds", "inconclusive", "fails", "holds", "fails", None),
+                                    fs("holds", "holds", "inconclusive", "fails", "holds", None)])
+    assert [f["flip"] for f in rc["findings"]] == [False, False, False, True, True, False]
+    assert rc["flips"] == ["c3", "c4"] and rc["stable"] == 1  # only c0 holds everywhere
+    assert rc["findings"][3]["halves"] == ["holds", "fails"]
+
+
 def test_cli_reproduce_reuses_cache(tiny_run, capsys):
     from tntopo.cli import main
 

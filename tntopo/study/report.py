@@ -1020,6 +1020,26 @@ def _md_findings(r: _Report) -> List[str]:
     return L
 
 
+def _md_rerun_check(r: _Report) -> List[str]:
+    """The findings on two disjoint halves of the seeds (results["rerun_check"])."""
+    rc = r.results.get("rerun_check")
+    if not rc:
+        return []
+    a, b = rc["halves"]
+    L = ["### Rerun check: the findings on two halves of the seeds\n",
+         f"{rc['method'][0].upper()}{rc['method'][1:]}. A finding *flips* when it holds on one of the three and "
+         "fails on another; a half whose interval widens to inconclusive is not a flip.\n",
+         f"| finding | all seeds | {a} seeds | {b} seeds | flip |", "|---|---|---|---|---|"]
+    for f in rc["findings"]:
+        va, vb = (v or "not measured" for v in f["halves"])
+        L.append(f"| {f['id']} | {f['verdict'] or 'not measured'} | {va} | {vb} | {'**yes**' if f['flip'] else 'no'} |")
+    decided = sum(1 for f in rc["findings"] if f["verdict"] in (HOLDS, FAILS))
+    flips = rc["flips"]
+    L.append(f"\n{len(flips)} of {len(rc['findings'])} findings flip" + (f" ({', '.join(flips)})" if flips else "")
+             + f"; {rc['stable']} of the {decided} that hold or fail on all seeds keep their verdict on both halves.\n")
+    return L
+
+
 def _md_figures_and_timings(r: _Report) -> List[str]:
     """Figures, timings, versions and failed runs."""
     L: List[str] = []
@@ -1051,7 +1071,7 @@ def _md_comparison(r: _Report) -> List[str]:
 
 #: the report, section by section, in order
 _SECTIONS = (_md_header, _md_results, _md_leak_test, _md_counterfactual, _md_disorder, _md_map, _md_why, _md_comparison,
-             _md_landscape, _md_exact_and_pruning, _md_findings, _md_figures_and_timings)
+             _md_landscape, _md_exact_and_pruning, _md_findings, _md_rerun_check, _md_figures_and_timings)
 
 
 def render_report(results: Dict[str, Any]) -> str:

@@ -32,13 +32,13 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .._io import read_json, write_json
 from ..parallel import TaskFailure, map_tasks, task_seed
-from .stats import wilson_interval
+from .stats import FAILS, HOLDS, wilson_interval
 from .config import QUANTIZED_TOL, TOPO_KINDS, StudyConfig, get_config
 from ..data.evalsets import EvalSet, build_eval_sets, load_eval_sets, save_eval_sets
 from .._typing import strict_keywords
@@ -911,6 +911,9 @@ def reproduce(
     from .report import findings, write_report
 
     results["findings"] = findings(results)
+    results["rerun_check"] = rerun_check(results["findings"], [
+        findings(run.results(selection, map_parts, why_parts, sets, exact, keep=lambda k, h=h: k % 2 == h))
+        for h in range(len(RERUN_HALVES))])
     timings = run.timings
     timings["total_s"] = time.perf_counter() - t_start
     results["timings"] = timings
@@ -1120,11 +1123,14 @@ class _Runner:
         return map_parts, why_parts
 
     # ---- 5. results.json
-    def results(self, selection, map_parts, why_parts, sets, exact) -> Dict[str, Any]:
+    def results(self, selection, map_parts, why_parts, sets, exact, keep=None) -> Dict[str, Any]:
+        """results.json from the cached runs and sections; ``keep(k)``: only the seeds of index ``k`` it
+        accepts, in every row and causal-test cell (the rerun check; the map and landscape stay whole)."""
         cfg, sr = self.cfg, self.section_results
         runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in cfg.run_names()}
         for (name, k, lr), r in self.done.items():
-            if name in selection and lr == selection[name]["lr"] and k < cfg.seeds_of(name):
+            if name in selection and lr == selection[name]["lr"] and k < cfg.seeds_of(name) \
+                    and (keep is None or keep(k)):
                 runs[name].append(r)
         model_results = aggregate(cfg, {n: rs for n, rs in runs.items() if rs}, selection)
         return {
@@ -1137,7 +1143,7 @@ class _Runner:
             "trainability_map": _merge_map([sr.get(("trainability_map", p)) for p, _ in map_parts],
                                            cfg.trainability_threshold),
             "landscape": {m: sr[("landscape", m)] for m in self.landscape_parts() if ("landscape", m) in sr} or None,
-            "why": _merge_why([sr.get(("why", i)) for i in why_parts]),
+            "why": _merge_why([_kept_seeds(sr.get(("why", i)), keep) for i in why_parts]),
             "pruning": _pruning([r for n, rs in runs.items() for r in rs if "pruning" in r]),
             "toponet_weights": _example_weights(cfg, runs),
             "data": _data_summary(cfg, sets),
@@ -1145,6 +1151,34 @@ class _Runner:
             "versions": _versions(),
             "failures": self.failures,
         }
+
+
+def _kept_seeds(part: Optional[Dict[str, Any]], keep) -> Optional[Dict[str, Any]]:
+    """A causal-test task result with only the seeds ``keep`` accepts (all when ``keep`` is None)."""
+    if part is None or keep is None:
+        return part
+    return {**part, "seeds": [d for d in part["seeds"] if keep(int(d["k"]))]}
+
+
+#: The rerun check's halves: seed indices k with k % 2 == 0 and k % 2 == 1.
+RERUN_HALVES = ("even", "odd")
+
+
+def rerun_check(full: List[Dict[str, Any]], halves: Sequence[List[Dict[str, Any]]]) -> Dict[str, Any]:
+    """``results["rerun_check"]``: each finding's verdict on all seeds beside its verdicts on two disjoint
+    halves of the seeds (two reruns with half the seeds each). A *flip* is a finding that holds on one of
+    them and fails on another; an interval that widens to "inconclusive" on a half is not a flip."""
+    by_half = [{f["id"]: f["holds"] for f in h} for h in halves]
+    rows = []
+    for f in full:
+        vs = [h.get(f["id"]) for h in by_half]
+        seen = {f["holds"], *vs}
+        rows.append({"id": f["id"], "verdict": f["holds"], "halves": vs, "flip": HOLDS in seen and FAILS in seen})
+    return {"method": "every finding recomputed on two disjoint halves of the seeds of every row and causal-test cell "
+                      "(seed indices even / odd), as two reruns with half the seeds; learning rates as selected on "
+                      "all seeds; the trainability map and the landscape are kept whole",
+            "halves": list(RERUN_HALVES), "findings": rows, "flips": [r["id"] for r in rows if r["flip"]],
+            "stable": sum(1 for r in rows if r["verdict"] in (HOLDS, FAILS) and all(v == r["verdict"] for v in r["halves"]))}
 
 
 def _read_cached(path: Path) -> Optional[Dict[str, Any]]:
