@@ -102,14 +102,14 @@ def bench_epochs(L, n_train, n_val, batch_size, repeat, rows=ROWS):
 
 
 def _stacked_epochs(kind, L, train, val, batch_size, epochs, seeds, cache: bool):
-    """Seconds of each epoch of ``len(seeds)`` seeds trained as one vmapped model (tntopo.nn.train_seeds, as
-    the study trains its TopoNet2D rows), with the spectrum cache on (emptied first) or off, and the weights."""
+    """Seconds of each epoch of ``len(seeds)`` seeds trained as one vmapped model (tntopo.nn.train_seeds; the
+    Chern study trains one seed at a time), with the spectrum cache on (emptied first) or off, and the weights."""
     from tntopo.nn import build_model, spectrum_cache, train_seeds
 
     spectrum_cache(DEFAULT_SPECTRUM_CACHE_BYTES if cache else 0, clear=True)
     models, hists = train_seeds(lambda s: build_model(kind, L, seed=s), seeds, train, val, epochs=epochs,
                                 batch_size=batch_size, lr=3e-3, progress=False)
-    return [list(h["seconds"]) for h in hists][0], [copy.deepcopy(m.state_dict()) for m in models]
+    return list(hists[0]["seconds"]), [copy.deepcopy(m.state_dict()) for m in models]
 
 
 def bench_stacked(L, n_train, n_val, batch_size, n_seeds, repeat, rows=ROWS):

@@ -159,6 +159,7 @@ def test_vmapped_inputs_that_cannot_be_read_bypass_the_cache(cache):
     assert torch.equal(out, ref[:, None, :].expand(2, 2, 3))
     assert spectrum_cache().hits == 12
 
+
 @settings(max_examples=8, deadline=None)
 @given(st.lists(st.booleans(), min_size=6, max_size=6), st.permutations(range(6)))
 def test_any_mix_of_cached_and_new_samples_is_bit_identical(cached, order):
